@@ -1,0 +1,114 @@
+"""Address validation and normalisation per channel, and the channel content limits.
+
+One place decides what a valid address is, so the single-send API, bulk fan-out and the
+recipient directory agree.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
+
+from comms import errors
+from comms.enums import Channel
+
+_email_validator = EmailValidator()
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_TOKEN = re.compile(r"^[A-Za-z0-9_\-:.]{8,4096}$")
+
+
+def normalise_email(value: str) -> str:
+    """Trimmed, with the domain lower-cased (the local part is case-sensitive per RFC 5321 §2.4)."""
+    value = (value or "").strip()
+    if not value or len(value) > 254 or any(c in value for c in "\r\n\0"):
+        raise errors.InvalidAddress(f"'{value[:80]}' is not a valid email address.")
+    try:
+        _email_validator(value)
+    except ValidationError:
+        raise errors.InvalidAddress(f"'{value[:80]}' is not a valid email address.") from None
+    local, _, domain = value.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def normalise_phone(value: str) -> str:
+    """E.164 only: the API never guesses a country for a bare national number."""
+    value = (value or "").strip()
+    if not _E164.match(value):
+        raise errors.InvalidAddress(f"'{value[:40]}' is not an E.164 phone number (e.g. +14155550123).")
+    try:
+        parsed = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        raise errors.InvalidAddress(f"'{value[:40]}' is not a valid phone number.") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise errors.InvalidAddress(f"'{value[:40]}' is not a valid phone number.")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_url(value: str) -> str:
+    value = (value or "").strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname or len(value) > 2048:
+        raise errors.InvalidAddress(f"'{value[:80]}' is not an http(s) URL.")
+    return value
+
+
+def normalise_address(channel: str, value: str) -> str:
+    if channel == Channel.EMAIL:
+        return normalise_email(value)
+    if channel == Channel.SMS:
+        return normalise_phone(value)
+    if channel == Channel.WEBHOOK:
+        return normalise_url(value)
+    if channel == Channel.PUSH:
+        value = (value or "").strip()
+        if not _TOKEN.match(value):
+            raise errors.InvalidAddress("Push addresses are device tokens (8-4096 URL-safe characters).")
+        return value
+    if channel == Channel.IN_APP:
+        value = (value or "").strip()
+        if not value or len(value) > 255:
+            raise errors.InvalidAddress("In-app messages address a recipient id.")
+        return value
+    raise errors.UnknownChannel(f"Unknown channel '{channel}'.")
+
+
+# Characters, except email bodies (bytes). SMS: 1,600 is the concatenation ceiling of Twilio and
+# most carriers (10 GSM-7 segments of 153 + headroom); push body: 256 per seed 000.
+LIMITS = {
+    Channel.SMS: {"body": 1600},
+    Channel.PUSH: {"subject": 100, "body": 256},
+    Channel.IN_APP: {"subject": 255, "body": 10_000},
+    Channel.WEBHOOK: {"body": 256 * 1024},
+}
+
+
+def validate_content(channel: str, *, subject: str, body: str, body_html: str) -> None:
+    """Raise ContentTooLarge/ValidationFailed when inline content cannot go out on `channel`."""
+    if channel == Channel.EMAIL:
+        if "\r" in subject or "\n" in subject:
+            raise errors.ValidationFailed("subject must be a single line.", details={"field": "subject"})
+        if len(subject) > 998:  # RFC 5322 §2.1.1 line limit
+            raise errors.ContentTooLarge("subject is longer than 998 characters.", details={"field": "subject"})
+        size = len(body.encode()) + len(body_html.encode())
+        if size > settings.COMMS_MAX_EMAIL_BODY_BYTES:
+            raise errors.ContentTooLarge(
+                f"email body is {size} bytes; the limit is {settings.COMMS_MAX_EMAIL_BODY_BYTES}.",
+                details={"field": "body", "limit_bytes": settings.COMMS_MAX_EMAIL_BODY_BYTES},
+            )
+        if not (body or body_html):
+            raise errors.ValidationFailed("email needs body or body_html (or a template).", details={"field": "body"})
+        return
+    limits = LIMITS.get(channel, {})
+    if not body:
+        raise errors.ValidationFailed(f"{channel} needs a body (or a template).", details={"field": "body"})
+    for field, value in (("subject", subject), ("body", body)):
+        if field in limits and len(value) > limits[field]:
+            raise errors.ContentTooLarge(
+                f"{field} is {len(value)} characters; {channel} allows {limits[field]}.",
+                details={"field": field, "limit": limits[field]},
+            )

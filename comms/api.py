@@ -1,0 +1,75 @@
+"""Kernel API: the recipient directory and readiness."""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from django.db import connection
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from comms import errors
+from comms.addresses import normalise_email, normalise_phone
+from comms.models import Recipient
+from comms.serializers import RecipientOutputSerializer, RecipientSerializer
+from comms.services import recipient_upsert
+
+
+class RecipientApi(APIView):
+    """PUT creates or replaces a recipient; GET reads it. Recipients are per tenant."""
+
+    required_scopes = {"GET": "messages:read", "PUT": "admin"}
+
+    @extend_schema(request=RecipientSerializer, responses=RecipientOutputSerializer)
+    def put(self, request, external_id: str):
+        if len(external_id) > 255:
+            raise errors.ValidationFailed("external_id is longer than 255 characters.")
+        serializer = RecipientSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        if data.get("email"):
+            data["email"] = normalise_email(data["email"])
+        if data.get("phone"):
+            data["phone"] = normalise_phone(data["phone"])
+        if data.get("timezone") and data["timezone"] not in zoneinfo.available_timezones():
+            raise errors.ValidationFailed(f"Unknown time zone '{data['timezone']}'.", details={"field": "timezone"})
+        recipient, created = recipient_upsert(tenant=request.user.tenant, external_id=external_id, data=data)
+        return Response(RecipientOutputSerializer(recipient).data,
+                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(responses=RecipientOutputSerializer)
+    def get(self, request, external_id: str):
+        recipient = Recipient.objects.filter(tenant=request.user.tenant, external_id=external_id).first()
+        if recipient is None:
+            raise errors.NotFound("No such recipient.")
+        return Response(RecipientOutputSerializer(recipient).data)
+
+
+class HealthApi(APIView):
+    """Readiness: PostgreSQL and Redis both answer."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+    throttle_classes: list = []
+
+    @extend_schema(responses={200: dict, 503: dict})
+    def get(self, request):
+        from delivery.wakeup import redis_client
+
+        checks = {}
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            checks["database"] = "ok"
+        except Exception as exc:  # report, don't crash: this endpoint exists to say what is down
+            checks["database"] = f"error: {type(exc).__name__}"
+        try:
+            redis_client().ping()
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"error: {type(exc).__name__}"
+        healthy = all(v == "ok" for v in checks.values())
+        return Response({"status": "ok" if healthy else "degraded", "checks": checks},
+                        status=200 if healthy else 503)

@@ -1,0 +1,25 @@
+"""System checks: refuse to start on a configuration that would misbehave silently."""
+
+from django.conf import settings
+from django.core.checks import Error, register
+from django.utils.module_loading import import_string
+
+
+@register()
+def comms_configuration(app_configs, **kwargs):
+    problems = []
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        problems.append(Error("comms needs PostgreSQL (SKIP LOCKED claims, COPY fan-out).", id="comms.E001"))
+    for priority in range(5):
+        policy = settings.COMMS_PRIORITIES.get(priority)
+        if not policy or policy["batch"] < 1 or any(int(s) <= 0 for s in policy["backoff"]):
+            problems.append(Error(f"COMMS_PRIORITIES[{priority}] needs batch >= 1 and positive backoff seconds.",
+                                  id="comms.E002"))
+    for channel, path in settings.COMMS_CHANNEL_PROVIDERS.items():
+        try:
+            import_string(path)
+        except ImportError as exc:
+            problems.append(Error(f"Provider for '{channel}' cannot be imported: {path} ({exc}).", id="comms.E003"))
+    if settings.COMMS_LEASE_SECONDS < 10:
+        problems.append(Error("COMMS_LEASE_SECONDS below 10 would re-send slow batches.", id="comms.E004"))
+    return problems

@@ -1,0 +1,158 @@
+"""Typed errors with stable codes, and the one place that turns any API failure into JSON.
+
+Every error body is ``{"code": "COMMS_…", "message": "…", "details": {…}}``. Callers branch on
+``code``; ``message`` is for humans and may change.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions as drf
+
+log = logging.getLogger(__name__)
+
+
+class CommsError(Exception):
+    """Base of every typed error; subclasses set ``code`` and ``status``."""
+
+    code = "COMMS_ERROR"
+    status = 400
+    default_message = "The request could not be processed."
+
+    def __init__(self, message: str | None = None, *, details: dict[str, Any] | None = None):
+        self.message = message or self.default_message
+        self.details = details or {}
+        super().__init__(self.message)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+def _error(code: str, status: int, default_message: str) -> type[CommsError]:
+    return type(code.title().replace("_", ""), (CommsError,), {
+        "code": code, "status": status, "default_message": default_message,
+    })
+
+
+ValidationFailed = _error("COMMS_VALIDATION_ERROR", 400, "The request body is not valid.")
+InvalidJson = _error("COMMS_INVALID_JSON", 400, "The request body is not valid JSON.")
+UnknownField = _error("COMMS_UNKNOWN_FIELD", 400, "The request contains fields this endpoint does not know.")
+UnknownChannel = _error("COMMS_UNKNOWN_CHANNEL", 400, "Unknown channel.")
+InvalidAddress = _error("COMMS_INVALID_ADDRESS", 400, "The recipient address is not valid for this channel.")
+ContentTooLarge = _error("COMMS_CONTENT_TOO_LARGE", 400, "The content exceeds the channel's limits.")
+ScheduleInPast = _error("COMMS_SCHEDULE_IN_PAST", 400, "scheduled_for lies in the past.")
+ChannelUnavailable = _error("COMMS_CHANNEL_UNAVAILABLE", 422, "No provider is configured for this channel.")
+RecipientNotFound = _error("COMMS_RECIPIENT_NOT_FOUND", 422, "No recipient with that external id.")
+TemplateNotFound = _error("COMMS_TEMPLATE_NOT_FOUND", 422, "No active template with that key.")
+TemplateMissingVar = _error("COMMS_TEMPLATE_MISSING_VAR", 422, "A required template variable is missing.")
+Unauthenticated = _error("COMMS_UNAUTHENTICATED", 401, "A valid API key is required.")
+Forbidden = _error("COMMS_FORBIDDEN", 403, "This API key lacks the scope for this operation.")
+NotFound = _error("COMMS_NOT_FOUND", 404, "Not found.")
+MethodNotAllowed = _error("COMMS_METHOD_NOT_ALLOWED", 405, "Method not allowed.")
+UnsupportedMediaType = _error("COMMS_UNSUPPORTED_MEDIA_TYPE", 415, "Send JSON (Content-Type: application/json).")
+IdempotencyConflict = _error(
+    "COMMS_IDEMPOTENCY_CONFLICT", 409, "This Idempotency-Key was already used with a different payload."
+)
+NotCancellable = _error("COMMS_NOT_CANCELLABLE", 409, "The message is already being sent or finished.")
+NotRequeueable = _error("COMMS_NOT_REQUEUEABLE", 409, "Only failed or dead messages can be requeued.")
+BulkTooLarge = _error("COMMS_BULK_TOO_LARGE", 413, "Too many recipients in one bulk call.")
+PayloadTooLarge = _error("COMMS_PAYLOAD_TOO_LARGE", 413, "The request body is too large.")
+RateLimited = _error("COMMS_RATE_LIMITED", 429, "Too many requests; slow down.")
+PrefBlocked = _error("COMMS_PREF_BLOCKED", 422, "The recipient opted out of this channel and category.")
+QuietHours = _error("COMMS_QUIET_HOURS", 422, "The recipient is in quiet hours.")
+Suppressed = _error("COMMS_SUPPRESSED", 422, "The address is on the suppression list.")
+Internal = _error("COMMS_INTERNAL", 500, "Internal error; the request may be retried.")
+
+
+def _first_comms_code(codes: Any) -> str | None:
+    """Find the most specific COMMS_* code in DRF's nested get_codes() structure."""
+    if isinstance(codes, str):
+        return codes if codes.startswith("COMMS_") else None
+    values = codes.values() if isinstance(codes, dict) else codes if isinstance(codes, list) else []
+    for value in values:
+        if found := _first_comms_code(value):
+            return found
+    return None
+
+
+def _validation_message(detail: Any, prefix: str = "") -> str:
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = key if key != "non_field_errors" else ""
+            return _validation_message(value, f"{prefix}.{name}".strip(".") if name else prefix)
+    if isinstance(detail, list) and detail:
+        return _validation_message(detail[0], prefix)
+    return f"{prefix}: {detail}" if prefix else str(detail)
+
+
+_DRF_MAP: list[tuple[type[Exception], type[CommsError]]] = [
+    (drf.ParseError, InvalidJson),
+    (drf.NotAuthenticated, Unauthenticated),
+    (drf.AuthenticationFailed, Unauthenticated),
+    (drf.PermissionDenied, Forbidden),
+    (drf.NotFound, NotFound),
+    (drf.MethodNotAllowed, MethodNotAllowed),
+    (drf.UnsupportedMediaType, UnsupportedMediaType),
+    (drf.Throttled, RateLimited),
+]
+
+
+def to_comms_error(exc: Exception) -> CommsError | None:
+    """Translate DRF/Django exceptions into typed errors; None for anything unexpected."""
+    if isinstance(exc, CommsError):
+        return exc
+    if isinstance(exc, drf.ValidationError):
+        code = _first_comms_code(exc.get_codes()) or ValidationFailed.code
+        err = ValidationFailed(_validation_message(exc.detail), details={"fields": exc.detail})
+        err.code = code
+        return err
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge()
+    if isinstance(exc, Http404):
+        return NotFound()
+    for drf_type, comms_type in _DRF_MAP:
+        if isinstance(exc, drf_type):
+            err = comms_type(str(exc.detail) if hasattr(exc, "detail") else None)
+            if isinstance(exc, drf.Throttled) and exc.wait:
+                err.details = {"retry_after_seconds": int(exc.wait)}
+            return err
+    return None
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]):
+    """DRF EXCEPTION_HANDLER: every error leaves as {code, message, details}."""
+    # Imported here: rest_framework.views imports the auth classes, which import this module.
+    from rest_framework.response import Response
+    from rest_framework.views import exception_handler as drf_default_handler
+
+    err = to_comms_error(exc)
+    if err is None:
+        # Let DRF set headers for what it knows (e.g. WWW-Authenticate), then fall through to 500.
+        if drf_default_handler(exc, context) is not None:
+            err = CommsError(str(getattr(exc, "detail", exc)))
+        else:
+            log.exception("unhandled API error")
+            err = Internal()
+    response = Response(err.as_dict(), status=err.status)
+    if isinstance(exc, drf.Throttled) and exc.wait:
+        response["Retry-After"] = str(int(exc.wait))
+    if err.status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="comms"'
+    return response
+
+
+def json_404(request: HttpRequest, exception: Exception | None = None):
+    if request.path.startswith("/api/"):
+        return JsonResponse(NotFound().as_dict(), status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def json_500(request: HttpRequest):
+    if request.path.startswith("/api/"):
+        return JsonResponse(Internal().as_dict(), status=500)
+    return defaults.server_error(request)

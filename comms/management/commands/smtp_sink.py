@@ -1,0 +1,25 @@
+import signal
+import threading
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from comms.smtp_sink import SinkHandler, start_sink
+
+
+class Command(BaseCommand):
+    help = "Run the local SMTP sink: accepts all mail on loopback and stores it in a Maildir."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=settings.EMAIL_PORT)
+        parser.add_argument("--maildir", default=str(settings.VAR_DIR / "mail"))
+
+    def handle(self, *args, port: int, maildir: str, **options):
+        controller = start_sink(SinkHandler(Path(maildir)), port=port)
+        self.stdout.write(f"SMTP sink on 127.0.0.1:{port}, mail stored in {maildir}")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        stop.wait()
+        controller.stop()

@@ -1,0 +1,83 @@
+"""Kernel models: tenants, service API keys and the recipient directory."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.utils import timezone as dj_timezone
+
+
+class Tenant(models.Model):
+    """Every key, recipient, template, preference and message belongs to exactly one tenant."""
+
+    DEFAULT_SLUG = "default"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Scope(models.TextChoices):
+    MESSAGES_SEND = "messages:send", "Send messages"
+    MESSAGES_READ = "messages:read", "Read messages"
+    ADMIN = "admin", "Everything, including recipients and configuration"
+
+
+class ApiKey(models.Model):
+    """A service's credential. Only a SHA-256 of the key is stored; the key is shown once.
+
+    Keys are 256-bit random tokens, so a plain (unsalted) hash is enough: there is nothing to
+    brute-force, and a fast hash keeps authentication off the request's critical path.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=200)
+    prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64)
+    scopes = ArrayField(models.CharField(max_length=32, choices=Scope.choices), default=list)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    def has_scope(self, scope: str) -> bool:
+        return Scope.ADMIN in self.scopes or scope in self.scopes
+
+
+class Recipient(models.Model):
+    """A person (or system) messages are sent to, known by the calling app's own id."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="recipients")
+    external_id = models.CharField(max_length=255)
+    email = models.EmailField(max_length=254, blank=True)
+    phone = models.CharField(max_length=20, blank=True, help_text="E.164, e.g. +14155550123")
+    locale = models.CharField(max_length=35, default="en-US")
+    timezone = models.CharField(max_length=64, default="UTC")
+    attributes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "external_id"], name="recipient_unique_external_id"),
+        ]
+        indexes = [models.Index(fields=["tenant", "email"]), models.Index(fields=["tenant", "phone"])]
+
+    def __str__(self) -> str:
+        return self.external_id

@@ -1,0 +1,33 @@
+"""Serializer base: unknown fields are an error, never silently dropped."""
+
+from rest_framework import serializers
+
+
+class StrictSerializer(serializers.Serializer):
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: [serializers.ErrorDetail("Unknown field.", code="COMMS_UNKNOWN_FIELD")] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+class RecipientSerializer(StrictSerializer):
+    email = serializers.CharField(required=False, allow_blank=True, max_length=254)
+    phone = serializers.CharField(required=False, allow_blank=True, max_length=20)
+    locale = serializers.CharField(required=False, max_length=35)
+    timezone = serializers.CharField(required=False, max_length=64)
+    attributes = serializers.DictField(required=False)
+
+
+class RecipientOutputSerializer(serializers.Serializer):
+    external_id = serializers.CharField()
+    email = serializers.CharField()
+    phone = serializers.CharField()
+    locale = serializers.CharField()
+    timezone = serializers.CharField()
+    attributes = serializers.DictField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()

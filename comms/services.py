@@ -1,0 +1,48 @@
+"""Kernel services: tenants, API keys and the recipient directory."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.db import transaction
+
+from comms.auth import KEY_PREFIX, forget_cached_key, hash_key
+from comms.models import ApiKey, Recipient, Scope, Tenant
+
+
+def tenant_get_default() -> Tenant:
+    """The tenant used when a deployment does not use tenancy."""
+    tenant, _ = Tenant.objects.get_or_create(slug=Tenant.DEFAULT_SLUG, defaults={"name": "Default"})
+    return tenant
+
+
+def api_key_create(*, tenant: Tenant, name: str, scopes: list[str] | None = None) -> tuple[ApiKey, str]:
+    """Create a key and return it with its raw value, which is never stored and cannot be shown again."""
+    prefix = secrets.token_hex(6)
+    raw = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey.objects.create(
+        tenant=tenant, name=name, prefix=prefix, key_hash=hash_key(raw),
+        scopes=scopes or [Scope.MESSAGES_SEND, Scope.MESSAGES_READ],
+    )
+    return key, raw
+
+
+def api_key_revoke(*, api_key: ApiKey) -> None:
+    from django.utils import timezone
+
+    ApiKey.objects.filter(pk=api_key.pk).update(revoked_at=timezone.now())
+    forget_cached_key(api_key.prefix)
+
+
+@transaction.atomic
+def recipient_upsert(*, tenant: Tenant, external_id: str, data: dict[str, Any]) -> tuple[Recipient, bool]:
+    """Create or replace a recipient's directory entry (PUT semantics: absent fields reset)."""
+    defaults = {
+        "email": data.get("email") or "",
+        "phone": data.get("phone") or "",
+        "locale": data.get("locale") or "en-US",
+        "timezone": data.get("timezone") or "UTC",
+        "attributes": data.get("attributes") or {},
+    }
+    return Recipient.objects.update_or_create(tenant=tenant, external_id=external_id, defaults=defaults)

@@ -1,0 +1,47 @@
+"""A local SMTP sink (aiosmtpd) for development: every message lands in a Maildir under var/mail.
+
+It speaks real SMTP on 127.0.0.1, so the delivery engine runs exactly the code it runs against a
+production relay. Tests subclass ``SinkHandler`` to script replies (451, 550, slow DATA).
+"""
+
+from __future__ import annotations
+
+import logging
+import mailbox
+import threading
+from email import message_from_bytes
+from email.message import Message as EmailMessage
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+
+log = logging.getLogger(__name__)
+
+
+class SinkHandler:
+    """Accepts everything; keeps messages in memory and, when given a maildir, on disk."""
+
+    def __init__(self, maildir: Path | None = None):
+        self.maildir = mailbox.Maildir(str(maildir), create=True) if maildir else None
+        self.messages: list[EmailMessage] = []
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        parsed = message_from_bytes(envelope.original_content or envelope.content)
+        with self.lock:
+            self.messages.append(parsed)
+            if self.maildir is not None:
+                self.maildir.add(envelope.original_content or envelope.content)
+        log.info("sink: %s -> %s %s", envelope.mail_from, ",".join(envelope.rcpt_tos), parsed.get("Subject", ""))
+        return "250 Message accepted for delivery"
+
+
+def start_sink(handler: SinkHandler, *, host: str = "127.0.0.1", port: int = 2525) -> Controller:
+    # Messages up to 32 MB (the API's own cap is lower); no auth, loopback only.
+    controller = Controller(handler, hostname=host, port=port, data_size_limit=32 * 1024 * 1024)
+    controller.start()
+    return controller

@@ -1,0 +1,221 @@
+"""Settings for comms, grouped by concern and read through django-environ.
+
+Every knob is an environment variable; README.md lists them all. Without
+``DATABASE_URL`` / ``REDIS_URL`` the process uses the embedded servers that
+``manage.py comms_up`` started and recorded in ``var/embedded.env``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+VAR_DIR = Path(env.str("COMMS_VAR_DIR", default=str(BASE_DIR / "var")))
+# The embedded servers write their URLs here so `manage.py shell` etc. find them.
+EMBEDDED_ENV_FILE = VAR_DIR / "embedded.env"
+if EMBEDDED_ENV_FILE.exists():
+    environ.Env.read_env(str(EMBEDDED_ENV_FILE), overwrite=False)
+
+
+def _secret_key() -> str:
+    """Explicit SECRET_KEY wins; otherwise a key generated once and kept under var/."""
+    if value := env.str("SECRET_KEY", default=""):
+        return value
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+# --- core -------------------------------------------------------------------------------------------
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+COMMS_PUBLIC_URL = env.str("COMMS_PUBLIC_URL", default="http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "drf_spectacular",
+    "comms",
+    "templates_app",
+    "delivery",
+    "preferences",
+    "tracking",
+    "webhooks",
+    "admin_console",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Bulk sends carry up to 100,000 recipients in one JSON body (~10 MB); anything larger is refused.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("COMMS_MAX_REQUEST_BYTES", default=32 * 1024 * 1024)
+
+# --- data stores -----------------------------------------------------------------------------------
+if not env.str("DATABASE_URL", default=""):
+    raise ImproperlyConfigured(
+        "DATABASE_URL is not set and no embedded server is running: start one with `make run` "
+        "(or `manage.py comms_up`), or point DATABASE_URL at PostgreSQL."
+    )
+DATABASES = {"default": env.db_url("DATABASE_URL")}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"].setdefault("OPTIONS", {})
+DATABASES["default"]["OPTIONS"].setdefault("application_name", env.str("COMMS_PROCESS_NAME", default="comms"))
+DATABASES["default"]["TEST"] = {"NAME": env.str("DATABASE_TEST_NAME", default="test_comms")}
+
+REDIS_URL = env.str("REDIS_URL", default="")
+if not REDIS_URL:
+    raise ImproperlyConfigured("REDIS_URL is not set and no embedded Redis is running (see `make run`).")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "comms",
+    }
+}
+
+# --- API ---------------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["comms.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["comms.auth.HasScope"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_THROTTLE_CLASSES": ["comms.auth.ApiKeyRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api_key": env.str("COMMS_API_RATE", default="60000/min")},
+    "EXCEPTION_HANDLER": "comms.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "comms API",
+    "DESCRIPTION": "One API for email, SMS, push, in-app and webhook messages.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Celery: one queue per priority, P0/P1 get their own worker pool -------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = "p2"
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    # Beat is the safety net: it promotes due scheduled/deferred rows, returns expired leases to
+    # the queue and re-sends wake-ups for any due row, so a lost Redis loses no message.
+    "delivery-housekeeping": {
+        "task": "delivery.tasks.housekeeping",
+        "schedule": env.float("COMMS_HOUSEKEEPING_SECONDS", default=5.0),
+        "options": {"queue": "p0", "expires": 30},
+    },
+}
+
+# --- delivery engine -------------------------------------------------------------------------------
+COMMS_LEASE_SECONDS = env.int("COMMS_LEASE_SECONDS", default=120)
+COMMS_DRAIN_SECONDS = env.float("COMMS_DRAIN_SECONDS", default=20.0)
+COMMS_BULK_MAX_RECIPIENTS = env.int("COMMS_BULK_MAX_RECIPIENTS", default=100_000)
+_default_backoff = env.list("COMMS_RETRY_BACKOFF", cast=int, default=[60, 300, 1800, 7200])
+# Per priority: claim batch size, retry schedule (seconds between attempts; its length is the retry
+# budget) and the age after which no further retry is scheduled (the row goes to the DLQ instead).
+COMMS_PRIORITIES = {
+    0: {"name": "emergency", "batch": env.int("COMMS_P0_BATCH", default=10),
+        "backoff": env.list("COMMS_P0_RETRY_BACKOFF", cast=int, default=[10, 30, 60, 120, 300]),
+        "max_age": env.int("COMMS_P0_MAX_AGE", default=900)},
+    1: {"name": "alert", "batch": env.int("COMMS_P1_BATCH", default=50), "backoff": _default_backoff,
+        "max_age": env.int("COMMS_P1_MAX_AGE", default=6 * 3600)},
+    2: {"name": "newsletter", "batch": env.int("COMMS_P2_BATCH", default=200), "backoff": _default_backoff,
+        "max_age": env.int("COMMS_P2_MAX_AGE", default=24 * 3600)},
+    3: {"name": "campaign", "batch": env.int("COMMS_P3_BATCH", default=200), "backoff": _default_backoff,
+        "max_age": env.int("COMMS_P3_MAX_AGE", default=24 * 3600)},
+    4: {"name": "transactional", "batch": env.int("COMMS_P4_BATCH", default=100), "backoff": _default_backoff,
+        "max_age": env.int("COMMS_P4_MAX_AGE", default=24 * 3600)},
+}
+# Which provider class serves each channel (dotted paths); ChannelProvider rows override per tenant.
+COMMS_CHANNEL_PROVIDERS = {
+    "email": env.str("COMMS_EMAIL_PROVIDER", default="delivery.providers.smtp.SmtpProvider"),
+}
+
+# --- email ---------------------------------------------------------------------------------------------
+EMAIL_HOST = env.str("EMAIL_HOST", default="127.0.0.1")
+EMAIL_PORT = env.int("EMAIL_PORT", default=2525)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="comms <no-reply@comms.localhost>")
+COMMS_MESSAGE_ID_DOMAIN = env.str("COMMS_MESSAGE_ID_DOMAIN", default="comms.localhost")
+COMMS_MAX_EMAIL_BODY_BYTES = env.int("COMMS_MAX_EMAIL_BODY_BYTES", default=1024 * 1024)
+
+# --- logging: secrets never reach a log line (API keys are hashed before anything logs them) --------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- secrets at rest -----------------------------------------------------------------------------------
+# A Fernet key (``Fernet.generate_key()``); empty derives one from SECRET_KEY.
+COMMS_ENCRYPTION_KEY = env.str("COMMS_ENCRYPTION_KEY", default="")
+# Worker outcome writes skip the WAL flush wait: a killed worker loses nothing (the server has the
+# commit), only a PostgreSQL crash can forget the last ~0.6 s of 'sent' marks. Set true to pay an
+# fsync per message instead.
+COMMS_OUTCOME_SYNC_COMMIT = env.bool("COMMS_OUTCOME_SYNC_COMMIT", default=False)

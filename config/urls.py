@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.http import JsonResponse
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+
+from comms.errors import json_404, json_500
+
+
+def healthz(request):
+    """Liveness for load balancers: the process answers; readiness lives at /api/v1/health."""
+    return JsonResponse({"status": "ok"})
+
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("comms.urls")),
+    path("api/v1/", include("delivery.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
+    path("healthz", healthz),
+]
+
+handler404 = json_404
+handler500 = json_500

@@ -1,0 +1,153 @@
+"""Messages API: thin views that parse, check scope, call one service, serialise."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from comms import errors
+from comms.enums import Channel, Status
+from delivery import selectors
+from delivery.serializers import (
+    BulkCreateSerializer,
+    BulkResultSerializer,
+    MessageCreateSerializer,
+    MessageDetailSerializer,
+    MessageSerializer,
+)
+from delivery.services import SendSpec, message_bulk_enqueue, message_cancel, message_enqueue, message_requeue
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key", location=OpenApiParameter.HEADER, required=False,
+    description="Same key + same payload returns the first result; a different payload is 409.",
+)
+
+
+def _idempotency_key(request, data: dict) -> str | None:
+    key = request.headers.get("Idempotency-Key") or data.pop("idempotency_key", "") or None
+    data.pop("idempotency_key", None)
+    if key is not None and not (1 <= len(key) <= 255):
+        raise errors.ValidationFailed("Idempotency-Key must be 1-255 characters.")
+    return key
+
+
+def _spec(data: dict, **extra) -> SendSpec:
+    return SendSpec(
+        channel=data["channel"], subject=data["subject"], body=data["body"], body_html=data["body_html"],
+        template_key=data["template"], variables=data["variables"], locale=data["locale"],
+        priority=data["priority"], category=data["category"], scheduled_for=data["scheduled_for"],
+        metadata=data["metadata"], **extra,
+    )
+
+
+def _message_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise errors.NotFound("No such message.") from None
+
+
+class MessagePagination(CursorPagination):
+    ordering = "-id"  # ids are UUIDv7: newest first, stable under concurrent inserts
+    page_size = 50
+    page_size_query_param = "limit"
+    max_page_size = 500
+
+
+class MessageListCreateApi(APIView):
+    required_scopes = {"POST": "messages:send", "GET": "messages:read"}
+
+    @extend_schema(request=MessageCreateSerializer, responses={202: MessageSerializer, 200: MessageSerializer},
+                   parameters=[IDEMPOTENCY_HEADER])
+    def post(self, request):
+        serializer = MessageCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        key = _idempotency_key(request, data)
+        spec = _spec(data, to=data["to"], recipient_id=data["recipient_id"])
+        message, created = message_enqueue(tenant=request.user.tenant, spec=spec, idempotency_key=key)
+        return Response(MessageSerializer(message).data,
+                        status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+    @extend_schema(
+        responses=MessageSerializer(many=True),
+        parameters=[
+            OpenApiParameter("status", enum=Status.values), OpenApiParameter("channel", enum=Channel.values),
+            OpenApiParameter("recipient", description="Address or recipient external id"),
+            OpenApiParameter("batch", description="Bulk batch id"), OpenApiParameter("limit", int),
+        ],
+    )
+    def get(self, request):
+        params = request.query_params
+        for name, allowed in (("status", Status.values), ("channel", Channel.values)):
+            if params.get(name) and params[name] not in allowed:
+                raise errors.ValidationFailed(f"Unknown {name} '{params[name]}'.", details={"allowed": allowed})
+        queryset = selectors.message_list(
+            tenant=request.user.tenant, status=params.get("status"), channel=params.get("channel"),
+            recipient=params.get("recipient"), batch=params.get("batch"),
+        )
+        paginator = MessagePagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(MessageSerializer(page, many=True).data)
+
+
+class MessageDetailApi(APIView):
+    required_scopes = {"GET": "messages:read", "DELETE": "messages:send"}
+
+    @extend_schema(responses=MessageDetailSerializer)
+    def get(self, request, message_id: str):
+        message = selectors.message_get(tenant=request.user.tenant, message_id=_message_id(message_id))
+        return Response(MessageDetailSerializer(message).data)
+
+    @extend_schema(responses=MessageSerializer)
+    def delete(self, request, message_id: str):
+        message = message_cancel(tenant=request.user.tenant, message_id=_message_id(message_id))
+        return Response(MessageSerializer(message).data)
+
+
+class MessageRequeueApi(APIView):
+    """Take a message out of the DLQ (dead) or failed state and send it again."""
+
+    required_scopes = {"POST": "admin"}
+
+    @extend_schema(request=None, responses=MessageSerializer)
+    def post(self, request, message_id: str):
+        message = message_requeue(tenant=request.user.tenant, message_id=_message_id(message_id),
+                                  reason=f"requeued via API key {request.user.api_key.prefix}")
+        return Response(MessageSerializer(message).data)
+
+
+class MessageBulkApi(APIView):
+    required_scopes = {"POST": "messages:send"}
+
+    @extend_schema(request=BulkCreateSerializer, responses={202: BulkResultSerializer, 200: BulkResultSerializer},
+                   parameters=[IDEMPOTENCY_HEADER])
+    def post(self, request):
+        payload = request.data
+        recipients = payload.get("recipients") if isinstance(payload, dict) else None
+        limit = settings.COMMS_BULK_MAX_RECIPIENTS
+        if isinstance(recipients, list) and len(recipients) > limit:  # refuse before validating 100k+ rows
+            raise errors.BulkTooLarge(f"{len(recipients)} recipients; at most {limit} per call.",
+                                      details={"count": len(recipients), "limit": limit})
+        serializer = BulkCreateSerializer(data=payload)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        key = _idempotency_key(request, data)
+        for index, entry in enumerate(data["recipients"]):
+            unknown = set(entry) - {"to", "recipient_id", "variables", "metadata"}
+            if unknown:
+                raise errors.UnknownField(f"recipients[{index}] has unknown fields: {', '.join(sorted(unknown))}.",
+                                          details={"index": index, "fields": sorted(unknown)})
+        result = message_bulk_enqueue(
+            tenant=request.user.tenant, spec=_spec(data), recipients=data["recipients"],
+            idempotency_key=key, skip_invalid=data["skip_invalid"],
+        )
+        return Response(BulkResultSerializer(result).data,
+                        status=status.HTTP_202_ACCEPTED if result.created else status.HTTP_200_OK)

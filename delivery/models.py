@@ -1,0 +1,185 @@
+"""The unified Message table, its append-only DeliveryLog, bulk batches and provider config.
+
+The Message row *is* the queue: workers claim rows with ``FOR UPDATE SKIP LOCKED`` through the
+partial index ``message_claim_idx`` (only rows in status 'queued' are in it), so a million-row
+P3 backlog costs a P0 claim nothing: the index is ordered by priority first.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from uuid_utils.compat import uuid7
+
+from comms.crypto import decrypt_json, encrypt_json
+from comms.enums import Category, Channel, LogEvent, Priority, Status
+
+
+class MessageBatch(models.Model):
+    """One bulk call: the shared content that its (up to 100,000) rows point at."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    tenant = models.ForeignKey("comms.Tenant", on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices)
+    category = models.CharField(max_length=32, choices=Category.choices)
+    template_key = models.CharField(max_length=128, blank=True)
+    subject = models.TextField(blank=True)
+    body = models.TextField(blank=True)
+    body_html = models.TextField(blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    request_hash = models.CharField(max_length=64, blank=True)
+    requested = models.PositiveIntegerField(default=0)
+    accepted = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "message batches"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "idempotency_key"], condition=Q(idempotency_key__isnull=False),
+                name="batch_unique_idempotency_key",
+            ),
+        ]
+
+
+class Message(models.Model):
+    """One message to one address on one channel: seed 000's Message plus queue bookkeeping."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)  # time-ordered
+    tenant = models.ForeignKey("comms.Tenant", on_delete=models.CASCADE, related_name="+")
+    batch = models.ForeignKey(MessageBatch, null=True, blank=True, on_delete=models.CASCADE, related_name="messages")
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.P2)
+    category = models.CharField(max_length=32, choices=Category.choices, default=Category.TRANSACTIONAL)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+
+    recipient = models.ForeignKey("comms.Recipient", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    recipient_address = models.CharField(max_length=512)
+
+    # Content. Bulk rows leave these empty and read the batch's shared content at send time.
+    template_key = models.CharField(max_length=128, blank=True)
+    subject = models.TextField(blank=True)
+    body = models.TextField(blank=True)
+    body_html = models.TextField(blank=True)
+    variables = models.JSONField(default=dict, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    request_hash = models.CharField(max_length=64, blank=True)
+
+    # Queue bookkeeping: next_attempt_at is when the row may next be claimed (send time, retry time,
+    # or the end of a deferral); the lease says who holds a 'sending' row and until when.
+    attempt_count = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=128, null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    provider = models.CharField(max_length=64, blank=True)
+    provider_ref = models.CharField(max_length=255, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    failure_code = models.CharField(max_length=64, blank=True)
+    failure_reason = models.TextField(blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            # The claim path: only queued rows, ordered exactly as workers take them.
+            models.Index(fields=["priority", "next_attempt_at"], condition=Q(status="queued"),
+                         name="message_claim_idx"),
+            models.Index(fields=["next_attempt_at"], condition=Q(status__in=["scheduled", "deferred"]),
+                         name="message_waiting_idx"),
+            models.Index(fields=["lease_expires_at"], condition=Q(status="sending"), name="message_lease_idx"),
+            models.Index(fields=["tenant", "id"], name="message_tenant_idx"),
+            models.Index(fields=["tenant", "recipient_address"], name="message_address_idx"),
+            models.Index(fields=["batch"], name="message_batch_idx"),
+            models.Index(fields=["provider_ref"], condition=~Q(provider_ref=""), name="message_provider_ref_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "idempotency_key"], condition=Q(idempotency_key__isnull=False),
+                name="message_unique_idempotency_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.recipient_address} [{self.status}]"
+
+
+class DeliveryLog(models.Model):
+    """Append-only history of a message: every attempt, outcome and provider event.
+
+    A database trigger (migration 0002) refuses UPDATE, so history cannot be rewritten.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="logs", db_index=False)
+    event = models.CharField(max_length=24, choices=LogEvent.choices)
+    at = models.DateTimeField(default=timezone.now)
+    attempt = models.PositiveSmallIntegerField(default=0)
+    provider = models.CharField(max_length=64, blank=True)
+    provider_event_id = models.CharField(max_length=255, blank=True)
+    status_code = models.CharField(max_length=32, blank=True)
+    detail = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["message", "id"], name="deliverylog_message_idx")]
+
+
+class ChannelProvider(models.Model):
+    """A configured provider for a channel; primary first, failover by `failover` or order."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active"
+        DEGRADED = "degraded"
+        DISABLED = "disabled"
+
+    tenant = models.ForeignKey("comms.Tenant", null=True, blank=True, on_delete=models.CASCADE,
+                               help_text="Empty: serves every tenant.")
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    name = models.CharField(max_length=64, help_text="Unique label, e.g. 'ses-eu'.")
+    provider_class = models.CharField(max_length=200, help_text="Dotted path, e.g. delivery.providers.smtp.SmtpProvider")
+    is_primary = models.BooleanField(default=False)
+    order = models.PositiveSmallIntegerField(default=100)
+    api_endpoint = models.CharField(max_length=500, blank=True)
+    credentials_encrypted = models.TextField(blank=True, editable=False)
+    webhook_secret_encrypted = models.TextField(blank=True, editable=False)
+    options = models.JSONField(default=dict, blank=True, help_text="Non-secret settings (from address, region…).")
+    rate_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Messages per second.")
+    daily_limit = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
+    failover = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="provider_unique_name")]
+        ordering = ["channel", "-is_primary", "order"]
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.name}"
+
+    @property
+    def credentials(self) -> dict:
+        return decrypt_json(self.credentials_encrypted)
+
+    @credentials.setter
+    def credentials(self, value: dict) -> None:
+        self.credentials_encrypted = encrypt_json(value)
+
+    @property
+    def webhook_secret(self) -> str:
+        return decrypt_json(self.webhook_secret_encrypted) or ""
+
+    @webhook_secret.setter
+    def webhook_secret(self, value: str) -> None:
+        self.webhook_secret_encrypted = encrypt_json(value)

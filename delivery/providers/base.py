@@ -1,0 +1,72 @@
+"""The provider contract: every channel adapter in this package implements ``Provider``.
+
+Subclasses must implement at least ``send()``. A provider is opened once per claimed batch
+(``with provider:``) so connection-oriented transports (SMTP) reuse one session for the batch.
+Every failure is classified: ``transient`` is retried with backoff, ``permanent`` never is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from comms.enums import Channel
+
+ErrorClass = Literal["transient", "permanent"]
+
+
+@dataclass(frozen=True)
+class Content:
+    """What to send, already rendered for the channel."""
+
+    subject: str = ""
+    body: str = ""
+    body_html: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    ok: bool
+    provider_ref: str = ""
+    error_class: ErrorClass | None = None
+    code: str = ""
+    detail: str = ""
+
+    @classmethod
+    def sent(cls, provider_ref: str, detail: str = "") -> "SendResult":
+        return cls(ok=True, provider_ref=provider_ref, detail=detail)
+
+    @classmethod
+    def transient(cls, code: str, detail: str) -> "SendResult":
+        return cls(ok=False, error_class="transient", code=code, detail=detail)
+
+    @classmethod
+    def permanent(cls, code: str, detail: str) -> "SendResult":
+        return cls(ok=False, error_class="permanent", code=code, detail=detail)
+
+
+class Provider:
+    """Base class. ``config`` holds non-secret options merged with decrypted credentials."""
+
+    name: ClassVar[str] = "base"
+    channel: ClassVar[Channel]
+
+    def __init__(self, config: dict[str, Any] | None = None):
+        self.config = config or {}
+
+    def open(self) -> None:
+        """Start a session for a batch; the default transport needs none."""
+
+    def close(self) -> None:
+        """End the batch's session."""
+
+    def __enter__(self) -> "Provider":
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send(self, message: Any, content: Content) -> SendResult:  # pragma: no cover - contract
+        raise NotImplementedError

@@ -1,0 +1,122 @@
+"""Email over SMTP: the default provider (the local sink in development).
+
+Django's SMTP backend owns connection set-up (TLS/SSL, auth, timeouts); we drive the session
+ourselves so every message gets its own SMTP reply code, which decides transient vs permanent
+(RFC 5321 §4.2.1: 4yz is a transient negative completion, 5yz a permanent one).
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.core.mail.backends.smtp import EmailBackend
+
+from comms.enums import Channel
+from delivery.providers.base import Content, Provider, SendResult
+
+
+def _classify(code: int, text: str | bytes) -> SendResult:
+    detail = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+    if 400 <= code < 500:
+        return SendResult.transient(str(code), detail)
+    return SendResult.permanent(str(code), detail)
+
+
+class SmtpProvider(Provider):
+    name = "smtp"
+    channel = Channel.EMAIL
+
+    def __init__(self, config: dict[str, Any] | None = None):
+        super().__init__(config)
+        self._backend: EmailBackend | None = None
+        self._down: SendResult | None = None
+
+    # -- session ------------------------------------------------------------------------------------
+    def _make_backend(self) -> EmailBackend:
+        c = self.config
+        return EmailBackend(
+            host=c.get("host", settings.EMAIL_HOST), port=int(c.get("port", settings.EMAIL_PORT)),
+            username=c.get("username", settings.EMAIL_HOST_USER),
+            password=c.get("password", settings.EMAIL_HOST_PASSWORD),
+            use_tls=c.get("use_tls", settings.EMAIL_USE_TLS), use_ssl=c.get("use_ssl", settings.EMAIL_USE_SSL),
+            timeout=c.get("timeout", settings.EMAIL_TIMEOUT), fail_silently=False,
+        )
+
+    def _connect(self) -> SendResult | None:
+        """Open the SMTP session lazily; a failure fails the rest of the batch fast (transient)."""
+        if self._down is not None:
+            return self._down
+        if self._backend is not None and self._backend.connection is not None:
+            return None
+        self._backend = self._backend or self._make_backend()
+        try:
+            self._backend.open()
+        except smtplib.SMTPResponseException as exc:
+            self._down = SendResult.transient(str(exc.smtp_code), f"connect: {exc.smtp_error!r}")
+        except (OSError, smtplib.SMTPException) as exc:
+            self._down = SendResult.transient("connect", f"{type(exc).__name__}: {exc}")
+        return self._down
+
+    def close(self) -> None:
+        if self._backend is not None:
+            try:
+                self._backend.close()
+            except Exception:  # closing a dead session must never fail the batch
+                pass
+        self._backend = None
+        self._down = None
+
+    def _drop(self) -> None:
+        """Forget a broken session; the next message reconnects."""
+        if self._backend is not None:
+            self._backend.connection = None
+
+    # -- send ---------------------------------------------------------------------------------------
+    def build(self, message: Any, content: Content) -> EmailMultiAlternatives:
+        from_email = self.config.get("from_email") or message.metadata.get("from_email") or settings.DEFAULT_FROM_EMAIL
+        headers = {
+            "Message-ID": f"<{message.id}@{settings.COMMS_MESSAGE_ID_DOMAIN}>",
+            "X-Comms-Message-Id": str(message.id),
+            **content.data.get("headers", {}),
+        }
+        email = EmailMultiAlternatives(
+            subject=content.subject, body=content.body, from_email=from_email,
+            to=[message.recipient_address], headers=headers,
+            reply_to=[message.metadata["reply_to"]] if message.metadata.get("reply_to") else None,
+        )
+        if content.body_html:
+            email.attach_alternative(content.body_html, "text/html")
+        return email
+
+    def send(self, message: Any, content: Content) -> SendResult:
+        email = self.build(message, content)
+        message_id = email.extra_headers["Message-ID"]
+        if failed := self._connect():
+            return failed
+        connection = self._backend.connection
+        try:
+            refused = connection.sendmail(
+                email.from_email, email.recipients(), email.message().as_bytes(linesep="\r\n")
+            )
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, text = next(iter(exc.recipients.values()))
+            return _classify(code, text)
+        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+            return _classify(exc.smtp_code, exc.smtp_error)
+        except smtplib.SMTPServerDisconnected as exc:
+            self._drop()
+            return SendResult.transient("disconnected", str(exc))
+        except smtplib.SMTPResponseException as exc:
+            self._drop()
+            return _classify(exc.smtp_code, exc.smtp_error)
+        except (OSError, socket.timeout, smtplib.SMTPException) as exc:
+            self._drop()
+            return SendResult.transient("network", f"{type(exc).__name__}: {exc}")
+        if refused:  # only one recipient per message, so a partial refusal cannot happen; be safe
+            code, text = next(iter(refused.values()))
+            return _classify(code, text)
+        return SendResult.sent(message_id)

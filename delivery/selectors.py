@@ -1,0 +1,45 @@
+"""Read queries for messages; every one is scoped to a tenant."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from comms import errors
+from comms.models import Tenant
+from delivery.models import DeliveryLog, Message
+
+
+def message_list(*, tenant: Tenant, status: str | None = None, channel: str | None = None,
+                 recipient: str | None = None, batch: str | None = None) -> QuerySet[Message]:
+    queryset = Message.objects.filter(tenant=tenant).select_related("recipient")
+    if status:
+        queryset = queryset.filter(status=status)
+    if channel:
+        queryset = queryset.filter(channel=channel)
+    if recipient:
+        queryset = queryset.filter(Q(recipient_address=recipient) | Q(recipient__external_id=recipient))
+    if batch:
+        try:
+            queryset = queryset.filter(batch_id=uuid.UUID(batch))
+        except ValueError:
+            raise errors.ValidationFailed("batch must be a UUID.") from None
+    return queryset
+
+
+def message_get(*, tenant: Tenant, message_id: uuid.UUID) -> Message:
+    """One message with its log; bulk rows show their batch's shared content."""
+    message = (
+        Message.objects.filter(tenant=tenant, id=message_id)
+        .select_related("recipient", "batch")
+        .prefetch_related(Prefetch("logs", queryset=DeliveryLog.objects.order_by("id")))
+        .first()
+    )
+    if message is None:
+        raise errors.NotFound("No such message.")
+    if message.batch_id:
+        message.subject = message.subject or message.batch.subject
+        message.body = message.body or message.batch.body
+        message.body_html = message.body_html or message.batch.body_html
+    return message

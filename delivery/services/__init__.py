@@ -1,0 +1,12 @@
+"""Delivery use cases. Other apps import from here, never from the submodules' internals."""
+
+from delivery.services.bulk import BulkResult, message_bulk_enqueue
+from delivery.services.engine import DrainStats, claim_batch, deliver_batch, drain, drain_all
+from delivery.services.enqueue import SendSpec, message_cancel, message_enqueue, message_requeue
+from delivery.services.housekeeping import housekeeping_run, leases_reap, waiting_promote
+
+__all__ = [
+    "BulkResult", "DrainStats", "SendSpec", "claim_batch", "deliver_batch", "drain", "drain_all",
+    "housekeeping_run", "leases_reap", "message_bulk_enqueue", "message_cancel", "message_enqueue",
+    "message_requeue", "waiting_promote",
+]

@@ -1,0 +1,170 @@
+"""Bulk fan-out: up to 100,000 recipients in one call, written with PostgreSQL COPY.
+
+Shared content is stored once on a MessageBatch; each recipient becomes one lightweight Message
+row (address, variables) streamed with COPY in the request's transaction, along with its
+'queued' DeliveryLog row. Workers are woken on commit like any other send.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from uuid_utils.compat import uuid7
+
+from comms import errors
+from comms.addresses import normalise_address
+from comms.enums import LogEvent, Status
+from comms.models import Recipient, Tenant
+from delivery import wakeup
+from delivery.models import MessageBatch
+from delivery.services.enqueue import SendSpec, check_sendable, initial_state, recipient_address_for
+
+MAX_REPORTED_ERRORS = 100
+
+_MESSAGE_COLUMNS = (
+    "id", "tenant_id", "batch_id", "channel", "priority", "category", "status", "recipient_id",
+    "recipient_address", "template_key", "subject", "body", "body_html", "variables", "metadata",
+    "idempotency_key", "request_hash", "attempt_count", "next_attempt_at", "scheduled_for", "lease_owner",
+    "lease_expires_at", "provider", "provider_ref", "sent_at", "delivered_at", "failed_at", "failure_code",
+    "failure_reason", "created_at", "updated_at",
+)
+_LOG_COLUMNS = ("message_id", "event", "at", "attempt", "provider", "provider_event_id", "status_code", "detail", "data")
+
+
+@dataclass
+class BulkResult:
+    batch: MessageBatch
+    created: bool
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Row:
+    recipient_pk: Any
+    address: str
+    variables: str
+    metadata: str
+
+
+def _resolve_rows(tenant: Tenant, channel: str, recipients: list[dict]) -> tuple[list[_Row], list[dict]]:
+    """Validate every entry; external ids are looked up in one query."""
+    wanted = {r["recipient_id"] for r in recipients if r.get("recipient_id")}
+    directory = {
+        r.external_id: r for r in Recipient.objects.filter(tenant=tenant, external_id__in=wanted)
+    } if wanted else {}
+    rows: list[_Row] = []
+    problems: list[dict] = []
+    for index, entry in enumerate(recipients):
+        try:
+            recipient = None
+            if entry.get("recipient_id"):
+                recipient = directory.get(entry["recipient_id"])
+                if recipient is None:
+                    raise errors.RecipientNotFound(f"No recipient '{entry['recipient_id']}'.")
+            if entry.get("to"):
+                address = normalise_address(channel, entry["to"])
+            elif recipient is not None:
+                address = recipient_address_for(channel, recipient)
+            else:
+                raise errors.InvalidAddress("Each recipient needs 'to' or 'recipient_id'.")
+        except errors.CommsError as exc:
+            problems.append({"index": index, "code": exc.code, "message": exc.message})
+            continue
+        rows.append(_Row(
+            recipient_pk=recipient.pk if recipient else None, address=address,
+            variables=json.dumps(entry.get("variables") or {}), metadata=json.dumps(entry.get("metadata") or {}),
+        ))
+    return rows, problems
+
+
+def message_bulk_enqueue(*, tenant: Tenant, spec: SendSpec, recipients: list[dict],
+                         idempotency_key: str | None = None, skip_invalid: bool = False,
+                         now: datetime | None = None) -> BulkResult:
+    """Fan one content out to many recipients. Nothing is written unless the call is accepted.
+
+    With ``skip_invalid`` the valid recipients are accepted and the invalid ones reported;
+    without it, any invalid recipient rejects the whole call.
+    """
+    now = now or timezone.now()
+    limit = settings.COMMS_BULK_MAX_RECIPIENTS
+    if len(recipients) > limit:
+        raise errors.BulkTooLarge(f"{len(recipients)} recipients; at most {limit} per call.",
+                                  details={"count": len(recipients), "limit": limit})
+    if not recipients:
+        raise errors.ValidationFailed("recipients must not be empty.", details={"field": "recipients"})
+    fingerprint = _bulk_fingerprint(spec, recipients, skip_invalid)
+    if idempotency_key:
+        existing = MessageBatch.objects.filter(tenant=tenant, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return _replay(existing, fingerprint)
+    check_sendable(tenant=tenant, spec=spec, now=now)
+    rows, problems = _resolve_rows(tenant, spec.channel, recipients)
+    if problems and not skip_invalid:
+        first = problems[0]
+        err = errors.CommsError(
+            f"{len(problems)} of {len(recipients)} recipients are invalid (first at index {first['index']}: "
+            f"{first['message']}); nothing was queued. Fix them or pass skip_invalid=true.",
+            details={"invalid": len(problems), "errors": problems[:MAX_REPORTED_ERRORS]},
+        )
+        err.code, err.status = first["code"], (422 if first["code"] == errors.RecipientNotFound.code else 400)
+        raise err
+    if not rows:
+        raise errors.InvalidAddress("No valid recipient in the call.",
+                                    details={"invalid": len(problems), "errors": problems[:MAX_REPORTED_ERRORS]})
+    status, due = initial_state(spec, now)
+    try:
+        with transaction.atomic():
+            batch = MessageBatch.objects.create(
+                tenant=tenant, channel=spec.channel, priority=spec.priority, category=spec.category,
+                template_key=spec.template_key, subject=spec.subject, body=spec.body, body_html=spec.body_html,
+                metadata=spec.metadata, idempotency_key=idempotency_key or None, request_hash=fingerprint,
+                requested=len(recipients), accepted=len(rows), rejected=len(problems),
+                scheduled_for=spec.scheduled_for, created_at=now,
+            )
+            _copy_rows(batch, spec, rows, status=status, due=due, now=now)
+            if status == Status.QUEUED:
+                wakeup.wake_on_commit({spec.priority})
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        return _replay(MessageBatch.objects.get(tenant=tenant, idempotency_key=idempotency_key), fingerprint)
+    return BulkResult(batch=batch, created=True, errors=problems[:MAX_REPORTED_ERRORS])
+
+
+def _copy_rows(batch: MessageBatch, spec: SendSpec, rows: list[_Row], *, status: str, due: datetime,
+               now: datetime) -> None:
+    tenant_id, batch_id = batch.tenant_id, batch.id
+    ids = [uuid7() for _ in rows]
+    detail = f"scheduled for {due.isoformat()}" if status == Status.SCHEDULED else "bulk"
+    event = LogEvent(status).value
+    with connection.cursor() as cursor:
+        with cursor.copy(f"COPY delivery_message ({', '.join(_MESSAGE_COLUMNS)}) FROM STDIN") as copy:
+            for message_id, row in zip(ids, rows):
+                copy.write_row((
+                    message_id, tenant_id, batch_id, spec.channel, spec.priority, spec.category, status,
+                    row.recipient_pk, row.address, spec.template_key, "", "", "", row.variables, row.metadata,
+                    None, "", 0, due, spec.scheduled_for, None, None, "", "", None, None, None, "", "", now, now,
+                ))
+        with cursor.copy(f"COPY delivery_deliverylog ({', '.join(_LOG_COLUMNS)}) FROM STDIN") as copy:
+            for message_id in ids:
+                copy.write_row((message_id, event, now, 0, "", "", "", detail, "{}"))
+
+
+def _bulk_fingerprint(spec: SendSpec, recipients: list[dict], skip_invalid: bool) -> str:
+    digest = hashlib.sha256(spec.fingerprint().encode())
+    digest.update(json.dumps(recipients, sort_keys=True, default=str).encode())
+    digest.update(b"1" if skip_invalid else b"0")
+    return digest.hexdigest()
+
+
+def _replay(existing: MessageBatch, fingerprint: str) -> BulkResult:
+    if existing.request_hash != fingerprint:
+        raise errors.IdempotencyConflict(details={"batch_id": str(existing.id)})
+    return BulkResult(batch=existing, created=False)

@@ -1,0 +1,174 @@
+"""Accepting messages: validate, resolve the recipient, write the row, wake a worker on commit."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from comms import errors
+from comms.addresses import normalise_address, validate_content
+from comms.enums import CANCELLABLE, Channel, LogEvent, Status
+from comms.models import Recipient, Tenant
+from delivery import routing, wakeup
+from delivery.models import DeliveryLog, Message
+
+# A scheduled_for this close to now counts as "now": client and server clocks differ a little.
+CLOCK_SKEW = timedelta(seconds=5)
+
+
+@dataclass(frozen=True)
+class SendSpec:
+    """A validated send request, independent of HTTP."""
+
+    channel: str
+    to: str = ""
+    recipient_id: str = ""
+    subject: str = ""
+    body: str = ""
+    body_html: str = ""
+    template_key: str = ""
+    variables: dict[str, Any] = field(default_factory=dict)
+    locale: str = ""
+    priority: int = 2
+    category: str = "transactional"
+    scheduled_for: datetime | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def fingerprint(self) -> str:
+        """Stable hash of the request, to tell an idempotent replay from a conflicting reuse."""
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True, default=str).encode()).hexdigest()
+
+
+def recipient_address_for(channel: str, recipient: Recipient) -> str:
+    if channel == Channel.EMAIL:
+        address = recipient.email
+    elif channel == Channel.SMS:
+        address = recipient.phone
+    elif channel == Channel.IN_APP:
+        address = recipient.external_id
+    else:
+        address = ""
+    if not address:
+        raise errors.InvalidAddress(
+            f"Recipient '{recipient.external_id}' has no address for channel '{channel}'.",
+            details={"recipient_id": recipient.external_id, "channel": channel},
+        )
+    return normalise_address(channel, address)
+
+
+def _resolve(tenant: Tenant, spec: SendSpec) -> tuple[Recipient | None, str]:
+    if spec.recipient_id:
+        recipient = Recipient.objects.filter(tenant=tenant, external_id=spec.recipient_id).first()
+        if recipient is None:
+            raise errors.RecipientNotFound(f"No recipient '{spec.recipient_id}'.",
+                                           details={"recipient_id": spec.recipient_id})
+        address = normalise_address(spec.channel, spec.to) if spec.to else recipient_address_for(spec.channel, recipient)
+        return recipient, address
+    return None, normalise_address(spec.channel, spec.to)
+
+
+def check_sendable(*, tenant: Tenant, spec: SendSpec, now: datetime) -> None:
+    """Checks shared by single and bulk sends: channel served, template known, content, schedule."""
+    if spec.channel not in Channel.values:
+        raise errors.UnknownChannel(f"Unknown channel '{spec.channel}'.", details={"allowed": Channel.values})
+    if not routing.channel_available(tenant_id=tenant.id, channel=spec.channel):
+        raise errors.ChannelUnavailable(f"No provider is configured for channel '{spec.channel}'.",
+                                        details={"channel": spec.channel})
+    if spec.template_key:
+        # Templates are the templates_app's to resolve; until one is active under this key, say so.
+        raise errors.TemplateNotFound(f"No active template '{spec.template_key}'.",
+                                      details={"template": spec.template_key})
+    validate_content(spec.channel, subject=spec.subject, body=spec.body, body_html=spec.body_html)
+    if spec.scheduled_for is not None and spec.scheduled_for < now - CLOCK_SKEW:
+        raise errors.ScheduleInPast(details={"scheduled_for": spec.scheduled_for.isoformat(), "now": now.isoformat()})
+
+
+def initial_state(spec: SendSpec, now: datetime) -> tuple[str, datetime]:
+    if spec.scheduled_for is not None and spec.scheduled_for > now:
+        return Status.SCHEDULED, spec.scheduled_for
+    return Status.QUEUED, now
+
+
+def _replay(existing: Message, fingerprint: str) -> tuple[Message, bool]:
+    if existing.request_hash != fingerprint:
+        raise errors.IdempotencyConflict(details={"message_id": str(existing.id)})
+    return existing, False
+
+
+def message_enqueue(*, tenant: Tenant, spec: SendSpec, idempotency_key: str | None = None,
+                    now: datetime | None = None) -> tuple[Message, bool]:
+    """Accept one message. Returns (message, created); a replayed idempotency key returns the first."""
+    now = now or timezone.now()
+    fingerprint = spec.fingerprint()
+    if idempotency_key:
+        existing = Message.objects.filter(tenant=tenant, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return _replay(existing, fingerprint)
+    check_sendable(tenant=tenant, spec=spec, now=now)
+    recipient, address = _resolve(tenant, spec)
+    status, due = initial_state(spec, now)
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                tenant=tenant, channel=spec.channel, priority=spec.priority, category=spec.category,
+                status=status, recipient=recipient, recipient_address=address, template_key=spec.template_key,
+                subject=spec.subject, body=spec.body, body_html=spec.body_html, variables=spec.variables,
+                metadata=spec.metadata, idempotency_key=idempotency_key or None, request_hash=fingerprint,
+                next_attempt_at=due, scheduled_for=spec.scheduled_for, created_at=now, updated_at=now,
+            )
+            DeliveryLog.objects.create(message=message, event=LogEvent(status), at=now,
+                                       detail=f"scheduled for {due.isoformat()}" if status == Status.SCHEDULED else "")
+            if status == Status.QUEUED:
+                wakeup.wake_on_commit({spec.priority})
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        # A concurrent request with the same key won the insert; its row is committed now.
+        return _replay(Message.objects.get(tenant=tenant, idempotency_key=idempotency_key), fingerprint)
+    return message, True
+
+
+@transaction.atomic
+def message_cancel(*, tenant: Tenant, message_id: Any, now: datetime | None = None) -> Message:
+    """Cancel a message that no worker has taken yet; anything already sending is past recall."""
+    now = now or timezone.now()
+    message = Message.objects.select_for_update().filter(tenant=tenant, id=message_id).first()
+    if message is None:
+        raise errors.NotFound("No such message.")
+    if message.status not in CANCELLABLE:
+        raise errors.NotCancellable(f"Message is '{message.status}' and can no longer be cancelled.",
+                                    details={"status": message.status})
+    message.status = Status.CANCELLED
+    message.updated_at = now
+    message.save(update_fields=["status", "updated_at"])
+    DeliveryLog.objects.create(message=message, event=LogEvent.CANCELLED, at=now, attempt=message.attempt_count)
+    return message
+
+
+@transaction.atomic
+def message_requeue(*, tenant: Tenant, message_id: Any, reason: str = "", now: datetime | None = None) -> Message:
+    """Send a dead (DLQ) or failed message again with a fresh retry budget."""
+    now = now or timezone.now()
+    message = Message.objects.select_for_update().filter(tenant=tenant, id=message_id).first()
+    if message is None:
+        raise errors.NotFound("No such message.")
+    if message.status not in (Status.DEAD, Status.FAILED):
+        raise errors.NotRequeueable(details={"status": message.status})
+    message.status = Status.QUEUED
+    message.attempt_count = 0
+    message.next_attempt_at = now
+    message.failure_code = ""
+    message.failure_reason = ""
+    message.failed_at = None
+    message.updated_at = now
+    message.save(update_fields=["status", "attempt_count", "next_attempt_at", "failure_code", "failure_reason",
+                                "failed_at", "updated_at"])
+    DeliveryLog.objects.create(message=message, event=LogEvent.REQUEUED, at=now, detail=reason[:2000])
+    wakeup.wake_on_commit({message.priority})
+    return message

@@ -1,0 +1,20 @@
+"""Thin Celery wrappers: the database is the queue, these tasks only say "look now"."""
+
+from celery import shared_task
+
+from delivery.services import drain as drain_service
+from delivery.services import housekeeping_run
+
+
+# acks_late off: a lost drain task loses nothing (the rows stay queued and beat wakes a worker),
+# while redelivering one after a crash would only add an empty drain.
+@shared_task(name="delivery.tasks.drain", acks_late=False, ignore_result=True)
+def drain(priority: int) -> dict:
+    stats = drain_service(priority=priority)
+    return {"claimed": stats.claimed, "sent": stats.sent, "retried": stats.retried}
+
+
+@shared_task(name="delivery.tasks.housekeeping", acks_late=False, ignore_result=True)
+def housekeeping() -> dict:
+    stats = housekeeping_run()
+    return {"reaped": stats.reaped, "promoted": stats.promoted, "woken": list(stats.woken)}

@@ -1,0 +1,1 @@
+"""preferences models arrive with their issue; the app exists now so the layout is fixed."""

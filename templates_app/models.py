@@ -1,0 +1,1 @@
+"""templates_app models arrive with their issue; the app exists now so the layout is fixed."""

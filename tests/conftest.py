@@ -1,0 +1,146 @@
+"""Shared fixtures: real PostgreSQL/Redis come from tests.embedded_servers; here are the rest."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from rest_framework.test import APIClient
+
+from comms.models import Scope
+from comms.services import api_key_create, tenant_get_default
+from comms.smtp_sink import start_sink
+from delivery import routing
+from delivery.wakeup import redis_client
+from tests.standins.smtp import ScriptedSink
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def _sink_server():
+    handler = ScriptedSink()
+    controller = start_sink(handler, port=int(os.environ["EMAIL_PORT"]))
+    yield handler
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_sink(_sink_server):
+    _sink_server.reset()
+    yield _sink_server
+    _sink_server.reset()
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis_and_caches():
+    redis_client().flushdb()
+    routing.clear_cache()
+    yield
+
+
+@pytest.fixture
+def tenant(db):
+    return tenant_get_default()
+
+
+@pytest.fixture
+def other_tenant(db):
+    from comms.models import Tenant
+
+    return Tenant.objects.create(slug="other", name="Other")
+
+
+def _client(tenant, scopes):
+    _, raw = api_key_create(tenant=tenant, name="test", scopes=scopes)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    client.raw_key = raw
+    return client
+
+
+@pytest.fixture
+def api(tenant):
+    """An API client holding a send+read key of the default tenant."""
+    return _client(tenant, [Scope.MESSAGES_SEND, Scope.MESSAGES_READ])
+
+
+@pytest.fixture
+def admin_api(tenant):
+    return _client(tenant, [Scope.ADMIN])
+
+
+@pytest.fixture
+def make_client():
+    return _client
+
+
+def worker_env() -> dict[str, str]:
+    """Environment for a subprocess that must see the test database."""
+    env = dict(os.environ)
+    params = connection.settings_dict
+    host = params["OPTIONS"].get("host") or params["HOST"]
+    env["DATABASE_URL"] = f"postgresql://{params['USER']}:@/{params['NAME']}?host={host}"
+    env["COMMS_PROCESS_NAME"] = "comms-test-worker"
+    return env
+
+
+class CeleryWorker:
+    """A real Celery worker process consuming the given queues (solo pool: the process does the work)."""
+
+    def __init__(self, queues: str, name: str, extra_env: dict | None = None):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "-P", "solo",
+             "-n", f"{name}@test", "-l", "warning", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=ROOT, env={**worker_env(), **(extra_env or {})},
+        )
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def celery_worker():
+    workers: list[CeleryWorker] = []
+
+    def start(queues: str = "p0,p1,p2,p3,p4", name: str = "w", **extra_env) -> CeleryWorker:
+        worker = CeleryWorker(queues, name, extra_env)
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, message: str = "condition"):
+    """Poll until predicate() is truthy (behavioural wait, not a timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {message}")
+
+
+@pytest.fixture
+def email_settings(settings):
+    settings.EMAIL_PORT = int(os.environ["EMAIL_PORT"])
+    return settings

@@ -1,0 +1,49 @@
+"""Loopback SMTP stand-in: the dev sink plus scripted replies, for the delivery tests.
+
+Scripts are keyed by recipient address: each RCPT to a scripted address consumes the next reply
+("451 …", "550 …"); once the script is used up the address is accepted. `data_delay` holds the
+DATA reply back, so a test can kill a worker while a message is in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from email.message import Message
+
+from comms.smtp_sink import SinkHandler
+
+
+class ScriptedSink(SinkHandler):
+    def __init__(self):
+        super().__init__(maildir=None)
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.messages = []
+            self.scripts: dict[str, collections.deque] = {}
+            self.rcpt_attempts: collections.Counter = collections.Counter()
+            self.data_delay = 0.0
+
+    def script(self, address: str, *replies: str) -> None:
+        self.scripts[address.lower()] = collections.deque(replies)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        self.rcpt_attempts[address.lower()] += 1
+        queue = self.scripts.get(address.lower())
+        if queue:
+            return queue.popleft()
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
+        return await super().handle_DATA(server, session, envelope)
+
+    def by_comms_id(self) -> dict[str, list[Message]]:
+        out: dict[str, list[Message]] = collections.defaultdict(list)
+        with self.lock:
+            for message in self.messages:
+                out[message["X-Comms-Message-Id"]].append(message)
+        return out
