@@ -144,3 +144,30 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, message: 
 def email_settings(settings):
     settings.EMAIL_PORT = int(os.environ["EMAIL_PORT"])
     return settings
+
+
+@pytest.fixture
+def web_server():
+    """The real web tier (gunicorn, several processes and threads) on the test database."""
+    from comms.embedded import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", "3",
+         "-k", "gthread", "--threads", "8", "--log-level", "warning"],
+        cwd=ROOT, env=worker_env(),
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def up():
+        import httpx
+
+        try:
+            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(up, timeout=30, message="gunicorn to answer")
+    yield url
+    proc.terminate()
+    proc.wait(15)

@@ -1,8 +1,10 @@
 """Loopback SMTP stand-in: the dev sink plus scripted replies, for the delivery tests.
 
 Scripts are keyed by recipient address: each RCPT to a scripted address consumes the next reply
-("451 …", "550 …"); once the script is used up the address is accepted. `data_delay` holds the
-DATA reply back, so a test can kill a worker while a message is in flight.
+("451 …", "550 …"); once the script is used up the address is accepted. `rcpt_delay` slows each
+message down before the server holds its content, so a test can kill a worker mid-batch;
+`data_delay` holds the final DATA reply back (the RFC 1047 window where the server has the mail
+but the client has no answer yet).
 """
 
 from __future__ import annotations
@@ -25,12 +27,15 @@ class ScriptedSink(SinkHandler):
             self.scripts: dict[str, collections.deque] = {}
             self.rcpt_attempts: collections.Counter = collections.Counter()
             self.data_delay = 0.0
+            self.rcpt_delay = 0.0
 
     def script(self, address: str, *replies: str) -> None:
         self.scripts[address.lower()] = collections.deque(replies)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         self.rcpt_attempts[address.lower()] += 1
+        if self.rcpt_delay:
+            await asyncio.sleep(self.rcpt_delay)
         queue = self.scripts.get(address.lower())
         if queue:
             return queue.popleft()
