@@ -1,8 +1,8 @@
 """Bulk fan-out: up to 100,000 recipients in one call, written with PostgreSQL COPY.
 
 Shared content is stored once on a MessageBatch; each recipient becomes one lightweight Message
-row (address, variables) streamed with COPY in the request's transaction, along with its
-'queued' DeliveryLog row. Workers are woken on commit like any other send.
+row (address, variables) streamed with COPY in the request's transaction. Workers are woken on
+commit like any other send.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from uuid_utils.compat import uuid7
 
 from comms import errors
 from comms.addresses import normalise_address
-from comms.enums import LogEvent, Status
+from comms.enums import Status
 from comms.models import Recipient, Tenant
 from delivery import wakeup
 from delivery.models import MessageBatch
@@ -35,7 +35,6 @@ _MESSAGE_COLUMNS = (
     "lease_expires_at", "provider", "provider_ref", "sent_at", "delivered_at", "failed_at", "failure_code",
     "failure_reason", "created_at", "updated_at",
 )
-_LOG_COLUMNS = ("message_id", "event", "at", "attempt", "provider", "provider_event_id", "status_code", "detail", "data")
 
 
 @dataclass
@@ -79,7 +78,8 @@ def _resolve_rows(tenant: Tenant, channel: str, recipients: list[dict]) -> tuple
             continue
         rows.append(_Row(
             recipient_pk=recipient.pk if recipient else None, address=address,
-            variables=json.dumps(entry.get("variables") or {}), metadata=json.dumps(entry.get("metadata") or {}),
+            variables=json.dumps(entry["variables"]) if entry.get("variables") else "{}",
+            metadata=json.dumps(entry["metadata"]) if entry.get("metadata") else "{}",
         ))
     return rows, problems
 
@@ -138,23 +138,48 @@ def message_bulk_enqueue(*, tenant: Tenant, spec: SendSpec, recipients: list[dic
     return BulkResult(batch=batch, created=True, errors=problems[:MAX_REPORTED_ERRORS])
 
 
+def _copy_text(value: str) -> str:
+    """Escape a value for COPY's text format (backslash, tab, newline, carriage return)."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        value = value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return value
+
+
 def _copy_rows(batch: MessageBatch, spec: SendSpec, rows: list[_Row], *, status: str, due: datetime,
                now: datetime) -> None:
-    tenant_id, batch_id = batch.tenant_id, batch.id
-    ids = [uuid7() for _ in rows]
-    detail = f"scheduled for {due.isoformat()}" if status == Status.SCHEDULED else "bulk"
-    event = LogEvent(status).value
+    """Stream the rows with COPY in text format, formatting lines ourselves.
+
+    Only address, recipient, id and per-recipient JSON vary; everything else is one pre-escaped
+    tail shared by every line, which is what makes 100,000 rows a sub-second write.
+    """
+    null = "\\N"
+    head_cols = ("id", "recipient_id", "recipient_address", "variables", "metadata")
+    tail_cols = [c for c in _MESSAGE_COLUMNS if c not in head_cols]
+    constants = {
+        "tenant_id": str(batch.tenant_id), "batch_id": str(batch.id), "channel": spec.channel,
+        "priority": str(int(spec.priority)), "category": spec.category, "status": status,
+        "template_key": _copy_text(spec.template_key), "subject": "", "body": "", "body_html": "",
+        "idempotency_key": null, "request_hash": "", "attempt_count": "0", "next_attempt_at": due.isoformat(),
+        "scheduled_for": spec.scheduled_for.isoformat() if spec.scheduled_for else null, "lease_owner": null,
+        "lease_expires_at": null, "provider": "", "provider_ref": "", "sent_at": null, "delivered_at": null,
+        "failed_at": null, "failure_code": "", "failure_reason": "", "created_at": now.isoformat(),
+        "updated_at": now.isoformat(),
+    }
+    tail = "\t".join(constants[c] for c in tail_cols) + "\n"
+    columns = ", ".join((*head_cols, *tail_cols))
     with connection.cursor() as cursor:
-        with cursor.copy(f"COPY delivery_message ({', '.join(_MESSAGE_COLUMNS)}) FROM STDIN") as copy:
-            for message_id, row in zip(ids, rows):
-                copy.write_row((
-                    message_id, tenant_id, batch_id, spec.channel, spec.priority, spec.category, status,
-                    row.recipient_pk, row.address, spec.template_key, "", "", "", row.variables, row.metadata,
-                    None, "", 0, due, spec.scheduled_for, None, None, "", "", None, None, None, "", "", now, now,
-                ))
-        with cursor.copy(f"COPY delivery_deliverylog ({', '.join(_LOG_COLUMNS)}) FROM STDIN") as copy:
-            for message_id in ids:
-                copy.write_row((message_id, event, now, 0, "", "", "", detail, "{}"))
+        with cursor.copy(f"COPY delivery_message ({columns}) FROM STDIN") as copy:
+            lines = []
+            for row in rows:
+                lines.append(
+                    f"{uuid7()}\t{row.recipient_pk or null}\t{_copy_text(row.address)}\t"
+                    f"{_copy_text(row.variables)}\t{_copy_text(row.metadata)}\t{tail}"
+                )
+                if len(lines) >= 5000:
+                    copy.write("".join(lines))
+                    lines.clear()
+            if lines:
+                copy.write("".join(lines))
 
 
 def _bulk_fingerprint(spec: SendSpec, recipients: list[dict], skip_invalid: bool) -> str:

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from comms import errors
@@ -101,9 +101,34 @@ def _replay(existing: Message, fingerprint: str) -> tuple[Message, bool]:
     return existing, False
 
 
+def _insert(message: Message) -> bool:
+    """Insert `message`; False when its idempotency key already exists (one round trip).
+
+    The creation itself is not written to DeliveryLog: it is derived from the row (created_at,
+    scheduled_for), which halves the writes of a bulk fan-out. The log holds what happens after.
+    """
+    fields = Message._meta.concrete_fields
+    sql = (
+        f"INSERT INTO delivery_message ({', '.join(f.column for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        "ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [f.get_db_prep_save(getattr(message, f.attname), connection) for f in fields])
+        inserted = cursor.fetchone() is not None
+    if inserted:
+        message._state.adding = False
+        message._state.db = "default"
+    return inserted
+
+
 def message_enqueue(*, tenant: Tenant, spec: SendSpec, idempotency_key: str | None = None,
                     now: datetime | None = None) -> tuple[Message, bool]:
-    """Accept one message. Returns (message, created); a replayed idempotency key returns the first."""
+    """Accept one message. Returns (message, created); a replayed idempotency key returns the first.
+
+    Concurrent requests with one key race on the unique index: exactly one insert wins and the
+    others read the winner's committed row.
+    """
     now = now or timezone.now()
     fingerprint = spec.fingerprint()
     if idempotency_key:
@@ -113,24 +138,17 @@ def message_enqueue(*, tenant: Tenant, spec: SendSpec, idempotency_key: str | No
     check_sendable(tenant=tenant, spec=spec, now=now)
     recipient, address = _resolve(tenant, spec)
     status, due = initial_state(spec, now)
-    try:
-        with transaction.atomic():
-            message = Message.objects.create(
-                tenant=tenant, channel=spec.channel, priority=spec.priority, category=spec.category,
-                status=status, recipient=recipient, recipient_address=address, template_key=spec.template_key,
-                subject=spec.subject, body=spec.body, body_html=spec.body_html, variables=spec.variables,
-                metadata=spec.metadata, idempotency_key=idempotency_key or None, request_hash=fingerprint,
-                next_attempt_at=due, scheduled_for=spec.scheduled_for, created_at=now, updated_at=now,
-            )
-            DeliveryLog.objects.create(message=message, event=LogEvent(status), at=now,
-                                       detail=f"scheduled for {due.isoformat()}" if status == Status.SCHEDULED else "")
-            if status == Status.QUEUED:
-                wakeup.wake_on_commit({spec.priority})
-    except IntegrityError:
-        if not idempotency_key:
-            raise
-        # A concurrent request with the same key won the insert; its row is committed now.
+    message = Message(
+        tenant=tenant, channel=spec.channel, priority=spec.priority, category=spec.category,
+        status=status, recipient=recipient, recipient_address=address, template_key=spec.template_key,
+        subject=spec.subject, body=spec.body, body_html=spec.body_html, variables=spec.variables,
+        metadata=spec.metadata, idempotency_key=idempotency_key or None, request_hash=fingerprint,
+        next_attempt_at=due, scheduled_for=spec.scheduled_for, created_at=now, updated_at=now,
+    )
+    if not _insert(message):
         return _replay(Message.objects.get(tenant=tenant, idempotency_key=idempotency_key), fingerprint)
+    if status == Status.QUEUED:
+        wakeup.wake_on_commit({spec.priority})
     return message, True
 
 

@@ -93,7 +93,8 @@ def test_cancel_before_sending_and_409_after(api, smtp_sink):
     assert response.json()["details"] == {"status": "sent"}
     assert api.delete(f"/api/v1/messages/{queued}").status_code == 409  # already cancelled
     assert list(DeliveryLog.objects.filter(message_id=queued).values_list("event", flat=True).order_by("id")) == [
-        "queued", "cancelled"]
+        "cancelled"]
+    assert [e["event"] for e in api.get(f"/api/v1/messages/{queued}").json()["delivery_log"]] == ["queued", "cancelled"]
 
 
 @pytest.mark.django_db
@@ -107,6 +108,8 @@ def test_scheduled_message_waits_then_goes(api, smtp_sink):
     assert housekeeping_run(now=later).promoted == 1
     assert drain_all(clock=lambda: later).sent == 1
     assert smtp_sink.messages[0]["X-Comms-Message-Id"] == body["id"]
+    log = api.get(f"/api/v1/messages/{body['id']}").json()["delivery_log"]
+    assert [e["event"] for e in log] == ["scheduled", "queued", "sent"]
 
 
 @pytest.mark.django_db

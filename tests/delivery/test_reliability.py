@@ -127,12 +127,13 @@ def test_bulk_of_10000_through_the_api(api, smtp_sink):
     replay = api.post("/api/v1/messages/bulk", payload, format="json", HTTP_IDEMPOTENCY_KEY="nl-1")
     assert replay.status_code == 200 and replay.json()["batch_id"] == body["batch_id"]
     assert Message.objects.filter(batch_id=body["batch_id"]).count() == 9_999
-    assert DeliveryLog.objects.filter(event="queued").count() == 9_999
+    assert DeliveryLog.objects.count() == 0  # creation is derived from the row, not logged per recipient
 
     sample = Message.objects.filter(batch_id=body["batch_id"], recipient_address="reader42@example.com").get()
     assert sample.variables == {"n": 42} and sample.priority == 3
     detail = api.get(f"/api/v1/messages/{sample.id}").json()
     assert (detail["subject"], detail["body"], detail["batch_id"]) == ("Newsletter", "Read me", body["batch_id"])
+    assert [e["event"] for e in detail["delivery_log"]] == ["queued"]
 
     listed = api.get(f"/api/v1/messages?batch={body['batch_id']}&limit=5").json()["results"]
     assert len(listed) == 5

@@ -14,12 +14,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=settings.EMAIL_PORT)
         parser.add_argument("--maildir", default=str(settings.VAR_DIR / "mail"))
+        parser.add_argument("--discard", action="store_true", help="Count messages only (benchmarks).")
 
-    def handle(self, *args, port: int, maildir: str, **options):
-        controller = start_sink(SinkHandler(Path(maildir)), port=port)
-        self.stdout.write(f"SMTP sink on 127.0.0.1:{port}, mail stored in {maildir}")
+    def handle(self, *args, port: int, maildir: str, discard: bool, **options):
+        handler = SinkHandler(None if discard else Path(maildir), keep=False)
+        controller = start_sink(handler, port=port)
+        where = "discarded (counted only)" if discard else f"stored in {maildir}"
+        self.stdout.write(f"SMTP sink on 127.0.0.1:{port}, mail {where}", ending="\n")
+        self.stdout.flush()
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         stop.wait()
         controller.stop()
+        self.stdout.write(f"SMTP sink stopped after {handler.count} messages")
