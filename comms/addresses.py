@@ -32,15 +32,25 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_\-:.]{8,4096}$")
 def normalise_email(value: str) -> str:
     """Trimmed, with the domain lower-cased (the local part is case-sensitive per RFC 5321 §2.4)."""
     value = (value or "").strip()
-    if not value or len(value) > 254 or any(c in value for c in "\r\n\0"):
+    if len(value) > 254 or not (_SIMPLE_EMAIL.match(value) or _valid_unusual_email(value)):
         raise errors.InvalidAddress(f"'{value[:80]}' is not a valid email address.")
-    if not _SIMPLE_EMAIL.match(value):
-        try:
-            _email_validator(value)
-        except ValidationError:
-            raise errors.InvalidAddress(f"'{value[:80]}' is not a valid email address.") from None
     local, _, domain = value.rpartition("@")
+    if not domain.isascii():  # store and send the A-label form (RFC 5890), which every MTA accepts
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise errors.InvalidAddress(f"'{value[:80]}' has an invalid internationalised domain.") from None
     return f"{local}@{domain.lower()}"
+
+
+def _valid_unusual_email(value: str) -> bool:
+    if not value or any(c in value for c in "\r\n\0"):
+        return False
+    try:
+        _email_validator(value)
+    except ValidationError:
+        return False
+    return True
 
 
 def normalise_phone(value: str) -> str:

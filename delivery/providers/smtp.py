@@ -30,10 +30,15 @@ class SmtpProvider(Provider):
     name = "smtp"
     channel = Channel.EMAIL
 
+    # Placeholders for the per-recipient parts of a cached MIME rendering (see _serialise).
+    _TO = "comms-recipient@placeholder.invalid"
+    _ID = "00000000-0000-0000-0000-000000000000"
+
     def __init__(self, config: dict[str, Any] | None = None):
         super().__init__(config)
         self._backend: EmailBackend | None = None
         self._down: SendResult | None = None
+        self._rendered: dict[tuple, tuple[str, bytes]] = {}
 
     # -- session ------------------------------------------------------------------------------------
     def _make_backend(self) -> EmailBackend:
@@ -69,6 +74,7 @@ class SmtpProvider(Provider):
                 pass
         self._backend = None
         self._down = None
+        self._rendered.clear()
 
     def _drop(self) -> None:
         """Forget a broken session; the next message reconnects."""
@@ -92,16 +98,37 @@ class SmtpProvider(Provider):
             email.attach_alternative(content.body_html, "text/html")
         return email
 
+    def _serialise(self, message: Any, content: Content) -> tuple[str, bytes]:
+        """The wire bytes of `message`: (envelope sender, RFC 5322 bytes).
+
+        A bulk batch sends one content to many addresses, and MIME generation is the costliest
+        step of a send, so within one session the content is rendered once with placeholders and
+        only the recipient and message id are substituted (ASCII addresses; others render fully).
+        """
+        if not message.recipient_address.isascii() or content.data.get("headers"):
+            email = self.build(message, content)
+            return email.from_email, email.message().as_bytes(linesep="\r\n")
+        key = (content.subject, content.body, content.body_html, message.metadata.get("from_email"),
+               message.metadata.get("reply_to"))
+        cached = self._rendered.get(key)
+        if cached is None:
+            stand_in = type("StandIn", (), {"id": self._ID, "recipient_address": self._TO,
+                                            "metadata": message.metadata})()
+            email = self.build(stand_in, content)
+            cached = self._rendered[key] = (email.from_email, email.message().as_bytes(linesep="\r\n"))
+        from_email, template = cached
+        wire = template.replace(self._TO.encode(), message.recipient_address.encode()).replace(
+            self._ID.encode(), str(message.id).encode())
+        return from_email, wire
+
     def send(self, message: Any, content: Content) -> SendResult:
-        email = self.build(message, content)
-        message_id = email.extra_headers["Message-ID"]
+        message_id = f"<{message.id}@{settings.COMMS_MESSAGE_ID_DOMAIN}>"
         if failed := self._connect():
             return failed
         connection = self._backend.connection
+        from_email, wire = self._serialise(message, content)
         try:
-            refused = connection.sendmail(
-                email.from_email, email.recipients(), email.message().as_bytes(linesep="\r\n")
-            )
+            refused = connection.sendmail(from_email, [message.recipient_address], wire)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
             return _classify(code, text)

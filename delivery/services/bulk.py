@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
-from uuid_utils.compat import uuid7
+from uuid_utils import uuid7
 
 from comms import errors
 from comms.addresses import normalise_address

@@ -117,3 +117,23 @@ def test_connection_refused_is_transient(api, smtp_sink, settings):
     assert message.status == Status.QUEUED
     assert message.failure_code == "connect"
     assert message.attempt_count == 1
+
+
+def test_bulk_rows_each_carry_their_own_recipient_and_ids(tenant, smtp_sink):
+    """One session renders the shared content once; every copy still names its own recipient."""
+    from delivery.services import SendSpec, message_bulk_enqueue
+
+    recipients = [{"to": "a@example.com"}, {"to": "Bob.Very.Long.Local-Part+tag@sub.example.org"},
+                  {"to": "c@example.com"}, {"to": "doerte@Bücher.example"}]
+    result = message_bulk_enqueue(tenant=tenant, spec=SendSpec(channel="email", subject="Same", body="Same body",
+                                                                body_html="<p>Same</p>"), recipients=recipients)
+    assert drain_all().sent == 4
+    rows = {m.recipient_address: str(m.id) for m in Message.objects.filter(batch=result.batch)}
+    assert len(smtp_sink.messages) == 4
+    for mail in smtp_sink.messages:
+        expected_id = rows[mail["To"]]
+        assert mail["X-Comms-Message-Id"] == expected_id
+        assert mail["Message-ID"] == f"<{expected_id}@comms.localhost>"
+        assert "placeholder" not in mail.as_string()
+    assert sorted(rows) == sorted(m["To"] for m in smtp_sink.messages)
+    assert "doerte@xn--bcher-kva.example" in rows  # IDN domains are stored in their A-label form
