@@ -169,7 +169,7 @@ def bench_api(env: Env, duration: int = 20) -> dict:
 
 
 # --- (b) end to end --------------------------------------------------------------------------------
-def bench_e2e(env: Env, n: int = 20_000, concurrency: int = 2) -> dict:
+def bench_e2e(env: Env, n: int = 20_000, concurrency: int = int(os.environ.get("BENCH_WORKERS", 2))) -> dict:
     from delivery.models import Message
 
     worker = env.celery("p0,p1,p2,p3,p4", concurrency, "e2e")

@@ -20,10 +20,28 @@ class MessageAdmin(admin.ModelAdmin):
     list_filter = ("status", "channel", "priority", "category")
     search_fields = ("=id", "recipient_address", "provider_ref", "idempotency_key")
     readonly_fields = [f.name for f in Message._meta.fields]
+    fieldsets = [
+        (None, {"fields": ["id", "status", "channel", "priority", "category", "tenant", "batch"]}),
+        ("Recipient", {"fields": ["recipient", "recipient_address"]}),
+        ("Content", {"fields": ["template_key", "subject", "body", "body_html", "variables", "metadata"]}),
+        ("Delivery", {"fields": ["provider", "provider_ref", "sent_at", "delivered_at", "failed_at", "failure_code",
+                                 "failure_reason"]}),
+        ("Queue", {"classes": ["collapse"], "fields": [
+            "attempt_count", "next_attempt_at", "scheduled_for", "lease_owner", "lease_expires_at",
+            "idempotency_key", "request_hash", "created_at", "updated_at"]}),
+    ]
     inlines = [DeliveryLogInline]
     show_full_result_count = False  # COUNT(*) over millions of rows on every page is not free
+    list_select_related = ["tenant"]
 
+    # Messages are a record: they change through the delivery services (cancel, requeue), never by editing.
     def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 

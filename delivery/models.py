@@ -142,6 +142,9 @@ class DeliveryLog(models.Model):
     class Meta:
         indexes = [models.Index(fields=["message", "id"], name="deliverylog_message_idx")]
 
+    def __str__(self) -> str:
+        return f"{self.event} (attempt {self.attempt})"
+
 
 class ChannelProvider(models.Model):
     """A configured provider for a channel; primary first, failover by `failover` or order."""
