@@ -37,13 +37,32 @@ def channel_available(*, tenant_id: Any, channel: str) -> bool:
     return bool(provider_specs(tenant_id=tenant_id, channel=channel))
 
 
+_instances: dict[tuple[str, str], tuple[dict, Provider]] = {}
+
+
 def provider_for(*, tenant_id: Any, channel: str) -> Provider | None:
+    """The provider instance for a channel, kept for the life of the process (its session too).
+
+    A changed configuration replaces the instance (closing the old session).
+    """
     specs = provider_specs(tenant_id=tenant_id, channel=channel)
     if not specs:
         return None
-    _name, path, config = specs[0]
-    return import_string(path)(config)
+    name, path, config = specs[0]
+    key = (name, path)
+    held = _instances.get(key)
+    if held is not None and held[0] == config:
+        return held[1]
+    if held is not None:
+        held[1].close()
+    provider = import_string(path)(config)
+    _instances[key] = (config, provider)
+    return provider
 
 
 def clear_cache() -> None:
+    """Forget configuration and close every held provider session."""
     _cache.clear()
+    for _config, provider in _instances.values():
+        provider.close()
+    _instances.clear()

@@ -1,7 +1,10 @@
 """The provider contract: every channel adapter in this package implements ``Provider``.
 
-Subclasses must implement at least ``send()``. A provider is opened once per claimed batch
-(``with provider:``) so connection-oriented transports (SMTP) reuse one session for the batch.
+Subclasses must implement at least ``send()``. Instances live for the whole worker process (see
+``routing.provider_for``); each claimed batch runs inside ``with provider:``, which calls
+``open()`` and then ``release()``. Connection-oriented transports keep their session across
+batches in ``release()`` (a P0 message should not pay a TCP and TLS handshake) and only
+``close()`` it when asked to.
 Every failure is classified: ``transient`` is retried with backoff, ``permanent`` never is.
 """
 
@@ -59,14 +62,18 @@ class Provider:
         """Start a session for a batch; the default transport needs none."""
 
     def close(self) -> None:
-        """End the batch's session."""
+        """End the session for good."""
+
+    def release(self) -> None:
+        """A batch is done; by default that ends the session."""
+        self.close()
 
     def __enter__(self) -> "Provider":
         self.open()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        self.release()
 
     def send(self, message: Any, content: Content) -> SendResult:  # pragma: no cover - contract
         raise NotImplementedError

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import smtplib
 import socket
+import time
 from typing import Any
 
 from django.conf import settings
@@ -39,6 +40,7 @@ class SmtpProvider(Provider):
         self._backend: EmailBackend | None = None
         self._down: SendResult | None = None
         self._rendered: dict[tuple, tuple[str, bytes]] = {}
+        self._last_used = 0.0
 
     # -- session ------------------------------------------------------------------------------------
     def _make_backend(self) -> EmailBackend:
@@ -51,12 +53,26 @@ class SmtpProvider(Provider):
             timeout=c.get("timeout", settings.EMAIL_TIMEOUT), fail_silently=False,
         )
 
+    # An idle session is probed with NOOP before use: relays drop idle clients (RFC 5321 §4.5.3.2.7
+    # allows 5 minutes), and a send into a dead socket would cost the message a retry delay.
+    IDLE_PROBE_SECONDS = 5.0
+
     def _connect(self) -> SendResult | None:
         """Open the SMTP session lazily; a failure fails the rest of the batch fast (transient)."""
         if self._down is not None:
             return self._down
         if self._backend is not None and self._backend.connection is not None:
-            return None
+            if self._backend.connection.sock is None:  # smtplib closed it itself (e.g. after a 421)
+                self._drop()
+            elif time.monotonic() - self._last_used < self.IDLE_PROBE_SECONDS:
+                return None
+            else:
+                try:
+                    if self._backend.connection.noop()[0] == 250:
+                        return None
+                except (OSError, smtplib.SMTPException):
+                    pass
+                self._drop()
         self._backend = self._backend or self._make_backend()
         try:
             self._backend.open()
@@ -65,6 +81,11 @@ class SmtpProvider(Provider):
         except (OSError, smtplib.SMTPException) as exc:
             self._down = SendResult.transient("connect", f"{type(exc).__name__}: {exc}")
         return self._down
+
+    def release(self) -> None:
+        """Keep the session for the next batch; forget per-batch state."""
+        self._rendered.clear()
+        self._down = None
 
     def close(self) -> None:
         if self._backend is not None:
@@ -78,7 +99,11 @@ class SmtpProvider(Provider):
 
     def _drop(self) -> None:
         """Forget a broken session; the next message reconnects."""
-        if self._backend is not None:
+        if self._backend is not None and self._backend.connection is not None:
+            try:
+                self._backend.connection.close()
+            except (OSError, smtplib.SMTPException):
+                pass
             self._backend.connection = None
 
     # -- send ---------------------------------------------------------------------------------------
@@ -126,6 +151,7 @@ class SmtpProvider(Provider):
         if failed := self._connect():
             return failed
         connection = self._backend.connection
+        self._last_used = time.monotonic()
         from_email, wire = self._serialise(message, content)
         try:
             refused = connection.sendmail(from_email, [message.recipient_address], wire)

@@ -19,6 +19,7 @@ import random
 import socket
 import time
 import uuid
+import weakref
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -213,10 +214,19 @@ def deliver_batch(messages: list[Message], *, owner: str, clock: Clock = timezon
     return stats
 
 
+_async_commit_sessions: "weakref.WeakSet" = weakref.WeakSet()
+
+
 def _outcome_durability() -> None:
-    if not settings.COMMS_OUTCOME_SYNC_COMMIT:
+    """Once per database session: outcome writes skip the WAL flush wait (see settings)."""
+    if settings.COMMS_OUTCOME_SYNC_COMMIT:
+        return
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw not in _async_commit_sessions:
         with connection.cursor() as cursor:
             cursor.execute("SET synchronous_commit = off")
+        _async_commit_sessions.add(raw)
 
 
 def drain(*, priority: int, owner: str | None = None, budget_seconds: float | None = None,

@@ -137,3 +137,13 @@ def test_bulk_rows_each_carry_their_own_recipient_and_ids(tenant, smtp_sink):
         assert "placeholder" not in mail.as_string()
     assert sorted(rows) == sorted(m["To"] for m in smtp_sink.messages)
     assert "doerte@xn--bcher-kva.example" in rows  # IDN domains are stored in their A-label form
+
+
+def test_smtp_session_is_kept_between_batches(api, smtp_sink):
+    """A P0 should not pay a TCP handshake and EHLO: the worker's session outlives its batch."""
+    api.post("/api/v1/messages", SEND, format="json")
+    drain_all()
+    api.post("/api/v1/messages", {**SEND, "to": "grace@example.com"}, format="json")
+    drain_all()
+    assert len(smtp_sink.messages) == 2
+    assert smtp_sink.sessions == 1

@@ -28,9 +28,15 @@ class ScriptedSink(SinkHandler):
             self.rcpt_attempts: collections.Counter = collections.Counter()
             self.data_delay = 0.0
             self.rcpt_delay = 0.0
+            self.sessions = 0
 
     def script(self, address: str, *replies: str) -> None:
         self.scripts[address.lower()] = collections.deque(replies)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        self.sessions += 1
+        session.host_name = hostname
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         self.rcpt_attempts[address.lower()] += 1
