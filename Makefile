@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test install bench bench-api bench-e2e bench-bulk bench-p0 bench-compare clean lint
+.PHONY: run test install browser bench bench-api bench-e2e bench-bulk bench-p0 bench-compare clean lint
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,8 +20,14 @@ run: $(STAMP)
 	$(BIN)/python manage.py comms_up
 
 ## Whole test suite against real PostgreSQL, Redis and loopback provider stand-ins.
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Debian's Chromium for the end-to-end page tests (Playwright drives it; it never downloads one).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium for the page tests"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 ## Benchmarks print their figures (see docs/benchmarks.md); they are not tests.
 bench: bench-api bench-e2e bench-bulk bench-p0 bench-compare

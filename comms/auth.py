@@ -18,6 +18,7 @@ from comms.models import ApiKey, Tenant
 
 KEY_PREFIX = "ck_"
 _CACHE_SECONDS = 30.0  # a revoked key stops working within this many seconds on every process
+_CACHE_MAX = 10_000  # garbage keys are cached as misses too; never let them grow memory without bound
 _cache: dict[str, tuple[float, ApiKey | None]] = {}
 _cache_lock = threading.Lock()
 
@@ -59,6 +60,8 @@ def _lookup(prefix: str) -> ApiKey | None:
         return hit[1]
     key = ApiKey.objects.select_related("tenant").filter(prefix=prefix, revoked_at__isnull=True).first()
     with _cache_lock:
+        if len(_cache) >= _CACHE_MAX:
+            _cache.clear()
         _cache[prefix] = (now + _CACHE_SECONDS, key)
     return key
 

@@ -107,7 +107,7 @@ class Supervisor:
                 proc.wait()
 
 
-def _bootstrap(env: dict[str, str], args: argparse.Namespace) -> dict:
+def _bootstrap(env: dict[str, str]) -> dict:
     out = subprocess.run(
         [PY, str(BASE_DIR / "manage.py"), "comms_bootstrap", "--json"], env=env, cwd=BASE_DIR,
         check=True, stdout=subprocess.PIPE, text=True,
@@ -158,7 +158,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _shutdown)
     code = 0
     try:
-        creds = _bootstrap(env, args)
+        creds = _bootstrap(env)
         base = f"http://{args.host}:{args.web_port}"
         print(
             "\n".join([

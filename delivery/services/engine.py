@@ -22,7 +22,7 @@ import uuid
 import weakref
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -109,7 +109,6 @@ class DrainStats:
     dead: int = 0
     lost_lease: int = 0
     batches: int = 0
-    by_status: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
 def claim_batch(*, max_priority: int, limit: int, owner: str, now: datetime | None = None) -> list[Message]:

@@ -28,7 +28,7 @@ def test_operator_logs_in_and_reads_a_message_timeline(live_server, tenant, smtp
         page.fill("#id_username", "ops")
         page.fill("#id_password", "wrong")
         page.click("input[type=submit]")
-        assert "Please enter the correct username and password" in page.content()
+        assert "Please enter the correct username and password" in page.locator(".errornote").inner_text()
         page.fill("#id_password", "correct horse battery")
         page.click("input[type=submit]")
         page.wait_for_selector("text=Site administration")
