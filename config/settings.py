@@ -232,3 +232,25 @@ COMMS_ENCRYPTION_KEY = env.str("COMMS_ENCRYPTION_KEY", default="")
 # commit), only a PostgreSQL crash can forget the last ~0.6 s of 'sent' marks. Set true to pay an
 # fsync per message instead.
 COMMS_OUTCOME_SYNC_COMMIT = env.bool("COMMS_OUTCOME_SYNC_COMMIT", default=False)
+
+# --- templates -------------------------------------------------------------------------------------------
+# Activation checks that <img> sources resolve (EC-COM-003); off for air-gapped installs.
+COMMS_ASSET_CHECK = env.bool("COMMS_ASSET_CHECK", default=True)
+COMMS_ASSET_CHECK_TIMEOUT = env.float("COMMS_ASSET_CHECK_TIMEOUT", default=3.0)
+# Rendered artifacts are written once per message: filesystem under var/ by default, S3 when a bucket
+# is configured (django-storages on boto3; credentials from the usual AWS environment/instance role).
+_artifact_bucket = env.str("COMMS_ARTIFACT_BUCKET", default="")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                "OPTIONS": {"location": str(VAR_DIR / "media")}},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "artifacts": (
+        {"BACKEND": "storages.backends.s3.S3Storage",
+         "OPTIONS": {"bucket_name": _artifact_bucket, "file_overwrite": False,
+                     "endpoint_url": env.str("COMMS_ARTIFACT_S3_ENDPOINT", default="") or None,
+                     "region_name": env.str("AWS_REGION", default="") or None}}
+        if _artifact_bucket else
+        {"BACKEND": "django.core.files.storage.FileSystemStorage",
+         "OPTIONS": {"location": str(VAR_DIR / "artifacts"), "file_permissions_mode": 0o440}}
+    ),
+}

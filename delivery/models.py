@@ -25,6 +25,8 @@ class MessageBatch(models.Model):
     priority = models.PositiveSmallIntegerField(choices=Priority.choices)
     category = models.CharField(max_length=32, choices=Category.choices)
     template_key = models.CharField(max_length=128, blank=True)
+    template_version = models.ForeignKey("templates_app.TemplateVersion", null=True, blank=True, related_name="+",
+                                         on_delete=models.SET_NULL)
     subject = models.TextField(blank=True)
     body = models.TextField(blank=True)
     body_html = models.TextField(blank=True)
@@ -70,6 +72,11 @@ class Message(models.Model):
 
     # Content. Bulk rows leave these empty and read the batch's shared content at send time.
     template_key = models.CharField(max_length=128, blank=True)
+    template_version = models.ForeignKey("templates_app.TemplateVersion", null=True, blank=True, related_name="+",
+                                         on_delete=models.SET_NULL, db_constraint=False)
+    variant = models.CharField(max_length=32, blank=True, help_text="Experiment variant this recipient got.")
+    locale = models.CharField(max_length=35, blank=True)
+    artifact = models.CharField(max_length=255, blank=True, help_text="Immutable rendered copy (artifact storage).")
     subject = models.TextField(blank=True)
     body = models.TextField(blank=True)
     body_html = models.TextField(blank=True)

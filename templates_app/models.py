@@ -1,1 +1,125 @@
-"""templates_app models arrive with their issue; the app exists now so the layout is fixed."""
+"""Templates: a key-level Template, immutable TemplateVersions, per-locale content, approvals.
+
+A version is editable only while it is a draft; submitting freezes it. Exactly one version of a
+template is active (``Template.active_version``); rollback points that back at an earlier
+approved version. Messages keep the version they were rendered from.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.utils import timezone
+
+from comms.enums import Category, Channel
+
+CRITICAL_CATEGORIES = (Category.SECURITY, Category.LEGAL)
+
+
+class Template(models.Model):
+    tenant = models.ForeignKey("comms.Tenant", on_delete=models.CASCADE, related_name="templates")
+    template_key = models.SlugField(max_length=128, help_text="Programmatic name, e.g. order_confirmation.")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    category = models.CharField(max_length=32, choices=Category.choices, default=Category.TRANSACTIONAL)
+    channels = ArrayField(models.CharField(max_length=16, choices=Channel.choices), default=list)
+    default_locale = models.CharField(max_length=35, default="en-US")
+    trusted = models.BooleanField(default=False, help_text="May emit unescaped HTML (raw helper). Needs the "
+                                                            "'use raw HTML' permission to set.")
+    sms_segment_cap = models.PositiveSmallIntegerField(default=3)
+    sms_overflow = models.CharField(max_length=8, choices=[("refuse", "Refuse"), ("truncate", "Truncate")],
+                                    default="refuse")
+    active_version = models.ForeignKey("TemplateVersion", null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "template_key"], name="template_unique_key")]
+        permissions = [("use_raw_html", "Can mark templates trusted (raw HTML)"),
+                       ("approve_template", "Can approve templates")]
+
+    def __str__(self) -> str:
+        return self.template_key
+
+    @property
+    def critical(self) -> bool:
+        return self.category in CRITICAL_CATEGORIES
+
+    @property
+    def approvals_required(self) -> int:
+        return 2 if self.critical else 1
+
+
+class TemplateVersion(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PENDING = "pending_review", "Pending review"
+        APPROVED = "approved", "Approved"  # may be activated (again: rollback)
+        ARCHIVED = "archived", "Archived"
+
+    template = models.ForeignKey(Template, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    variables_schema = models.JSONField(default=dict, blank=True, help_text="JSON Schema of the variables.")
+    sample_variables = models.JSONField(default=dict, blank=True, help_text="Used by previews.")
+    experiment = models.JSONField(default=dict, blank=True, help_text=(
+        '{"name": "subject-test", "variants": [{"key": "A", "weight": 50, "subject": "…"}, …]}'))
+    change_notes = models.TextField(blank=True)
+    review_notes = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["template", "version"], name="template_version_unique")]
+        ordering = ["template", "-version"]
+
+    def __str__(self) -> str:
+        return f"{self.template.template_key} v{self.version}"
+
+    @property
+    def editable(self) -> bool:
+        return self.status == self.Status.DRAFT
+
+
+class TemplateLocale(models.Model):
+    """The content of one version in one locale."""
+
+    version = models.ForeignKey(TemplateVersion, on_delete=models.CASCADE, related_name="locales")
+    locale = models.CharField(max_length=35, default="en-US")
+    subject = models.TextField(blank=True)
+    body_html = models.TextField(blank=True, help_text="MJML (starting with <mjml>) or HTML, with Handlebars.")
+    body_text = models.TextField(blank=True, help_text="Plain-text part; generated from the HTML when empty.")
+    push_title = models.CharField(max_length=200, blank=True)
+    push_body = models.TextField(blank=True)
+    sms_text = models.TextField(blank=True)
+    in_app_content = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "locale"], name="template_locale_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.version} [{self.locale}]"
+
+
+class TemplateReview(models.Model):
+    """Each approval or change request (the audit log records them too)."""
+
+    class Decision(models.TextChoices):
+        APPROVE = "approve"
+        REQUEST_CHANGES = "request_changes"
+
+    version = models.ForeignKey(TemplateVersion, on_delete=models.CASCADE, related_name="reviews")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    notes = models.TextField(blank=True)
+    at = models.DateTimeField(default=timezone.now)

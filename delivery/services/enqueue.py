@@ -17,6 +17,7 @@ from comms.enums import CANCELLABLE, Channel, LogEvent, Status
 from comms.models import Recipient, Tenant
 from delivery import routing, wakeup
 from delivery.models import DeliveryLog, Message
+from templates_app import services as templates
 
 # A scheduled_for this close to now counts as "now": client and server clocks differ a little.
 CLOCK_SKEW = timedelta(seconds=5)
@@ -81,12 +82,30 @@ def check_sendable(*, tenant: Tenant, spec: SendSpec, now: datetime) -> None:
         raise errors.ChannelUnavailable(f"No provider is configured for channel '{spec.channel}'.",
                                         details={"channel": spec.channel})
     if spec.template_key:
-        # Templates are the templates_app's to resolve; until one is active under this key, say so.
-        raise errors.TemplateNotFound(f"No active template '{spec.template_key}'.",
-                                      details={"template": spec.template_key})
-    validate_content(spec.channel, subject=spec.subject, body=spec.body, body_html=spec.body_html)
+        if spec.subject or spec.body or spec.body_html:
+            raise errors.ValidationFailed("Give either a template or inline content, not both.",
+                                          details={"field": "template"})
+    else:
+        validate_content(spec.channel, subject=spec.subject, body=spec.body, body_html=spec.body_html)
     if spec.scheduled_for is not None and spec.scheduled_for < now - CLOCK_SKEW:
         raise errors.ScheduleInPast(details={"scheduled_for": spec.scheduled_for.isoformat(), "now": now.isoformat()})
+
+
+def _render_template(message: Message, spec: SendSpec, recipient: Recipient | None) -> None:
+    """Render the active version now (a send is never half-rendered) and keep an immutable copy."""
+    version = templates.active_version(tenant=message.tenant, template_key=spec.template_key)
+    render = templates.render_for_send(
+        version=version, channel=spec.channel, variables=spec.variables,
+        locale=spec.locale or (recipient.locale if recipient else ""),
+        timezone=recipient.timezone if recipient else "UTC",
+        recipient_key=recipient.external_id if recipient else message.recipient_address,
+    )
+    content = render.content
+    validate_content(spec.channel, subject=content.subject, body=content.body, body_html=content.body_html)
+    message.subject, message.body, message.body_html = content.subject, content.body, content.body_html
+    message.template_version, message.variant, message.locale = version, render.variant, render.locale
+    message.artifact = templates.artifact_store(tenant_id=message.tenant_id, message_id=message.id, render=render,
+                                                channel=spec.channel)
 
 
 def initial_state(spec: SendSpec, now: datetime) -> tuple[str, datetime]:
@@ -143,8 +162,10 @@ def message_enqueue(*, tenant: Tenant, spec: SendSpec, idempotency_key: str | No
         status=status, recipient=recipient, recipient_address=address, template_key=spec.template_key,
         subject=spec.subject, body=spec.body, body_html=spec.body_html, variables=spec.variables,
         metadata=spec.metadata, idempotency_key=idempotency_key or None, request_hash=fingerprint,
-        next_attempt_at=due, scheduled_for=spec.scheduled_for, created_at=now, updated_at=now,
+        next_attempt_at=due, scheduled_for=spec.scheduled_for, created_at=now, updated_at=now, locale=spec.locale,
     )
+    if spec.template_key:
+        _render_template(message, spec, recipient)
     if not _insert(message):
         return _replay(Message.objects.get(tenant=tenant, idempotency_key=idempotency_key), fingerprint)
     if status == Status.QUEUED:

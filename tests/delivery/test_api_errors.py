@@ -42,7 +42,8 @@ def assert_error(response, status: int, code: str):
     ({**OK, "category": "gossip"}, 400, "COMMS_VALIDATION_ERROR"),
     ({**OK, "metadata": {"x": "y" * 20000}}, 400, "COMMS_CONTENT_TOO_LARGE"),
     ({**OK, "recipient_id": "nobody", "to": ""}, 422, "COMMS_RECIPIENT_NOT_FOUND"),
-    ({**OK, "template": "welcome"}, 422, "COMMS_TEMPLATE_NOT_FOUND"),
+    ({"channel": "email", "to": "ada@example.com", "template": "welcome"}, 422, "COMMS_TEMPLATE_NOT_FOUND"),
+    ({**OK, "template": "welcome"}, 400, "COMMS_VALIDATION_ERROR"),
     ({**OK, "channel": "sms", "to": "+14155550123"}, 422, "COMMS_CHANNEL_UNAVAILABLE"),
 ])
 def test_bad_send_requests(api, payload, status, code):

@@ -1,0 +1,24 @@
+"""Audit services other apps call when they change state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from admin_console.models import AuditEntry
+
+
+def audit_record(*, actor: Any, action: str, target: Any, diff: dict | None = None, reason: str = "",
+                 ip: str | None = None, tenant: Any = None) -> AuditEntry:
+    """Append one audit entry. `actor` is a user, an API principal, or None for the system."""
+    user = actor if getattr(actor, "_meta", None) and actor._meta.label_lower == "auth.user" else None
+    if user is not None:
+        label = user.get_username()
+    elif actor is not None and hasattr(actor, "api_key"):
+        label = f"api-key:{actor.api_key.prefix}"
+    else:
+        label = str(actor) if actor is not None else "system"
+    return AuditEntry.objects.create(
+        actor=user, actor_label=label, tenant=tenant or getattr(target, "tenant", None), action=action,
+        target_type=target._meta.label_lower, target_id=str(target.pk), target_label=str(target)[:255],
+        diff=diff or {}, reason=reason, ip=ip,
+    )

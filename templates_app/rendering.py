@@ -1,0 +1,363 @@
+"""Rendering: Handlebars (pybars3) with locale-aware helpers, MJML → inlined HTML, per-channel output.
+
+Safety rules (EC-COM-005): every ``{{variable}}`` in HTML is escaped; ``{{{…}}}``/``{{& …}}`` and the
+``raw`` helper are refused unless the template is marked trusted; after rendering, every
+``href``/``src`` must be http(s), mailto, tel, cid or an anchor, anything else becomes ``#``. Text
+channels (subject, text part, SMS, push) are rendered without HTML escaping, since they are not HTML.
+
+Speed: MJML compilation, CSS inlining, the generated text part and the Handlebars compilation
+happen once per (version, locale, part); a batch of 10,000 recipients only runs the compiled
+functions.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone as dt_timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+import css_inline
+import html2text
+import pybars
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency, format_decimal
+
+# --- compile-time checks ------------------------------------------------------------------------------
+
+
+class TemplateSyntaxError(ValueError):
+    """Handlebars or MJML that cannot be compiled; carries line and column when known."""
+
+    def __init__(self, message: str, *, part: str = "", line: int | None = None, column: int | None = None):
+        self.part, self.line, self.column = part, line, column
+        where = f" (line {line}, column {column})" if line else ""
+        super().__init__(f"{part + ': ' if part else ''}{message}{where}")
+
+
+_UNESCAPED = re.compile(r"\{\{\{|\{\{&")
+_RAW_HELPER = re.compile(r"\{\{\s*raw\b")
+
+
+def check_trusted_syntax(source: str, *, trusted: bool, part: str) -> None:
+    if trusted:
+        return
+    for pattern in (_UNESCAPED, _RAW_HELPER):
+        match = pattern.search(source)
+        if match:
+            line, column = _position(source, match.start())
+            raise TemplateSyntaxError(
+                "unescaped output ({{{…}}}, {{&…}} or raw) needs a trusted template", part=part, line=line, column=column
+            )
+
+
+def _position(source: str, offset: int) -> tuple[int, int]:
+    line = source.count("\n", 0, offset) + 1
+    return line, offset - (source.rfind("\n", 0, offset) + 1) + 1
+
+
+_compiler_lock = threading.Lock()
+_compiler = pybars.Compiler()
+
+
+def compile_handlebars(source: str, *, part: str) -> Callable:
+    try:
+        with _compiler_lock:  # pybars' compiler keeps state while it works
+            return _compiler.compile(source)
+    except Exception as exc:  # pybars raises PybarsError or a grammar error with a position in its text
+        text = str(exc)
+        match = re.search(r"line (\d+)(?:, column (\d+))?", text) or re.search(r"at (\d+):(\d+)", text)
+        line, column = (int(match.group(1)), int(match.group(2) or 0)) if match else (None, None)
+        if line is None and "at character" in text:
+            pos = int(re.search(r"at character (\d+)", text).group(1))
+            line, column = _position(source, pos)
+        raise TemplateSyntaxError(text.splitlines()[0] if text else "invalid Handlebars", part=part,
+                                  line=line, column=column) from None
+
+
+# In text channels nothing is HTML: turn every escaped mustache into an unescaped one.
+_DOUBLE = re.compile(r"(?<!\{)\{\{(?![{#/!>^&~]|else\b|\s*else\s*\}\})(.*?)\}\}(?!\})", re.S)
+
+
+def as_text_source(source: str) -> str:
+    return _DOUBLE.sub(r"{{{\1}}}", source)
+
+
+def compile_mjml(source: str) -> str:
+    """MJML → HTML with CSS inlined; plain HTML only gets its CSS inlined."""
+    from mjml import mjml2html
+
+    if source.lstrip().startswith("<mjml"):
+        try:
+            source = mjml2html(source)
+        except Exception as exc:  # mrml reports the position in its message
+            text = str(exc)
+            match = re.search(r"(\d+):(\d+)|position (\d+)", text)
+            line = column = None
+            if match and match.group(1):
+                line, column = int(match.group(1)), int(match.group(2))
+            raise TemplateSyntaxError(f"invalid MJML: {text}", part="body_html", line=line, column=column) from None
+    try:
+        return css_inline.inline(source)
+    except Exception as exc:
+        raise TemplateSyntaxError(f"CSS could not be inlined: {exc}", part="body_html") from None
+
+
+def html_to_text_source(html_source: str) -> str:
+    converter = html2text.HTML2Text()
+    converter.body_width = 0
+    converter.ignore_images = True
+    converter.ignore_emphasis = True
+    return converter.handle(html_source).strip() + "\n"
+
+
+# --- variables the template reads ------------------------------------------------------------------------
+
+_MUSTACHE = re.compile(r"\{\{\{?[#^/&]?\s*([^}]*?)\s*\}?\}\}")
+_HELPERS = {"if", "unless", "each", "with", "else", "eq", "raw", "default", "pluralize", "formatCurrency",
+            "formatDate", "formatNumber", "lookup", "log"}
+
+
+def referenced_variables(source: str) -> set[str]:
+    """Root names read outside loops: what the variable schema must declare.
+
+    Inside ``{{#each}}``/``{{#with}}`` names are relative to the item and are not checked.
+    """
+    names: set[str] = set()
+    depth = 0
+    for match in _MUSTACHE.finditer(source):
+        token = match.group(0)
+        inner = match.group(1)
+        if token.startswith("{{!"):
+            continue
+        opener = token.lstrip("{")[:1]
+        words = re.findall(r'"[^"]*"|\'[^\']*\'|\(|\)|[^\s()]+', inner)
+        if opener == "/":
+            if words and words[0] in ("each", "with"):
+                depth = max(0, depth - 1)
+            continue
+        candidates = words
+        if opener in ("#", "^") and words:
+            candidates = words[1:] if words[0] in _HELPERS else words
+        elif words and words[0] in _HELPERS:
+            candidates = words[1:]
+        if depth == 0:
+            for word in candidates:
+                if word[0] in "\"'()" or word.startswith("@") or word in _HELPERS or word in ("this", "true", "false"):
+                    continue
+                if re.fullmatch(r"-?\d+(\.\d+)?", word) or "=" in word:
+                    continue
+                names.add(word.split(".")[0].split("[")[0])
+        if opener == "#" and words and words[0] in ("each", "with"):
+            depth += 1
+    return names
+
+
+# --- helpers ----------------------------------------------------------------------------------------------
+
+_MOMENT = re.compile(r"\[[^\]]*\]|YYYY|YY|MMMM|MMM|MM|M|DDDD|DD|D|dddd|ddd|HH|H|hh|h|mm|m|ss|s|A|a|Z|.", re.S)
+_MOMENT_TO_LDML = {"YYYY": "yyyy", "YY": "yy", "MMMM": "MMMM", "MMM": "MMM", "MM": "MM", "M": "M", "DD": "dd",
+                   "D": "d", "dddd": "EEEE", "ddd": "EEE", "HH": "HH", "H": "H", "hh": "hh", "h": "h", "mm": "mm",
+                   "m": "m", "ss": "ss", "s": "s", "A": "a", "a": "a", "Z": "xxx", "DDDD": "D"}
+
+
+def moment_to_ldml(pattern: str) -> str:
+    """The seed writes dates moment-style ("MMM DD, YYYY"); Babel speaks CLDR/LDML ("MMM dd, yyyy")."""
+    out = []
+    for token in _MOMENT.findall(pattern):
+        if token in _MOMENT_TO_LDML:
+            out.append(_MOMENT_TO_LDML[token])
+        elif token.startswith("["):
+            out.append("'" + token[1:-1].replace("'", "''") + "'")
+        elif token.isalpha():
+            out.append(f"'{token}'")
+        elif token == "'":
+            out.append("''")
+        else:
+            out.append(token)
+    return "".join(out)
+
+
+def _to_datetime(value: Any) -> datetime | date | None:
+    if isinstance(value, (datetime, date)):
+        return value
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, tz=dt_timezone.utc)
+    if isinstance(value, str) and value:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return None
+
+
+def babel_locale(locale: str) -> Locale:
+    try:
+        return Locale.parse(locale.replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        return Locale.parse("en_US")
+
+
+def make_helpers(locale: str, tz: str, *, trusted: bool) -> dict[str, Callable]:
+    loc = babel_locale(locale)
+    zone = ZoneInfo(tz) if tz else ZoneInfo("UTC")
+
+    def format_currency_helper(this, amount, currency="USD", *args, **kwargs):
+        try:
+            return format_currency(Decimal(str(amount)), str(currency), locale=loc)
+        except (InvalidOperation, ValueError, TypeError):
+            return str(amount)
+
+    def format_number_helper(this, number, *args, **kwargs):
+        try:
+            return format_decimal(Decimal(str(number)), locale=loc)
+        except (InvalidOperation, ValueError, TypeError):
+            return str(number)
+
+    def format_date_helper(this, value, pattern="medium", *args, **kwargs):
+        moment = _to_datetime(value)
+        if moment is None:
+            return str(value or "")
+        fmt = pattern if pattern in ("short", "medium", "long", "full") else moment_to_ldml(str(pattern))
+        if isinstance(moment, datetime):
+            if moment.tzinfo is not None:
+                moment = moment.astimezone(zone)
+            return format_datetime(moment, fmt, locale=loc)
+        return format_date(moment, fmt, locale=loc)
+
+    def pluralize(this, count, singular, plural=None, *args, **kwargs):
+        try:
+            one = float(count) == 1
+        except (TypeError, ValueError):
+            one = False
+        return singular if one else (plural if plural is not None else f"{singular}s")
+
+    def default(this, value, fallback="", *args, **kwargs):
+        return fallback if value in (None, "", [], {}) else value
+
+    def eq(this, left, right, *args, **kwargs):
+        return left == right or (left is not None and right is not None and str(left) == str(right))
+
+    helpers = {"formatCurrency": format_currency_helper, "formatDate": format_date_helper,
+               "formatNumber": format_number_helper, "pluralize": pluralize, "default": default, "eq": eq}
+    if trusted:
+        helpers["raw"] = lambda this, value, *a, **k: pybars.strlist([str(value)])
+    return helpers
+
+
+# --- after rendering ----------------------------------------------------------------------------------
+
+_URL_ATTR = re.compile(r"""(\b(?:href|src)\s*=\s*)(["'])(.*?)\2""", re.I | re.S)
+_SAFE_SCHEMES = ("http:", "https:", "mailto:", "tel:", "cid:")
+
+
+def sanitise_urls(rendered_html: str, problems: list[str] | None = None) -> str:
+    """Neutralise href/src values that are not http(s)/mailto/tel/cid or an anchor."""
+
+    def fix(match: re.Match) -> str:
+        value = match.group(3)
+        probe = re.sub(r"[\x00-\x20]+", "", html.unescape(value)).lower()
+        if not probe or probe.startswith(_SAFE_SCHEMES) or probe.startswith("#"):
+            return match.group(0)
+        if problems is not None:
+            problems.append(f"unsafe URL removed: {value[:60]}")
+        return f"{match.group(1)}{match.group(2)}#{match.group(2)}"
+
+    return _URL_ATTR.sub(fix, rendered_html)
+
+
+GSM7_BASIC = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENDED = set("^{}\\[~]|€\f")
+
+
+@dataclass(frozen=True)
+class SmsInfo:
+    encoding: str
+    units: int
+    segments: int
+
+
+def sms_segments(text: str) -> SmsInfo:
+    """GSM 03.38: 160 septets in one segment, 153 per part when concatenated; UCS-2: 70 / 67."""
+    if all(c in GSM7_BASIC or c in GSM7_EXTENDED for c in text):
+        units = sum(2 if c in GSM7_EXTENDED else 1 for c in text)
+        return SmsInfo("GSM-7", units, 1 if units <= 160 else math.ceil(units / 153))
+    units = len(text.encode("utf-16-le")) // 2
+    return SmsInfo("UCS-2", units, 1 if units <= 70 else math.ceil(units / 67))
+
+
+def truncate_sms(text: str, max_segments: int) -> str:
+    """The longest prefix (with an ellipsis) that fits `max_segments`."""
+    if sms_segments(text).segments <= max_segments:
+        return text
+    low, high = 0, len(text)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if sms_segments(text[:mid] + "…").segments <= max_segments:
+            low = mid
+        else:
+            high = mid - 1
+    return text[:low] + "…"
+
+
+# --- compiled-template cache ---------------------------------------------------------------------------
+
+class _Cache:
+    def __init__(self, size: int = 4096):
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key, build: Callable[[], Any]):
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        value = build()
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+
+
+compiled = _Cache()
+
+
+@dataclass
+class Rendered:
+    """One channel's output plus everything that went wrong or looks risky."""
+
+    subject: str = ""
+    body: str = ""
+    body_html: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    sms: SmsInfo | None = None
+
+
+def render_part(compiled_fn: Callable, context: dict, helpers: dict) -> str:
+    return str(compiled_fn(context, helpers=helpers))
+
+
+def render_json(value: Any, render: Callable[[str], str]) -> Any:
+    """In-app content is JSON: render every string in it as text."""
+    if isinstance(value, str):
+        return render(value)
+    if isinstance(value, list):
+        return [render_json(v, render) for v in value]
+    if isinstance(value, dict):
+        return {k: render_json(v, render) for k, v in value.items()}
+    return value

@@ -1,0 +1,27 @@
+"""Template use cases; other apps import from here."""
+
+from templates_app.services.lifecycle import (
+    template_create,
+    template_edit,
+    template_preview,
+    version_activate,
+    version_approve,
+    version_request_changes,
+    version_submit,
+    version_validate,
+)
+from templates_app.services.render import (
+    SendRender,
+    active_version,
+    artifact_store,
+    check_variables,
+    render_for_send,
+    schema_validator,
+    variable_errors,
+)
+
+__all__ = [
+    "SendRender", "active_version", "artifact_store", "check_variables", "render_for_send", "schema_validator",
+    "template_create", "template_edit", "template_preview", "variable_errors", "version_activate",
+    "version_approve", "version_request_changes", "version_submit", "version_validate",
+]

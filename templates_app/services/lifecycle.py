@@ -1,0 +1,301 @@
+"""Template lifecycle: create, edit (always a draft), validate, submit, review, activate/roll back."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import httpx
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from admin_console.services import audit_record
+from comms import errors
+from comms.enums import Channel
+from templates_app import rendering
+from templates_app.models import Template, TemplateLocale, TemplateReview, TemplateVersion
+from templates_app.services.render import (
+    RenderContext,
+    pick_locale,
+    pick_variant,
+    render_channel,
+    schema_validator,
+    variable_errors,
+)
+
+log = logging.getLogger(__name__)
+Status = TemplateVersion.Status
+TEMPLATE_FIELDS = ("name", "description", "category", "channels", "default_locale", "sms_segment_cap", "sms_overflow")
+VERSION_FIELDS = ("variables_schema", "sample_variables", "experiment", "change_notes")
+LOCALE_FIELDS = ("subject", "body_html", "body_text", "push_title", "push_body", "sms_text", "in_app_content")
+HTML_PARTS = ("body_html",)
+TEXT_PARTS = ("subject", "body_text", "push_title", "push_body", "sms_text")
+
+
+def _syntax_check(template: Template, locales: list[dict]) -> None:
+    """Every part must compile; the first failure is reported with its line and column."""
+    for row in locales:
+        try:
+            for part in HTML_PARTS:
+                if row.get(part):
+                    rendering.check_trusted_syntax(row[part], trusted=template.trusted, part=part)
+                    rendering.compile_handlebars(rendering.compile_mjml(row[part]), part=part)
+            for part in TEXT_PARTS:
+                if row.get(part):
+                    rendering.compile_handlebars(rendering.as_text_source(row[part]), part=part)
+        except rendering.TemplateSyntaxError as exc:
+            raise errors.TemplateInvalid(str(exc), details={
+                "locale": row.get("locale"), "part": exc.part, "line": exc.line, "column": exc.column}) from None
+
+
+def _validate_shape(data: dict) -> None:
+    channels = data.get("channels")
+    if channels is not None and (not channels or any(c not in Channel.values for c in channels)):
+        raise errors.ValidationFailed("channels must be a non-empty list of " + ", ".join(Channel.values),
+                                      details={"field": "channels"})
+    if "variables_schema" in data:
+        schema_validator(data["variables_schema"])
+
+
+def _write_locales(version: TemplateVersion, locales: list[dict]) -> None:
+    seen = set()
+    for row in locales:
+        locale = row.get("locale") or version.template.default_locale
+        if locale in seen:
+            raise errors.ValidationFailed(f"locale {locale} appears twice", details={"field": "locales"})
+        seen.add(locale)
+        TemplateLocale.objects.update_or_create(
+            version=version, locale=locale, defaults={f: row.get(f, "" if f != "in_app_content" else {})
+                                                      for f in LOCALE_FIELDS})
+
+
+@transaction.atomic
+def template_create(*, tenant: Any, actor: Any, data: dict, user: Any = None) -> Template:
+    """A new template and its first (draft) version. Nothing is saved when any part fails to compile."""
+    _validate_shape(data)
+    template = Template(tenant=tenant, template_key=data["template_key"], created_by=user,
+                        **{f: data[f] for f in TEMPLATE_FIELDS if f in data})
+    if data.get("trusted"):
+        if user is None or not user.has_perm("templates_app.use_raw_html"):
+            raise errors.Forbidden("Only users with the 'use raw HTML' permission may create trusted templates.")
+        template.trusted = True
+    locales = data.get("locales") or []
+    _syntax_check(template, locales)
+    try:
+        with transaction.atomic():
+            template.save()
+    except IntegrityError:
+        raise errors.TemplateKeyTaken(details={"template": data["template_key"]}) from None
+    version = TemplateVersion.objects.create(template=template, version=1, created_by=user,
+                                             **{f: data[f] for f in VERSION_FIELDS if f in data})
+    _write_locales(version, locales)
+    audit_record(actor=actor, action="template.create", target=template, diff={"version": 1}, tenant=tenant)
+    return template
+
+
+def _open_draft(template: Template, user: Any) -> TemplateVersion:
+    """The draft to edit: the open one, or a new copy of the latest version (never the live one)."""
+    latest = template.versions.order_by("-version").first()
+    if latest is not None and latest.status == Status.DRAFT:
+        return latest
+    draft = TemplateVersion.objects.create(
+        template=template, version=(latest.version if latest else 0) + 1, created_by=user,
+        **{f: getattr(latest, f) for f in VERSION_FIELDS} if latest else {},
+    )
+    if latest is not None:
+        for row in latest.locales.all():
+            TemplateLocale.objects.create(version=draft, locale=row.locale,
+                                          **{f: getattr(row, f) for f in LOCALE_FIELDS})
+    return draft
+
+
+@transaction.atomic
+def template_edit(*, template: Template, actor: Any, data: dict, user: Any = None) -> TemplateVersion:
+    """Apply changes to the template's draft version, creating it from the latest when needed."""
+    _validate_shape(data)
+    template = Template.objects.select_for_update().get(pk=template.pk)
+    for f in TEMPLATE_FIELDS:
+        if f in data:
+            setattr(template, f, data[f])
+    if "locales" in data:
+        _syntax_check(template, data["locales"])
+    template.save()
+    draft = _open_draft(template, user)
+    for f in VERSION_FIELDS:
+        if f in data:
+            setattr(draft, f, data[f])
+    draft.save()
+    if "locales" in data:
+        _write_locales(draft, data["locales"])
+    audit_record(actor=actor, action="template.edit", target=draft, diff={k: "changed" for k in data},
+                 tenant=template.tenant)
+    return draft
+
+
+# --- validation ---------------------------------------------------------------------------------------
+
+_IMG_SRC = re.compile(r"""<img\b[^>]*?\bsrc\s*=\s*["']([^"'{}]+)["']""", re.I)
+
+
+def _image_problems(html: str) -> list[str]:
+    """Images must resolve before activation (EC-COM-003); only absolute http(s) sources are fetched."""
+    problems = []
+    for url in sorted(set(_IMG_SRC.findall(html))):
+        if not url.startswith(("http://", "https://")):
+            continue
+        try:
+            response = httpx.head(url, timeout=settings.COMMS_ASSET_CHECK_TIMEOUT, follow_redirects=True)
+            if response.status_code >= 400:
+                problems.append(f"image {url} answers {response.status_code}")
+        except httpx.HTTPError as exc:
+            problems.append(f"image {url} does not resolve ({type(exc).__name__})")
+    return problems
+
+
+def version_validate(version: TemplateVersion, *, check_assets: bool = True) -> list[str]:
+    """Everything that blocks activation: syntax, schema coverage, content per channel, images."""
+    template = version.template
+    problems: list[str] = []
+    rows = list(version.locales.all())
+    if not rows:
+        return ["no content in any locale"]
+    if template.default_locale not in {r.locale for r in rows}:
+        problems.append(f"no content in the default locale {template.default_locale}")
+    try:
+        _syntax_check(template, [{"locale": r.locale, **{f: getattr(r, f) for f in LOCALE_FIELDS}} for r in rows])
+    except errors.TemplateInvalid as exc:
+        return [exc.message]
+    declared = set((version.variables_schema or {}).get("properties", {}))
+    for row in rows:
+        sources = " ".join(str(getattr(row, f)) for f in (*TEXT_PARTS, *HTML_PARTS)) + " " + str(row.in_app_content)
+        for variant in (version.experiment or {}).get("variants", []):
+            sources += " " + " ".join(str(v) for k, v in variant.items() if k in TEXT_PARTS)
+        unknown = sorted(rendering.referenced_variables(sources) - declared)
+        if unknown:
+            problems.append(f"[{row.locale}] variables not in the schema: {', '.join(unknown)}")
+        for channel in template.channels:
+            rendered = render_channel(RenderContext(version, row, None, version.sample_variables or {}), channel)
+            problems += [f"[{row.locale}] {channel}: {p}" for p in rendered.problems
+                         if not p.startswith(("warning:", "unsafe URL"))]
+        if check_assets and settings.COMMS_ASSET_CHECK and row.body_html:
+            problems += [f"[{row.locale}] {p}" for p in _image_problems(row.body_html)]
+    sample_problems = variable_errors(schema_validator(version.variables_schema), version.sample_variables or {})
+    problems += [f"sample variables: {p.message}" for p in sample_problems]
+    return problems
+
+
+# --- review workflow ----------------------------------------------------------------------------------
+
+def _locked(version: TemplateVersion) -> TemplateVersion:
+    return TemplateVersion.objects.select_for_update().select_related("template").get(pk=version.pk)
+
+
+@transaction.atomic
+def version_submit(*, version: TemplateVersion, actor: Any, user: Any = None) -> TemplateVersion:
+    version = _locked(version)
+    if version.status != Status.DRAFT:
+        raise errors.TemplateNotEditable(f"v{version.version} is {version.status}; only drafts are submitted.")
+    problems = version_validate(version)
+    if problems:
+        raise errors.TemplateInvalid("The version cannot be submitted: " + problems[0],
+                                     details={"problems": problems})
+    version.status, version.submitted_by, version.submitted_at = Status.PENDING, user, timezone.now()
+    version.reviews.all().delete()  # a resubmission starts a fresh round of approvals
+    version.save()
+    audit_record(actor=actor, action="template.submit", target=version, tenant=version.template.tenant)
+    return version
+
+
+@transaction.atomic
+def version_approve(*, version: TemplateVersion, user: Any, notes: str = "") -> TemplateVersion:
+    """One approval; the last required one activates the version. Authors never approve their own."""
+    version = _locked(version)
+    template = version.template
+    if version.status != Status.PENDING:
+        raise errors.ApprovalRefused(f"v{version.version} is {version.status}, not pending review.")
+    if not user.has_perm("templates_app.approve_template"):
+        raise errors.Forbidden("Approving needs the 'approve templates' permission.")
+    if user.pk in (version.created_by_id, version.submitted_by_id):
+        raise errors.ApprovalRefused("An author cannot approve their own template.")
+    if version.reviews.filter(reviewer=user, decision=TemplateReview.Decision.APPROVE).exists():
+        raise errors.ApprovalRefused("This approver has already approved; a second approver must be someone else.")
+    TemplateReview.objects.create(version=version, reviewer=user, decision=TemplateReview.Decision.APPROVE, notes=notes)
+    audit_record(actor=user, action="template.approve", target=version, reason=notes, tenant=template.tenant)
+    approvals = version.reviews.filter(decision=TemplateReview.Decision.APPROVE).count()
+    if approvals >= template.approvals_required:
+        version.status, version.approved_at = Status.APPROVED, timezone.now()
+        version.save()
+        _activate(version, actor=user, reason="approved")
+    return version
+
+
+@transaction.atomic
+def version_request_changes(*, version: TemplateVersion, user: Any, notes: str) -> TemplateVersion:
+    version = _locked(version)
+    if version.status != Status.PENDING:
+        raise errors.ApprovalRefused(f"v{version.version} is {version.status}, not pending review.")
+    if not notes.strip():
+        raise errors.ValidationFailed("Say what should change (notes are required).")
+    TemplateReview.objects.create(version=version, reviewer=user, decision=TemplateReview.Decision.REQUEST_CHANGES,
+                                  notes=notes)
+    version.status, version.review_notes = Status.DRAFT, notes
+    version.save()
+    audit_record(actor=user, action="template.request_changes", target=version, reason=notes,
+                 tenant=version.template.tenant)
+    return version
+
+
+def _activate(version: TemplateVersion, *, actor: Any, reason: str) -> None:
+    template = Template.objects.select_for_update().get(pk=version.template_id)
+    previous = template.active_version_id
+    template.active_version = version
+    template.save(update_fields=["active_version", "updated_at"])
+    version.activated_at = timezone.now()
+    version.save(update_fields=["activated_at"])
+    audit_record(actor=actor, action="template.activate", target=version, reason=reason, tenant=template.tenant,
+                 diff={"active_version": [previous, version.pk]})
+
+
+@transaction.atomic
+def version_activate(*, version: TemplateVersion, user: Any, reason: str = "rollback") -> TemplateVersion:
+    """Make an approved version live again (rollback) — approvers only."""
+    version = _locked(version)
+    if version.status != Status.APPROVED:
+        raise errors.ApprovalRefused(f"Only approved versions can be activated; v{version.version} is {version.status}.")
+    if not user.has_perm("templates_app.approve_template"):
+        raise errors.Forbidden("Activating needs the 'approve templates' permission.")
+    _activate(version, actor=user, reason=reason)
+    return version
+
+
+# --- preview ------------------------------------------------------------------------------------------
+
+def template_preview(*, version: TemplateVersion, variables: dict | None, locale: str = "",
+                     recipient_key: str = "") -> dict:
+    """Every channel rendered from sample (or given) variables, with every problem; sends nothing."""
+    variables = version.sample_variables if variables is None else variables
+    problems = [p.message for p in variable_errors(schema_validator(version.variables_schema), variables)]
+    row = pick_locale(version, locale)
+    variant = pick_variant(version, recipient_key) if recipient_key else None
+    channels: dict[str, dict] = {}
+    for channel in version.template.channels:
+        try:
+            out = render_channel(RenderContext(version, row, variant, variables), channel)
+        except rendering.TemplateSyntaxError as exc:
+            channels[channel] = {"problems": [str(exc)]}
+            continue
+        result: dict[str, Any] = {"problems": out.problems}
+        if channel == Channel.EMAIL:
+            result.update(subject=out.subject, html=out.body_html, text=out.body)
+        elif channel == Channel.SMS:
+            result.update(text=out.body, encoding=out.sms.encoding, units=out.sms.units, segments=out.sms.segments)
+        elif channel == Channel.PUSH:
+            result.update(title=out.subject, body=out.body)
+        else:
+            result.update(content=out.data)
+        channels[channel] = result
+    return {"template": version.template.template_key, "version": version.version, "status": version.status,
+            "locale": row.locale, "variant": (variant or {}).get("key", ""), "variable_problems": problems,
+            "channels": channels}
