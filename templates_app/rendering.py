@@ -67,7 +67,47 @@ _compiler_lock = threading.Lock()
 _compiler = pybars.Compiler()
 
 
+_TAG = re.compile(r"\{\{(\{?)(.*?)\}?\}\}", re.S)
+
+
+def check_structure(source: str, *, part: str) -> None:
+    """What pybars lets through: unclosed ``{{``, and blocks that are never (or wrongly) closed."""
+    stack: list[tuple[str, int]] = []
+    position = 0
+    for match in _TAG.finditer(source):
+        stray = source.find("{{", position, match.start())
+        if stray != -1:
+            raise TemplateSyntaxError("'{{' is never closed", part=part, line=_position(source, stray)[0],
+                                      column=_position(source, stray)[1])
+        position = match.end()
+        inner = match.group(2).strip().lstrip("~").strip()
+        if inner.startswith("!"):
+            continue
+        if inner[:1] in "#^":
+            name = inner[1:].split()[0] if inner[1:].split() else ""
+            stack.append((name, match.start()))
+        elif inner.startswith("/"):
+            name = inner[1:].strip()
+            if not stack:
+                line, column = _position(source, match.start())
+                raise TemplateSyntaxError(f"{{{{/{name}}}}} closes nothing", part=part, line=line, column=column)
+            opened, at = stack.pop()
+            if opened != name:
+                line, column = _position(source, match.start())
+                raise TemplateSyntaxError(f"{{{{/{name}}}}} closes {{{{#{opened}}}}}", part=part, line=line,
+                                          column=column)
+    stray = source.find("{{", position)
+    if stray != -1:
+        line, column = _position(source, stray)
+        raise TemplateSyntaxError("'{{' is never closed", part=part, line=line, column=column)
+    if stack:
+        name, at = stack[-1]
+        line, column = _position(source, at)
+        raise TemplateSyntaxError(f"{{{{#{name}}}}} is never closed", part=part, line=line, column=column)
+
+
 def compile_handlebars(source: str, *, part: str) -> Callable:
+    check_structure(source, part=part)
     try:
         with _compiler_lock:  # pybars' compiler keeps state while it works
             return _compiler.compile(source)
@@ -90,13 +130,20 @@ def as_text_source(source: str) -> str:
     return _DOUBLE.sub(r"{{{\1}}}", source)
 
 
+_BLOCK_TAG = re.compile(r"\{\{~?\s*(?:[#/^]|else\b)[^}]*\}\}")
+_PROTECTED = re.compile(r"<!--hb(\{\{.*?\}\})-->", re.S)
+# Never fetch stylesheets while rendering; keep @media rules so MJML's responsive layout survives.
+_INLINER = css_inline.CSSInliner(load_remote_stylesheets=False, keep_at_rules=True)
+
+
 def compile_mjml(source: str) -> str:
     """MJML → HTML with CSS inlined; plain HTML only gets its CSS inlined."""
     from mjml import mjml2html
 
     if source.lstrip().startswith("<mjml"):
         try:
-            source = mjml2html(source)
+            # No web-font links: they cost a fetch per open and leak the reader to a third party.
+            source = mjml2html(source, disable_comments=True, fonts={})
         except Exception as exc:  # mrml reports the position in its message
             text = str(exc)
             match = re.search(r"(\d+):(\d+)|position (\d+)", text)
@@ -104,10 +151,15 @@ def compile_mjml(source: str) -> str:
             if match and match.group(1):
                 line, column = int(match.group(1)), int(match.group(2))
             raise TemplateSyntaxError(f"invalid MJML: {text}", part="body_html", line=line, column=column) from None
+    # The inliner parses HTML5, which moves stray text out of <table> ("foster parenting"): a
+    # {{#each}} around <tr> rows would end up before the table. Comments stay where they are, so
+    # block tags travel through the inliner as comments.
+    protected = _BLOCK_TAG.sub(lambda m: f"<!--hb{m.group(0)}-->", source)
     try:
-        return css_inline.inline(source)
+        inlined = _INLINER.inline(protected)
     except Exception as exc:
         raise TemplateSyntaxError(f"CSS could not be inlined: {exc}", part="body_html") from None
+    return _PROTECTED.sub(lambda m: m.group(1), inlined)
 
 
 def html_to_text_source(html_source: str) -> str:

@@ -180,7 +180,7 @@ def version_validate(version: TemplateVersion, *, check_assets: bool = True) -> 
             problems += [f"[{row.locale}] {channel}: {p}" for p in rendered.problems
                          if not p.startswith(("warning:", "unsafe URL"))]
         if check_assets and settings.COMMS_ASSET_CHECK and row.body_html:
-            problems += [f"[{row.locale}] {p}" for p in _image_problems(row.body_html)]
+            problems += [f"[{row.locale}] {p}" for p in _image_problems(rendering.compile_mjml(row.body_html))]
     sample_problems = variable_errors(schema_validator(version.variables_schema), version.sample_variables or {})
     problems += [f"sample variables: {p.message}" for p in sample_problems]
     return problems

@@ -1,0 +1,230 @@
+"""Template management in the Django admin: drafts with per-locale content, previews, review workflow."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
+
+from admin_console.services import audit_record
+from comms import errors
+from comms.services import tenant_get_default
+from templates_app import rendering, services
+from templates_app.models import Template, TemplateLocale, TemplateReview, TemplateVersion
+
+
+class TemplateLocaleForm(forms.ModelForm):
+    """Nothing that fails to compile is saved: the error names the part, line and column."""
+
+    class Meta:
+        model = TemplateLocale
+        fields = ["locale", "subject", "body_html", "body_text", "push_title", "push_body", "sms_text",
+                  "in_app_content"]
+        widgets = {f: forms.Textarea(attrs={"rows": 3, "cols": 90}) for f in ("subject", "body_text", "push_body",
+                                                                                 "sms_text")}
+        widgets["body_html"] = forms.Textarea(attrs={"rows": 14, "cols": 90, "style": "font-family: monospace"})
+
+    def clean(self):
+        data = super().clean()
+        version = self.instance.version if self.instance.version_id else getattr(self, "parent_version", None)
+        trusted = bool(version and version.template.trusted)
+        try:
+            if data.get("body_html"):
+                rendering.check_trusted_syntax(data["body_html"], trusted=trusted, part="body_html")
+                rendering.compile_handlebars(rendering.compile_mjml(data["body_html"]), part="body_html")
+            for part in ("subject", "body_text", "push_title", "push_body", "sms_text"):
+                if data.get(part):
+                    rendering.compile_handlebars(rendering.as_text_source(data[part]), part=part)
+        except rendering.TemplateSyntaxError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return data
+
+
+class TemplateLocaleInline(admin.StackedInline):
+    model = TemplateLocale
+    form = TemplateLocaleForm
+    extra = 0
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form.parent_version = obj
+        return formset
+
+
+class TemplateReviewInline(admin.TabularInline):
+    model = TemplateReview
+    extra = 0
+    can_delete = False
+    readonly_fields = ("at", "reviewer", "decision", "notes")
+    fields = readonly_fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class TemplateVersionInline(admin.TabularInline):
+    model = TemplateVersion
+    extra = 0
+    can_delete = False
+    fields = ("link", "status", "change_notes", "created_by", "submitted_at", "approved_at", "activated_at")
+    readonly_fields = fields
+    ordering = ("-version",)
+
+    @admin.display(description="version")
+    def link(self, obj):
+        url = reverse("admin:templates_app_templateversion_change", args=[obj.pk])
+        return format_html('<a href="{}">v{}</a>', url, obj.version)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Template)
+class TemplateAdmin(admin.ModelAdmin):
+    list_display = ("template_key", "name", "category", "channels", "live_version", "latest_status", "locales")
+    list_filter = ("category", "tenant")
+    search_fields = ("template_key", "name")
+    inlines = [TemplateVersionInline]
+    readonly_fields = ("active_version", "created_by", "created_at", "updated_at")
+    actions = ["new_draft"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("active_version").prefetch_related("versions__locales")
+
+    @admin.display(description="live")
+    def live_version(self, obj):
+        return f"v{obj.active_version.version}" if obj.active_version else "—"
+
+    @admin.display(description="latest")
+    def latest_status(self, obj):
+        latest = max(obj.versions.all(), key=lambda v: v.version, default=None)
+        return f"v{latest.version} {latest.get_status_display()}" if latest else "—"
+
+    @admin.display(description="locales")
+    def locales(self, obj):
+        latest = max(obj.versions.all(), key=lambda v: v.version, default=None)
+        return ", ".join(r.locale for r in latest.locales.all()) if latest else ""
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(self.readonly_fields)
+        if obj is not None:
+            fields.append("template_key")
+        if not request.user.has_perm("templates_app.use_raw_html"):
+            fields.append("trusted")
+        return fields
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.tenant_id = obj.tenant_id or tenant_get_default().pk
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        if not change:  # a new template starts with an empty draft in its default locale
+            version = TemplateVersion.objects.create(template=obj, version=1, created_by=request.user)
+            TemplateLocale.objects.create(version=version, locale=obj.default_locale)
+        audit_record(actor=request.user, action="template.create" if not change else "template.settings",
+                     target=obj, diff={f: "changed" for f in form.changed_data}, ip=request.META.get("REMOTE_ADDR"))
+
+    def response_add(self, request, obj, post_url_continue=None):
+        draft = obj.versions.order_by("-version").first()
+        return HttpResponseRedirect(reverse("admin:templates_app_templateversion_change", args=[draft.pk]))
+
+    @admin.action(description="Open a new draft version (copy of the latest)")
+    def new_draft(self, request, queryset):
+        for template in queryset:
+            draft = services.template_edit(template=template, actor=request.user, data={}, user=request.user)
+            self.message_user(request, f"{template.template_key}: draft v{draft.version} is open for editing.")
+
+
+@admin.register(TemplateVersion)
+class TemplateVersionAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "status", "created_by", "submitted_at", "approved_at", "activated_at")
+    list_filter = ("status",)
+    inlines = [TemplateLocaleInline, TemplateReviewInline]
+    fields = ("template", "version", "status", "change_notes", "variables_schema", "sample_variables", "experiment",
+              "review_notes", "preview")
+    readonly_fields = ("template", "version", "status", "review_notes", "preview")
+    change_form_template = "admin/templates_app/templateversion/change_form.html"
+
+    def has_add_permission(self, request):
+        return False  # versions come from templates (new template, new draft)
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and not obj.editable:
+            return False  # submitted versions are immutable; the workflow buttons still work
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        audit_record(actor=request.user, action="template.edit", target=obj,
+                     diff={f: "changed" for f in form.changed_data}, ip=request.META.get("REMOTE_ADDR"))
+
+    @admin.display(description="Preview (sample variables)")
+    def preview(self, obj):
+        try:
+            data = services.template_preview(version=obj, variables=None)
+        except errors.CommsError as exc:
+            return format_html('<p class="errornote">{}</p>', exc.message)
+        blocks = []
+        for channel, out in data["channels"].items():
+            problems = format_html_join("", "<li>{}</li>", ((p,) for p in out.get("problems", [])))
+            if channel == "email":
+                body = format_html(
+                    '<p><b>Subject:</b> {}</p><iframe sandbox="" title="email preview" srcdoc="{}" '
+                    'style="width: 640px; height: 420px; border: 1px solid #ccc; background: #fff"></iframe>'
+                    '<details><summary>Text part</summary><pre>{}</pre></details>',
+                    out.get("subject", ""), out.get("html", ""), out.get("text", ""))
+            elif channel == "sms":
+                body = format_html("<pre>{}</pre><p>{} · {} units · {} segment(s)</p>", out.get("text", ""),
+                                   out.get("encoding", ""), out.get("units", 0), out.get("segments", 0))
+            elif channel == "push":
+                body = format_html("<p><b>{}</b><br>{}</p>", out.get("title", ""), out.get("body", ""))
+            else:
+                body = format_html("<pre>{}</pre>", json.dumps(out.get("content", {}), indent=2, ensure_ascii=False))
+            blocks.append(format_html('<div class="comms-preview" data-channel="{}"><h3>{}</h3>{}<ul class="errorlist">{}</ul></div>',
+                                      channel, channel, body, problems))
+        variable_problems = format_html_join("", "<li>{}</li>", ((p,) for p in data["variable_problems"]))
+        return format_html('<div>{}<ul class="errorlist">{}</ul></div>', format_html_join("", "{}", ((b,) for b in blocks)),
+                           variable_problems)
+
+    # -- workflow -----------------------------------------------------------------------------------
+    def get_urls(self):
+        own = [path("<int:pk>/workflow/<str:step>/", self.admin_site.admin_view(self.workflow),
+                    name="templates_app_templateversion_workflow")]
+        return own + super().get_urls()
+
+    def workflow(self, request: HttpRequest, pk: int, step: str):
+        return require_POST(self._workflow)(request, pk, step)
+
+    def _workflow(self, request: HttpRequest, pk: int, step: str):
+        version = get_object_or_404(TemplateVersion.objects.select_related("template"), pk=pk)
+        notes = request.POST.get("notes", "")
+        try:
+            if step == "submit":
+                services.version_submit(version=version, actor=request.user, user=request.user)
+                done = "submitted for review"
+            elif step == "approve":
+                version = services.version_approve(version=version, user=request.user, notes=notes)
+                done = "approved and live" if version.status == "approved" else "approved; a second approver is needed"
+            elif step == "request_changes":
+                services.version_request_changes(version=version, user=request.user, notes=notes)
+                done = "sent back to draft"
+            elif step == "activate":
+                services.version_activate(version=version, user=request.user, reason=notes or "rollback")
+                done = "activated"
+            else:
+                raise errors.NotFound("Unknown step.")
+            self.message_user(request, f"{version}: {done}.", messages.SUCCESS)
+        except errors.CommsError as exc:
+            detail = exc.details.get("problems") if isinstance(exc.details, dict) else None
+            self.message_user(request, f"{version}: {exc.message}" + (f" ({'; '.join(detail[1:4])})" if detail and
+                                                                        len(detail) > 1 else ""), messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:templates_app_templateversion_change", args=[pk]))

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from templates_app import api
+
+urlpatterns = [
+    path("templates", api.TemplateListApi.as_view(), name="templates"),
+    path("templates/<slug:key>", api.TemplateDetailApi.as_view(), name="template"),
+    path("templates/<slug:key>/preview", api.TemplatePreviewApi.as_view(), name="template-preview"),
+    path("templates/<slug:key>/submit", api.TemplateSubmitApi.as_view(), name="template-submit"),
+]
