@@ -76,6 +76,14 @@ Suppressed = _error("COMMS_SUPPRESSED", 422, "The address is on the suppression 
 Internal = _error("COMMS_INTERNAL", 500, "Internal error; the request may be retried.")
 
 
+def status_for(code: str) -> int:
+    """The HTTP status that goes with a stable code."""
+    for cls in CommsError.__subclasses__():
+        if cls.code == code:
+            return cls.status
+    return 400
+
+
 def _first_comms_code(codes: Any) -> str | None:
     """Find the most specific COMMS_* code in DRF's nested get_codes() structure."""
     if isinstance(codes, str):

@@ -121,7 +121,7 @@ def message_bulk_enqueue(*, tenant: Tenant, spec: SendSpec, recipients: list[dic
             f"{first['message']}); nothing was queued. Fix them or pass skip_invalid=true.",
             details={"invalid": len(problems), "errors": problems[:MAX_REPORTED_ERRORS]},
         )
-        err.code, err.status = first["code"], (422 if first["code"] == errors.RecipientNotFound.code else 400)
+        err.code, err.status = first["code"], errors.status_for(first["code"])
         raise err
     if not rows:
         raise errors.InvalidAddress("No valid recipient in the call.",

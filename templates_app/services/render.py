@@ -142,6 +142,8 @@ def render_channel(ctx: RenderContext, channel: str) -> rendering.Rendered:
     def text(part: str, source: str) -> str:
         if not source:
             return ""
+        if ctx.variant and part in ctx.variant:  # an overridden part is its own compiled template
+            part = f"{part}@{ctx.variant.get('key', '')}"
         return rendering.render_part(_compiled(ctx.version, ctx.row, part, source, html=False), ctx.variables, helpers)
 
     if channel == Channel.EMAIL:
