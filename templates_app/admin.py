@@ -111,6 +111,18 @@ class TemplateAdmin(admin.ModelAdmin):
         latest = max(obj.versions.all(), key=lambda v: v.version, default=None)
         return ", ".join(r.locale for r in latest.locales.all()) if latest else ""
 
+    def get_changeform_initial_data(self, request):
+        return {"tenant": tenant_get_default().pk, **super().get_changeform_initial_data(request)}
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is None:  # nothing to show yet about versions and history
+            fields = [f for f in fields if f not in self.readonly_fields]
+        return fields
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
     def get_readonly_fields(self, request, obj=None):
         fields = list(self.readonly_fields)
         if obj is not None:
@@ -189,10 +201,10 @@ class TemplateVersionAdmin(admin.ModelAdmin):
                 body = format_html("<p><b>{}</b><br>{}</p>", out.get("title", ""), out.get("body", ""))
             else:
                 body = format_html("<pre>{}</pre>", json.dumps(out.get("content", {}), indent=2, ensure_ascii=False))
-            blocks.append(format_html('<div class="comms-preview" data-channel="{}"><h3>{}</h3>{}<ul class="errorlist">{}</ul></div>',
+            blocks.append(format_html('<div class="comms-preview" data-channel="{}"><h3>{}</h3>{}<ul class="comms-problems">{}</ul></div>',
                                       channel, channel, body, problems))
         variable_problems = format_html_join("", "<li>{}</li>", ((p,) for p in data["variable_problems"]))
-        return format_html('<div>{}<ul class="errorlist">{}</ul></div>', format_html_join("", "{}", ((b,) for b in blocks)),
+        return format_html('<div>{}<ul class="comms-problems">{}</ul></div>', format_html_join("", "{}", ((b,) for b in blocks)),
                            variable_problems)
 
     # -- workflow -----------------------------------------------------------------------------------
@@ -206,7 +218,7 @@ class TemplateVersionAdmin(admin.ModelAdmin):
 
     def _workflow(self, request: HttpRequest, pk: int, step: str):
         version = get_object_or_404(TemplateVersion.objects.select_related("template"), pk=pk)
-        notes = request.POST.get("notes", "")
+        notes = request.POST.get(f"{step}_notes", "")
         try:
             if step == "submit":
                 services.version_submit(version=version, actor=request.user, user=request.user)

@@ -97,7 +97,7 @@ class TemplateLocale(models.Model):
     version = models.ForeignKey(TemplateVersion, on_delete=models.CASCADE, related_name="locales")
     locale = models.CharField(max_length=35, default="en-US")
     subject = models.TextField(blank=True)
-    body_html = models.TextField(blank=True, help_text="MJML (starting with <mjml>) or HTML, with Handlebars.")
+    body_html = models.TextField(blank=True, help_text="An MJML document (it starts with the mjml tag) or plain HTML, with Handlebars.")
     body_text = models.TextField(blank=True, help_text="Plain-text part; generated from the HTML when empty.")
     push_title = models.CharField(max_length=200, blank=True)
     push_body = models.TextField(blank=True)
@@ -123,3 +123,6 @@ class TemplateReview(models.Model):
     decision = models.CharField(max_length=16, choices=Decision.choices)
     notes = models.TextField(blank=True)
     at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.get_decision_display()} by {self.reviewer}"

@@ -3,3 +3,4 @@ from django.apps import AppConfig
 
 class TrackingConfig(AppConfig):
     name = "tracking"
+    verbose_name = "Tracking"
