@@ -19,7 +19,8 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone as dt_timezone
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
@@ -28,7 +29,15 @@ import html2text
 import pybars
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import (
+    format_currency,
+    format_decimal,
+    get_currency_precision,
+    get_currency_symbol,
+    get_decimal_symbol,
+    get_group_symbol,
+    parse_pattern,
+)
 
 # --- compile-time checks ------------------------------------------------------------------------------
 
@@ -174,7 +183,7 @@ def html_to_text_source(html_source: str) -> str:
 
 _MUSTACHE = re.compile(r"\{\{\{?[#^/&]?\s*([^}]*?)\s*\}?\}\}")
 _HELPERS = {"if", "unless", "each", "with", "else", "eq", "raw", "default", "pluralize", "formatCurrency",
-            "formatDate", "formatNumber", "lookup", "log"}
+            "formatDate", "formatNumber", "lookup", "log", "safeUrl"}
 
 
 def referenced_variables(source: str) -> set[str]:
@@ -257,13 +266,53 @@ def babel_locale(locale: str) -> Locale:
         return Locale.parse("en_US")
 
 
+@lru_cache(maxsize=1024)
+def _currency_format(locale: str, currency: str):
+    """Babel's currency pattern for (locale, currency), pre-resolved once.
+
+    ``babel.numbers.format_currency`` re-resolves pattern, symbols and currency names on every
+    call (~70 µs); an order with ten prices paid that ten times per recipient. The result is
+    checked against Babel itself in tests/templates_app/test_rendering.py.
+    """
+    loc = babel_locale(locale)
+    pattern = parse_pattern(loc.currency_formats["standard"])
+    if "¤¤¤" in pattern.pattern or "@" in pattern.pattern or pattern.exp_prec:
+        return None  # unusual patterns: let Babel do it
+
+    def finish(text: str) -> str:
+        text = text.replace("¤¤", currency.upper()).replace("¤", get_currency_symbol(currency, loc))
+        return re.sub(r"'([^']*)'", lambda m: m.group(1) or "'", text)
+
+    digits = get_currency_precision(currency)
+    return ((finish(pattern.prefix[0]), finish(pattern.prefix[1])), (finish(pattern.suffix[0]),
+            finish(pattern.suffix[1])), pattern.grouping, pattern.int_prec[0], digits,
+            get_decimal_symbol(loc), get_group_symbol(loc))
+
+
+def fast_currency(amount: Decimal, currency: str, locale: str) -> str:
+    fmt = _currency_format(locale, currency)
+    if fmt is None:
+        return format_currency(amount, currency, locale=babel_locale(locale))
+    prefix, suffix, (primary, secondary), min_int, digits, decimal_symbol, group_symbol = fmt
+    quantized = amount.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_EVEN)
+    negative = quantized < 0 or (quantized == 0 and quantized.is_signed())
+    integer, _, fraction = f"{abs(quantized):f}".partition(".")
+    integer = integer.rjust(min_int, "0")
+    grouped, size = "", primary
+    while len(integer) > size:
+        grouped = group_symbol + integer[-size:] + grouped
+        integer, size = integer[:-size], secondary
+    number = integer + grouped + (decimal_symbol + fraction.ljust(digits, "0") if digits else "")
+    return prefix[negative] + number + suffix[negative]
+
+
 def make_helpers(locale: str, tz: str, *, trusted: bool) -> dict[str, Callable]:
     loc = babel_locale(locale)
     zone = ZoneInfo(tz) if tz else ZoneInfo("UTC")
 
     def format_currency_helper(this, amount, currency="USD", *args, **kwargs):
         try:
-            return format_currency(Decimal(str(amount)), str(currency), locale=loc)
+            return fast_currency(Decimal(str(amount)), str(currency), locale)
         except (InvalidOperation, ValueError, TypeError):
             return str(amount)
 
@@ -298,6 +347,7 @@ def make_helpers(locale: str, tz: str, *, trusted: bool) -> dict[str, Callable]:
         return left == right or (left is not None and right is not None and str(left) == str(right))
 
     helpers = {"formatCurrency": format_currency_helper, "formatDate": format_date_helper,
+               "safeUrl": lambda this, value, *a, **k: safe_url(value),
                "formatNumber": format_number_helper, "pluralize": pluralize, "default": default, "eq": eq}
     if trusted:
         helpers["raw"] = lambda this, value, *a, **k: pybars.strlist([str(value)])
@@ -323,6 +373,41 @@ def sanitise_urls(rendered_html: str, problems: list[str] | None = None) -> str:
         return f"{match.group(1)}{match.group(2)}#{match.group(2)}"
 
     return _URL_ATTR.sub(fix, rendered_html)
+
+
+_SINGLE_TOKEN = re.compile(r"^\s*\{\{\s*([^{}#/^!>&]+?)\s*\}\}\s*$")
+
+
+def guard_urls(html_source: str) -> tuple[str, bool]:
+    """Make URL attributes safe once, at compile time, instead of scanning every rendered email.
+
+    Static values are sanitised now. A value that is one variable (``href="{{order.url}}"``) is
+    routed through the ``safeUrl`` helper. A value with a fixed safe scheme before its first
+    variable (``https://x/{{path}}``) cannot change scheme. Anything else is checked after each
+    render (the returned flag).
+    """
+    needs_runtime = False
+
+    def fix(match: re.Match) -> str:
+        nonlocal needs_runtime
+        value = match.group(3)
+        if "{{" not in value:
+            return sanitise_urls(match.group(0))
+        single = _SINGLE_TOKEN.match(value)
+        if single:
+            return f"{match.group(1)}{match.group(2)}{{{{safeUrl {single.group(1)}}}}}{match.group(2)}"
+        head = html.unescape(value.split("{{", 1)[0]).strip().lower()
+        if not (":" in head and head.startswith(_SAFE_SCHEMES)):
+            needs_runtime = True
+        return match.group(0)
+
+    return _URL_ATTR.sub(fix, html_source), needs_runtime
+
+
+def safe_url(value: Any) -> str:
+    text = "" if value is None else str(value)
+    probe = re.sub(r"[\x00-\x20]+", "", html.unescape(text)).lower()
+    return text if not probe or probe.startswith(_SAFE_SCHEMES) or probe.startswith("#") else "#"
 
 
 GSM7_BASIC = set(

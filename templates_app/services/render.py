@@ -112,10 +112,14 @@ def _compiled(version: TemplateVersion, row: TemplateLocale, part: str, source: 
     return rendering.compiled.get((version.pk, row.locale, part, html), build)
 
 
-def _email_html_source(version: TemplateVersion, row: TemplateLocale) -> str:
+def _email_html_source(version: TemplateVersion, row: TemplateLocale) -> tuple[str, bool]:
+    """Compiled MJML with URL attributes guarded: (Handlebars source, needs a per-render URL check)."""
+    def build():
+        return rendering.guard_urls(rendering.compile_mjml(row.body_html))
+
     if version.status == TemplateVersion.Status.DRAFT:
-        return rendering.compile_mjml(row.body_html)
-    return rendering.compiled.get((version.pk, row.locale, "mjml"), lambda: rendering.compile_mjml(row.body_html))
+        return build()
+    return rendering.compiled.get((version.pk, row.locale, "mjml"), build)
 
 
 def _override(row: TemplateLocale, variant: dict | None, name: str) -> str:
@@ -150,9 +154,11 @@ def render_channel(ctx: RenderContext, channel: str) -> rendering.Rendered:
         subject = _override(ctx.row, ctx.variant, "subject")
         out.subject = " ".join(text("subject", subject).split())
         if ctx.row.body_html:
-            html_source = _email_html_source(ctx.version, ctx.row)
+            html_source, check_urls = _email_html_source(ctx.version, ctx.row)
             fn = _compiled(ctx.version, ctx.row, "body_html", html_source, html=True)
-            out.body_html = rendering.sanitise_urls(rendering.render_part(fn, ctx.variables, helpers), out.problems)
+            out.body_html = rendering.render_part(fn, ctx.variables, helpers)
+            if check_urls:
+                out.body_html = rendering.sanitise_urls(out.body_html, out.problems)
         body_text = _override(ctx.row, ctx.variant, "body_text")
         if body_text:
             out.body = text("body_text", body_text)

@@ -157,3 +157,19 @@ def test_variant_bucketing_is_sticky_and_follows_weights(tenant, editor):
 def test_date_pattern_translation():
     assert rendering.moment_to_ldml("MMM DD, YYYY") == "MMM dd, yyyy"
     assert rendering.moment_to_ldml("dddd [at] HH:mm") == "EEEE 'at' HH:mm"
+
+
+def test_fast_currency_formatting_equals_babel():
+    from decimal import Decimal
+
+    from babel.numbers import format_currency
+
+    locales = ["en-US", "de-DE", "fr-FR", "en-IN", "ja-JP", "ar-EG", "pt-BR", "de-CH", "nl-NL", "he-IL", "es-MX",
+               "sv-SE", "hi-IN", "fa-IR", "zh-CN", "ru-RU"]
+    currencies = ["USD", "EUR", "JPY", "INR", "CHF", "KWD", "BRL", "SEK"]
+    values = ["0", "1", "-1", "1234.5", "1234567.891", "0.005", "0.015", "-99999.995", "12345678901.2", "-0"]
+    for locale in locales:
+        for currency in currencies:
+            for value in values:
+                expected = format_currency(Decimal(value), currency, locale=rendering.babel_locale(locale))
+                assert rendering.fast_currency(Decimal(value), currency, locale) == expected, (locale, currency, value)
