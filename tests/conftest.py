@@ -171,3 +171,13 @@ def web_server():
     yield url
     proc.terminate()
     proc.wait(15)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """After the run, end sessions that subprocesses or server threads left open, so the test
+    database can be dropped cleanly."""
+    yield
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")

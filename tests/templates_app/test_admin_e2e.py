@@ -18,6 +18,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _staff(name: str, group: str):
+    from admin_console.roles import roles_ensure
+
+    roles_ensure()  # transactional tests truncate tables, migration-made groups included
     user = get_user_model().objects.create_user(name, f"{name}@example.com", f"{name}-secret-pw", is_staff=True)
     user.groups.add(Group.objects.get(name=group))
     return user

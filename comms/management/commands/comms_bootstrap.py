@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from admin_console.roles import roles_ensure
 from comms.auth import hash_key, split_key
 from comms.models import ApiKey, Scope
 from comms.services import api_key_create, tenant_get_default
@@ -27,6 +28,7 @@ class Command(BaseCommand):
     def handle(self, *args, as_json: bool = False, **options):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
+        roles_ensure()
         path = settings.VAR_DIR / "credentials.json"
         creds = _load(path)
         tenant = tenant_get_default()
