@@ -112,7 +112,7 @@ def message_bulk_enqueue(*, tenant: Tenant, spec: SendSpec, recipients: list[dic
         version = templates.active_version(tenant=tenant, template_key=spec.template_key)
         if spec.channel not in version.template.channels:
             raise errors.TemplateChannel(f"Template '{spec.template_key}' has no {spec.channel} content.")
-        validator = templates.schema_validator(version.variables_schema)
+        validator = templates.version_validator(version)
     rows, problems = _resolve_rows(tenant, spec.channel, recipients, validator=validator, locale=spec.locale)
     if problems and not skip_invalid:
         first = problems[0]

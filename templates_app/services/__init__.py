@@ -18,10 +18,11 @@ from templates_app.services.render import (
     render_for_send,
     schema_validator,
     variable_errors,
+    version_validator,
 )
 
 __all__ = [
     "SendRender", "active_version", "artifact_store", "check_variables", "render_for_send", "schema_validator",
     "template_create", "template_edit", "template_preview", "variable_errors", "version_activate",
-    "version_approve", "version_request_changes", "version_submit", "version_validate",
+    "version_approve", "version_request_changes", "version_submit", "version_validate", "version_validator",
 ]

@@ -34,8 +34,15 @@ def locale_chain(requested: str, default: str) -> list[str]:
     return chain
 
 
+def _locales(version: TemplateVersion) -> dict[str, TemplateLocale]:
+    """A frozen version's locale rows are read once per process, not once per recipient."""
+    if version.status == TemplateVersion.Status.DRAFT:
+        return {row.locale: row for row in version.locales.all()}
+    return rendering.compiled.get((version.pk, "locales"), lambda: {row.locale: row for row in version.locales.all()})
+
+
 def pick_locale(version: TemplateVersion, requested: str) -> TemplateLocale:
-    available = {row.locale: row for row in version.locales.all()}
+    available = _locales(version)
     for candidate in locale_chain(requested or "", version.template.default_locale):
         if candidate in available:
             if requested and candidate != requested:
@@ -91,8 +98,14 @@ def variable_errors(validator: Draft202012Validator, variables: dict) -> list[er
     return problems
 
 
+def version_validator(version: TemplateVersion) -> Draft202012Validator:
+    if version.status == TemplateVersion.Status.DRAFT:
+        return schema_validator(version.variables_schema)
+    return rendering.compiled.get((version.pk, "schema"), lambda: schema_validator(version.variables_schema))
+
+
 def check_variables(version: TemplateVersion, variables: dict) -> None:
-    problems = variable_errors(schema_validator(version.variables_schema), variables)
+    problems = variable_errors(version_validator(version), variables)
     if problems:
         raise problems[0]
 
