@@ -73,6 +73,8 @@ RateLimited = _error("COMMS_RATE_LIMITED", 429, "Too many requests; slow down.")
 PrefBlocked = _error("COMMS_PREF_BLOCKED", 422, "The recipient opted out of this channel and category.")
 QuietHours = _error("COMMS_QUIET_HOURS", 422, "The recipient is in quiet hours.")
 Suppressed = _error("COMMS_SUPPRESSED", 422, "The address is on the suppression list.")
+UnsafeDestination = _error("COMMS_UNSAFE_DESTINATION", 422, "The URL points at a non-public network address.")
+WebhookUnverified = _error("COMMS_WEBHOOK_UNVERIFIED", 422, "The URL is not a registered, active webhook endpoint.")
 Internal = _error("COMMS_INTERNAL", 500, "Internal error; the request may be retried.")
 
 

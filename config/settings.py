@@ -197,7 +197,12 @@ COMMS_PRIORITIES = {
 # Which provider class serves each channel (dotted paths); ChannelProvider rows override per tenant.
 COMMS_CHANNEL_PROVIDERS = {
     "email": env.str("COMMS_EMAIL_PROVIDER", default="delivery.providers.smtp.SmtpProvider"),
+    "webhook": env.str("COMMS_WEBHOOK_PROVIDER", default="delivery.providers.webhook.WebhookProvider"),
 }
+# Outbound webhooks never reach private/loopback/link-local/metadata addresses, except these CIDRs.
+COMMS_OUTBOUND_ALLOWED_NETWORKS = env.list("COMMS_OUTBOUND_ALLOWED_NETWORKS", default=[])
+COMMS_WEBHOOK_TIMEOUT = env.float("COMMS_WEBHOOK_TIMEOUT", default=10.0)
+COMMS_WEBHOOK_SECRET_GRACE_HOURS = env.int("COMMS_WEBHOOK_SECRET_GRACE_HOURS", default=24)
 
 # --- email ---------------------------------------------------------------------------------------------
 EMAIL_HOST = env.str("EMAIL_HOST", default="127.0.0.1")

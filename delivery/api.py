@@ -6,7 +6,7 @@ import uuid
 
 from django.conf import settings
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import status
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -15,7 +15,10 @@ from rest_framework.views import APIView
 from comms import errors
 from comms.enums import Channel, Status
 from delivery import selectors
+from delivery.models import WebhookEndpoint
 from delivery.serializers import (
+    WebhookEndpointSerializer,
+    endpoint_representation,
     BulkCreateSerializer,
     BulkResultSerializer,
     MessageCreateSerializer,
@@ -23,6 +26,7 @@ from delivery.serializers import (
     MessageSerializer,
 )
 from delivery.services import SendSpec, message_bulk_enqueue, message_cancel, message_enqueue, message_requeue
+from delivery.services import webhooks
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key", location=OpenApiParameter.HEADER, required=False,
@@ -151,3 +155,51 @@ class MessageBulkApi(APIView):
         )
         return Response(BulkResultSerializer(result).data,
                         status=status.HTTP_202_ACCEPTED if result.created else status.HTTP_200_OK)
+
+
+class WebhookEndpointListApi(APIView):
+    """Subscriber URLs of the webhook channel. The signing secret is shown once, at creation."""
+
+    required_scopes = {"GET": "messages:read", "POST": "admin"}
+
+    @extend_schema(request=WebhookEndpointSerializer, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request):
+        serializer = WebhookEndpointSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        endpoint, secret = webhooks.endpoint_create(tenant=request.user.tenant, actor=request.user,
+                                                    **serializer.validated_data)
+        return Response({**endpoint_representation(endpoint), "secret": secret}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        endpoints = WebhookEndpoint.objects.filter(tenant=request.user.tenant).order_by("id")
+        return Response({"results": [endpoint_representation(e) for e in endpoints]})
+
+
+class WebhookEndpointRotateApi(APIView):
+    required_scopes = {"POST": "admin"}
+
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    def post(self, request, endpoint_id: int):
+        endpoint = _endpoint(request, endpoint_id)
+        secret = webhooks.endpoint_rotate(endpoint=endpoint, actor=request.user)
+        endpoint.refresh_from_db()
+        return Response({**endpoint_representation(endpoint), "secret": secret})
+
+
+class WebhookEndpointDetailApi(APIView):
+    required_scopes = {"DELETE": "admin"}
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def delete(self, request, endpoint_id: int):
+        endpoint = _endpoint(request, endpoint_id)
+        webhooks.endpoint_disable(endpoint=endpoint, reason="disabled via API", actor=request.user)
+        endpoint.refresh_from_db()
+        return Response(endpoint_representation(endpoint))
+
+
+def _endpoint(request, endpoint_id: int) -> WebhookEndpoint:
+    endpoint = WebhookEndpoint.objects.filter(tenant=request.user.tenant, pk=endpoint_id).first()
+    if endpoint is None:
+        raise errors.NotFound("No such webhook endpoint.")
+    return endpoint

@@ -200,3 +200,33 @@ class ChannelProvider(models.Model):
     @webhook_secret.setter
     def webhook_secret(self, value: str) -> None:
         self.webhook_secret_encrypted = encrypt_json(value)
+
+
+class WebhookEndpoint(models.Model):
+    """A subscriber URL for the webhook channel, with its signing secrets (Standard Webhooks).
+
+    Rotation keeps the previous secret valid until ``previous_expires_at``; during that window
+    every delivery carries both signatures. A 410 Gone from the subscriber disables the endpoint.
+    """
+
+    tenant = models.ForeignKey("comms.Tenant", on_delete=models.CASCADE, related_name="+")
+    url = models.URLField(max_length=2048)
+    description = models.CharField(max_length=200, blank=True)
+    secret_encrypted = models.TextField(editable=False)
+    previous_secret_encrypted = models.TextField(blank=True, editable=False)
+    previous_expires_at = models.DateTimeField(null=True, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "url"], name="webhook_endpoint_unique_url")]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def secrets(self, now) -> list[str]:
+        current = [decrypt_json(self.secret_encrypted)]
+        if self.previous_secret_encrypted and self.previous_expires_at and self.previous_expires_at > now:
+            current.append(decrypt_json(self.previous_secret_encrypted))
+        return current

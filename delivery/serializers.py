@@ -166,3 +166,15 @@ class BulkResultSerializer(serializers.Serializer):
 
     def get_status(self, obj) -> str:
         return "scheduled" if obj.batch.scheduled_for and obj.batch.scheduled_for > obj.batch.created_at else "queued"
+
+
+class WebhookEndpointSerializer(StrictSerializer):
+    url = serializers.URLField(max_length=2048)
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+def endpoint_representation(endpoint) -> dict:
+    return {"id": endpoint.pk, "url": endpoint.url, "description": endpoint.description,
+            "created_at": _iso(endpoint.created_at), "disabled_at": _iso(endpoint.disabled_at),
+            "disabled_reason": endpoint.disabled_reason,
+            "previous_secret_expires_at": _iso(endpoint.previous_expires_at)}

@@ -20,10 +20,10 @@ from uuid_utils import uuid7
 
 from comms import errors
 from comms.addresses import normalise_address
-from comms.enums import Status
+from comms.enums import Channel, Status
 from comms.models import Recipient, Tenant
 from delivery import wakeup
-from delivery.models import Message, MessageBatch
+from delivery.models import Message, MessageBatch, WebhookEndpoint
 from delivery.services.enqueue import SendSpec, check_sendable, initial_state, recipient_address_for
 from templates_app import services as templates
 
@@ -58,6 +58,8 @@ def _resolve_rows(tenant: Tenant, channel: str, recipients: list[dict], *, valid
     } if wanted else {}
     rows: list[_Row] = []
     problems: list[dict] = []
+    endpoints = set(WebhookEndpoint.objects.filter(tenant=tenant, disabled_at__isnull=True).values_list(
+        "url", flat=True)) if channel == Channel.WEBHOOK else None
     for index, entry in enumerate(recipients):
         try:
             recipient = None
@@ -71,6 +73,8 @@ def _resolve_rows(tenant: Tenant, channel: str, recipients: list[dict], *, valid
                 address = recipient_address_for(channel, recipient)
             else:
                 raise errors.InvalidAddress("Each recipient needs 'to' or 'recipient_id'.")
+            if endpoints is not None and address not in endpoints:
+                raise errors.WebhookUnverified(f"'{address[:80]}' is not a registered, active webhook endpoint.")
             if validator is not None:
                 for problem in templates.variable_errors(validator, entry.get("variables") or {}):
                     raise problem

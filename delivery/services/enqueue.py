@@ -13,10 +13,12 @@ from django.utils import timezone
 
 from comms import errors
 from comms.addresses import normalise_address, validate_content
+from comms.netsafe import resolve_safe
 from comms.enums import CANCELLABLE, Channel, LogEvent, Status
 from comms.models import Recipient, Tenant
 from delivery import routing, wakeup
 from delivery.models import DeliveryLog, Message
+from delivery.services.webhooks import endpoint_active
 from templates_app import services as templates
 
 # A scheduled_for this close to now counts as "now": client and server clocks differ a little.
@@ -156,6 +158,9 @@ def message_enqueue(*, tenant: Tenant, spec: SendSpec, idempotency_key: str | No
             return _replay(existing, fingerprint)
     check_sendable(tenant=tenant, spec=spec, now=now)
     recipient, address = _resolve(tenant, spec)
+    if spec.channel == Channel.WEBHOOK:
+        endpoint_active(tenant=tenant, url=address)
+        resolve_safe(address)  # DNS may have changed since registration; the worker checks again
     status, due = initial_state(spec, now)
     message = Message(
         tenant=tenant, channel=spec.channel, priority=spec.priority, category=spec.category,

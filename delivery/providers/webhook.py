@@ -1,0 +1,100 @@
+"""Outbound webhooks: an HTTPS POST signed per the Standard Webhooks spec.
+
+Headers (standardwebhooks.com): ``webhook-id`` (the message id, stable across retries so the
+subscriber can deduplicate), ``webhook-timestamp`` (Unix seconds) and ``webhook-signature``
+(``v1,<base64 HMAC-SHA256 of "id.timestamp.body">``; two space-separated signatures while a rotated
+secret is still valid). Every hop, redirects included, goes through comms.netsafe. 2xx is sent;
+410 Gone disables the endpoint (permanent); anything else is retried.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import certifi
+import urllib3
+from django.conf import settings
+from standardwebhooks import Webhook
+
+from comms import errors
+from comms.enums import Channel
+from comms.netsafe import resolve_safe
+from delivery.models import WebhookEndpoint
+from delivery.providers.base import Content, Provider, SendResult
+
+MAX_REDIRECTS = 3
+
+
+def sign(*, secrets: list[str], message_id: str, when: datetime, body: str) -> str:
+    return " ".join(Webhook(secret).sign(message_id, when, body) for secret in secrets)
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
+    """POST to the checked address itself (no second DNS lookup), keeping Host and TLS name."""
+    host, port, ip = resolve_safe(url)
+    parts = urlsplit(url)
+    timeout = urllib3.Timeout(connect=settings.COMMS_WEBHOOK_TIMEOUT, read=settings.COMMS_WEBHOOK_TIMEOUT)
+    if parts.scheme == "https":
+        pool = urllib3.HTTPSConnectionPool(ip, port, timeout=timeout, retries=False, server_hostname=host,
+                                           assert_hostname=host, cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
+    else:
+        pool = urllib3.HTTPConnectionPool(ip, port, timeout=timeout, retries=False)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        return pool.urlopen("POST", path, body=body, headers={**headers, "Host": parts.netloc},
+                            redirect=False, retries=False)
+    finally:
+        pool.close()
+
+
+class WebhookProvider(Provider):
+    name = "webhook"
+    channel = Channel.WEBHOOK
+
+    def send(self, message: Any, content: Content) -> SendResult:
+        endpoint = WebhookEndpoint.objects.filter(tenant_id=message.tenant_id, url=message.recipient_address).first()
+        if endpoint is None or endpoint.disabled_at is not None:
+            return SendResult.permanent(errors.WebhookUnverified.code,
+                                        "no active endpoint" if endpoint is None else f"endpoint disabled: "
+                                        f"{endpoint.disabled_reason}")
+        body = content.body
+        now = datetime.now(timezone.utc)
+        headers = {
+            "webhook-id": str(message.id), "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": sign(secrets=endpoint.secrets(now), message_id=str(message.id), when=now, body=body),
+            "Content-Type": "application/json" if _is_json(body) else "text/plain; charset=utf-8",
+            "User-Agent": "comms-webhooks/1.0",
+        }
+        url = endpoint.url
+        try:
+            for _hop in range(MAX_REDIRECTS + 1):
+                response = _post(url, body.encode(), headers)
+                if response.status in (301, 302, 303, 307, 308) and response.headers.get("Location"):
+                    url = urljoin(url, response.headers["Location"])
+                    continue
+                break
+            else:
+                return SendResult.transient("redirects", f"more than {MAX_REDIRECTS} redirects")
+        except errors.UnsafeDestination as exc:
+            return SendResult.permanent(exc.code, exc.message)
+        except urllib3.exceptions.HTTPError as exc:
+            return SendResult.transient("network", f"{type(exc).__name__}: {exc}")
+        if 200 <= response.status < 300:
+            return SendResult.sent(response.headers.get("webhook-id", str(message.id)), detail=str(response.status))
+        if response.status == 410:
+            from delivery.services.webhooks import endpoint_disable
+
+            endpoint_disable(endpoint=endpoint, reason="410 Gone from the subscriber")
+            return SendResult.permanent("410", "endpoint answered 410 Gone; disabled")
+        return SendResult.transient(str(response.status), response.data[:500].decode(errors="replace"))
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
