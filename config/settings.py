@@ -199,6 +199,16 @@ COMMS_CHANNEL_PROVIDERS = {
     "email": env.str("COMMS_EMAIL_PROVIDER", default="delivery.providers.smtp.SmtpProvider"),
     "webhook": env.str("COMMS_WEBHOOK_PROVIDER", default="delivery.providers.webhook.WebhookProvider"),
 }
+# Per recipient domain: [messages, per seconds] (seed 003's ISP defaults); JSON to override.
+COMMS_DOMAIN_RATE_LIMITS = {k: tuple(v) for k, v in env.json("COMMS_DOMAIN_RATE_LIMITS", default={
+    "gmail.com": [10000, 3600], "yahoo.com": [5000, 3600], "hotmail.com": [5000, 3600],
+    "outlook.com": [5000, 3600], "aol.com": [3000, 3600]}).items()}
+# Messages per second per provider defined in settings (ChannelProvider rows carry their own).
+COMMS_PROVIDER_RATE_LIMITS = env.json("COMMS_PROVIDER_RATE_LIMITS", default={})
+# Circuit breaker: this many consecutive transient failures open a provider for the cooldown; then
+# one probe message at a time decides whether it closes again.
+COMMS_BREAKER_FAILURES = env.int("COMMS_BREAKER_FAILURES", default=5)
+COMMS_BREAKER_COOLDOWN = env.float("COMMS_BREAKER_COOLDOWN", default=30.0)
 # Outbound webhooks never reach private/loopback/link-local/metadata addresses, except these CIDRs.
 COMMS_OUTBOUND_ALLOWED_NETWORKS = env.list("COMMS_OUTBOUND_ALLOWED_NETWORKS", default=[])
 COMMS_WEBHOOK_TIMEOUT = env.float("COMMS_WEBHOOK_TIMEOUT", default=10.0)

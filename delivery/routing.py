@@ -1,8 +1,9 @@
-"""Which provider serves a channel: ChannelProvider rows first, settings as the default."""
+"""Which providers serve a channel, in failover order: ChannelProvider rows first, settings as default."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -12,11 +13,21 @@ from delivery.models import ChannelProvider
 from delivery.providers.base import Provider
 
 _CACHE_SECONDS = 10.0
-_cache: dict[tuple[str, str], tuple[float, list[tuple[str, str, dict[str, Any]]]]] = {}
 
 
-def provider_specs(*, tenant_id: Any, channel: str) -> list[tuple[str, str, dict[str, Any]]]:
-    """(name, dotted class path, config) in failover order; cached briefly per process."""
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    path: str
+    config: dict[str, Any] = field(default_factory=dict, hash=False)
+    rate: float | None = None  # messages per second
+
+
+_cache: dict[tuple[str, str], tuple[float, list[Spec]]] = {}
+
+
+def provider_specs(*, tenant_id: Any, channel: str) -> list[Spec]:
+    """Tenant rows before global rows, primary first, then `order`; cached briefly per process."""
     key = (str(tenant_id), channel)
     now = time.monotonic()
     hit = _cache.get(key)
@@ -25,10 +36,11 @@ def provider_specs(*, tenant_id: Any, channel: str) -> list[tuple[str, str, dict
     rows = ChannelProvider.objects.filter(channel=channel).exclude(status=ChannelProvider.State.DISABLED)
     rows = [r for r in rows if r.tenant_id in (None, tenant_id)]
     rows.sort(key=lambda r: (r.tenant_id is None, not r.is_primary, r.order))
-    specs = [(r.name, r.provider_class, {**r.options, **r.credentials}) for r in rows]
+    specs = [Spec(r.name, r.provider_class, {**r.options, **r.credentials}, r.rate_limit) for r in rows]
     if not specs and channel in settings.COMMS_CHANNEL_PROVIDERS:
         path = settings.COMMS_CHANNEL_PROVIDERS[channel]
-        specs = [(import_string(path).name, path, {})]
+        name = import_string(path).name
+        specs = [Spec(name, path, {}, settings.COMMS_PROVIDER_RATE_LIMITS.get(name))]
     _cache[key] = (now + _CACHE_SECONDS, specs)
     return specs
 
@@ -40,24 +52,25 @@ def channel_available(*, tenant_id: Any, channel: str) -> bool:
 _instances: dict[tuple[str, str], tuple[dict, Provider]] = {}
 
 
-def provider_for(*, tenant_id: Any, channel: str) -> Provider | None:
-    """The provider instance for a channel, kept for the life of the process (its session too).
+def instance(spec: Spec) -> Provider:
+    """The provider object for a spec, kept for the life of the process (its session too).
 
     A changed configuration replaces the instance (closing the old session).
     """
-    specs = provider_specs(tenant_id=tenant_id, channel=channel)
-    if not specs:
-        return None
-    name, path, config = specs[0]
-    key = (name, path)
+    key = (spec.name, spec.path)
     held = _instances.get(key)
-    if held is not None and held[0] == config:
+    if held is not None and held[0] == spec.config:
         return held[1]
     if held is not None:
         held[1].close()
-    provider = import_string(path)(config)
-    _instances[key] = (config, provider)
+    provider = import_string(spec.path)(spec.config)
+    _instances[key] = (spec.config, provider)
     return provider
+
+
+def provider_for(*, tenant_id: Any, channel: str) -> Provider | None:
+    specs = provider_specs(tenant_id=tenant_id, channel=channel)
+    return instance(specs[0]) if specs else None
 
 
 def clear_cache() -> None:

@@ -35,14 +35,18 @@ class SendResult:
     error_class: ErrorClass | None = None
     code: str = ""
     detail: str = ""
+    # True when the provider may have taken the message despite the error (a timeout after the
+    # data was sent): such a message is retried on the same provider later, never failed over,
+    # because failover must not send twice what the primary accepted.
+    maybe_accepted: bool = False
 
     @classmethod
     def sent(cls, provider_ref: str, detail: str = "") -> "SendResult":
         return cls(ok=True, provider_ref=provider_ref, detail=detail)
 
     @classmethod
-    def transient(cls, code: str, detail: str) -> "SendResult":
-        return cls(ok=False, error_class="transient", code=code, detail=detail)
+    def transient(cls, code: str, detail: str, *, maybe_accepted: bool = False) -> "SendResult":
+        return cls(ok=False, error_class="transient", code=code, detail=detail, maybe_accepted=maybe_accepted)
 
     @classmethod
     def permanent(cls, code: str, detail: str) -> "SendResult":

@@ -162,13 +162,13 @@ class SmtpProvider(Provider):
             return _classify(exc.smtp_code, exc.smtp_error)
         except smtplib.SMTPServerDisconnected as exc:
             self._drop()
-            return SendResult.transient("disconnected", str(exc))
+            return SendResult.transient("disconnected", str(exc), maybe_accepted=True)
         except smtplib.SMTPResponseException as exc:
             self._drop()
             return _classify(exc.smtp_code, exc.smtp_error)
         except (OSError, socket.timeout, smtplib.SMTPException) as exc:
             self._drop()
-            return SendResult.transient("network", f"{type(exc).__name__}: {exc}")
+            return SendResult.transient("network", f"{type(exc).__name__}: {exc}", maybe_accepted=True)
         if refused:  # only one recipient per message, so a partial refusal cannot happen; be safe
             code, text = next(iter(refused.values()))
             return _classify(code, text)

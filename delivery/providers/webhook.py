@@ -80,8 +80,10 @@ class WebhookProvider(Provider):
                 return SendResult.transient("redirects", f"more than {MAX_REDIRECTS} redirects")
         except errors.UnsafeDestination as exc:
             return SendResult.permanent(exc.code, exc.message)
-        except urllib3.exceptions.HTTPError as exc:
-            return SendResult.transient("network", f"{type(exc).__name__}: {exc}")
+        except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError) as exc:
+            return SendResult.transient("connect", f"{type(exc).__name__}: {exc}")
+        except urllib3.exceptions.HTTPError as exc:  # the request may have reached the subscriber
+            return SendResult.transient("network", f"{type(exc).__name__}: {exc}", maybe_accepted=True)
         if 200 <= response.status < 300:
             return SendResult.sent(response.headers.get("webhook-id", str(message.id)), detail=str(response.status))
         if response.status == 410:

@@ -20,8 +20,9 @@ import socket
 import time
 import uuid
 import weakref
-from collections import defaultdict
+from contextlib import ExitStack
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,7 +33,7 @@ from django.utils import timezone
 
 from comms import errors
 from comms.enums import LogEvent, Status
-from delivery import routing, wakeup
+from delivery import health, ratelimit, routing, wakeup
 from delivery.models import Message, MessageBatch
 from delivery.providers.base import Content, SendResult
 from templates_app import services as templates
@@ -61,6 +62,7 @@ WITH u AS (
          provider = %(provider)s, provider_ref = COALESCE(NULLIF(%(ref)s, ''), provider_ref),
          variant = COALESCE(NULLIF(%(variant)s, ''), variant), artifact = COALESCE(NULLIF(%(artifact)s, ''), artifact),
          failure_code = %(fcode)s, failure_reason = %(freason)s,
+         attempt_count = attempt_count + %(attempt_delta)s,
          lease_owner = NULL, lease_expires_at = NULL, updated_at = %(now)s
    WHERE id = %(id)s AND lease_owner = %(owner)s AND status = 'sending'
   RETURNING id, attempt_count)
@@ -112,6 +114,7 @@ class DrainStats:
     failed: int = 0
     dead: int = 0
     lost_lease: int = 0
+    deferred: int = 0
     batches: int = 0
 
 
@@ -133,7 +136,7 @@ def claim_batch(*, max_priority: int, limit: int, owner: str, now: datetime | No
 
 
 def _record(message: Message, *, owner: str, now: datetime, status: str, event: str, result: SendResult,
-            provider: str, next_at: datetime | None = None) -> bool:
+            provider: str, next_at: datetime | None = None, attempt_delta: int = 0) -> bool:
     """Write one outcome (status + log row) fenced by the lease; False when the lease was lost."""
     terminal_fail = status in (Status.FAILED, Status.DEAD)
     with connection.cursor() as cursor:
@@ -142,13 +145,21 @@ def _record(message: Message, *, owner: str, now: datetime, status: str, event: 
             "failed_at": now if terminal_fail else None, "provider": provider, "ref": result.provider_ref,
             "fcode": "" if result.ok else result.code, "freason": "" if result.ok else result.detail[:2000],
             "now": now, "id": message.id, "owner": owner, "event": event, "code": result.code,
-            "variant": message.variant, "artifact": message.artifact,
+            "variant": message.variant, "artifact": message.artifact, "attempt_delta": attempt_delta,
             "detail": result.detail[:2000], "data": json.dumps({"error_class": result.error_class} if not result.ok else {}),
         })
         written = cursor.fetchone() is not None
     if not written:
         log.warning("lease lost for message %s before its outcome was recorded", message.id)
     return written
+
+
+def defer(message: Message, *, owner: str, now: datetime, seconds: float, reason: str, stats: DrainStats) -> None:
+    """Back to the queue for later without spending an attempt (a rate limit is not a failure)."""
+    at = now + timedelta(seconds=seconds + random.uniform(0, min(1.0, seconds / 10 + 0.01)))
+    ok = _record(message, owner=owner, now=now, status=Status.QUEUED, event=LogEvent.DEFERRED,
+                 result=SendResult.transient("throttled", reason), provider="", next_at=at, attempt_delta=-1)
+    stats.deferred += ok
 
 
 def record_outcome(message: Message, result: SendResult, *, owner: str, provider: str, now: datetime,
@@ -211,44 +222,87 @@ def content_for(message: Message, batches: dict) -> Content:
     return Content(subject=c.subject, body=c.body, body_html=c.body_html, data=c.data)
 
 
+# Failures that say the provider itself is in trouble (as opposed to one mailbox being busy, e.g. an
+# SMTP 450/451 at RCPT): these feed the circuit breaker.
+_PROVIDER_FAULTS = {"connect", "network", "disconnected", "provider_error", "421", "429", "redirects"}
+
+
+def _provider_fault(result: SendResult) -> bool:
+    return result.error_class == "transient" and (result.code in _PROVIDER_FAULTS or result.code[:1] == "5")
+
+
+class _Deferred(Exception):
+    def __init__(self, wait: float, reason: str):
+        self.wait, self.reason = wait, reason
+
+
+def _send_with_failover(m: Message, content: Content, chain: list[routing.Spec], entered: ExitStack,
+                        opened: dict) -> tuple[SendResult, str]:
+    """Try the channel's providers in order, skipping open circuits.
+
+    A transient failure moves on to the next provider only when the failed one certainly did not
+    take the message (``maybe_accepted`` is false): failover never sends twice. A rate limit that
+    says "wait" defers the message instead of failing it.
+    """
+    result, used = None, ""
+    for spec in chain:
+        if not health.allow(spec.name):
+            continue
+        decision = ratelimit.acquire(ratelimit.limits_for(provider_name=spec.name, provider_rate=spec.rate,
+                                                          channel=m.channel, address=m.recipient_address))
+        if not decision.allowed:
+            raise _Deferred(decision.wait_seconds, f"rate limit ({spec.name})")
+        provider = opened.get(spec.name)
+        if provider is None:
+            provider = opened[spec.name] = entered.enter_context(routing.instance(spec))
+        started = time.monotonic()
+        try:
+            result = provider.send(m, content)
+        except Exception as exc:  # a provider bug must not strand the rest of the batch
+            log.exception("provider %s raised for message %s", spec.name, m.id)
+            result = SendResult.transient("provider_error", f"{type(exc).__name__}: {exc}", maybe_accepted=True)
+        used = spec.name
+        health.record(spec.name, healthy=not _provider_fault(result), latency_ms=(time.monotonic() - started) * 1000)
+        if result.ok or result.error_class == "permanent" or result.maybe_accepted:
+            break
+    if result is None:
+        return SendResult.transient("COMMS_PROVIDERS_UNAVAILABLE", "every provider's circuit is open"), ""
+    return result, used
+
+
 def deliver_batch(messages: list[Message], *, owner: str, clock: Clock = timezone.now,
                   stats: DrainStats | None = None) -> DrainStats:
-    """Send claimed rows, one provider session per (tenant, channel) group."""
+    """Send claimed rows; each provider session is opened once and kept (see providers.base)."""
     stats = stats or DrainStats()
     batch_ids = {m.batch_id for m in messages if m.batch_id}
     batches = MessageBatch.objects.select_related("template_version__template").in_bulk(batch_ids) if batch_ids else {}
     if any(b.template_version_id for b in batches.values()):
         prefetch_related_objects(messages, "recipient")  # locale/timezone/bucketing, in one query
-    groups: dict[tuple, list[Message]] = defaultdict(list)
-    for m in messages:
-        groups[(m.tenant_id, m.channel)].append(m)
     half_lease = settings.COMMS_LEASE_SECONDS / 2
     extend_at = time.monotonic() + half_lease
     pending = {m.id for m in messages}
-    for (tenant_id, channel), group in groups.items():
-        provider = routing.provider_for(tenant_id=tenant_id, channel=channel)
-        if provider is None:
-            for m in group:
-                record_outcome(m, SendResult.transient("COMMS_CHANNEL_UNAVAILABLE", f"no provider for {channel}"),
-                               owner=owner, provider="", now=clock(), stats=stats)
+    opened: dict[str, Any] = {}
+    with ExitStack() as entered:
+        for m in messages:
+            if time.monotonic() > extend_at:  # slow provider: keep the lease on what is left
+                with connection.cursor() as cursor:
+                    cursor.execute(_EXTEND_SQL, {"until": clock() + timedelta(seconds=settings.COMMS_LEASE_SECONDS),
+                                                 "ids": list(pending), "owner": owner})
+                extend_at = time.monotonic() + half_lease
+            chain = routing.provider_specs(tenant_id=m.tenant_id, channel=m.channel)
+            try:
+                if not chain:
+                    result, used = SendResult.transient("COMMS_CHANNEL_UNAVAILABLE", f"no provider for {m.channel}"), ""
+                else:
+                    result, used = _send_with_failover(m, content_for(m, batches), chain, entered, opened)
+            except Unrenderable as exc:
+                result, used = SendResult.permanent(exc.error.code, exc.error.message), ""
+            except _Deferred as wait:
+                defer(m, owner=owner, now=clock(), seconds=wait.wait, reason=wait.reason, stats=stats)
                 pending.discard(m.id)
-            continue
-        with provider:
-            for m in group:
-                if time.monotonic() > extend_at:  # slow provider: keep the lease on what is left
-                    with connection.cursor() as cursor:
-                        cursor.execute(_EXTEND_SQL, {"until": clock() + timedelta(seconds=settings.COMMS_LEASE_SECONDS),
-                                                     "ids": list(pending), "owner": owner})
-                    extend_at = time.monotonic() + half_lease
-                try:
-                    result = provider.send(m, content_for(m, batches))
-                except Unrenderable as exc:
-                    result = SendResult.permanent(exc.error.code, exc.error.message)
-                except Exception as exc:  # a provider bug must not strand the rest of the batch
-                    log.exception("provider %s raised for message %s", provider.name, m.id)
-                    result = SendResult.transient("provider_error", f"{type(exc).__name__}: {exc}")
-                record_outcome(m, result, owner=owner, provider=provider.name, now=clock(), stats=stats)
-                pending.discard(m.id)
+                continue
+            record_outcome(m, result, owner=owner, provider=used, now=clock(), stats=stats)
+            pending.discard(m.id)
     return stats
 
 
@@ -301,6 +355,6 @@ def drain_all(*, clock: Clock = timezone.now, owner: str | None = None) -> Drain
     total = DrainStats()
     for priority in range(5):
         stats = drain(priority=priority, owner=owner, budget_seconds=3600, clock=clock)
-        for name in ("claimed", "sent", "retried", "failed", "dead", "lost_lease", "batches"):
+        for name in ("claimed", "sent", "retried", "failed", "dead", "lost_lease", "deferred", "batches"):
             setattr(total, name, getattr(total, name) + getattr(stats, name))
     return total

@@ -88,7 +88,7 @@ def test_permanent_550_fails_at_once_without_retry(api, smtp_sink):
 
 
 def test_retries_exhausted_go_to_the_dlq_and_can_be_requeued(admin_api, smtp_sink):
-    smtp_sink.script("down@example.com", *["421 4.7.0 Service not available"] * 5)
+    smtp_sink.script("down@example.com", *["451 4.2.1 Mailbox temporarily unavailable"] * 5)
     message_id = admin_api.post("/api/v1/messages", {**SEND, "to": "down@example.com"}, format="json").json()["id"]
     now = timezone.now()
     for step in range(5):  # 1 try + 4 retries (1 min, 5 min, 30 min, 2 h)
