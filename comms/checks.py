@@ -20,6 +20,10 @@ def comms_configuration(app_configs, **kwargs):
             import_string(path)
         except ImportError as exc:
             problems.append(Error(f"Provider for '{channel}' cannot be imported: {path} ({exc}).", id="comms.E003"))
+    twilio = settings.COMMS_TWILIO
+    if twilio["account_sid"] and not (twilio["auth_token"] and (twilio["from_number"] or twilio["messaging_service_sid"])):
+        problems.append(Error("TWILIO_ACCOUNT_SID is set but TWILIO_AUTH_TOKEN or a sender "
+                              "(TWILIO_FROM_NUMBER / TWILIO_MESSAGING_SERVICE_SID) is missing.", id="comms.E005"))
     if settings.COMMS_LEASE_SECONDS < 10:
         problems.append(Error("COMMS_LEASE_SECONDS below 10 would re-send slow batches.", id="comms.E004"))
     return problems

@@ -199,6 +199,16 @@ COMMS_CHANNEL_PROVIDERS = {
     "email": env.str("COMMS_EMAIL_PROVIDER", default="delivery.providers.smtp.SmtpProvider"),
     "webhook": env.str("COMMS_WEBHOOK_PROVIDER", default="delivery.providers.webhook.WebhookProvider"),
 }
+# SMS is served when Twilio is configured (or a ChannelProvider row exists).
+COMMS_TWILIO = {
+    "account_sid": env.str("TWILIO_ACCOUNT_SID", default=""),
+    "auth_token": env.str("TWILIO_AUTH_TOKEN", default=""),
+    "from_number": env.str("TWILIO_FROM_NUMBER", default=""),
+    "messaging_service_sid": env.str("TWILIO_MESSAGING_SERVICE_SID", default=""),
+    "base_url": env.str("TWILIO_BASE_URL", default=""),
+}
+if COMMS_TWILIO["account_sid"]:
+    COMMS_CHANNEL_PROVIDERS["sms"] = "delivery.providers.twilio.TwilioProvider"
 # Per recipient domain: [messages, per seconds] (seed 003's ISP defaults); JSON to override.
 COMMS_DOMAIN_RATE_LIMITS = {k: tuple(v) for k, v in env.json("COMMS_DOMAIN_RATE_LIMITS", default={
     "gmail.com": [10000, 3600], "yahoo.com": [5000, 3600], "hotmail.com": [5000, 3600],

@@ -224,7 +224,7 @@ def content_for(message: Message, batches: dict) -> Content:
 
 # Failures that say the provider itself is in trouble (as opposed to one mailbox being busy, e.g. an
 # SMTP 450/451 at RCPT): these feed the circuit breaker.
-_PROVIDER_FAULTS = {"connect", "network", "disconnected", "provider_error", "421", "429", "redirects"}
+_PROVIDER_FAULTS = {"connect", "network", "disconnected", "provider_error", "401", "403", "421", "429", "redirects"}
 
 
 def _provider_fault(result: SendResult) -> bool:

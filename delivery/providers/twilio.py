@@ -1,0 +1,76 @@
+"""SMS through Twilio's Messages API, with the official SDK.
+
+Config (ChannelProvider options + credentials, or settings): ``account_sid``, ``auth_token``, and
+``from_number`` or ``messaging_service_sid``; ``base_url`` points the SDK elsewhere (the tests'
+loopback stand-in). Classification follows Twilio's error reference: HTTP 429 and 5xx are
+transient; 4xx with an error code (21211 invalid 'To', 21610 unsubscribed recipient, 21614 not a
+mobile number, ...) are permanent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from comms.enums import Category, Channel
+from delivery.providers.base import Content, Provider, SendResult
+from templates_app.rendering import sms_segments
+
+# CTIA/TCPA: marketing texts say how to stop and get help (carriers filter those that do not).
+STOP_FOOTER = {"en": "Reply STOP to opt out, HELP for help.", "es": "Responde STOP para cancelar, HELP para ayuda.",
+               "fr": "Répondez STOP pour vous désabonner, HELP pour de l'aide.",
+               "de": "Antworte STOP zum Abmelden, HELP für Hilfe."}
+
+
+def with_footer(body: str, *, category: str, locale: str) -> str:
+    if category != Category.MARKETING:
+        return body
+    footer = STOP_FOOTER.get((locale or "en").split("-")[0].lower(), STOP_FOOTER["en"])
+    return body if footer in body else f"{body}\n{footer}"
+
+
+class TwilioProvider(Provider):
+    name = "twilio"
+    channel = Channel.SMS
+
+    def __init__(self, config: dict[str, Any] | None = None):
+        super().__init__({**settings.COMMS_TWILIO, **(config or {})})
+        self._client: Client | None = None
+
+    def client(self) -> Client:
+        if self._client is None:
+            c = self.config
+            http = TwilioHttpClient(timeout=float(c.get("timeout", 10)), max_retries=0)
+            self._client = Client(c["account_sid"], c["auth_token"], http_client=http)
+            if c.get("base_url"):
+                self._client.api.base_url = c["base_url"].rstrip("/")
+        return self._client
+
+    def send(self, message: Any, content: Content) -> SendResult:
+        body = with_footer(content.body, category=message.category, locale=message.locale)
+        params: dict[str, Any] = {"to": message.recipient_address, "body": body}
+        if self.config.get("messaging_service_sid"):
+            params["messaging_service_sid"] = self.config["messaging_service_sid"]
+        else:
+            params["from_"] = self.config["from_number"]
+        if self.config.get("status_callback"):
+            params["status_callback"] = self.config["status_callback"]
+        info = sms_segments(body)
+        try:
+            created = self.client().messages.create(**params)
+        except TwilioRestException as exc:
+            code = str(exc.code or exc.status)
+            if exc.status in (401, 403, 429) or exc.status >= 500:
+                # Our credentials or Twilio's capacity, not the recipient: retry (and count it
+                # against the provider's circuit) rather than fail the message.
+                return SendResult.transient(str(exc.status), f"{code}: {exc.msg}")
+            return SendResult.permanent(code, exc.msg or f"HTTP {exc.status}")
+        except OSError as exc:  # connection refused/reset before Twilio answered
+            return SendResult.transient("connect", f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # requests' timeouts after sending: Twilio may have the message
+            return SendResult.transient("network", f"{type(exc).__name__}: {exc}", maybe_accepted=True)
+        return SendResult.sent(created.sid, detail=f"{info.encoding}, {info.segments} segment(s)")

@@ -1,0 +1,60 @@
+"""A loopback stand-in for Twilio's Messages API (2010-04-01), enough for the official SDK.
+
+It checks HTTP Basic auth (AccountSid:AuthToken) like Twilio, answers 201 with a Message resource,
+and can be told to fail for a given 'To': e.g. (400, 21211, "Invalid 'To' Phone Number"),
+(429, 20429, "Too Many Requests") or (503, None, "Service Unavailable").
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+
+class TwilioStandIn:
+    def __init__(self, account_sid: str, auth_token: str):
+        self.account_sid, self.auth_token = account_sid, auth_token
+        self.messages: list[dict] = []
+        self.failures: dict[str, list[tuple[int, int | None, str]]] = {}
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                expected = "Basic " + base64.b64encode(f"{stand_in.account_sid}:{stand_in.auth_token}".encode()).decode()
+                if self.headers.get("Authorization") != expected:
+                    return self._reply(401, {"code": 20003, "message": "Authenticate", "status": 401})
+                if self.path != f"/2010-04-01/Accounts/{stand_in.account_sid}/Messages.json":
+                    return self._reply(404, {"code": 20404, "message": "Not found", "status": 404})
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode()).items()}
+                queue = stand_in.failures.get(form.get("To", ""))
+                if queue:
+                    status, code, text = queue.pop(0)
+                    return self._reply(status, {"code": code, "message": text, "status": status})
+                sid = "SM" + secrets.token_hex(16)
+                stand_in.messages.append({**form, "sid": sid})
+                self._reply(201, {"sid": sid, "account_sid": stand_in.account_sid, "to": form.get("To"),
+                                  "from": form.get("From"), "body": form.get("Body"), "status": "queued",
+                                  "messaging_service_sid": form.get("MessagingServiceSid"), "num_segments": "1"})
+
+            def _reply(self, status, payload):
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
