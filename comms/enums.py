@@ -90,3 +90,4 @@ class LogEvent(models.TextChoices):
     CANCELLED = "cancelled"
     DEFERRED = "deferred"
     BLOCKED = "blocked"
+    FALLBACK = "fallback"

@@ -75,7 +75,7 @@ class MessageListCreateApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         key = _idempotency_key(request, data)
-        spec = _spec(data, to=data["to"], recipient_id=data["recipient_id"])
+        spec = _spec(data, to=data["to"], recipient_id=data["recipient_id"], fallback=tuple(data["fallback_channels"]))
         message, created = message_enqueue(tenant=request.user.tenant, spec=spec, idempotency_key=key)
         return Response(MessageSerializer(message).data,
                         status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)

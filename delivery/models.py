@@ -7,6 +7,7 @@ P3 backlog costs a P0 claim nothing: the index is ordered by priority first.
 
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -85,6 +86,10 @@ class Message(models.Model):
 
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
     request_hash = models.CharField(max_length=64, blank=True)
+    # Multi-channel fallback (EC-COM-010): channels still to try, in order, if this one fails for good.
+    fallback_channels = ArrayField(models.CharField(max_length=16), default=list, blank=True)
+    fallback_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                    db_constraint=False)
 
     # Queue bookkeeping: next_attempt_at is when the row may next be claimed (send time, retry time,
     # or the end of a deferral); the lease says who holds a 'sending' row and until when.

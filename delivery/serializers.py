@@ -66,11 +66,17 @@ class MessageCreateSerializer(ContentFields):
                                help_text="Raw address: email, E.164 phone, device token, URL.")
     recipient_id = serializers.CharField(required=False, allow_blank=True, max_length=255, default="",
                                          help_text="External id of a recipient in the directory.")
+    fallback_channels = serializers.ListField(
+        child=serializers.CharField(validators=[_channel]), required=False, default=list, max_length=4,
+        help_text="Channels to try next, in order, when the recipient has no address for one or it fails for good.")
 
     def validate(self, attrs):
         if not attrs["to"] and not attrs["recipient_id"]:
             raise serializers.ValidationError({"to": ["Give 'to' (an address) or 'recipient_id'."]},
                                               code="COMMS_INVALID_ADDRESS")
+        chain = [attrs["channel"], *attrs["fallback_channels"]]
+        if len(set(chain)) != len(chain):
+            raise serializers.ValidationError({"fallback_channels": ["Each channel may appear once."]})
         return attrs
 
 

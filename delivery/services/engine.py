@@ -36,6 +36,7 @@ from comms.enums import LogEvent, Status
 from delivery import health, ratelimit, routing, wakeup
 from delivery.models import Message, MessageBatch
 from delivery.providers.base import Content, SendResult
+from delivery.services.enqueue import message_fallback
 from templates_app import services as templates
 
 log = logging.getLogger(__name__)
@@ -172,6 +173,8 @@ def record_outcome(message: Message, result: SendResult, *, owner: str, provider
         ok = _record(message, owner=owner, now=now, status=Status.FAILED, event=LogEvent.FAILED, result=result,
                      provider=provider)
         stats.failed += ok
+        if ok and message.fallback_channels:
+            message_fallback(message=message)
     else:
         origin = message.scheduled_for or message.created_at
         retry_at = next_retry_at(priority=message.priority, attempt=message.attempt_count, origin=origin, now=now)
@@ -179,6 +182,8 @@ def record_outcome(message: Message, result: SendResult, *, owner: str, provider
             ok = _record(message, owner=owner, now=now, status=Status.DEAD, event=LogEvent.DEAD, result=result,
                          provider=provider)
             stats.dead += ok
+            if ok and message.fallback_channels:
+                message_fallback(message=message)
         else:
             ok = _record(message, owner=owner, now=now, status=Status.QUEUED, event=LogEvent.RETRYING,
                          result=result, provider=provider, next_at=retry_at)

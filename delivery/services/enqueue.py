@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,6 +42,7 @@ class SendSpec:
     category: str = "transactional"
     scheduled_for: datetime | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    fallback: tuple[str, ...] = ()  # channels to try next, in order (needs a directory recipient)
 
     def fingerprint(self) -> str:
         """Stable hash of the request, to tell an idempotent replay from a conflicting reuse."""
@@ -143,8 +144,30 @@ def _insert(message: Message) -> bool:
     return inserted
 
 
+def _first_reachable(tenant: Tenant, spec: SendSpec) -> SendSpec:
+    """With a fallback list, skip channels the recipient has no address for or no provider serves."""
+    if not spec.fallback:
+        return spec
+    if not spec.recipient_id:
+        raise errors.ValidationFailed("fallback_channels need a recipient_id (addresses come from the directory).",
+                                      details={"field": "fallback_channels"})
+    recipient = Recipient.objects.filter(tenant=tenant, external_id=spec.recipient_id).first()
+    if recipient is None:
+        raise errors.RecipientNotFound(f"No recipient '{spec.recipient_id}'.", details={"recipient_id": spec.recipient_id})
+    chain = [spec.channel, *spec.fallback]
+    for index, channel in enumerate(chain):
+        try:
+            recipient_address_for(channel, recipient)
+        except errors.CommsError:
+            continue
+        if routing.channel_available(tenant_id=tenant.id, channel=channel):
+            return replace(spec, channel=channel, fallback=tuple(chain[index + 1:]))
+    raise errors.InvalidAddress(f"Recipient '{recipient.external_id}' is reachable on none of {', '.join(chain)}.",
+                                details={"channels": chain})
+
+
 def message_enqueue(*, tenant: Tenant, spec: SendSpec, idempotency_key: str | None = None,
-                    now: datetime | None = None) -> tuple[Message, bool]:
+                    now: datetime | None = None, fallback_of: Any = None) -> tuple[Message, bool]:
     """Accept one message. Returns (message, created); a replayed idempotency key returns the first.
 
     Concurrent requests with one key race on the unique index: exactly one insert wins and the
@@ -156,6 +179,7 @@ def message_enqueue(*, tenant: Tenant, spec: SendSpec, idempotency_key: str | No
         existing = Message.objects.filter(tenant=tenant, idempotency_key=idempotency_key).first()
         if existing is not None:
             return _replay(existing, fingerprint)
+    spec = _first_reachable(tenant, spec)
     check_sendable(tenant=tenant, spec=spec, now=now)
     recipient, address = _resolve(tenant, spec)
     if spec.channel == Channel.WEBHOOK:
@@ -168,6 +192,7 @@ def message_enqueue(*, tenant: Tenant, spec: SendSpec, idempotency_key: str | No
         subject=spec.subject, body=spec.body, body_html=spec.body_html, variables=spec.variables,
         metadata=spec.metadata, idempotency_key=idempotency_key or None, request_hash=fingerprint,
         next_attempt_at=due, scheduled_for=spec.scheduled_for, created_at=now, updated_at=now, locale=spec.locale,
+        fallback_channels=list(spec.fallback), fallback_of_id=fallback_of,
     )
     if spec.template_key:
         _render_template(message, spec, recipient)
@@ -176,6 +201,35 @@ def message_enqueue(*, tenant: Tenant, spec: SendSpec, idempotency_key: str | No
     if status == Status.QUEUED:
         wakeup.wake_on_commit({spec.priority})
     return message, True
+
+
+def message_fallback(*, message: Message) -> Message | None:
+    """After `message` failed for good, send the same content on its next fallback channel.
+
+    The new message's idempotency key is derived from the failed one, so a repeated outcome can
+    never create two fallbacks.
+    """
+    if not message.fallback_channels or message.recipient_id is None:
+        return None
+    recipient = Recipient.objects.filter(pk=message.recipient_id).first()
+    if recipient is None:
+        return None
+    spec = SendSpec(
+        channel=message.fallback_channels[0], recipient_id=recipient.external_id, template_key=message.template_key,
+        variables=message.variables, locale=message.locale if not message.template_key else "",
+        subject="" if message.template_key else message.subject, body="" if message.template_key else message.body,
+        body_html="" if message.template_key else message.body_html, priority=message.priority,
+        category=message.category, metadata=message.metadata, fallback=tuple(message.fallback_channels[1:]),
+    )
+    try:
+        follow_up, _ = message_enqueue(tenant=message.tenant, spec=spec, idempotency_key=f"fallback:{message.id}",
+                                       fallback_of=message.id)
+    except errors.CommsError as exc:
+        DeliveryLog.objects.create(message=message, event=LogEvent.FALLBACK, detail=f"no fallback: {exc.message}")
+        return None
+    DeliveryLog.objects.create(message=message, event=LogEvent.FALLBACK,
+                               detail=f"continued on {follow_up.channel} as {follow_up.id}")
+    return follow_up
 
 
 @transaction.atomic
