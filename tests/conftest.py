@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 from comms.models import Scope
 from comms.services import api_key_create, tenant_get_default
 from comms.smtp_sink import start_sink
-from delivery import routing
+from delivery import health, routing
 from delivery.wakeup import redis_client
 from tests.standins.smtp import ScriptedSink
 
@@ -42,6 +42,7 @@ def smtp_sink(_sink_server):
 def _clean_redis_and_caches():
     redis_client().flushdb()
     routing.clear_cache()
+    health.reset_local()
     yield
 
 

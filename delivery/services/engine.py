@@ -308,6 +308,7 @@ def deliver_batch(messages: list[Message], *, owner: str, clock: Clock = timezon
                 continue
             record_outcome(m, result, owner=owner, provider=used, now=clock(), stats=stats)
             pending.discard(m.id)
+    health.flush()
     return stats
 
 
