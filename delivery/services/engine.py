@@ -165,30 +165,23 @@ def defer(message: Message, *, owner: str, now: datetime, seconds: float, reason
 
 def record_outcome(message: Message, result: SendResult, *, owner: str, provider: str, now: datetime,
                    stats: DrainStats) -> None:
+    """sent, failed (permanent), queued again (transient, within budget) or dead (budget spent)."""
+    next_at = None
     if result.ok:
-        ok = _record(message, owner=owner, now=now, status=Status.SENT, event=LogEvent.SENT, result=result,
-                     provider=provider)
-        stats.sent += ok
+        status, event, counter = Status.SENT, LogEvent.SENT, "sent"
     elif result.error_class == "permanent":
-        ok = _record(message, owner=owner, now=now, status=Status.FAILED, event=LogEvent.FAILED, result=result,
-                     provider=provider)
-        stats.failed += ok
-        if ok and message.fallback_channels:
-            message_fallback(message=message)
+        status, event, counter = Status.FAILED, LogEvent.FAILED, "failed"
     else:
         origin = message.scheduled_for or message.created_at
-        retry_at = next_retry_at(priority=message.priority, attempt=message.attempt_count, origin=origin, now=now)
-        if retry_at is None:
-            ok = _record(message, owner=owner, now=now, status=Status.DEAD, event=LogEvent.DEAD, result=result,
-                         provider=provider)
-            stats.dead += ok
-            if ok and message.fallback_channels:
-                message_fallback(message=message)
-        else:
-            ok = _record(message, owner=owner, now=now, status=Status.QUEUED, event=LogEvent.RETRYING,
-                         result=result, provider=provider, next_at=retry_at)
-            stats.retried += ok
+        next_at = next_retry_at(priority=message.priority, attempt=message.attempt_count, origin=origin, now=now)
+        status, event, counter = ((Status.QUEUED, LogEvent.RETRYING, "retried") if next_at
+                                  else (Status.DEAD, LogEvent.DEAD, "dead"))
+    ok = _record(message, owner=owner, now=now, status=status, event=event, result=result, provider=provider,
+                 next_at=next_at)
+    setattr(stats, counter, getattr(stats, counter) + ok)
     stats.lost_lease += not ok
+    if ok and status in (Status.FAILED, Status.DEAD) and message.fallback_channels:
+        message_fallback(message=message)
 
 
 class Unrenderable(Exception):

@@ -7,7 +7,6 @@ import pytest
 from comms.enums import Status
 from delivery.models import DeliveryLog, Message
 from delivery.services import drain_all
-from tests.delivery.test_sms_twilio import twilio  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +17,7 @@ def people(admin_api):
     admin_api.put("/api/v1/recipients/email-only", {"email": "mail@example.com"}, format="json")
 
 
-def test_a_permanent_sms_failure_continues_by_email(admin_api, people, twilio, smtp_sink):  # noqa: F811
+def test_a_permanent_sms_failure_continues_by_email(admin_api, people, twilio, smtp_sink):
     twilio.failures["+14155550124"] = [(400, 21614, "'To' number is not a valid mobile number")]
     response = admin_api.post("/api/v1/messages", {"channel": "sms", "recipient_id": "both", "subject": "Code",
                                                    "body": "Your code is 1234", "fallback_channels": ["email"]},
@@ -40,7 +39,7 @@ def test_a_permanent_sms_failure_continues_by_email(admin_api, people, twilio, s
     assert Message.objects.filter(fallback_of_id=original).count() == 1
 
 
-def test_no_address_for_the_first_channel_starts_on_the_next(admin_api, people, twilio, smtp_sink):  # noqa: F811
+def test_no_address_for_the_first_channel_starts_on_the_next(admin_api, people, twilio, smtp_sink):
     response = admin_api.post("/api/v1/messages", {"channel": "sms", "recipient_id": "email-only", "subject": "Hi",
                                                    "body": "Hello", "fallback_channels": ["email"]}, format="json")
     assert response.status_code == 202

@@ -5,25 +5,10 @@ from __future__ import annotations
 import pytest
 
 from comms.enums import Status
-from delivery.models import ChannelProvider, Message
+from delivery.models import Message
 from delivery.services import drain_all
-from tests.standins.twilio import TwilioStandIn
 
 pytestmark = pytest.mark.django_db
-SID, TOKEN = "AC" + "1" * 32, "secret-token"
-
-
-@pytest.fixture
-def twilio():
-    stand_in = TwilioStandIn(SID, TOKEN)
-    provider = ChannelProvider(channel="sms", name="twilio", provider_class="delivery.providers.twilio.TwilioProvider",
-                               is_primary=True, options={"from_number": "+15005550006", "base_url": stand_in.url})
-    provider.credentials = {"account_sid": SID, "auth_token": TOKEN}
-    provider.save()
-    yield stand_in
-    stand_in.close()
-
-
 def _sms(api, **extra):
     payload = {"channel": "sms", "to": "+14155550123", "body": "Your code is 123456", **extra}
     response = api.post("/api/v1/messages", payload, format="json")
