@@ -113,42 +113,49 @@ class HasScope(permissions.BasePermission):
         return True
 
 
-class ApiKeyRateThrottle(throttling.BaseThrottle):
-    """Per-key request budget (COMMS_API_RATE, e.g. "60000/min") as a fixed-window counter in Redis.
-
-    One pipelined INCR+EXPIRE per request, shared by every process. DRF's SimpleRateThrottle keeps
-    a list of timestamps per key, which grows with the rate and is re-pickled on every request.
-    """
+class RedisWindowThrottle(throttling.BaseThrottle):
+    """A fixed-window request budget in Redis: one pipelined INCR+EXPIRE per request, shared by
+    every process. (DRF's SimpleRateThrottle keeps a list of timestamps per key, which grows with
+    the rate and is re-pickled on every request.) Subclasses give the rate and the identity."""
 
     PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
-    def __init__(self):
-        from django.conf import settings
+    def rate(self) -> str:  # pragma: no cover - contract
+        raise NotImplementedError
 
-        rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["api_key"]
-        count, _, period = rate.partition("/")
-        self.limit, self.window = int(count), self.PERIODS[period[0]]
-        self._wait = 0.0
+    def ident_for(self, request: Request) -> str:  # pragma: no cover - contract
+        raise NotImplementedError
 
     def allow_request(self, request: Request, view) -> bool:
         from delivery.wakeup import redis_client
 
-        principal = request.user
-        ident = principal.api_key.prefix if isinstance(principal, ServicePrincipal) else self.get_ident(request)
+        count, _, period = self.rate().partition("/")
+        limit, seconds = int(count), self.PERIODS[period[0]]
         now = time.time()
-        window = int(now // self.window)
-        key = f"comms:throttle:{ident}:{window}"
+        window = int(now // seconds)
+        key = f"comms:throttle:{self.ident_for(request)}:{window}"
         try:
             pipe = redis_client().pipeline(transaction=False)
             pipe.incr(key)
-            pipe.expire(key, self.window + 1)
+            pipe.expire(key, seconds + 1)
             used = pipe.execute()[0]
-        except Exception:  # a Redis outage must not take the send API down with it
+        except Exception:  # a Redis outage must not take the API down with it
             return True
-        if used > self.limit:
-            self._wait = (window + 1) * self.window - now
-            return False
-        return True
+        self._wait = (window + 1) * seconds - now
+        return used <= limit
 
     def wait(self) -> float:
-        return self._wait
+        return getattr(self, "_wait", 0.0)
+
+
+class ApiKeyRateThrottle(RedisWindowThrottle):
+    """Per API key (COMMS_API_RATE, e.g. "60000/min")."""
+
+    def rate(self) -> str:
+        from django.conf import settings
+
+        return settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["api_key"]
+
+    def ident_for(self, request: Request) -> str:
+        principal = request.user
+        return principal.api_key.prefix if isinstance(principal, ServicePrincipal) else self.get_ident(request)

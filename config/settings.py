@@ -198,7 +198,11 @@ COMMS_PRIORITIES = {
 COMMS_CHANNEL_PROVIDERS = {
     "email": env.str("COMMS_EMAIL_PROVIDER", default="delivery.providers.smtp.SmtpProvider"),
     "webhook": env.str("COMMS_WEBHOOK_PROVIDER", default="delivery.providers.webhook.WebhookProvider"),
+    "in_app": "delivery.providers.in_app.InAppProvider",
 }
+# End-user inbox tokens (minted by the calling app through the API) live this long.
+COMMS_INBOX_TOKEN_SECONDS = env.int("COMMS_INBOX_TOKEN_SECONDS", default=24 * 3600)
+COMMS_INBOX_RATE = env.str("COMMS_INBOX_RATE", default="600/min")
 # SMS is served when Twilio is configured (or a ChannelProvider row exists).
 COMMS_TWILIO = {
     "account_sid": env.str("TWILIO_ACCOUNT_SID", default=""),

@@ -83,6 +83,7 @@ class Message(models.Model):
     body_html = models.TextField(blank=True)
     variables = models.JSONField(default=dict, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    payload = models.JSONField(default=dict, blank=True, help_text="Rendered structured content (in-app JSON, push data).")
 
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
     request_hash = models.CharField(max_length=64, blank=True)
@@ -235,3 +236,32 @@ class WebhookEndpoint(models.Model):
         if self.previous_secret_encrypted and self.previous_expires_at and self.previous_expires_at > now:
             current.append(decrypt_json(self.previous_secret_encrypted))
         return current
+
+
+class InAppNotification(models.Model):
+    """One item in a recipient's in-app inbox, created when an in_app message is delivered."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    tenant = models.ForeignKey("comms.Tenant", on_delete=models.CASCADE, related_name="+")
+    recipient = models.ForeignKey("comms.Recipient", on_delete=models.CASCADE, related_name="inbox")
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="in_app", db_constraint=False)
+    title = models.CharField(max_length=255, blank=True)
+    body = models.TextField(blank=True)
+    deep_link = models.CharField(max_length=2048, blank=True)
+    category = models.CharField(max_length=32, choices=Category.choices, default=Category.TRANSACTIONAL)
+    data = models.JSONField(default=dict, blank=True)
+    pinned = models.BooleanField(default=False)
+    read_at = models.DateTimeField(null=True, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["recipient", "-id"], name="inbox_recipient_idx"),
+            models.Index(fields=["recipient"], condition=Q(read_at__isnull=True, archived_at__isnull=True),
+                         name="inbox_unread_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or self.body[:40]

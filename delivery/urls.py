@@ -1,12 +1,17 @@
 from django.urls import path
 
-from delivery import api
+from delivery import api, inbox
 
 urlpatterns = [
     path("messages", api.MessageListCreateApi.as_view(), name="messages"),
     path("messages/bulk", api.MessageBulkApi.as_view(), name="messages-bulk"),
     path("messages/<str:message_id>", api.MessageDetailApi.as_view(), name="message"),
     path("messages/<str:message_id>/requeue", api.MessageRequeueApi.as_view(), name="message-requeue"),
+    path("inbox-tokens", inbox.InboxTokenApi.as_view(), name="inbox-tokens"),
+    path("inbox", inbox.InboxListApi.as_view(), name="inbox"),
+    path("inbox/unread-count", inbox.InboxCountApi.as_view(), name="inbox-count"),
+    path("inbox/read-all", inbox.InboxReadAllApi.as_view(), name="inbox-read-all"),
+    path("inbox/<str:item_id>/<str:action>", inbox.InboxActionApi.as_view(), name="inbox-action"),
     path("webhook-endpoints", api.WebhookEndpointListApi.as_view(), name="webhook-endpoints"),
     path("webhook-endpoints/<int:endpoint_id>", api.WebhookEndpointDetailApi.as_view(), name="webhook-endpoint"),
     path("webhook-endpoints/<int:endpoint_id>/rotate", api.WebhookEndpointRotateApi.as_view(),

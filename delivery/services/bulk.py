@@ -172,7 +172,7 @@ def _copy_rows(batch: MessageBatch, spec: SendSpec, rows: list[_Row], *, status:
         "priority": str(int(spec.priority)), "category": spec.category, "status": status,
         "template_key": _copy_text(spec.template_key), "subject": "", "body": "", "body_html": "",
         "template_version_id": str(batch.template_version_id) if batch.template_version_id else null,
-        "variant": "", "artifact": "", "fallback_channels": "{}", "fallback_of_id": null,
+        "variant": "", "artifact": "", "fallback_channels": "{}", "fallback_of_id": null, "payload": "{}",
         "idempotency_key": null, "request_hash": "", "attempt_count": "0", "next_attempt_at": due.isoformat(),
         "scheduled_for": spec.scheduled_for.isoformat() if spec.scheduled_for else null, "lease_owner": null,
         "lease_expires_at": null, "provider": "", "provider_ref": "", "sent_at": null, "delivered_at": null,

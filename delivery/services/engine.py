@@ -200,7 +200,7 @@ def content_for(message: Message, batches: dict) -> Content:
     """
     batch = batches.get(message.batch_id) if message.batch_id else None
     if batch is None:
-        return Content(subject=message.subject, body=message.body, body_html=message.body_html)
+        return Content(subject=message.subject, body=message.body, body_html=message.body_html, data=message.payload)
     if not batch.template_version_id:
         return Content(subject=batch.subject, body=batch.body, body_html=batch.body_html)
     version = batch.template_version

@@ -67,6 +67,8 @@ def recipient_address_for(channel: str, recipient: Recipient) -> str:
 
 
 def _resolve(tenant: Tenant, spec: SendSpec) -> tuple[Recipient | None, str]:
+    if spec.channel == Channel.IN_APP and not spec.recipient_id:
+        spec = replace(spec, recipient_id=spec.to.strip(), to="")  # an inbox belongs to a directory recipient
     if spec.recipient_id:
         recipient = Recipient.objects.filter(tenant=tenant, external_id=spec.recipient_id).first()
         if recipient is None:
@@ -106,6 +108,7 @@ def _render_template(message: Message, spec: SendSpec, recipient: Recipient | No
     content = render.content
     validate_content(spec.channel, subject=content.subject, body=content.body, body_html=content.body_html)
     message.subject, message.body, message.body_html = content.subject, content.body, content.body_html
+    message.payload = content.data
     message.template_version, message.variant, message.locale = version, render.variant, render.locale
     message.artifact = templates.artifact_store(tenant_id=message.tenant_id, message_id=message.id, render=render,
                                                 channel=spec.channel)

@@ -119,3 +119,17 @@ def test_bulk_with_a_template_renders_each_row_with_its_variant(api, admin_api, 
     german = rows.get(recipient_address="de@example.com")
     assert german.locale == "de-DE"
     assert json.loads(storages["artifacts"].open(german.artifact).read())["locale"] == "de"
+
+
+def test_in_app_from_a_template_keeps_its_rendered_json(admin_api, tenant, make_live):
+    from delivery.models import InAppNotification
+
+    make_live(tenant)
+    admin_api.put("/api/v1/recipients/u-9", {"email": "u9@example.com"}, format="json")
+    response = admin_api.post("/api/v1/messages", {"channel": "in_app", "recipient_id": "u-9",
+                                                   "template": "order_confirmation", "variables": variables()},
+                              format="json")
+    assert response.status_code == 202, response.content
+    drain_all()
+    item = InAppNotification.objects.get()
+    assert (item.title, item.body, item.deep_link) == ("Order A-1001", "Thanks Ada", "https://shop.example.com/o/A-1001")
