@@ -26,7 +26,7 @@ def roles(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("admin_console", "0002_audit_append_only"), ("templates_app", "0001_initial"),
-        ("delivery", "0004_message_template_version_message_variant_and_more"), ("comms", "0002_default_tenant"),
+        ("delivery", "0003_queue_tuning"), ("comms", "0002_default_tenant"),
         ("auth", "0012_alter_user_first_name_max_length"), ("contenttypes", "0002_remove_content_type_name"),
     ]
     operations = [migrations.RunPython(roles, migrations.RunPython.noop)]

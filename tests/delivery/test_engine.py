@@ -153,3 +153,16 @@ def test_throttle_per_api_key(api, settings):
 def test_health(client):
     body = client.get("/api/v1/health").json()
     assert body == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+
+
+@pytest.mark.django_db
+def test_delivery_log_is_append_only(tenant):
+    from django.db import DatabaseError, transaction
+
+    from delivery.models import DeliveryLog
+
+    message = message_enqueue(tenant=tenant, spec=_spec(to="a@example.com"))[0]
+    entry = DeliveryLog.objects.create(message=message, event="retrying", detail="x")
+    with pytest.raises(DatabaseError), transaction.atomic():
+        DeliveryLog.objects.filter(pk=entry.pk).update(detail="rewritten")
+    assert DeliveryLog.objects.get(pk=entry.pk).detail == "x"

@@ -33,5 +33,5 @@ ALTER TABLE delivery_message RESET (autovacuum_vacuum_scale_factor, autovacuum_v
 
 
 class Migration(migrations.Migration):
-    dependencies = [("delivery", "0001_initial")]
+    dependencies = [("delivery", "0002_initial")]
     operations = [migrations.RunSQL(SQL, REVERSE)]
