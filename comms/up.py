@@ -34,6 +34,9 @@ def _children(args: argparse.Namespace, var: Path) -> dict[str, dict]:
         "web": {"cmd": [PY, "-m", "gunicorn", "config.wsgi:application", "-b", f"{args.host}:{args.web_port}",
                         "-w", str(args.web_workers), "-k", "gthread", "--threads", "4",
                         "--access-logfile", "-", "--graceful-timeout", "10"]},
+        # Live inbox streams (SSE) need an ASGI server; everything else stays on gunicorn.
+        "web-live": {"cmd": [PY, "-m", "uvicorn", "config.asgi:application", "--host", args.host,
+                             "--port", str(args.web_port + 1), "--log-level", "warning"]},
         # P0/P1 have their own pool so they never wait behind a P2-P4 backlog.
         "worker-urgent": {"cmd": celery + ["worker", "-Q", "p0,p1", "-c", str(args.urgent_concurrency),
                                            "-n", "urgent@%h", "-l", "info", "--prefetch-multiplier", "1", "-O", "fair"]},
@@ -164,6 +167,7 @@ def main(argv: list[str]) -> int:
             "\n".join([
                 "", "=" * 72, "comms is up",
                 f"  web / API      {base}/api/v1/   (docs {base}/api/docs/)",
+                f"  live inbox     http://{args.host}:{args.web_port + 1}/api/v1/inbox/stream (SSE)",
                 f"  admin          {base}/admin/   user: {creds['admin_user']}  password: {creds['admin_password']}",
                 f"  API key        {creds['api_key']}",
                 f"  SMTP sink      127.0.0.1:{args.smtp_port} -> {var / 'mail'}",

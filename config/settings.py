@@ -203,6 +203,7 @@ COMMS_CHANNEL_PROVIDERS = {
 # End-user inbox tokens (minted by the calling app through the API) live this long.
 COMMS_INBOX_TOKEN_SECONDS = env.int("COMMS_INBOX_TOKEN_SECONDS", default=24 * 3600)
 COMMS_INBOX_RATE = env.str("COMMS_INBOX_RATE", default="600/min")
+COMMS_INBOX_STREAM_SECONDS = env.int("COMMS_INBOX_STREAM_SECONDS", default=300)
 # SMS is served when Twilio is configured (or a ChannelProvider row exists).
 COMMS_TWILIO = {
     "account_sid": env.str("TWILIO_ACCOUNT_SID", default=""),

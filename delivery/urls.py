@@ -1,6 +1,6 @@
 from django.urls import path
 
-from delivery import api, inbox
+from delivery import api, inbox, stream
 
 urlpatterns = [
     path("messages", api.MessageListCreateApi.as_view(), name="messages"),
@@ -9,6 +9,7 @@ urlpatterns = [
     path("messages/<str:message_id>/requeue", api.MessageRequeueApi.as_view(), name="message-requeue"),
     path("inbox-tokens", inbox.InboxTokenApi.as_view(), name="inbox-tokens"),
     path("inbox", inbox.InboxListApi.as_view(), name="inbox"),
+    path("inbox/stream", stream.inbox_stream, name="inbox-stream"),
     path("inbox/unread-count", inbox.InboxCountApi.as_view(), name="inbox-count"),
     path("inbox/read-all", inbox.InboxReadAllApi.as_view(), name="inbox-read-all"),
     path("inbox/<str:item_id>/<str:action>", inbox.InboxActionApi.as_view(), name="inbox-action"),

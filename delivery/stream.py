@@ -1,0 +1,75 @@
+"""Live inbox: Server-Sent Events over ASGI, fed by the Redis pub/sub notice of each delivery.
+
+Served by the ASGI process (uvicorn; `make run` starts it beside gunicorn) because a WSGI worker
+would hold a thread per open stream. Streams end after COMMS_INBOX_STREAM_SECONDS; EventSource
+reconnects by itself, and its Last-Event-ID lets a client fetch what it missed from the inbox API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import redis.asyncio as aioredis
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core import signing
+from django.http import JsonResponse, StreamingHttpResponse
+
+from comms import errors
+from comms.models import Recipient
+from delivery.inbox import SALT, representation
+from delivery.models import InAppNotification
+from delivery.providers.in_app import inbox_channel
+
+KEEPALIVE_SECONDS = 15
+
+
+def _recipient(token: str) -> Recipient | None:
+    try:
+        claims = signing.loads(token, salt=SALT, max_age=settings.COMMS_INBOX_TOKEN_SECONDS)
+    except signing.BadSignature:
+        return None
+    return Recipient.objects.filter(pk=claims.get("r"), tenant_id=claims.get("t")).first()
+
+
+def _item(item_id: str) -> dict | None:
+    item = InAppNotification.objects.filter(pk=item_id).first()
+    return representation(item) if item else None
+
+
+async def inbox_stream(request):
+    header = request.headers.get("Authorization", "")
+    token = header[6:].strip() if header.lower().startswith("inbox ") else request.GET.get("token", "")
+    recipient = await sync_to_async(_recipient)(token) if token else None
+    if recipient is None:
+        return JsonResponse(errors.Unauthenticated("A valid inbox token is required.").as_dict(), status=401)
+
+    async def events():
+        client = aioredis.from_url(settings.REDIS_URL)
+        pubsub = client.pubsub()
+        await pubsub.subscribe(inbox_channel(recipient.pk))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settings.COMMS_INBOX_STREAM_SECONDS
+        try:
+            yield "retry: 3000\n\n"
+            last_beat = loop.time()
+            while loop.time() < deadline:
+                notice = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if notice is not None:
+                    item_id = json.loads(notice["data"])["id"]
+                    item = await sync_to_async(_item)(item_id)
+                    if item is not None:
+                        yield f"id: {item_id}\nevent: notification\ndata: {json.dumps(item, default=str)}\n\n"
+                elif loop.time() - last_beat > KEEPALIVE_SECONDS:
+                    last_beat = loop.time()
+                    yield ": keepalive\n\n"
+        finally:
+            await pubsub.unsubscribe()
+            await pubsub.aclose()
+            await client.aclose()
+
+    response = StreamingHttpResponse(events(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+    return response
