@@ -130,11 +130,11 @@ class SmtpProvider(Provider):
         step of a send, so within one session the content is rendered once with placeholders and
         only the recipient and message id are substituted (ASCII addresses; others render fully).
         """
-        if not message.recipient_address.isascii() or content.data.get("headers"):
+        if not message.recipient_address.isascii():
             email = self.build(message, content)
             return email.from_email, email.message().as_bytes(linesep="\r\n")
         key = (content.subject, content.body, content.body_html, message.metadata.get("from_email"),
-               message.metadata.get("reply_to"))
+               message.metadata.get("reply_to"), tuple(sorted(content.data.get("headers", {}).items())))
         cached = self._rendered.get(key)
         if cached is None:
             stand_in = type("StandIn", (), {"id": self._ID, "recipient_address": self._TO,

@@ -21,6 +21,7 @@ import time
 import uuid
 import weakref
 from contextlib import ExitStack
+from functools import lru_cache
 from collections.abc import Callable
 from typing import Any
 from dataclasses import dataclass
@@ -200,7 +201,10 @@ def content_for(message: Message, batches: dict) -> Content:
     """
     batch = batches.get(message.batch_id) if message.batch_id else None
     if batch is None:
-        return Content(subject=message.subject, body=message.body, body_html=message.body_html, data=message.payload)
+        data = message.payload
+        if message.template_version_id and message.channel == "email":
+            data = {**data, "headers": template_headers(message.template_key, message.template_version_id)}
+        return Content(subject=message.subject, body=message.body, body_html=message.body_html, data=data)
     if not batch.template_version_id:
         return Content(subject=batch.subject, body=batch.body, body_html=batch.body_html)
     version = batch.template_version
@@ -217,7 +221,22 @@ def content_for(message: Message, batches: dict) -> Content:
     message.artifact = templates.artifact_store(tenant_id=message.tenant_id, message_id=message.id, render=render,
                                                 channel=message.channel)
     c = render.content
-    return Content(subject=c.subject, body=c.body, body_html=c.body_html, data=c.data)
+    data = c.data
+    if message.channel == "email":
+        data = {**data, "headers": template_headers(version.template.template_key, version.pk)}
+    return Content(subject=c.subject, body=c.body, body_html=c.body_html, data=data)
+
+
+@lru_cache(maxsize=4096)
+def _version_number(version_id: int) -> int:
+    from templates_app.models import TemplateVersion
+
+    return TemplateVersion.objects.values_list("version", flat=True).get(pk=version_id)
+
+
+def template_headers(template_key: str, version_id: int) -> dict[str, str]:
+    """Which template (and exact version) produced an email, for the recipient's support desk."""
+    return {"X-Template-Name": template_key, "X-Template-Version": str(_version_number(version_id))}
 
 
 # Failures that say the provider itself is in trouble (as opposed to one mailbox being busy, e.g. an

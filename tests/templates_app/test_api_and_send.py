@@ -68,6 +68,7 @@ def test_send_with_a_template_renders_stores_and_sends(api, tenant, make_live, s
     drain_all()
     [mail] = smtp_sink.messages
     assert _header(mail["Subject"]) == "Bestellung A-1001 bestätigt"
+    assert (mail["X-Template-Name"], mail["X-Template-Version"]) == ("order_confirmation", "1")
     html = [p for p in mail.walk() if p.get_content_type() == "text/html"][0].get_payload(decode=True).decode()
     assert "Hallo Ada" in html
 
@@ -112,6 +113,7 @@ def test_bulk_with_a_template_renders_each_row_with_its_variant(api, admin_api, 
     assert response.status_code == 202, response.content
     assert drain_all().sent == 41
     subjects = {m["To"]: _header(m["Subject"]) for m in smtp_sink.messages}
+    assert {m["X-Template-Version"] for m in smtp_sink.messages} == {"1"}
     assert subjects["r7@example.com"].endswith("O-7")
     assert {s.split()[0] for s in subjects.values()} == {"A", "B"}  # the variant overrides every locale
     rows = Message.objects.filter(batch_id=response.json()["batch_id"])
