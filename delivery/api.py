@@ -203,3 +203,20 @@ def _endpoint(request, endpoint_id: int) -> WebhookEndpoint:
     if endpoint is None:
         raise errors.NotFound("No such webhook endpoint.")
     return endpoint
+
+
+class ProviderHealthApi(APIView):
+    """Circuit state, success rates (1 h / 24 h) and latency of every provider this tenant can use."""
+
+    required_scopes = {"GET": "messages:read"}
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        from comms.enums import Channel
+        from delivery import health, routing
+
+        results = []
+        for channel in Channel.values:
+            for spec in routing.provider_specs(tenant_id=request.user.tenant.id, channel=channel):
+                results.append({"channel": channel, "rate_limit_per_s": spec.rate, **health.snapshot(spec.name)})
+        return Response({"results": results})

@@ -7,6 +7,7 @@ urlpatterns = [
     path("messages/bulk", api.MessageBulkApi.as_view(), name="messages-bulk"),
     path("messages/<str:message_id>", api.MessageDetailApi.as_view(), name="message"),
     path("messages/<str:message_id>/requeue", api.MessageRequeueApi.as_view(), name="message-requeue"),
+    path("providers/health", api.ProviderHealthApi.as_view(), name="provider-health"),
     path("inbox-tokens", inbox.InboxTokenApi.as_view(), name="inbox-tokens"),
     path("inbox", inbox.InboxListApi.as_view(), name="inbox"),
     path("inbox/stream", stream.inbox_stream, name="inbox-stream"),

@@ -118,3 +118,13 @@ def test_recipient_domain_limits(tenant, settings):
     results = [ratelimit.acquire(limits, now=5_000.0 + i).allowed for i in range(5)]
     assert results[:1] == [True] and results.count(True) <= 2  # 3/h: burst of one, then 20 min apart
     assert ratelimit.limits_for(provider_name="smtp", provider_rate=None, channel="email", address="a@example.org") == []
+
+
+def test_provider_health_api(api, tenant, smtp_sink):
+    _providers(free_port())
+    _send(tenant)
+    drain_all()
+    rows = {r["provider"]: r for r in api.get("/api/v1/providers/health").json()["results"]}
+    assert rows["primary"]["consecutive_failures"] == 1 and rows["primary"]["success_rate_1h"] == 0.0
+    assert rows["secondary"]["state"] == "closed" and rows["secondary"]["success_rate_1h"] == 100.0
+    assert rows["secondary"]["channel"] == "email"
