@@ -13,8 +13,14 @@ from rest_framework.views import APIView
 from comms import errors
 from comms.addresses import normalise_email, normalise_phone
 from comms.models import Recipient
-from comms.serializers import RecipientOutputSerializer, RecipientSerializer
-from comms.services import recipient_upsert
+from comms.serializers import (
+    DeviceSerializer,
+    DeviceUnregisterSerializer,
+    RecipientOutputSerializer,
+    RecipientSerializer,
+    device_representation,
+)
+from comms.services import device_register, device_unregister, recipient_upsert
 
 
 class RecipientApi(APIView):
@@ -73,3 +79,39 @@ class HealthApi(APIView):
         healthy = all(v == "ok" for v in checks.values())
         return Response({"status": "ok" if healthy else "degraded", "checks": checks},
                         status=200 if healthy else 503)
+
+
+class RecipientDevicesApi(APIView):
+    """A recipient's push tokens: the app registers one per install (upsert; moves between users)."""
+
+    required_scopes = {"GET": "messages:read", "POST": "messages:send"}
+
+    def _recipient(self, request, external_id: str) -> Recipient:
+        recipient = Recipient.objects.filter(tenant=request.user.tenant, external_id=external_id).first()
+        if recipient is None:
+            raise errors.RecipientNotFound(details={"recipient_id": external_id})
+        return recipient
+
+    @extend_schema(request=DeviceSerializer, responses={201: dict, 200: dict})
+    def post(self, request, external_id: str):
+        serializer = DeviceSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        device, created = device_register(recipient=self._recipient(request, external_id), **serializer.validated_data)
+        return Response(device_representation(device), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(responses=dict)
+    def get(self, request, external_id: str):
+        devices = self._recipient(request, external_id).devices.order_by("-last_seen_at")
+        return Response({"results": [device_representation(d) for d in devices]})
+
+
+class DeviceUnregisterApi(APIView):
+    required_scopes = {"POST": "messages:send"}
+
+    @extend_schema(request=DeviceUnregisterSerializer, responses=dict)
+    def post(self, request):
+        serializer = DeviceUnregisterSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        if not device_unregister(tenant=request.user.tenant, token=serializer.validated_data["token"]):
+            raise errors.NotFound("No such device token.")
+        return Response({"unregistered": True})

@@ -81,3 +81,28 @@ class Recipient(models.Model):
 
     def __str__(self) -> str:
         return self.external_id
+
+
+class Device(models.Model):
+    """A push token of a recipient's app install (FCM; APNs through FCM; web push)."""
+
+    class Platform(models.TextChoices):
+        ANDROID = "android"
+        IOS = "ios"
+        WEB = "web"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    recipient = models.ForeignKey(Recipient, on_delete=models.CASCADE, related_name="devices")
+    token = models.CharField(max_length=4096)
+    platform = models.CharField(max_length=16, choices=Platform.choices)
+    app_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    last_seen_at = models.DateTimeField(default=dj_timezone.now)
+    disabled_at = models.DateTimeField(null=True, blank=True, help_text="Set when the push service reports the token invalid.")
+    disabled_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "token"], name="device_unique_token")]
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.token[:12]}…"

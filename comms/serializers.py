@@ -31,3 +31,19 @@ class RecipientOutputSerializer(serializers.Serializer):
     attributes = serializers.DictField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+
+
+class DeviceSerializer(StrictSerializer):
+    token = serializers.RegexField(r"^[A-Za-z0-9_\-:.]{8,4096}$", max_length=4096)
+    platform = serializers.ChoiceField(choices=["android", "ios", "web"])
+    app_id = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+
+class DeviceUnregisterSerializer(StrictSerializer):
+    token = serializers.CharField(max_length=4096)
+
+
+def device_representation(device) -> dict:
+    return {"token": device.token, "platform": device.platform, "app_id": device.app_id,
+            "created_at": device.created_at, "last_seen_at": device.last_seen_at,
+            "disabled_at": device.disabled_at, "disabled_reason": device.disabled_reason}

@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 
 from comms.auth import KEY_PREFIX, forget_cached_key, hash_key
-from comms.models import ApiKey, Recipient, Scope, Tenant
+from comms.models import ApiKey, Device, Recipient, Scope, Tenant
 
 
 def tenant_get_default() -> Tenant:
@@ -46,3 +46,20 @@ def recipient_upsert(*, tenant: Tenant, external_id: str, data: dict[str, Any]) 
         "attributes": data.get("attributes") or {},
     }
     return Recipient.objects.update_or_create(tenant=tenant, external_id=external_id, defaults=defaults)
+
+
+@transaction.atomic
+def device_register(*, recipient: Recipient, token: str, platform: str, app_id: str = "") -> tuple[Device, bool]:
+    """Register (or move) a push token. A token belongs to one install, so re-registering it for
+    another recipient (a different user logged in on the same phone) moves it."""
+    from django.utils import timezone
+
+    return Device.objects.update_or_create(
+        tenant_id=recipient.tenant_id, token=token,
+        defaults={"recipient": recipient, "platform": platform, "app_id": app_id, "last_seen_at": timezone.now(),
+                  "disabled_at": None, "disabled_reason": ""},
+    )
+
+
+def device_unregister(*, tenant: Tenant, token: str) -> bool:
+    return Device.objects.filter(tenant=tenant, token=token).delete()[0] > 0

@@ -4,5 +4,7 @@ from comms import api
 
 urlpatterns = [
     path("recipients/<str:external_id>", api.RecipientApi.as_view(), name="recipient"),
+    path("recipients/<str:external_id>/devices", api.RecipientDevicesApi.as_view(), name="recipient-devices"),
+    path("devices/unregister", api.DeviceUnregisterApi.as_view(), name="device-unregister"),
     path("health", api.HealthApi.as_view(), name="health"),
 ]
