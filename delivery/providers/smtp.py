@@ -20,6 +20,23 @@ from comms.enums import Channel
 from delivery.providers.base import Content, Provider, SendResult
 
 
+def build_email(message: Any, content: Content, config: dict[str, Any]) -> EmailMultiAlternatives:
+    """The RFC 5322 message every email provider sends: stable Message-ID across retries."""
+    from_email = config.get("from_email") or message.metadata.get("from_email") or settings.DEFAULT_FROM_EMAIL
+    headers = {
+        "Message-ID": f"<{message.id}@{settings.COMMS_MESSAGE_ID_DOMAIN}>",
+        "X-Comms-Message-Id": str(message.id),
+        **content.data.get("headers", {}),
+    }
+    email = EmailMultiAlternatives(
+        subject=content.subject, body=content.body, from_email=from_email, to=[message.recipient_address],
+        headers=headers, reply_to=[message.metadata["reply_to"]] if message.metadata.get("reply_to") else None,
+    )
+    if content.body_html:
+        email.attach_alternative(content.body_html, "text/html")
+    return email
+
+
 def _classify(code: int, text: str | bytes) -> SendResult:
     detail = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
     if 400 <= code < 500:
@@ -108,20 +125,7 @@ class SmtpProvider(Provider):
 
     # -- send ---------------------------------------------------------------------------------------
     def build(self, message: Any, content: Content) -> EmailMultiAlternatives:
-        from_email = self.config.get("from_email") or message.metadata.get("from_email") or settings.DEFAULT_FROM_EMAIL
-        headers = {
-            "Message-ID": f"<{message.id}@{settings.COMMS_MESSAGE_ID_DOMAIN}>",
-            "X-Comms-Message-Id": str(message.id),
-            **content.data.get("headers", {}),
-        }
-        email = EmailMultiAlternatives(
-            subject=content.subject, body=content.body, from_email=from_email,
-            to=[message.recipient_address], headers=headers,
-            reply_to=[message.metadata["reply_to"]] if message.metadata.get("reply_to") else None,
-        )
-        if content.body_html:
-            email.attach_alternative(content.body_html, "text/html")
-        return email
+        return build_email(message, content, self.config)
 
     def _serialise(self, message: Any, content: Content) -> tuple[str, bytes]:
         """The wire bytes of `message`: (envelope sender, RFC 5322 bytes).
