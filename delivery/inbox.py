@@ -31,6 +31,20 @@ def inbox_token(*, recipient: Recipient) -> str:
     return signing.dumps({"t": str(recipient.tenant_id), "r": str(recipient.pk)}, salt=SALT, compress=True)
 
 
+def recipient_for_token(token: str) -> Recipient:
+    """The recipient a token opens, or Unauthenticated (shared by the inbox API and the live stream)."""
+    try:
+        claims = signing.loads(token.strip(), salt=SALT, max_age=settings.COMMS_INBOX_TOKEN_SECONDS)
+    except signing.SignatureExpired:
+        raise errors.Unauthenticated("The inbox token has expired.") from None
+    except signing.BadSignature:
+        raise errors.Unauthenticated("The inbox token is not valid.") from None
+    recipient = Recipient.objects.filter(pk=claims.get("r"), tenant_id=claims.get("t")).first()
+    if recipient is None:
+        raise errors.Unauthenticated("The inbox token is not valid.")
+    return recipient
+
+
 @dataclass(frozen=True)
 class InboxPrincipal:
     recipient: Recipient
@@ -47,16 +61,7 @@ class InboxTokenAuthentication(authentication.BaseAuthentication):
             token = request.query_params.get("token", "")
         if not token:
             raise errors.Unauthenticated("An inbox token is required.")
-        try:
-            claims = signing.loads(token.strip(), salt=SALT, max_age=settings.COMMS_INBOX_TOKEN_SECONDS)
-        except signing.SignatureExpired:
-            raise errors.Unauthenticated("The inbox token has expired.") from None
-        except signing.BadSignature:
-            raise errors.Unauthenticated("The inbox token is not valid.") from None
-        recipient = Recipient.objects.filter(pk=claims.get("r"), tenant_id=claims.get("t")).first()
-        if recipient is None:
-            raise errors.Unauthenticated("The inbox token is not valid.")
-        return InboxPrincipal(recipient), token
+        return InboxPrincipal(recipient_for_token(token)), token
 
     def authenticate_header(self, request):
         return 'Inbox realm="comms"'

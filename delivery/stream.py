@@ -13,24 +13,14 @@ import json
 import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core import signing
 from django.http import JsonResponse, StreamingHttpResponse
 
 from comms import errors
-from comms.models import Recipient
-from delivery.inbox import SALT, representation
+from delivery.inbox import recipient_for_token, representation
 from delivery.models import InAppNotification
 from delivery.providers.in_app import inbox_channel
 
 KEEPALIVE_SECONDS = 15
-
-
-def _recipient(token: str) -> Recipient | None:
-    try:
-        claims = signing.loads(token, salt=SALT, max_age=settings.COMMS_INBOX_TOKEN_SECONDS)
-    except signing.BadSignature:
-        return None
-    return Recipient.objects.filter(pk=claims.get("r"), tenant_id=claims.get("t")).first()
 
 
 def _item(item_id: str) -> dict | None:
@@ -41,9 +31,12 @@ def _item(item_id: str) -> dict | None:
 async def inbox_stream(request):
     header = request.headers.get("Authorization", "")
     token = header[6:].strip() if header.lower().startswith("inbox ") else request.GET.get("token", "")
-    recipient = await sync_to_async(_recipient)(token) if token else None
-    if recipient is None:
-        return JsonResponse(errors.Unauthenticated("A valid inbox token is required.").as_dict(), status=401)
+    try:
+        if not token:
+            raise errors.Unauthenticated("An inbox token is required.")
+        recipient = await sync_to_async(recipient_for_token)(token)
+    except errors.CommsError as exc:
+        return JsonResponse(exc.as_dict(), status=exc.status)
 
     async def events():
         client = aioredis.from_url(settings.REDIS_URL)

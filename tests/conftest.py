@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -139,12 +138,6 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, message: 
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {message}")
-
-
-@pytest.fixture
-def email_settings(settings):
-    settings.EMAIL_PORT = int(os.environ["EMAIL_PORT"])
-    return settings
 
 
 @pytest.fixture
