@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -140,31 +141,45 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, message: 
     raise AssertionError(f"timed out waiting for {message}")
 
 
-@pytest.fixture
-def web_server():
-    """The real web tier (gunicorn, several processes and threads) on the test database."""
+@contextlib.contextmanager
+def serving(args, name: str):
+    """Run a real server process on the test database until it answers /healthz; yields its URL."""
+    import httpx
+
     from comms.embedded import free_port
 
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", "3",
-         "-k", "gthread", "--threads", "8", "--log-level", "warning"],
-        cwd=ROOT, env=worker_env(),
-    )
+    proc = subprocess.Popen([sys.executable, "-m", *args(port)], cwd=ROOT, env=worker_env())
     url = f"http://127.0.0.1:{port}"
 
     def up():
-        import httpx
-
         try:
             return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
 
-    wait_for(up, timeout=30, message="gunicorn to answer")
-    yield url
-    proc.terminate()
-    proc.wait(15)
+    try:
+        wait_for(up, timeout=30, message=f"{name} to answer")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+@pytest.fixture
+def web_server():
+    """The real web tier (gunicorn, several processes and threads) on the test database."""
+    with serving(lambda port: ["gunicorn", "config.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", "3",
+                               "-k", "gthread", "--threads", "8", "--log-level", "warning"], "gunicorn") as url:
+        yield url
+
+
+@pytest.fixture
+def asgi_server():
+    """The ASGI process (uvicorn) that serves the live inbox stream."""
+    with serving(lambda port: ["uvicorn", "config.asgi:application", "--port", str(port), "--log-level", "warning"],
+                 "uvicorn") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -3,38 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 
 import httpx
 import pytest
 
-from comms.embedded import free_port
 from delivery.services import drain_all
-from tests.conftest import ROOT, wait_for, worker_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def asgi_server():
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port),
-                             "--log-level", "warning"], cwd=ROOT, env=worker_env())
-    url = f"http://127.0.0.1:{port}"
-
-    def up():
-        try:
-            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_for(up, timeout=30, message="uvicorn")
-    yield url
-    proc.terminate()
-    proc.wait(10)
 
 
 def test_new_items_arrive_on_the_stream(asgi_server, admin_api):
