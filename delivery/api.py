@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from comms import errors
 from comms.enums import Channel, Status
-from delivery import selectors
+from delivery import health, routing, selectors
 from delivery.models import WebhookEndpoint
 from delivery.serializers import (
     WebhookEndpointSerializer,
@@ -51,11 +51,12 @@ def _spec(data: dict, **extra) -> SendSpec:
     )
 
 
-def _message_id(raw: str) -> uuid.UUID:
+def uuid_or_404(raw: str, message: str = "No such message.") -> uuid.UUID:
+    """Ids in URLs: a malformed one is simply not found."""
     try:
         return uuid.UUID(raw)
     except ValueError:
-        raise errors.NotFound("No such message.") from None
+        raise errors.NotFound(message) from None
 
 
 class MessagePagination(CursorPagination):
@@ -107,12 +108,12 @@ class MessageDetailApi(APIView):
 
     @extend_schema(responses=MessageDetailSerializer)
     def get(self, request, message_id: str):
-        message = selectors.message_get(tenant=request.user.tenant, message_id=_message_id(message_id))
+        message = selectors.message_get(tenant=request.user.tenant, message_id=uuid_or_404(message_id))
         return Response(MessageDetailSerializer(message).data)
 
     @extend_schema(responses=MessageSerializer)
     def delete(self, request, message_id: str):
-        message = message_cancel(tenant=request.user.tenant, message_id=_message_id(message_id))
+        message = message_cancel(tenant=request.user.tenant, message_id=uuid_or_404(message_id))
         return Response(MessageSerializer(message).data)
 
 
@@ -123,7 +124,7 @@ class MessageRequeueApi(APIView):
 
     @extend_schema(request=None, responses=MessageSerializer)
     def post(self, request, message_id: str):
-        message = message_requeue(tenant=request.user.tenant, message_id=_message_id(message_id),
+        message = message_requeue(tenant=request.user.tenant, message_id=uuid_or_404(message_id),
                                   reason=f"requeued via API key {request.user.api_key.prefix}")
         return Response(MessageSerializer(message).data)
 
@@ -212,9 +213,6 @@ class ProviderHealthApi(APIView):
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request):
-        from comms.enums import Channel
-        from delivery import health, routing
-
         results = []
         for channel in Channel.values:
             for spec in routing.provider_specs(tenant_id=request.user.tenant.id, channel=channel):

@@ -22,6 +22,7 @@ from comms import errors
 from comms.auth import RedisWindowThrottle
 from comms.models import Recipient
 from comms.serializers import StrictSerializer
+from delivery.api import uuid_or_404
 from delivery.models import InAppNotification
 
 SALT = "comms.inbox"
@@ -93,20 +94,10 @@ class InboxView(APIView):
             Q(expires_at__isnull=True) | Q(expires_at__gt=now))
 
     def item(self, request, item_id: str) -> InAppNotification:
-        found = self.items(request).filter(pk=item_id).first() if _uuid(item_id) else None
+        found = self.items(request).filter(pk=uuid_or_404(item_id, "No such inbox item.")).first()
         if found is None:
             raise errors.NotFound("No such inbox item.")
         return found
-
-
-def _uuid(value: str) -> bool:
-    import uuid
-
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 def representation(item: InAppNotification) -> dict:

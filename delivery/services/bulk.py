@@ -25,6 +25,7 @@ from comms.models import Recipient, Tenant
 from delivery import wakeup
 from delivery.models import Message, MessageBatch, WebhookEndpoint
 from delivery.services.enqueue import SendSpec, check_sendable, initial_state, recipient_address_for
+from delivery.services.webhooks import unverified
 from templates_app import services as templates
 
 MAX_REPORTED_ERRORS = 100
@@ -74,7 +75,7 @@ def _resolve_rows(tenant: Tenant, channel: str, recipients: list[dict], *, valid
             else:
                 raise errors.InvalidAddress("Each recipient needs 'to' or 'recipient_id'.")
             if endpoints is not None and address not in endpoints:
-                raise errors.WebhookUnverified(f"'{address[:80]}' is not a registered, active webhook endpoint.")
+                raise unverified(address)
             if validator is not None:
                 for problem in templates.variable_errors(validator, entry.get("variables") or {}):
                     raise problem

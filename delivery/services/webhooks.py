@@ -59,6 +59,9 @@ def endpoint_disable(*, endpoint: WebhookEndpoint, reason: str, actor: Any = Non
 def endpoint_active(*, tenant: Any, url: str) -> WebhookEndpoint:
     endpoint = WebhookEndpoint.objects.filter(tenant=tenant, url=url, disabled_at__isnull=True).first()
     if endpoint is None:
-        raise errors.WebhookUnverified(f"'{url[:80]}' is not a registered, active webhook endpoint.",
-                                       details={"url": url})
+        raise unverified(url)
     return endpoint
+
+
+def unverified(url: str) -> errors.CommsError:
+    return errors.WebhookUnverified(f"'{url[:80]}' is not a registered, active webhook endpoint.", details={"url": url})
