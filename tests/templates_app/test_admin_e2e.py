@@ -72,8 +72,8 @@ def test_editor_creates_previews_submits_and_approver_approves(live_server, sett
         page.click("button[name=submit_for_review]")
         assert "submitted for review" in page.locator(".messagelist").inner_text()
         assert page.locator("button[name=approve]").count() == 1
-        page.evaluate("document.querySelector('#logout-form').submit()")
-        page.wait_for_load_state()
+        with page.expect_navigation(url="**/admin/logout/"):
+            page.evaluate("document.querySelector('#logout-form').submit()")
 
         _login(page, base, "arthur")
         version = Template.objects.get(template_key="order_confirmation").versions.get()
