@@ -76,6 +76,7 @@ Suppressed = _error("COMMS_SUPPRESSED", 422, "The address is on the suppression 
 UnsafeDestination = _error("COMMS_UNSAFE_DESTINATION", 422, "The URL points at a non-public network address.")
 WebhookUnverified = _error("COMMS_WEBHOOK_UNVERIFIED", 422, "The URL is not a registered, active webhook endpoint.")
 Internal = _error("COMMS_INTERNAL", 500, "Internal error; the request may be retried.")
+NoDevices = _error("COMMS_NO_DEVICES", 422, "The recipient has no active push device.")
 
 
 def status_for(code: str) -> int:

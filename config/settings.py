@@ -214,6 +214,17 @@ COMMS_TWILIO = {
 }
 if COMMS_TWILIO["account_sid"]:
     COMMS_CHANNEL_PROVIDERS["sms"] = "delivery.providers.twilio.TwilioProvider"
+# Push is served when an FCM service account is configured (or a ChannelProvider row exists).
+# FCM_ENDPOINT points firebase-admin at another host (the loopback stand-in of `make run`).
+COMMS_FCM = {
+    "service_account": env.str("FCM_SERVICE_ACCOUNT_JSON", default=""),
+    "service_account_file": env.str("FCM_SERVICE_ACCOUNT_FILE", default=""),
+    "project_id": env.str("FCM_PROJECT_ID", default=""),
+    "endpoint": env.str("FCM_ENDPOINT", default=""),
+    "timeout": env.float("FCM_TIMEOUT", default=10.0),
+}
+if COMMS_FCM["service_account"] or COMMS_FCM["service_account_file"]:
+    COMMS_CHANNEL_PROVIDERS["push"] = "delivery.providers.fcm.FcmProvider"
 # Per recipient domain: [messages, per seconds] (seed 003's ISP defaults); JSON to override.
 COMMS_DOMAIN_RATE_LIMITS = {k: tuple(v) for k, v in env.json("COMMS_DOMAIN_RATE_LIMITS", default={
     "gmail.com": [10000, 3600], "yahoo.com": [5000, 3600], "hotmail.com": [5000, 3600],

@@ -148,7 +148,7 @@ def _record(message: Message, *, owner: str, now: datetime, status: str, event: 
             "fcode": "" if result.ok else result.code, "freason": "" if result.ok else result.detail[:2000],
             "now": now, "id": message.id, "owner": owner, "event": event, "code": result.code,
             "variant": message.variant, "artifact": message.artifact, "attempt_delta": attempt_delta,
-            "detail": result.detail[:2000], "data": json.dumps({"error_class": result.error_class} if not result.ok else {}),
+            "detail": result.detail[:2000], "data": json.dumps({**result.data, **({"error_class": result.error_class} if not result.ok else {})}),
         })
         written = cursor.fetchone() is not None
     if not written:

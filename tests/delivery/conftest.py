@@ -19,3 +19,17 @@ def twilio():
     stand_in.close()
 
 
+
+
+@pytest.fixture
+def fcm():
+    """The FCM stand-in with a push provider row holding a service account the tests generated."""
+    from tests.standins.fcm import FcmStandIn
+
+    stand_in = FcmStandIn(project_id="comms-test")
+    provider = ChannelProvider(channel="push", name="fcm", provider_class="delivery.providers.fcm.FcmProvider",
+                               is_primary=True, options={"endpoint": stand_in.url, "timeout": 2})
+    provider.credentials = {"service_account": stand_in.service_account()}
+    provider.save()
+    yield stand_in
+    stand_in.close()
