@@ -214,6 +214,21 @@ COMMS_TWILIO = {
 }
 if COMMS_TWILIO["account_sid"]:
     COMMS_CHANNEL_PROVIDERS["sms"] = "delivery.providers.twilio.TwilioProvider"
+# SMS through Amazon SNS: COMMS_SMS_PROVIDER=sns (Twilio stays the default when TWILIO_ACCOUNT_SID is
+# set). Credentials come from the AWS chain unless SNS_ACCESS_KEY_ID / SNS_SECRET_ACCESS_KEY are given.
+COMMS_SNS = {
+    "region_name": env.str("SNS_REGION", default=env.str("AWS_REGION", default="")),
+    "endpoint_url": env.str("SNS_ENDPOINT_URL", default=""),
+    "aws_access_key_id": env.str("SNS_ACCESS_KEY_ID", default=""),
+    "aws_secret_access_key": env.str("SNS_SECRET_ACCESS_KEY", default=""),
+    "sender_id": env.str("SNS_SENDER_ID", default=""),
+    "origination_number": env.str("SNS_ORIGINATION_NUMBER", default=""),
+    "sms_type": env.str("SNS_SMS_TYPE", default="Transactional"),
+    "max_price": env.str("SNS_MAX_PRICE", default=""),
+    "check_opt_out": env.bool("SNS_CHECK_OPT_OUT", default=False),
+}
+if env.str("COMMS_SMS_PROVIDER", default="") == "sns":
+    COMMS_CHANNEL_PROVIDERS["sms"] = "delivery.providers.sns.SnsProvider"
 # Push is served when an FCM service account is configured (or a ChannelProvider row exists).
 # FCM_ENDPOINT points firebase-admin at another host (the loopback stand-in of `make run`).
 COMMS_FCM = {
