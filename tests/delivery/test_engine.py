@@ -6,6 +6,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db import connection, connections
 from django.utils import timezone
 
@@ -103,7 +104,8 @@ def test_an_outcome_from_a_worker_that_lost_its_lease_is_not_recorded(tenant):
     now = timezone.now()
     [stale] = claim_batch(max_priority=2, limit=1, owner="slow", now=now)
     leases_reap(now=now + timedelta(seconds=200))
-    [fresh] = claim_batch(max_priority=2, limit=1, owner="fast", now=now + timedelta(seconds=201))
+    later = now + timedelta(seconds=201 + settings.COMMS_CRASH_BACKOFF_SECONDS)  # it was in flight: backoff
+    [fresh] = claim_batch(max_priority=2, limit=1, owner="fast", now=later)
     stats = DrainStats()
     record_outcome(stale, SendResult.sent("<late@x>"), owner="slow", provider="smtp", now=timezone.now(), stats=stats)
     assert (stats.sent, stats.lost_lease) == (0, 1)
