@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django import db
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views import defaults
@@ -77,6 +78,9 @@ UnsafeDestination = _error("COMMS_UNSAFE_DESTINATION", 422, "The URL points at a
 WebhookUnverified = _error("COMMS_WEBHOOK_UNVERIFIED", 422, "The URL is not a registered, active webhook endpoint.")
 Internal = _error("COMMS_INTERNAL", 500, "Internal error; the request may be retried.")
 NoDevices = _error("COMMS_NO_DEVICES", 422, "The recipient has no active push device.")
+Unavailable = _error("COMMS_UNAVAILABLE", 503, "The service is briefly unavailable; retry after the given delay.")
+# Seconds a client is told to wait when the database is unreachable (a restart or failover).
+UNAVAILABLE_RETRY_AFTER = 2
 
 
 def status_for(code: str) -> int:
@@ -131,6 +135,10 @@ def to_comms_error(exc: Exception) -> CommsError | None:
         return err
     if isinstance(exc, RequestDataTooBig):
         return PayloadTooLarge()
+    if isinstance(exc, (db.OperationalError, db.InterfaceError)):
+        # The database is restarting or unreachable: nothing was accepted, so the client may retry.
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return Unavailable(details={"retry_after_seconds": UNAVAILABLE_RETRY_AFTER})
     if isinstance(exc, Http404):
         return NotFound()
     for drf_type, comms_type in _DRF_MAP:
@@ -159,6 +167,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]):
     response = Response(err.as_dict(), status=err.status)
     if isinstance(exc, drf.Throttled) and exc.wait:
         response["Retry-After"] = str(int(exc.wait))
+    if err.status == 503:
+        response["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
     if err.status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="comms"'
     return response

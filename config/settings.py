@@ -177,6 +177,9 @@ CELERY_BEAT_SCHEDULE = {
 # --- delivery engine -------------------------------------------------------------------------------
 COMMS_LEASE_SECONDS = env.int("COMMS_LEASE_SECONDS", default=120)
 COMMS_DRAIN_SECONDS = env.float("COMMS_DRAIN_SECONDS", default=20.0)
+# A row that was being sent when its worker died waits this long before its next try (it may be the
+# message that kills the worker); the rows the worker never reached go back at once.
+COMMS_CRASH_BACKOFF_SECONDS = env.float("COMMS_CRASH_BACKOFF_SECONDS", default=10.0)
 COMMS_BULK_MAX_RECIPIENTS = env.int("COMMS_BULK_MAX_RECIPIENTS", default=100_000)
 _default_backoff = env.list("COMMS_RETRY_BACKOFF", cast=int, default=[60, 300, 1800, 7200])
 # Per priority: claim batch size, retry schedule (seconds between attempts; its length is the retry

@@ -132,7 +132,7 @@ def claim_batch(*, max_priority: int, limit: int, owner: str, now: datetime | No
         rows = list(Message.objects.raw(_CLAIM_SQL, {
             "owner": owner, "lease_until": lease_until, "now": now, "priority": priority, "limit": need,
         }))
-        rows.sort(key=lambda m: m.next_attempt_at)
+        rows.sort(key=lambda m: (m.next_attempt_at, m.id))  # the order housekeeping's crash accounting assumes
         claimed.extend(rows)
     return claimed
 
