@@ -63,7 +63,9 @@ def message_match(*, message_id: str = "", provider_ref: str = "") -> Message | 
         if found is not None:
             return found
     if provider_ref:
-        return qs.filter(provider_ref=provider_ref).first()
+        # RFC 5322 Message-IDs come with or without their angle brackets depending on the ESP's API.
+        bare = provider_ref.strip().strip("<>")
+        return qs.filter(provider_ref__in={provider_ref, bare, f"<{bare}>"}).first()
     return None
 
 

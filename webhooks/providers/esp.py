@@ -88,7 +88,7 @@ class AnymailIntake(IntakeView):
             metadata = ev.metadata or {}
             out.append(NormalisedEvent(
                 provider=cls.provider, event_type=kind, raw_type=cls.raw_type(esp_event, ev.event_type),
-                event_id=ev.event_id or "", provider_ref=ev.message_id or "",
+                event_id=cls.event_id(esp_event, ev.event_id), provider_ref=ev.message_id or "",
                 message_id=str(metadata.get("comms_message_id", "")), recipient=ev.recipient or "",
                 timestamp=ev.timestamp, bounce_type=bounce, reason=ev.description or ev.mta_response or "",
                 url=ev.click_url or "", user_agent=ev.user_agent or "", ip=str(esp_event.get("ip", "") or ""),
@@ -99,6 +99,10 @@ class AnymailIntake(IntakeView):
     @classmethod
     def raw_type(cls, esp_event: dict, anymail_type: str) -> str:
         return str(esp_event.get("event") or anymail_type)
+
+    @classmethod
+    def event_id(cls, esp_event: dict, anymail_id: str | None) -> str:
+        return anymail_id or ""
 
 
 class SendGridIntake(AnymailIntake):
@@ -164,9 +168,19 @@ class MailgunIntake(AnymailIntake):
     @classmethod
     def bounce_type(cls, esp_event: dict, anymail_type: str) -> str:
         # Mailgun "failed": severity permanent → hard; temporary (anymail: DEFERRED) → soft bounce.
-        if esp_event.get("event") == "failed":
-            return BounceType.SOFT if esp_event.get("severity") == "temporary" else BounceType.HARD
+        data = esp_event.get("event-data", esp_event)
+        if data.get("event") == "failed":
+            return BounceType.SOFT if data.get("severity") == "temporary" else BounceType.HARD
         return ""
+
+    @classmethod
+    def raw_type(cls, esp_event: dict, anymail_type: str) -> str:
+        return str(esp_event.get("event-data", esp_event).get("event") or anymail_type)
+
+    @classmethod
+    def event_id(cls, esp_event: dict, anymail_id: str | None) -> str:
+        # anymail uses the signature token; Mailgun's own event id survives a redelivery.
+        return str(esp_event.get("event-data", {}).get("id") or anymail_id or "")
 
 
 class PostmarkIntake(AnymailIntake):
