@@ -76,6 +76,9 @@ QuietHours = _error("COMMS_QUIET_HOURS", 422, "The recipient is in quiet hours."
 Suppressed = _error("COMMS_SUPPRESSED", 422, "The address is on the suppression list.")
 UnsafeDestination = _error("COMMS_UNSAFE_DESTINATION", 422, "The URL points at a non-public network address.")
 WebhookUnverified = _error("COMMS_WEBHOOK_UNVERIFIED", 422, "The URL is not a registered, active webhook endpoint.")
+WebhookSignatureInvalid = _error("COMMS_WEBHOOK_SIGNATURE", 401,
+                                 "The webhook signature or credentials did not verify.")
+TrackingTokenInvalid = _error("COMMS_TRACKING_TOKEN", 400, "The tracking link is not valid.")
 Internal = _error("COMMS_INTERNAL", 500, "Internal error; the request may be retried.")
 NoDevices = _error("COMMS_NO_DEVICES", 422, "The recipient has no active push device.")
 Unavailable = _error("COMMS_UNAVAILABLE", 503, "The service is briefly unavailable; retry after the given delay.")
