@@ -367,3 +367,22 @@ CELERY_BEAT_SCHEDULE["tracking-periodic"] = {
     "task": "webhooks.tasks.tracking_periodic", "schedule": env.float("COMMS_TRACKING_PERIODIC_SECONDS", default=300.0),
     "options": {"queue": "p3", "expires": 600},
 }
+# --- console, dashboards and metrics (admin_console) ---------------------------------------------------
+# Beat folds the dashboard aggregates' deltas this often; buckets older than the retention are dropped.
+COMMS_STATS_ROLLUP_SECONDS = env.float("COMMS_STATS_ROLLUP_SECONDS", default=10.0)
+COMMS_STATS_RETENTION_DAYS = env.int("COMMS_STATS_RETENTION_DAYS", default=35)
+CELERY_BEAT_SCHEDULE["console-stats-rollup"] = {
+    "task": "admin_console.tasks.stats_rollup",
+    "schedule": COMMS_STATS_ROLLUP_SECONDS,
+    "options": {"queue": "p0", "expires": 60},
+}
+COMMS_DASHBOARD_REFRESH_SECONDS = env.int("COMMS_DASHBOARD_REFRESH_SECONDS", default=30)
+# Deliverability thresholds drawn on the quality charts (7-day rolling, percent of sent).
+COMMS_HARD_BOUNCE_THRESHOLD = env.float("COMMS_HARD_BOUNCE_THRESHOLD", default=0.3)
+COMMS_COMPLAINT_THRESHOLD = env.float("COMMS_COMPLAINT_THRESHOLD", default=0.1)
+# Admin test sends go only to these addresses (exact, or "@example.com" for a whole domain).
+COMMS_TEST_SEND_ALLOWLIST = env.list("COMMS_TEST_SEND_ALLOWLIST", default=[])
+# /metrics answers only with `Authorization: Bearer <token>` when this is set.
+COMMS_METRICS_TOKEN = env.str("COMMS_METRICS_TOKEN", default="")
+# Celery workers write a heartbeat to Redis this often; /readyz and the dashboard count live ones.
+COMMS_WORKER_HEARTBEAT_SECONDS = env.float("COMMS_WORKER_HEARTBEAT_SECONDS", default=10.0)

@@ -21,6 +21,7 @@ urlpatterns = [
     path("healthz", healthz),
     path("webhooks/", include("webhooks.urls")),
     path("", include("tracking.urls")),
+    path("", include("admin_console.urls")),
 ]
 
 handler404 = json_404
