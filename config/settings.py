@@ -284,3 +284,13 @@ STORAGES = {
          "OPTIONS": {"location": str(VAR_DIR / "artifacts"), "file_permissions_mode": 0o440}}
     ),
 }
+
+# --- router: events, digests, escalations, campaigns, schedules (issue 8) ----------------------------
+COMMS_DIGEST_TEMPLATE = env.str("COMMS_DIGEST_TEMPLATE", default="digest")
+COMMS_CAMPAIGN_CHUNK = env.int("COMMS_CAMPAIGN_CHUNK", default=50_000)
+CELERY_BEAT_SCHEDULE["comms-router-tick"] = {
+    # Fires due schedules, flushes due digests, escalates unread in-app items, starts and finishes campaigns.
+    "task": "comms.tasks.router_tick",
+    "schedule": env.float("COMMS_ROUTER_TICK_SECONDS", default=10.0),
+    "options": {"queue": "p1", "expires": 60},
+}
