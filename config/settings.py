@@ -386,3 +386,12 @@ COMMS_TEST_SEND_ALLOWLIST = env.list("COMMS_TEST_SEND_ALLOWLIST", default=[])
 COMMS_METRICS_TOKEN = env.str("COMMS_METRICS_TOKEN", default="")
 # Celery workers write a heartbeat to Redis this often; /readyz and the dashboard count live ones.
 COMMS_WORKER_HEARTBEAT_SECONDS = env.float("COMMS_WORKER_HEARTBEAT_SECONDS", default=10.0)
+# --- router: events, digests, escalations, campaigns, schedules (issue 8) ----------------------------
+COMMS_DIGEST_TEMPLATE = env.str("COMMS_DIGEST_TEMPLATE", default="digest")
+COMMS_CAMPAIGN_CHUNK = env.int("COMMS_CAMPAIGN_CHUNK", default=50_000)
+CELERY_BEAT_SCHEDULE["comms-router-tick"] = {
+    # Fires due schedules, flushes due digests, escalates unread in-app items, starts and finishes campaigns.
+    "task": "comms.tasks.router_tick",
+    "schedule": env.float("COMMS_ROUTER_TICK_SECONDS", default=10.0),
+    "options": {"queue": "p1", "expires": 60},
+}
