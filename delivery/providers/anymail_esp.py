@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import requests
 from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
+from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
 from django.core.mail import get_connection
 
 from comms.enums import Channel
@@ -20,6 +22,47 @@ from delivery.providers.smtp import build_email
 # Provider-side "try again later" answers that arrive as 4xx (AWS throttling is an HTTP 400).
 _TRANSIENT_CODES = {"Throttling", "ThrottlingException", "TooManyRequestsException", "LimitExceededException",
                     "ServiceUnavailable", "InternalFailure", "RequestTimeout"}
+
+
+def _connect_failed(cause: BaseException | None) -> bool:
+    """True when the request certainly never reached the ESP (so failing over cannot send twice)."""
+    if isinstance(cause, (requests.exceptions.ConnectTimeout, EndpointConnectionError, ConnectTimeoutError)):
+        return True
+    return isinstance(cause, requests.exceptions.ConnectionError) and "NewConnectionError" in repr(cause)
+
+
+def _esp_code(exc: AnymailAPIError) -> str:
+    """The ESP's own error code where its error body has one (Postmark's ErrorCode)."""
+    response = getattr(exc, "response", None)
+    if response is None:
+        return ""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if isinstance(body, dict) and body.get("ErrorCode"):
+        return f"postmark_{body['ErrorCode']}"
+    return ""
+
+
+def classify(exc: AnymailAPIError) -> SendResult:
+    """Transient: throttling, ESP 5xx, our credentials (401/403, which also feed the breaker), no
+    answer. Permanent: any other refusal of this message (bad address, unverified sender, ...)."""
+    detail = str(exc)[:500]
+    cause = exc.__cause__
+    code = cause.response.get("Error", {}).get("Code", "") if isinstance(cause, ClientError) else ""
+    if code:  # AWS (SES) answered with an error code of its own
+        if code in _TRANSIENT_CODES:
+            return SendResult.transient(code, detail)
+        return SendResult.permanent(code, detail)
+    status = exc.status_code
+    if status is None:
+        if _connect_failed(cause):
+            return SendResult.transient("connect", detail)
+        return SendResult.transient("network", detail, maybe_accepted=True)  # it may have the message
+    if status == 429 or status >= 500 or status in (401, 403):
+        return SendResult.transient(str(status), detail)
+    return SendResult.permanent(_esp_code(exc) or str(status), detail)
 
 
 class AnymailProvider(Provider):
@@ -53,18 +96,7 @@ class AnymailProvider(Provider):
         except AnymailRecipientsRefused as exc:
             return SendResult.permanent("refused", str(exc)[:500])
         except AnymailAPIError as exc:
-            cause = exc.__cause__
-            code = getattr(cause, "response", {}).get("Error", {}).get("Code", "") if cause is not None else ""
-            status = exc.status_code
-            if code:  # the ESP answered with an error code of its own
-                if code in _TRANSIENT_CODES:
-                    return SendResult.transient(code, str(exc)[:500])
-                return SendResult.permanent(code, str(exc)[:500])
-            if status is None:  # no answer at all: it may or may not have the message
-                return SendResult.transient("network", str(exc)[:500], maybe_accepted=True)
-            if status == 429 or status >= 500:
-                return SendResult.transient(str(status), str(exc)[:500])
-            return SendResult.permanent(str(status), str(exc)[:500])
+            return classify(exc)
         except AnymailError as exc:
             return SendResult.transient("esp_error", str(exc)[:500])
         status = email.anymail_status
