@@ -182,6 +182,9 @@ class ChannelProvider(models.Model):
     daily_limit = models.PositiveIntegerField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
     failover = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
+    categories = ArrayField(models.CharField(max_length=32, choices=Category.choices), default=list, blank=True,
+                            help_text="Serve only these message categories (empty: all). Category rows come first "
+                                      "for their categories, e.g. marketing email through its own provider.")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -306,7 +306,7 @@ def deliver_batch(messages: list[Message], *, owner: str, clock: Clock = timezon
                     cursor.execute(_EXTEND_SQL, {"until": clock() + timedelta(seconds=settings.COMMS_LEASE_SECONDS),
                                                  "ids": list(pending), "owner": owner})
                 extend_at = time.monotonic() + half_lease
-            chain = routing.provider_specs(tenant_id=m.tenant_id, channel=m.channel)
+            chain = routing.provider_specs(tenant_id=m.tenant_id, channel=m.channel, category=m.category)
             try:
                 if not chain:
                     result, used = SendResult.transient("COMMS_CHANNEL_UNAVAILABLE", f"no provider for {m.channel}"), ""
