@@ -279,7 +279,8 @@ def _send_with_failover(m: Message, content: Content, chain: list[routing.Spec],
             log.exception("provider %s raised for message %s", spec.name, m.id)
             result = SendResult.transient("provider_error", f"{type(exc).__name__}: {exc}", maybe_accepted=True)
         used = spec.name
-        health.record(spec.name, healthy=not _provider_fault(result), latency_ms=(time.monotonic() - started) * 1000)
+        health.record(spec.name, healthy=not _provider_fault(result), latency_ms=(time.monotonic() - started) * 1000,
+                      code=result.code)
         if result.ok or result.error_class == "permanent" or result.maybe_accepted:
             break
     if result is None:
