@@ -13,6 +13,7 @@ from typing import Any
 import requests
 from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
+from django.conf import settings
 from django.core.mail import get_connection
 
 from comms.enums import Channel
@@ -72,6 +73,24 @@ class AnymailProvider(Provider):
     def __init__(self, config: dict[str, Any] | None = None):
         super().__init__(config)
         self._connection = None
+
+    # The credential each anymail backend cannot work without (SES uses the AWS credential chain).
+    REQUIRED = {"sendgrid": "api_key", "mailgun": "api_key", "postmark": "server_token", "mailjet": "secret_key",
+                "sparkpost": "api_key", "brevo": "api_key", "resend": "api_key", "mandrill": "api_key"}
+
+    @classmethod
+    def config_problems(cls, config: dict[str, Any]) -> list[str]:
+        backend = config.get("backend", "")
+        if not backend:
+            return ["backend (an anymail backend path) is missing"]
+        esp = backend.split(".")[-2] if backend.count(".") >= 2 else ""
+        key = cls.REQUIRED.get(esp)
+        options = config.get("backend_options") or {}
+        setting = f"ANYMAIL_{esp.upper()}_{(key or '').upper()}"
+        anymail = getattr(settings, "ANYMAIL", {}) or {}
+        if key and not (options.get(key) or anymail.get(f"{esp.upper()}_{key.upper()}") or getattr(settings, setting, "")):
+            return [f"backend_options.{key} is missing"]
+        return []
 
     def open(self) -> None:
         if self._connection is None:

@@ -104,6 +104,22 @@ class FcmProvider(Provider):
         self._app: firebase_admin.App | None = None
         self._token_lock = threading.Lock()
 
+    @classmethod
+    def config_problems(cls, config: dict[str, Any]) -> list[str]:
+        c = {**settings.COMMS_FCM, **config}
+        try:
+            info = load_service_account(c)
+        except (OSError, ValueError) as exc:
+            return [f"the service account cannot be read: {exc}"]
+        if not info:
+            return ["a service account (service_account / FCM_SERVICE_ACCOUNT_FILE) is missing"]
+        missing = [k for k in ("private_key", "client_email", "token_uri") if not info.get(k)]
+        if missing:
+            return [f"the service account lacks {', '.join(missing)}"]
+        if not (c.get("project_id") or info.get("project_id")):
+            return ["project_id is missing"]
+        return []
+
     def app(self) -> firebase_admin.App:
         """One firebase_admin App per provider instance, pointed at the configured endpoint."""
         if self._app is not None:
