@@ -128,10 +128,11 @@ def main(argv: list[str]) -> int:
         for channel in MIX:
             mine = [(st, c, s) for ch, st, c, s in rows if ch == channel]
             sent = [s for st, _, s in mine if st == "sent"]
-            span = (max(sent) - first_sent).total_seconds() if sent else 0
+            done_after = (max(sent) - first_sent).total_seconds() if sent else 0
+            busy = (max(sent) - min(sent)).total_seconds() if len(sent) > 1 else 0
             per[channel] = {"messages": len(mine), "sent": len(sent), "not_sent": len(mine) - len(sent),
-                            "done_after_s": round(span, 1), "per_s_while_running": round(len(sent) / span, 1)
-                            if span else None}
+                            "done_after_s": round(done_after, 1), "busy_s": round(busy, 1),
+                            "per_s_while_busy": round(len(sent) / busy, 1) if busy else None}
         result = {
             "messages": total, "worker_processes": workers, "enqueue_s": round(enqueue_s, 2),
             "drain_s": round(finished - worker_started, 2),

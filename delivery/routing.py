@@ -22,6 +22,7 @@ class Spec:
     path: str
     config: dict[str, Any] = field(default_factory=dict, hash=False)
     rate: float | None = None  # messages per second
+    daily: int | None = None  # messages per UTC day (the provider's quota)
 
 
 _cache: dict[tuple[str, str, str], tuple[float, list[Spec]]] = {}
@@ -43,7 +44,7 @@ def provider_specs(*, tenant_id: Any, channel: str, category: str = "") -> list[
     rows = [r for r in rows if r.tenant_id in (None, tenant_id) and (not r.categories or category in r.categories
                                                                       or not category)]
     rows.sort(key=lambda r: (r.tenant_id is None, not r.categories, not r.is_primary, r.order))
-    specs = [Spec(r.name, r.provider_class, {**r.options, **r.credentials}, r.rate_limit) for r in rows]
+    specs = [Spec(r.name, r.provider_class, {**r.options, **r.credentials}, r.rate_limit, r.daily_limit) for r in rows]
     if not specs and channel in settings.COMMS_CHANNEL_PROVIDERS:
         path = settings.COMMS_CHANNEL_PROVIDERS[channel]
         name = import_string(path).name

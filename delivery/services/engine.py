@@ -260,9 +260,11 @@ def _send_with_failover(m: Message, content: Content, chain: list[routing.Spec],
 
     A transient failure moves on to the next provider only when the failed one certainly did not
     take the message (``maybe_accepted`` is false): failover never sends twice. A rate limit that
-    says "wait" defers the message instead of failing it.
+    says "wait" defers the message instead of failing it; a provider whose daily quota is spent is
+    skipped, and when every one is, the message waits for the first quota to renew.
     """
     result, used = None, ""
+    quota_waits: list[float] = []
     for spec in chain:
         if not health.allow(spec.name):
             continue
@@ -270,6 +272,10 @@ def _send_with_failover(m: Message, content: Content, chain: list[routing.Spec],
                                                           channel=m.channel, address=m.recipient_address))
         if not decision.allowed:
             raise _Deferred(decision.wait_seconds, f"rate limit ({spec.name})")
+        quota_wait = ratelimit.daily_take(spec.name, spec.daily)
+        if quota_wait:  # this provider's daily quota is spent: the next one may still send today
+            quota_waits.append(quota_wait)
+            continue
         provider = opened.get(spec.name)
         if provider is None:
             provider = opened[spec.name] = entered.enter_context(routing.instance(spec))
@@ -285,6 +291,8 @@ def _send_with_failover(m: Message, content: Content, chain: list[routing.Spec],
         if result.ok or result.error_class == "permanent" or result.maybe_accepted:
             break
     if result is None:
+        if quota_waits:
+            raise _Deferred(min(quota_waits), "daily quota of every available provider spent")
         return SendResult.transient("COMMS_PROVIDERS_UNAVAILABLE", "every provider's circuit is open"), ""
     return result, used
 
