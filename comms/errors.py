@@ -76,6 +76,13 @@ Suppressed = _error("COMMS_SUPPRESSED", 422, "The address is on the suppression 
 UnsafeDestination = _error("COMMS_UNSAFE_DESTINATION", 422, "The URL points at a non-public network address.")
 WebhookUnverified = _error("COMMS_WEBHOOK_UNVERIFIED", 422, "The URL is not a registered, active webhook endpoint.")
 Internal = _error("COMMS_INTERNAL", 500, "Internal error; the request may be retried.")
+# Preferences and compliance (issue 5).
+NoConsent = _error("COMMS_NO_CONSENT", 422, "The recipient has not given the consent this category needs.")
+UnknownCategory = _error("COMMS_UNKNOWN_CATEGORY", 400, "Unknown category.")
+InvalidTimezone = _error("COMMS_INVALID_TIMEZONE", 400, "Unknown time zone.")
+InvalidQuietHours = _error("COMMS_INVALID_QUIET_HOURS", 400, "Quiet hours need a start different from the end.")
+InvalidToken = _error("COMMS_INVALID_TOKEN", 400, "The link is invalid or has expired.")
+ImportFailed = _error("COMMS_IMPORT_FAILED", 400, "The import has bad rows and nothing was imported (atomic).")
 
 
 def status_for(code: str) -> int:
