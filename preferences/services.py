@@ -202,12 +202,14 @@ def preferences_update(*, recipient: Recipient, changes: Iterable[dict[str, Any]
         row.enabled, row.frequency = after
         row.updated_at, row.updated_by = now, updated_by
         row.save()
-        # Every real change is evidence: keep it in the ledger.
-        consent_record(tenant=tenant, recipient=recipient, channel=channel, category=cat.key,
-                       action=ConsentAction.GRANTED if enabled else ConsentAction.WITHDRAWN, source=source,
-                       ip=ip, user_agent=user_agent,
-                       consent_text=consent_text or f"{cat.name} by {channel}: {'on' if enabled else 'off'}"
-                                                    f" ({after[1]})", at=now)
+        # The person's own changes are evidence (with the text they saw); an admin or system switching
+        # something *on* is not their consent and is not recorded as such (opt-outs always are).
+        if updated_by == UpdatedBy.USER or not enabled:
+            consent_record(tenant=tenant, recipient=recipient, channel=channel, category=cat.key,
+                           action=ConsentAction.GRANTED if enabled else ConsentAction.WITHDRAWN, source=source,
+                           ip=ip, user_agent=user_agent, at=now,
+                           consent_text=consent_text or f"{cat.name} by {channel}: {'on' if enabled else 'off'}"
+                                                        f" ({after[1]})")
         changed += 1
     return changed
 
