@@ -34,3 +34,19 @@ def noon_ny():
 def night_ny():
     """23:30 in New York: inside the default 21:00-08:00 quiet window."""
     return dt.datetime(2026, 6, 11, 3, 30, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture
+def twilio_sms():
+    """The Twilio Messages API stand-in as the SMS provider (as in tests/delivery)."""
+    from delivery.models import ChannelProvider
+    from tests.delivery.conftest import SID, TOKEN
+    from tests.standins.twilio import TwilioStandIn
+
+    stand_in = TwilioStandIn(SID, TOKEN)
+    provider = ChannelProvider(channel="sms", name="twilio", provider_class="delivery.providers.twilio.TwilioProvider",
+                               is_primary=True, options={"from_number": "+15005550006", "base_url": stand_in.url})
+    provider.credentials = {"account_sid": SID, "auth_token": TOKEN}
+    provider.save()
+    yield stand_in
+    stand_in.close()
