@@ -19,6 +19,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
     path("healthz", healthz),
+    path("api/v1/", include("preferences.urls")),
+    path("", include("preferences.page_urls")),
 ]
 
 handler404 = json_404

@@ -237,6 +237,17 @@ def quiet_hours_set(*, recipient: Recipient, enabled: bool = True, start: dt.tim
     return row
 
 
+@transaction.atomic
+def preferences_change(*, recipient: Recipient, data: dict[str, Any]) -> None:
+    """One API PUT: preference changes and quiet hours together, all or nothing."""
+    preferences_update(recipient=recipient, changes=data.get("preferences") or [], updated_by=data["updated_by"],
+                       source=data.get("source") or "api", ip=data.get("ip"), user_agent=data.get("user_agent"),
+                       consent_text=data.get("consent_text") or "")
+    for window in data.get("quiet_hours") or []:
+        quiet_hours_set(recipient=recipient, enabled=window["enabled"], start=window["start"], end=window["end"],
+                        timezone_name=window["timezone"], category=window["category"], channels=window["channels"])
+
+
 # -- unsubscribe -----------------------------------------------------------------------------------
 
 @transaction.atomic
