@@ -174,4 +174,4 @@ def test_erasure_leaves_no_pii_in_any_table(admin_api, api, person, tenant, smtp
     ledger = ConsentRecord.objects.all()
     assert ledger.count() == 2 and all(r.recipient_id is None and r.ip is None and r.erased_at for r in ledger)
     assert Recipient.objects.get(pk=person.pk).external_id.startswith("erased-")
-    assert Message.objects.filter(recipient_address="erased").count() == 3
+    assert Message.objects.filter(recipient_address="erased").count() == 4  # 3 sends + the opt-in e-mail
