@@ -79,6 +79,13 @@ WebhookSignatureInvalid = _error("COMMS_WEBHOOK_SIGNATURE", 401,
                                  "The webhook signature or credentials did not verify.")
 TrackingTokenInvalid = _error("COMMS_TRACKING_TOKEN", 400, "The tracking link is not valid.")
 Internal = _error("COMMS_INTERNAL", 500, "Internal error; the request may be retried.")
+# Preferences and compliance (issue 5).
+NoConsent = _error("COMMS_NO_CONSENT", 422, "The recipient has not given the consent this category needs.")
+UnknownCategory = _error("COMMS_UNKNOWN_CATEGORY", 400, "Unknown category.")
+InvalidTimezone = _error("COMMS_INVALID_TIMEZONE", 400, "Unknown time zone.")
+InvalidQuietHours = _error("COMMS_INVALID_QUIET_HOURS", 400, "Quiet hours need a start different from the end.")
+InvalidToken = _error("COMMS_INVALID_TOKEN", 400, "The link is invalid or has expired.")
+ImportFailed = _error("COMMS_IMPORT_FAILED", 400, "The import has bad rows and nothing was imported (atomic).")
 
 
 def status_for(code: str) -> int:

@@ -318,8 +318,7 @@ COMMS_SNS_CERT_TIMEOUT = env.float("COMMS_SNS_CERT_TIMEOUT", default=5.0)
 COMMS_SOFT_BOUNCE_LIMIT = env.int("COMMS_SOFT_BOUNCE_LIMIT", default=3)
 COMMS_SOFT_BOUNCE_WINDOW_HOURS = env.int("COMMS_SOFT_BOUNCE_WINDOW_HOURS", default=72)
 COMMS_SOFT_BOUNCE_SUPPRESS_HOURS = env.int("COMMS_SOFT_BOUNCE_SUPPRESS_HOURS", default=7 * 24)
-# Click/open tracking: public base URL of /c/ and /o/, token lifetime, where it is off.
-COMMS_PUBLIC_URL = env.str("COMMS_PUBLIC_URL", default="http://localhost:8000")
+# Click/open tracking (links point at COMMS_PUBLIC_URL/c/… and /o/…): token lifetime, where it is off.
 COMMS_TRACKING_ENABLED = env.bool("COMMS_TRACKING_ENABLED", default=True)
 COMMS_TRACKING_SECRET = env.str("COMMS_TRACKING_SECRET", default="")
 COMMS_TRACKING_TOKEN_DAYS = env.int("COMMS_TRACKING_TOKEN_DAYS", default=90)
@@ -336,5 +335,27 @@ CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {
 }
 CELERY_BEAT_SCHEDULE["tracking-periodic"] = {
     "task": "webhooks.tasks.tracking_periodic", "schedule": env.float("COMMS_TRACKING_PERIODIC_SECONDS", default=300.0),
+    "options": {"queue": "p3", "expires": 600},
+}
+
+# Preferences, consent and compliance (issue 5).
+COMMS_HASH_KEY = env.str("COMMS_HASH_KEY", default="")
+COMMS_QUIET_HOURS_JITTER = env.float("COMMS_QUIET_HOURS_JITTER", default=600.0)
+COMMS_PREFERENCE_TOKEN_DAYS = env.int("COMMS_PREFERENCE_TOKEN_DAYS", default=180)
+COMMS_PUBLIC_RATE = env.str("COMMS_PUBLIC_RATE", default="120/min")
+COMMS_SMS_HELP_TEXT = env.str("COMMS_SMS_HELP_TEXT", default="comms: for help visit {url} or reply STOP to opt out. "
+                                                              "Msg&data rates may apply.")
+COMMS_SMS_STOP_TEXT = env.str("COMMS_SMS_STOP_TEXT", default="You are unsubscribed and will receive no more messages. "
+                                                              "Reply START to resubscribe.")
+COMMS_SMS_START_TEXT = env.str("COMMS_SMS_START_TEXT", default="You are resubscribed. Reply HELP for help, "
+                                                                "STOP to opt out.")
+COMMS_DOUBLE_OPT_IN_REMIND_HOURS = env.int("COMMS_DOUBLE_OPT_IN_REMIND_HOURS", default=48)
+COMMS_DOUBLE_OPT_IN_MAX_REMINDERS = env.int("COMMS_DOUBLE_OPT_IN_MAX_REMINDERS", default=1)
+COMMS_DOUBLE_OPT_IN_EXPIRE_DAYS = env.int("COMMS_DOUBLE_OPT_IN_EXPIRE_DAYS", default=7)
+COMMS_DIGEST_HANDLER = env.str("COMMS_DIGEST_HANDLER", default="")
+LANGUAGES = [("en", "English"), ("es", "Español"), ("fr", "Français")]
+CELERY_BEAT_SCHEDULE["preferences-double-opt-in"] = {
+    "task": "preferences.tasks.double_opt_in_sweep",
+    "schedule": env.float("COMMS_DOUBLE_OPT_IN_SWEEP_SECONDS", default=3600.0),
     "options": {"queue": "p3", "expires": 600},
 }
