@@ -54,10 +54,11 @@ def queue(*, tenant_id: Any = None, now: datetime | None = None) -> dict:
     }
 
 
-def rates(*, tenant_id: Any = None, now: datetime | None = None) -> list[dict]:
+def rates(*, tenant_id: Any = None, now: datetime | None = None,
+          rows: list[stats.RateRow] | None = None) -> list[dict]:
     """Per channel and provider: sent and failed in the last 5 min / 1 h / 24 h, with per-minute rates."""
     grouped: dict[tuple[str, str], dict[str, dict[str, int]]] = defaultdict(dict)
-    for r in stats.event_rates(tenant_id=tenant_id, now=now):
+    for r in stats.event_rates(tenant_id=tenant_id, now=now) if rows is None else rows:
         grouped[(r.channel, r.provider)][r.event] = {"5m": r.last_5m, "1h": r.last_1h, "24h": r.last_24h}
     out = []
     for (channel, provider), events in sorted(grouped.items()):
@@ -71,10 +72,11 @@ def rates(*, tenant_id: Any = None, now: datetime | None = None) -> list[dict]:
     return out
 
 
-def quality(*, by: str, tenant_id: Any = None, now: datetime | None = None, days: int = 7) -> list[dict]:
+def quality(*, by: str, tenant_id: Any = None, now: datetime | None = None, days: int = 7,
+            rows: list[stats.Quality] | None = None) -> list[dict]:
     keys = stats.GROUPINGS[by]
-    return [{**dict(zip(keys, q.key)), **q.as_dict()} for q in stats.quality(by=by, tenant_id=tenant_id, now=now,
-                                                                              days=days)]
+    rows = stats.quality(by=by, tenant_id=tenant_id, now=now, days=days) if rows is None else rows
+    return [{**dict(zip(keys, q.key)), **q.as_dict()} for q in rows]
 
 
 def rolling_quality(*, tenant_id: Any = None, now: datetime | None = None, points: int = 14,
@@ -85,7 +87,7 @@ def rolling_quality(*, tenant_id: Any = None, now: datetime | None = None, point
     for end in range(window - 1, len(days)):
         span = [q for _, q in days[end - window + 1:end + 1]]
         total = stats.Quality((), {e: sum(q.n(e) for q in span) for e in stats.COUNTED})
-        out.append({"day": days[end][0].date().isoformat(), "sent": total.n("sent"),
+        out.append({"day": days[end][0].isoformat(), "sent": total.n("sent"),
                     "hard_bounce_pct": total.pct("bounced"), "complaint_pct": total.pct("complained")})
     return out
 
@@ -124,19 +126,19 @@ def worker_list() -> list[dict]:
 def snapshot(*, tenant_id: Any = None, now: datetime | None = None) -> dict:
     """Everything the dashboard shows, as plain data."""
     now = now or timezone.now()
-    rate_rows = rates(tenant_id=tenant_id, now=now)
-    by_provider = quality(by="provider", tenant_id=tenant_id, now=now)
-    seen = {(r["channel"], r["provider"]) for r in rate_rows} | {(q["channel"], q["provider"]) for q in by_provider}
+    rate_rows, per_hour = stats.activity(tenant_id=tenant_id, now=now)
+    rates_out = rates(rows=rate_rows)
+    grouped = stats.quality_all(tenant_id=tenant_id, now=now)
+    q = {by: quality(by=by, rows=grouped[by]) for by in ("channel", "provider", "template")}
+    seen = {(r["channel"], r["provider"]) for r in rates_out} | {(x["channel"], x["provider"]) for x in q["provider"]}
     return {
         "generated_at": now.isoformat(),
         "queue": queue(tenant_id=tenant_id, now=now),
-        "rates": rate_rows,
-        "sent_per_hour": [(at.isoformat(), n) for at, n in stats.sent_per_hour(tenant_id=tenant_id, now=now)],
+        "rates": rates_out,
+        "sent_per_hour": [(at.isoformat(), n) for at, n in per_hour],
         "workers": worker_list(),
-        "quality": {"total": (quality(by="total", tenant_id=tenant_id, now=now) or [stats.Quality(()).as_dict()])[0],
-                    "channel": quality(by="channel", tenant_id=tenant_id, now=now),
-                    "provider": by_provider,
-                    "template": quality(by="template", tenant_id=tenant_id, now=now),
+        "quality": {"total": (quality(by="total", rows=grouped["total"]) or [stats.Quality(()).as_dict()])[0],
+                    **q,
                     "rolling": rolling_quality(tenant_id=tenant_id, now=now),
                     "thresholds": {"hard_bounce_pct": settings.COMMS_HARD_BOUNCE_THRESHOLD,
                                    "complaint_pct": settings.COMMS_COMPLAINT_THRESHOLD}},

@@ -38,8 +38,8 @@ def dashboard_depth(tenant_id=None) -> dict:
 
 
 def independent_quality(now, tenant_id=None) -> dict:
-    """Per (template, channel) event counts over the last 7 x 24 whole hours, straight from the log."""
-    since = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=24 * 7 - 1)
+    """Per (template, channel) event counts over the last 7 UTC days (today included), straight from the log."""
+    since = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=6)
     where = " AND m.tenant_id = %s" if tenant_id else ""
     rows = sql(f"""
         SELECT m.template_key, m.channel,
