@@ -143,26 +143,24 @@ def activity(*, tenant_id: Any = None, now: datetime | None = None,
     start = min(since_24h, first_hour)
     where, params = _tenant_clause(tenant_id)
     sql = f"""
-      SELECT CASE WHEN minute >= %s THEN minute ELSE date_trunc('hour', minute) END AS bucket,
-             minute >= %s AS in_24h, channel, provider, event, sum(n)::bigint
+      SELECT GROUPING(channel) = 1 AS hourly, channel, provider, event, date_trunc('hour', minute),
+             sum(n) FILTER (WHERE minute >= %s)::bigint, sum(n) FILTER (WHERE minute >= %s)::bigint,
+             sum(n) FILTER (WHERE minute >= %s)::bigint, sum(n) FILTER (WHERE event = 'sent')::bigint
         FROM (SELECT minute, channel, provider, event, n FROM admin_console_eventminute
                WHERE minute >= %s{where}
               UNION ALL
               SELECT minute, channel, provider, event, n FROM admin_console_event_delta
                WHERE minute >= %s{where}) e
-       GROUP BY 1, 2, 3, 4, 5"""
-    grouped: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-    per_hour: dict[datetime, int] = defaultdict(int)
-    for bucket, in_24h, channel, provider, event, n in _rows(sql, [since_1h, since_24h, start, *params, start,
-                                                                   *params]):
-        if in_24h:  # the hour bucket straddling the 24 h edge comes in two rows, split by in_24h
-            counts = grouped[(channel, provider, event)]
-            counts[2] += n if in_24h else 0
-            counts[1] += n if bucket >= since_1h else 0
-            counts[0] += n if bucket >= since_5m else 0
-        if event == "sent" and bucket >= first_hour:
-            per_hour[bucket.replace(minute=0)] += n
-    rates = [RateRow(c, p, e, *counts) for (c, p, e), counts in sorted(grouped.items()) if any(counts)]
+       GROUP BY GROUPING SETS ((channel, provider, event), (date_trunc('hour', minute)))"""
+    rates: list[RateRow] = []
+    per_hour: dict[datetime, int] = {}
+    for hourly, channel, provider, event, hour, n5, n60, n1440, sent in _rows(
+            sql, [since_5m, since_1h, since_24h, start, *params, start, *params]):
+        if hourly:
+            per_hour[hour] = sent or 0
+        elif n1440:
+            rates.append(RateRow(channel, provider, event, n5 or 0, n60 or 0, n1440))
+    rates.sort(key=lambda r: (r.channel, r.provider, r.event))
     series = [(first_hour + timedelta(hours=h), per_hour.get(first_hour + timedelta(hours=h), 0))
               for h in range(hours)]
     return rates, series
@@ -237,15 +235,18 @@ def quality_all(*, tenant_id: Any = None, now: datetime | None = None, days: int
     now = now or timezone.now()
     since = now.astimezone(dt_timezone.utc).date() - timedelta(days=days - 1)
     source, params = _day_source(tenant_id, since)
-    sql = (f"SELECT {', '.join(_FINE)}, event, sum(n)::bigint FROM {source} WHERE event = ANY(%s) "
-           f"GROUP BY {', '.join(_FINE)}, event")
+    sets = ", ".join("(" + ", ".join((*columns, "event")) + ")" for columns in GROUPINGS.values())
+    flags = ", ".join(f"GROUPING({c})" for c in _FINE)
+    sql = (f"SELECT {flags}, {', '.join(_FINE)}, event, sum(n)::bigint FROM {source} WHERE event = ANY(%s) "
+           f"GROUP BY GROUPING SETS ({sets})")
+    by_columns = {frozenset(columns): by for by, columns in GROUPINGS.items()}
     out: dict[str, dict[tuple, Quality]] = {by: {} for by in GROUPINGS}
-    for *fine, event, n in _rows(sql, [*params, list(COUNTED)]):
-        values = dict(zip(_FINE, fine))
-        for by, columns in GROUPINGS.items():
-            key = tuple(values[c] for c in columns)
-            q = out[by].setdefault(key, Quality(key))
-            q.counts[event] = q.counts.get(event, 0) + int(n)
+    for row in _rows(sql, [*params, list(COUNTED)]):
+        flags_, values = row[:len(_FINE)], dict(zip(_FINE, row[len(_FINE):2 * len(_FINE)]))
+        event, n = row[-2], row[-1]
+        by = by_columns[frozenset(c for c, flag in zip(_FINE, flags_) if not flag)]
+        key = tuple(values[c] for c in GROUPINGS[by])
+        out[by].setdefault(key, Quality(key)).counts[event] = int(n)
     return {by: [groups[k] for k in sorted(groups)] for by, groups in out.items()}
 
 
