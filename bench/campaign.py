@@ -83,8 +83,9 @@ def main() -> None:
     send_seconds = float(os.environ.get("BENCH_SEND_SECONDS", "60"))
     env = Env()
     try:
-        from comms.campaign_models import Segment
-        from comms.campaigns import campaign_create, campaign_fanout, campaign_progress, campaign_schedule
+        from comms.campaign_models import Segment  # noqa: F811
+        from comms.campaign_models import Campaign
+        from comms.campaigns import campaign_create, campaign_progress, campaign_schedule
         from comms.services import tenant_get_default
 
         tenant = tenant_get_default()
@@ -95,24 +96,31 @@ def main() -> None:
         campaign = campaign_create(tenant=tenant, data={"name": "Winter sale", "channels": ["email"],
                                                         "template": "winter_sale", "variables": {"discount": 20},
                                                         "audience": {"segment": "everyone"}})
+        # What `make run` runs: bulk workers (they also run the fan-out task), the urgent pool (beat's
+        # ticks) and beat itself, with the router tick every 2 s.
         workers = [env.celery("p2,p3,p4", 1, f"bulk{i}") for i in range(2)]
-        time.sleep(3)
+        workers.append(env.celery("p0,p1", 1, "urgent"))
+        workers.append(env.spawn([sys.executable, "-m", "celery", "-A", "config", "beat", "-l", "warning", "-s",
+                                  str(env.root / "beat-schedule")], COMMS_ROUTER_TICK_SECONDS="2"))
+        time.sleep(4)
         started = time.perf_counter()
-        campaign_schedule(tenant=tenant, campaign_id=campaign.id)
-        from comms.campaign_models import Campaign
-
-        Campaign.objects.filter(pk=campaign.id).update(state="running")
+        campaign_schedule(tenant=tenant, campaign_id=campaign.id)  # commits, then starts the fan-out task
         first_sent = None
-        stats = campaign_fanout(campaign_id=campaign.id)
+        while True:
+            row = Campaign.objects.values("fanout_done", "queued_count").get(pk=campaign.id)
+            if first_sent is None and sent_count():
+                first_sent = f"{time.perf_counter() - started:.1f} s after schedule"
+            if row["fanout_done"]:
+                break
+            time.sleep(0.1)
         queued_s = time.perf_counter() - started
-        print(f"fan-out: {stats.rows:,} rows in {stats.chunks} chunks queued in {queued_s:.1f} s "
-              f"({stats.rows / queued_s:,.0f} rows/s) with 2 workers sending meanwhile")
-        if sent_count():
-            first_sent = "during the fan-out"
+        rows = row["queued_count"]
+        print(f"fan-out (in a bulk worker): {rows:,} rows queued in {queued_s:.1f} s ({rows / queued_s:,.0f} rows/s), "
+              f"the other bulk worker sending meanwhile")
         while first_sent is None and time.perf_counter() - started < 120:
             if sent_count():
                 first_sent = f"{time.perf_counter() - started:.1f} s after schedule"
-            time.sleep(0.2)
+            time.sleep(0.1)
         print(f"first email sent: {first_sent}")
         before, t0 = sent_count(), time.perf_counter()
         time.sleep(send_seconds)

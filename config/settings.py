@@ -287,7 +287,7 @@ STORAGES = {
 
 # --- router: events, digests, escalations, campaigns, schedules (issue 8) ----------------------------
 COMMS_DIGEST_TEMPLATE = env.str("COMMS_DIGEST_TEMPLATE", default="digest")
-COMMS_CAMPAIGN_CHUNK = env.int("COMMS_CAMPAIGN_CHUNK", default=50_000)
+COMMS_CAMPAIGN_CHUNK = env.int("COMMS_CAMPAIGN_CHUNK", default=10_000)
 CELERY_BEAT_SCHEDULE["comms-router-tick"] = {
     # Fires due schedules, flushes due digests, escalates unread in-app items, starts and finishes campaigns.
     "task": "comms.tasks.router_tick",
