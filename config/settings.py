@@ -395,3 +395,24 @@ CELERY_BEAT_SCHEDULE["comms-router-tick"] = {
     "schedule": env.float("COMMS_ROUTER_TICK_SECONDS", default=10.0),
     "options": {"queue": "p1", "expires": 60},
 }
+# Preferences, consent and compliance (issue 5).
+COMMS_HASH_KEY = env.str("COMMS_HASH_KEY", default="")
+COMMS_QUIET_HOURS_JITTER = env.float("COMMS_QUIET_HOURS_JITTER", default=600.0)
+COMMS_PREFERENCE_TOKEN_DAYS = env.int("COMMS_PREFERENCE_TOKEN_DAYS", default=180)
+COMMS_PUBLIC_RATE = env.str("COMMS_PUBLIC_RATE", default="120/min")
+COMMS_SMS_HELP_TEXT = env.str("COMMS_SMS_HELP_TEXT", default="comms: for help visit {url} or reply STOP to opt out. "
+                                                              "Msg&data rates may apply.")
+COMMS_SMS_STOP_TEXT = env.str("COMMS_SMS_STOP_TEXT", default="You are unsubscribed and will receive no more messages. "
+                                                              "Reply START to resubscribe.")
+COMMS_SMS_START_TEXT = env.str("COMMS_SMS_START_TEXT", default="You are resubscribed. Reply HELP for help, "
+                                                                "STOP to opt out.")
+COMMS_DOUBLE_OPT_IN_REMIND_HOURS = env.int("COMMS_DOUBLE_OPT_IN_REMIND_HOURS", default=48)
+COMMS_DOUBLE_OPT_IN_MAX_REMINDERS = env.int("COMMS_DOUBLE_OPT_IN_MAX_REMINDERS", default=1)
+COMMS_DOUBLE_OPT_IN_EXPIRE_DAYS = env.int("COMMS_DOUBLE_OPT_IN_EXPIRE_DAYS", default=7)
+COMMS_DIGEST_HANDLER = env.str("COMMS_DIGEST_HANDLER", default="")
+LANGUAGES = [("en", "English"), ("es", "Español"), ("fr", "Français")]
+CELERY_BEAT_SCHEDULE["preferences-double-opt-in"] = {
+    "task": "preferences.tasks.double_opt_in_sweep",
+    "schedule": env.float("COMMS_DOUBLE_OPT_IN_SWEEP_SECONDS", default=3600.0),
+    "options": {"queue": "p3", "expires": 600},
+}
