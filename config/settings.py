@@ -416,3 +416,5 @@ CELERY_BEAT_SCHEDULE["preferences-double-opt-in"] = {
     "schedule": env.float("COMMS_DOUBLE_OPT_IN_SWEEP_SECONDS", default=3600.0),
     "options": {"queue": "p3", "expires": 600},
 }
+# The send-time gate hands rows whose recipient wants daily/weekly digests to the router's collector.
+COMMS_DIGEST_HANDLER = env.str("COMMS_DIGEST_HANDLER", default="comms.digests.digest_handler")
