@@ -389,7 +389,7 @@ COMMS_METRICS_TOKEN = env.str("COMMS_METRICS_TOKEN", default="")
 COMMS_WORKER_HEARTBEAT_SECONDS = env.float("COMMS_WORKER_HEARTBEAT_SECONDS", default=10.0)
 # --- router: events, digests, escalations, campaigns, schedules (issue 8) ----------------------------
 COMMS_DIGEST_TEMPLATE = env.str("COMMS_DIGEST_TEMPLATE", default="digest")
-COMMS_CAMPAIGN_CHUNK = env.int("COMMS_CAMPAIGN_CHUNK", default=50_000)
+COMMS_CAMPAIGN_CHUNK = env.int("COMMS_CAMPAIGN_CHUNK", default=10_000)
 CELERY_BEAT_SCHEDULE["comms-router-tick"] = {
     # Fires due schedules, flushes due digests, escalates unread in-app items, starts and finishes campaigns.
     "task": "comms.tasks.router_tick",
@@ -410,10 +410,11 @@ COMMS_SMS_START_TEXT = env.str("COMMS_SMS_START_TEXT", default="You are resubscr
 COMMS_DOUBLE_OPT_IN_REMIND_HOURS = env.int("COMMS_DOUBLE_OPT_IN_REMIND_HOURS", default=48)
 COMMS_DOUBLE_OPT_IN_MAX_REMINDERS = env.int("COMMS_DOUBLE_OPT_IN_MAX_REMINDERS", default=1)
 COMMS_DOUBLE_OPT_IN_EXPIRE_DAYS = env.int("COMMS_DOUBLE_OPT_IN_EXPIRE_DAYS", default=7)
-COMMS_DIGEST_HANDLER = env.str("COMMS_DIGEST_HANDLER", default="")
 LANGUAGES = [("en", "English"), ("es", "Español"), ("fr", "Français")]
 CELERY_BEAT_SCHEDULE["preferences-double-opt-in"] = {
     "task": "preferences.tasks.double_opt_in_sweep",
     "schedule": env.float("COMMS_DOUBLE_OPT_IN_SWEEP_SECONDS", default=3600.0),
     "options": {"queue": "p3", "expires": 600},
 }
+# The send-time gate hands rows whose recipient wants daily/weekly digests to the router's collector.
+COMMS_DIGEST_HANDLER = env.str("COMMS_DIGEST_HANDLER", default="comms.digests.digest_handler")
