@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import random
+import signal
 import socket
 import struct
 import sys
@@ -432,6 +433,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("scenarios", nargs="*", default=SCENARIOS)
     args = parser.parse_args(argv)
     q = args.quick
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop = clean up every child and server
     cluster = Cluster(**CHAOS_ENV)
     results = []
     plan = {

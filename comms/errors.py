@@ -134,6 +134,9 @@ def to_comms_error(exc: Exception) -> CommsError | None:
         return err
     if isinstance(exc, RequestDataTooBig):
         return PayloadTooLarge()
+    if isinstance(exc, db.DataError) or (isinstance(exc, ValueError) and "NUL" in str(exc)):
+        # A value PostgreSQL cannot store (e.g. a NUL character inside a JSON string): the input's fault.
+        return ValidationFailed("The request contains a value that cannot be stored (e.g. a NUL character).")
     if isinstance(exc, (db.OperationalError, db.InterfaceError)):
         # The database is restarting or unreachable: nothing was accepted, so the client may retry.
         log.warning("database unavailable: %s", type(exc).__name__)
