@@ -90,12 +90,20 @@ class MessageListCreateApi(APIView):
             OpenApiParameter("status", enum=Status.values), OpenApiParameter("channel", enum=Channel.values),
             OpenApiParameter("recipient", description="Address or recipient external id"),
             OpenApiParameter("batch", OpenApiTypes.UUID, description="Bulk batch id"),
-            OpenApiParameter("limit", int, description="Page size, 1-500 (default 50)"),
+            OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": 10_000},
+                             description="Page size, 1-500 (default 50; larger asks get 500)"),
             OpenApiParameter("cursor", str, description="Opaque cursor from next/previous"),
         ],
     )
     def get(self, request):
         params = request.query_params
+        if "limit" in params and not (params["limit"].isdigit() and 1 <= int(params["limit"]) <= 10_000):
+            raise errors.ValidationFailed("limit must be a whole number from 1 (at most 500 are returned).")
+        if "batch" in params:
+            try:
+                uuid.UUID(params["batch"])
+            except ValueError:
+                raise errors.ValidationFailed("batch must be a UUID.") from None
         for name, allowed in (("status", Status.values), ("channel", Channel.values)):
             if name in params and params[name] not in allowed:
                 raise errors.ValidationFailed(f"Unknown {name} '{params[name]}'.", details={"allowed": allowed})
@@ -116,7 +124,7 @@ class MessageDetailApi(APIView):
         message = selectors.message_get(tenant=request.user.tenant, message_id=uuid_or_404(message_id))
         return Response(MessageDetailSerializer(message).data)
 
-    @extend_schema(responses=MessageSerializer)
+    @extend_schema(responses={200: MessageSerializer})
     def delete(self, request, message_id: str):
         message = message_cancel(tenant=request.user.tenant, message_id=uuid_or_404(message_id))
         return Response(MessageSerializer(message).data)

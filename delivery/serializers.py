@@ -91,7 +91,7 @@ class MessageCreateSerializer(ContentFields):
 
 class BulkCreateSerializer(ContentFields):
     # Recipients are validated by the bulk service in one fast pass, not by 100,000 serializers.
-    recipients = serializers.ListField(child=serializers.DictField(), allow_empty=False)
+    recipients = serializers.ListField(child=serializers.DictField(), allow_empty=False, min_length=1)
     skip_invalid = serializers.BooleanField(required=False, default=False)
 
 
