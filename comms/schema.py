@@ -8,6 +8,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "comms.auth.ApiKeyAuthentication"
+    name = "apiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "An API key: `Authorization: Bearer ck_…`"}
+
+
+class InboxTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "delivery.inbox.InboxTokenAuthentication"
+    name = "inboxToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "Authorization",
+                "description": "`Authorization: Inbox <token>` (a per-recipient token from POST /api/v1/inbox-tokens)"}
+
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["code", "message"],

@@ -48,6 +48,17 @@ if env.bool("COMMS_HTTPS", default=False):
     SECURE_HSTS_SECONDS = env.int("COMMS_HSTS_SECONDS", default=31536000)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Production hardening under TLS (`manage.py check --deploy` is clean with COMMS_HTTPS=true).
+if env.bool("COMMS_HTTPS", default=False):
+    SECURE_SSL_REDIRECT = env.bool("COMMS_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load-balancer probes speak plain HTTP
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("COMMS_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("COMMS_HSTS_PRELOAD", default=True)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = env.int("COMMS_SESSION_SECONDS", default=8 * 3600)  # an admin session lasts a work day
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SECURE_REFERRER_POLICY = "same-origin"
 
 INSTALLED_APPS = [
     "django.contrib.admin",

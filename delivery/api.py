@@ -83,6 +83,7 @@ class MessageListCreateApi(APIView):
                         status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
     @extend_schema(
+        operation_id="v1_messages_list",
         responses=inline_serializer("MessagePage", {
             "next": drf_serializers.URLField(allow_null=True), "previous": drf_serializers.URLField(allow_null=True),
             "results": MessageSerializer(many=True)}),

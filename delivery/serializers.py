@@ -43,7 +43,7 @@ def _metadata(value: dict) -> dict:
     return value
 
 
-@extend_schema_field({"type": "string", "enum": list(Channel.values)})
+@extend_schema_field(serializers.ChoiceField(choices=Channel.choices))
 class ChannelField(serializers.CharField):
     """A channel name; the schema lists the allowed values."""
 
