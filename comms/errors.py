@@ -169,6 +169,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]):
     response = Response(err.as_dict(), status=err.status)
     if isinstance(exc, drf.Throttled) and exc.wait:
         response["Retry-After"] = str(int(exc.wait))
+    if err.status == 429 and "Retry-After" not in response and err.details.get("retry_after_seconds"):
+        response["Retry-After"] = str(err.details["retry_after_seconds"])
     if err.status == 503:
         response["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
     if err.status == 401:

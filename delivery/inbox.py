@@ -22,6 +22,7 @@ from comms import errors
 from comms.auth import RedisWindowThrottle
 from comms.models import Recipient
 from comms.serializers import StrictSerializer
+from comms.throttles import auth_failed, auth_locked
 from delivery.api import uuid_or_404
 from delivery.models import InAppNotification
 
@@ -62,7 +63,12 @@ class InboxTokenAuthentication(authentication.BaseAuthentication):
             token = request.query_params.get("token", "")
         if not token:
             raise errors.Unauthenticated("An inbox token is required.")
-        return InboxPrincipal(recipient_for_token(token)), token
+        auth_locked(request)
+        try:
+            return InboxPrincipal(recipient_for_token(token)), token
+        except errors.Unauthenticated:
+            auth_failed(request, kind="inbox token")
+            raise
 
     def authenticate_header(self, request):
         return 'Inbox realm="comms"'
