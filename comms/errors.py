@@ -76,10 +76,25 @@ QuietHours = _error("COMMS_QUIET_HOURS", 422, "The recipient is in quiet hours."
 Suppressed = _error("COMMS_SUPPRESSED", 422, "The address is on the suppression list.")
 UnsafeDestination = _error("COMMS_UNSAFE_DESTINATION", 422, "The URL points at a non-public network address.")
 WebhookUnverified = _error("COMMS_WEBHOOK_UNVERIFIED", 422, "The URL is not a registered, active webhook endpoint.")
+WebhookSignatureInvalid = _error("COMMS_WEBHOOK_SIGNATURE", 401,
+                                 "The webhook signature or credentials did not verify.")
+TrackingTokenInvalid = _error("COMMS_TRACKING_TOKEN", 400, "The tracking link is not valid.")
 Internal = _error("COMMS_INTERNAL", 500, "Internal error; the request may be retried.")
+NoDevices = _error("COMMS_NO_DEVICES", 422, "The recipient has no active push device.")
 Unavailable = _error("COMMS_UNAVAILABLE", 503, "The service is briefly unavailable; retry after the given delay.")
 # Seconds a client is told to wait when the database is unreachable (a restart or failover).
 UNAVAILABLE_RETRY_AFTER = 2
+# Router, digests, campaigns and schedules (issue 8).
+NoRoute = _error("COMMS_NO_ROUTE", 202, "No routing rule for this event name; the event was stored.")
+RuleInvalid = _error("COMMS_RULE_INVALID", 400, "The routing rule does not match its schema.")
+ConditionInvalid = _error("COMMS_CONDITION_INVALID", 400, "The condition expression is not valid.")
+Deduplicated = _error("COMMS_DEDUPLICATED", 200, "An equal event inside the dedupe window was already routed.")
+CronInvalid = _error("COMMS_CRON_INVALID", 400, "The cron expression does not parse.")
+AudienceEmpty = _error("COMMS_AUDIENCE_EMPTY", 422, "The audience has no recipients.")
+AudienceInvalid = _error("COMMS_AUDIENCE_INVALID", 400, "The audience is not valid.")
+CsvInvalid = _error("COMMS_CSV_INVALID", 400, "The CSV audience has rows that cannot be used.")
+CampaignState = _error("COMMS_CAMPAIGN_STATE", 409, "The campaign is not in a state that allows this.")
+ScheduleState = _error("COMMS_SCHEDULE_STATE", 409, "The schedule is not in a state that allows this.")
 
 
 def status_for(code: str) -> int:

@@ -102,6 +102,7 @@ class DeliveryLogSerializer(serializers.Serializer):
     provider = serializers.CharField()
     status_code = serializers.CharField()
     detail = serializers.CharField()
+    data = serializers.DictField(help_text="Extra facts, e.g. per-device outcomes of a push fan-out.")
 
 
 class MessageSerializer(serializers.Serializer):
@@ -168,7 +169,7 @@ def creation_event(message) -> dict:
     scheduled = message.scheduled_for is not None and message.scheduled_for > message.created_at
     return {"event": "scheduled" if scheduled else "queued", "at": _iso(message.created_at), "attempt": 0,
             "provider": "", "status_code": "",
-            "detail": f"scheduled for {_iso(message.scheduled_for)}" if scheduled else ""}
+            "detail": f"scheduled for {_iso(message.scheduled_for)}" if scheduled else "", "data": {}}
 
 
 class BulkResultSerializer(serializers.Serializer):

@@ -1,5 +1,6 @@
 """Delivery use cases. Other apps import from here, never from the submodules' internals."""
 
+from delivery.services.batches import HOLD_UNTIL, Progress, batches_cancel, batches_hold, batches_progress, batches_release
 from delivery.services.bulk import BulkResult, message_bulk_enqueue
 from delivery.services.engine import DrainStats, claim_batch, deliver_batch, drain, drain_all
 from delivery.services.enqueue import SendSpec, message_cancel, message_enqueue, message_requeue
@@ -9,4 +10,5 @@ __all__ = [
     "BulkResult", "DrainStats", "SendSpec", "claim_batch", "deliver_batch", "drain", "drain_all",
     "housekeeping_run", "leases_reap", "message_bulk_enqueue", "message_cancel", "message_enqueue",
     "message_requeue", "waiting_promote",
+    "HOLD_UNTIL", "Progress", "batches_cancel", "batches_hold", "batches_progress", "batches_release",
 ]

@@ -21,7 +21,7 @@ from uuid_utils import uuid7
 from comms import errors
 from comms.addresses import normalise_address
 from comms.enums import Channel, Status
-from comms.models import Recipient, Tenant
+from comms.models import Device, Recipient, Tenant
 from delivery import wakeup
 from delivery.models import Message, MessageBatch, WebhookEndpoint
 from delivery.services.enqueue import SendSpec, check_sendable, initial_state, recipient_address_for
@@ -59,6 +59,9 @@ def _resolve_rows(tenant: Tenant, channel: str, recipients: list[dict], *, valid
     } if wanted else {}
     rows: list[_Row] = []
     problems: list[dict] = []
+    with_devices = set(Device.objects.filter(
+        tenant=tenant, recipient__in=directory.values(), disabled_at__isnull=True).values_list(
+        "recipient_id", flat=True)) if channel == Channel.PUSH and directory else set()
     endpoints = set(WebhookEndpoint.objects.filter(tenant=tenant, disabled_at__isnull=True).values_list(
         "url", flat=True)) if channel == Channel.WEBHOOK else None
     for index, entry in enumerate(recipients):
@@ -71,7 +74,8 @@ def _resolve_rows(tenant: Tenant, channel: str, recipients: list[dict], *, valid
             if entry.get("to"):
                 address = normalise_address(channel, entry["to"])
             elif recipient is not None:
-                address = recipient_address_for(channel, recipient)
+                address = recipient_address_for(channel, recipient, has_device=recipient.pk in with_devices
+                                                if channel == Channel.PUSH else None)
             else:
                 raise errors.InvalidAddress("Each recipient needs 'to' or 'recipient_id'.")
             if endpoints is not None and address not in endpoints:

@@ -39,6 +39,7 @@ from delivery.models import Message, MessageBatch
 from delivery.providers.base import Content, SendResult
 from delivery.services.enqueue import message_fallback
 from templates_app import services as templates
+from tracking.links import Tracker
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -148,7 +149,7 @@ def _record(message: Message, *, owner: str, now: datetime, status: str, event: 
             "fcode": "" if result.ok else result.code, "freason": "" if result.ok else result.detail[:2000],
             "now": now, "id": message.id, "owner": owner, "event": event, "code": result.code,
             "variant": message.variant, "artifact": message.artifact, "attempt_delta": attempt_delta,
-            "detail": result.detail[:2000], "data": json.dumps({"error_class": result.error_class} if not result.ok else {}),
+            "detail": result.detail[:2000], "data": json.dumps({**result.data, **({"error_class": result.error_class} if not result.ok else {})}),
         })
         written = cursor.fetchone() is not None
     if not written:
@@ -299,6 +300,7 @@ def deliver_batch(messages: list[Message], *, owner: str, clock: Clock = timezon
     extend_at = time.monotonic() + half_lease
     pending = {m.id for m in messages}
     opened: dict[str, Any] = {}
+    tracker = Tracker(messages)  # click/open tracking and UTM for email HTML (tracking.links)
     with ExitStack() as entered:
         for m in messages:
             if time.monotonic() > extend_at:  # slow provider: keep the lease on what is left
@@ -311,7 +313,8 @@ def deliver_batch(messages: list[Message], *, owner: str, clock: Clock = timezon
                 if not chain:
                     result, used = SendResult.transient("COMMS_CHANNEL_UNAVAILABLE", f"no provider for {m.channel}"), ""
                 else:
-                    result, used = _send_with_failover(m, content_for(m, batches), chain, entered, opened)
+                    result, used = _send_with_failover(m, tracker.apply(m, content_for(m, batches)), chain, entered,
+                                                      opened)
             except Unrenderable as exc:
                 result, used = SendResult.permanent(exc.error.code, exc.error.message), ""
             except _Deferred as wait:
