@@ -65,3 +65,12 @@ def test_public_rate_limit_decorator_budgets_each_address_and_scope(settings):
     api_refused = page(factory.get("/webhooks/x", REMOTE_ADDR="192.0.2.1"))
     assert api_refused.status_code == 429 and b"COMMS_RATE_LIMITED" in api_refused.content
     assert page(factory.get("/u/x", REMOTE_ADDR="192.0.2.2")).status_code == 200  # another address
+
+
+def test_click_open_and_webhook_intake_have_per_address_budgets(client, settings):
+    settings.COMMS_PUBLIC_RATES = {"click": "2/min", "open": "2/min", "webhooks": "2/min"}
+    for url, method in (("/c/not-a-token", client.get), ("/o/not-a-token.gif", client.get),
+                        ("/webhooks/postmark", client.post)):
+        codes = [method(url, REMOTE_ADDR="192.0.2.50").status_code for _ in range(3)]
+        assert codes[2] == 429 and 429 not in codes[:2], (url, codes)
+        assert method(url, REMOTE_ADDR="192.0.2.51").status_code != 429
