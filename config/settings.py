@@ -48,6 +48,17 @@ if env.bool("COMMS_HTTPS", default=False):
     SECURE_HSTS_SECONDS = env.int("COMMS_HSTS_SECONDS", default=31536000)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Production hardening under TLS (`manage.py check --deploy` is clean with COMMS_HTTPS=true).
+if env.bool("COMMS_HTTPS", default=False):
+    SECURE_SSL_REDIRECT = env.bool("COMMS_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load-balancer probes speak plain HTTP
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("COMMS_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("COMMS_HSTS_PRELOAD", default=True)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = env.int("COMMS_SESSION_SECONDS", default=8 * 3600)  # an admin session lasts a work day
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SECURE_REFERRER_POLICY = "same-origin"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -78,6 +89,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+# Security headers (CSP on HTML pages) and the API input guard (see comms/security.py).
+MIDDLEWARE += ["comms.security.SecurityHeaders", "comms.security.ApiInputGuard"]
+COMMS_CSP = env.str("COMMS_CSP", default="") or None
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -153,6 +167,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
 }
+# Typed error responses on every operation; request bodies closed to unknown fields (see comms/schema.py).
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums", "comms.schema.add_error_responses",
+]
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {"ChannelEnum": "comms.enums.Channel"}
 
 # --- Celery: one queue per priority, P0/P1 get their own worker pool -------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
@@ -207,6 +226,15 @@ COMMS_CHANNEL_PROVIDERS = {
 COMMS_INBOX_TOKEN_SECONDS = env.int("COMMS_INBOX_TOKEN_SECONDS", default=24 * 3600)
 COMMS_INBOX_RATE = env.str("COMMS_INBOX_RATE", default="600/min")
 COMMS_INBOX_STREAM_SECONDS = env.int("COMMS_INBOX_STREAM_SECONDS", default=300)
+# Public endpoints (unsubscribe, preferences, click/open, inbound webhooks, inbox): requests per client
+# address and scope, e.g. "120/min"; COMMS_PUBLIC_RATES overrides per scope (JSON). See comms/throttles.py.
+COMMS_PUBLIC_RATE = env.str("COMMS_PUBLIC_RATE", default="300/min")
+COMMS_PUBLIC_RATES = env.json("COMMS_PUBLIC_RATES", default={"webhooks": "6000/min", "click": "600/min",
+                                                            "open": "600/min"})
+# Credential guessing: this many failed API key / token checks from one address within the window
+# lock the address out until the window ends (logged once on logger comms.security).
+COMMS_AUTH_FAILURE_LIMIT = env.int("COMMS_AUTH_FAILURE_LIMIT", default=30)
+COMMS_AUTH_LOCKOUT_SECONDS = env.int("COMMS_AUTH_LOCKOUT_SECONDS", default=300)
 # SMS is served when Twilio is configured (or a ChannelProvider row exists).
 COMMS_TWILIO = {
     "account_sid": env.str("TWILIO_ACCOUNT_SID", default=""),
