@@ -38,6 +38,7 @@ from delivery import health, ratelimit, routing, wakeup
 from delivery.models import Message, MessageBatch
 from delivery.providers.base import Content, SendResult
 from delivery.services.enqueue import message_fallback
+from delivery.services import screening
 from templates_app import services as templates
 from tracking.links import Tracker
 
@@ -119,6 +120,7 @@ class DrainStats:
     lost_lease: int = 0
     deferred: int = 0
     batches: int = 0
+    blocked: int = 0
 
 
 def claim_batch(*, max_priority: int, limit: int, owner: str, now: datetime | None = None) -> list[Message]:
@@ -309,6 +311,7 @@ def deliver_batch(messages: list[Message], *, owner: str, clock: Clock = timezon
     extend_at = time.monotonic() + half_lease
     pending = {m.id for m in messages}
     opened: dict[str, Any] = {}
+    held = screening.screen(messages, now=clock())  # preferences, consent, suppression, quiet hours
     tracker = Tracker(messages)  # click/open tracking and UTM for email HTML (tracking.links)
     with ExitStack() as entered:
         for m in messages:
@@ -317,6 +320,9 @@ def deliver_batch(messages: list[Message], *, owner: str, clock: Clock = timezon
                     cursor.execute(_EXTEND_SQL, {"until": clock() + timedelta(seconds=settings.COMMS_LEASE_SECONDS),
                                                  "ids": list(pending), "owner": owner})
                 extend_at = time.monotonic() + half_lease
+            if m.id in held and screening.hold(m, held[m.id], owner=owner, now=clock(), stats=stats):
+                pending.discard(m.id)
+                continue
             chain = routing.provider_specs(tenant_id=m.tenant_id, channel=m.channel, category=m.category)
             try:
                 if not chain:
@@ -385,6 +391,6 @@ def drain_all(*, clock: Clock = timezone.now, owner: str | None = None) -> Drain
     total = DrainStats()
     for priority in range(5):
         stats = drain(priority=priority, owner=owner, budget_seconds=3600, clock=clock)
-        for name in ("claimed", "sent", "retried", "failed", "dead", "lost_lease", "deferred", "batches"):
+        for name in ("claimed", "sent", "retried", "failed", "dead", "lost_lease", "deferred", "batches", "blocked"):
             setattr(total, name, getattr(total, name) + getattr(stats, name))
     return total

@@ -18,6 +18,7 @@ from comms.enums import CANCELLABLE, Channel, LogEvent, Status
 from comms.models import Recipient, Tenant
 from delivery import routing, wakeup
 from delivery.models import DeliveryLog, Message
+from delivery.services import screening
 from delivery.services.webhooks import endpoint_active
 from templates_app import services as templates
 
@@ -194,6 +195,9 @@ def message_enqueue(*, tenant: Tenant, spec: SendSpec, idempotency_key: str | No
     spec = _first_reachable(tenant, spec)
     check_sendable(tenant=tenant, spec=spec, now=now)
     recipient, address = _resolve(tenant, spec)
+    if not spec.fallback:  # early answer; with a fallback chain the worker blocks and falls back instead
+        screening.refuse_if_blocked(tenant=tenant, recipient=recipient, channel=spec.channel,
+                                    category=spec.category, address=address, now=now)
     if spec.channel == Channel.WEBHOOK:
         endpoint_active(tenant=tenant, url=address)
         resolve_safe(address)  # DNS may have changed since registration; the worker checks again
