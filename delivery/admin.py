@@ -53,5 +53,5 @@ class MessageBatchAdmin(admin.ModelAdmin):
 
 @admin.register(ChannelProvider)
 class ChannelProviderAdmin(admin.ModelAdmin):
-    list_display = ("name", "channel", "tenant", "is_primary", "order", "status", "rate_limit")
+    list_display = ("name", "channel", "tenant", "is_primary", "order", "status", "categories", "rate_limit", "daily_limit")
     list_filter = ("channel", "status")

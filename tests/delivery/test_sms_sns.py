@@ -22,10 +22,26 @@ def _sms(api, **extra):
     return response.json()["id"]
 
 
-def test_sms_is_published_with_sender_id_and_type(api, sns):
+def _marketing_allowed(tenant, number):
+    """Marketing SMS needs recorded consent (TCPA) and goes out 08:00-21:00 local time (+1 415: Los
+    Angeles); returns a clock at noon there tomorrow."""
+    import datetime as dt
+    import zoneinfo
+
+    from preferences.services import consent_record
+
+    consent_record(tenant=tenant, address=number, channel="sms", action="granted", source="test",
+                   consent_text="Text me offers")
+    noon = dt.datetime.combine(dt.date.today() + dt.timedelta(days=1), dt.time(12),
+                               tzinfo=zoneinfo.ZoneInfo("America/Los_Angeles"))
+    return lambda: noon
+
+
+def test_sms_is_published_with_sender_id_and_type(api, sns, tenant):
+    clock = _marketing_allowed(tenant, "+14155550124")
     message_id = _sms(api)
     promo_id = _sms(api, to="+14155550124", category="marketing", body="Sale today")
-    assert drain_all().sent == 2
+    assert drain_all(clock=clock).sent == 2
     message = Message.objects.get(id=message_id)
     assert (message.status, message.provider) == (Status.SENT, "sns")
     sent = sns_sent()
@@ -105,9 +121,10 @@ def test_error_classification(code, status, error_class, result_code):
     assert (result.error_class, result.code) == (error_class, result_code)
 
 
-def test_an_invalid_parameter_from_sns_is_permanent(api, sns):
+def test_an_invalid_parameter_from_sns_is_permanent(api, sns, tenant):
     """SNS (and moto) refuse a text over 1,600 characters: a full-length marketing text plus its footer."""
+    clock = _marketing_allowed(tenant, "+14155550123")
     message_id = _sms(api, body="a" * 1600, category="marketing")
-    drain_all()
+    drain_all(clock=clock)
     message = Message.objects.get(id=message_id)
     assert (message.status, message.failure_code) == (Status.FAILED, "InvalidParameter")
