@@ -50,7 +50,7 @@ def webhook_process(*, webhook_id: int, force: bool = False) -> ProcessResult:
         row.attempts += 1
         now = timezone.now()
         outcomes: list[str] = []
-        state, note, first_message = WebhookEvent.State.PROCESSED, "", None
+        state, note = WebhookEvent.State.PROCESSED, ""
         try:
             if row.provider == "push":
                 state, note = push.process(row)
@@ -59,11 +59,13 @@ def webhook_process(*, webhook_id: int, force: bool = False) -> ProcessResult:
             elif row.provider in PARSERS:
                 events = PARSERS[row.provider](row)
                 for event in events:
-                    outcome = event_ingest(event=event, webhook_id=row.pk)
-                    outcomes.append(outcome.value)
-                    if first_message is None and outcome == Outcome.APPLIED:
-                        first_message = event.message_id or None
+                    outcomes.append(event_ingest(event=event, webhook_id=row.pk).value)
                 row.events_total = len(events)
+                if Outcome.APPLIED.value in outcomes and row.message_id is None:
+                    from tracking.models import MessageEvent
+
+                    row.message_id = MessageEvent.objects.filter(webhook_id=row.pk).values_list(
+                        "message_id", flat=True).first()
             else:
                 state, note = WebhookEvent.State.FLAGGED, f"no parser for provider {row.provider!r}"
         except Exception as exc:  # keep the row, say why, let the sweep or an admin try again
