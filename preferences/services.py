@@ -202,12 +202,14 @@ def preferences_update(*, recipient: Recipient, changes: Iterable[dict[str, Any]
         row.enabled, row.frequency = after
         row.updated_at, row.updated_by = now, updated_by
         row.save()
-        # Every real change is evidence: keep it in the ledger.
-        consent_record(tenant=tenant, recipient=recipient, channel=channel, category=cat.key,
-                       action=ConsentAction.GRANTED if enabled else ConsentAction.WITHDRAWN, source=source,
-                       ip=ip, user_agent=user_agent,
-                       consent_text=consent_text or f"{cat.name} by {channel}: {'on' if enabled else 'off'}"
-                                                    f" ({after[1]})", at=now)
+        # The person's own changes are evidence (with the text they saw); an admin or system switching
+        # something *on* is not their consent and is not recorded as such (opt-outs always are).
+        if updated_by == UpdatedBy.USER or not enabled:
+            consent_record(tenant=tenant, recipient=recipient, channel=channel, category=cat.key,
+                           action=ConsentAction.GRANTED if enabled else ConsentAction.WITHDRAWN, source=source,
+                           ip=ip, user_agent=user_agent, at=now,
+                           consent_text=consent_text or f"{cat.name} by {channel}: {'on' if enabled else 'off'}"
+                                                        f" ({after[1]})")
         changed += 1
     return changed
 
@@ -233,6 +235,17 @@ def quiet_hours_set(*, recipient: Recipient, enabled: bool = True, start: dt.tim
         defaults={"tenant_id": recipient.tenant_id, "enabled": enabled, "start": start, "end": end,
                   "timezone": timezone_name, "channels": list(channels or []), "updated_at": timezone.now()})
     return row
+
+
+@transaction.atomic
+def preferences_change(*, recipient: Recipient, data: dict[str, Any]) -> None:
+    """One API PUT: preference changes and quiet hours together, all or nothing."""
+    preferences_update(recipient=recipient, changes=data.get("preferences") or [], updated_by=data["updated_by"],
+                       source=data.get("source") or "api", ip=data.get("ip"), user_agent=data.get("user_agent"),
+                       consent_text=data.get("consent_text") or "")
+    for window in data.get("quiet_hours") or []:
+        quiet_hours_set(recipient=recipient, enabled=window["enabled"], start=window["start"], end=window["end"],
+                        timezone_name=window["timezone"], category=window["category"], channels=window["channels"])
 
 
 # -- unsubscribe -----------------------------------------------------------------------------------
