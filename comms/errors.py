@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django import db
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views import defaults
@@ -75,7 +76,25 @@ QuietHours = _error("COMMS_QUIET_HOURS", 422, "The recipient is in quiet hours."
 Suppressed = _error("COMMS_SUPPRESSED", 422, "The address is on the suppression list.")
 UnsafeDestination = _error("COMMS_UNSAFE_DESTINATION", 422, "The URL points at a non-public network address.")
 WebhookUnverified = _error("COMMS_WEBHOOK_UNVERIFIED", 422, "The URL is not a registered, active webhook endpoint.")
+WebhookSignatureInvalid = _error("COMMS_WEBHOOK_SIGNATURE", 401,
+                                 "The webhook signature or credentials did not verify.")
+TrackingTokenInvalid = _error("COMMS_TRACKING_TOKEN", 400, "The tracking link is not valid.")
 Internal = _error("COMMS_INTERNAL", 500, "Internal error; the request may be retried.")
+NoDevices = _error("COMMS_NO_DEVICES", 422, "The recipient has no active push device.")
+Unavailable = _error("COMMS_UNAVAILABLE", 503, "The service is briefly unavailable; retry after the given delay.")
+# Seconds a client is told to wait when the database is unreachable (a restart or failover).
+UNAVAILABLE_RETRY_AFTER = 2
+# Router, digests, campaigns and schedules (issue 8).
+NoRoute = _error("COMMS_NO_ROUTE", 202, "No routing rule for this event name; the event was stored.")
+RuleInvalid = _error("COMMS_RULE_INVALID", 400, "The routing rule does not match its schema.")
+ConditionInvalid = _error("COMMS_CONDITION_INVALID", 400, "The condition expression is not valid.")
+Deduplicated = _error("COMMS_DEDUPLICATED", 200, "An equal event inside the dedupe window was already routed.")
+CronInvalid = _error("COMMS_CRON_INVALID", 400, "The cron expression does not parse.")
+AudienceEmpty = _error("COMMS_AUDIENCE_EMPTY", 422, "The audience has no recipients.")
+AudienceInvalid = _error("COMMS_AUDIENCE_INVALID", 400, "The audience is not valid.")
+CsvInvalid = _error("COMMS_CSV_INVALID", 400, "The CSV audience has rows that cannot be used.")
+CampaignState = _error("COMMS_CAMPAIGN_STATE", 409, "The campaign is not in a state that allows this.")
+ScheduleState = _error("COMMS_SCHEDULE_STATE", 409, "The schedule is not in a state that allows this.")
 # Preferences and compliance (issue 5).
 NoConsent = _error("COMMS_NO_CONSENT", 422, "The recipient has not given the consent this category needs.")
 UnknownCategory = _error("COMMS_UNKNOWN_CATEGORY", 400, "Unknown category.")
@@ -137,6 +156,13 @@ def to_comms_error(exc: Exception) -> CommsError | None:
         return err
     if isinstance(exc, RequestDataTooBig):
         return PayloadTooLarge()
+    if isinstance(exc, db.DataError) or (isinstance(exc, ValueError) and "NUL" in str(exc)):
+        # A value PostgreSQL cannot store (e.g. a NUL character inside a JSON string): the input's fault.
+        return ValidationFailed("The request contains a value that cannot be stored (e.g. a NUL character).")
+    if isinstance(exc, (db.OperationalError, db.InterfaceError)):
+        # The database is restarting or unreachable: nothing was accepted, so the client may retry.
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return Unavailable(details={"retry_after_seconds": UNAVAILABLE_RETRY_AFTER})
     if isinstance(exc, Http404):
         return NotFound()
     for drf_type, comms_type in _DRF_MAP:
@@ -165,6 +191,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]):
     response = Response(err.as_dict(), status=err.status)
     if isinstance(exc, drf.Throttled) and exc.wait:
         response["Retry-After"] = str(int(exc.wait))
+    if err.status == 429 and "Retry-After" not in response and err.details.get("retry_after_seconds"):
+        response["Retry-After"] = str(err.details["retry_after_seconds"])
+    if err.status == 503:
+        response["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
     if err.status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="comms"'
     return response

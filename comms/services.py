@@ -63,3 +63,11 @@ def device_register(*, recipient: Recipient, token: str, platform: str, app_id: 
 
 def device_unregister(*, tenant: Tenant, token: str) -> bool:
     return Device.objects.filter(tenant=tenant, token=token).delete()[0] > 0
+
+
+def devices_disable(*, tenant_id: Any, tokens: list[str], reason: str) -> int:
+    """Prune tokens the push service reported dead: later sends skip them until re-registered."""
+    from django.utils import timezone
+
+    return Device.objects.filter(tenant_id=tenant_id, token__in=tokens, disabled_at__isnull=True).update(
+        disabled_at=timezone.now(), disabled_reason=reason[:200])

@@ -48,6 +48,17 @@ if env.bool("COMMS_HTTPS", default=False):
     SECURE_HSTS_SECONDS = env.int("COMMS_HSTS_SECONDS", default=31536000)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Production hardening under TLS (`manage.py check --deploy` is clean with COMMS_HTTPS=true).
+if env.bool("COMMS_HTTPS", default=False):
+    SECURE_SSL_REDIRECT = env.bool("COMMS_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load-balancer probes speak plain HTTP
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("COMMS_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("COMMS_HSTS_PRELOAD", default=True)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = env.int("COMMS_SESSION_SECONDS", default=8 * 3600)  # an admin session lasts a work day
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SECURE_REFERRER_POLICY = "same-origin"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -78,6 +89,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+# Security headers (CSP on HTML pages) and the API input guard (see comms/security.py).
+MIDDLEWARE += ["comms.security.SecurityHeaders", "comms.security.ApiInputGuard"]
+COMMS_CSP = env.str("COMMS_CSP", default="") or None
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -153,6 +167,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
 }
+# Typed error responses on every operation; request bodies closed to unknown fields (see comms/schema.py).
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums", "comms.schema.add_error_responses",
+]
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {"ChannelEnum": "comms.enums.Channel"}
 
 # --- Celery: one queue per priority, P0/P1 get their own worker pool -------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
@@ -177,6 +196,9 @@ CELERY_BEAT_SCHEDULE = {
 # --- delivery engine -------------------------------------------------------------------------------
 COMMS_LEASE_SECONDS = env.int("COMMS_LEASE_SECONDS", default=120)
 COMMS_DRAIN_SECONDS = env.float("COMMS_DRAIN_SECONDS", default=20.0)
+# A row that was being sent when its worker died waits this long before its next try (it may be the
+# message that kills the worker); the rows the worker never reached go back at once.
+COMMS_CRASH_BACKOFF_SECONDS = env.float("COMMS_CRASH_BACKOFF_SECONDS", default=10.0)
 COMMS_BULK_MAX_RECIPIENTS = env.int("COMMS_BULK_MAX_RECIPIENTS", default=100_000)
 _default_backoff = env.list("COMMS_RETRY_BACKOFF", cast=int, default=[60, 300, 1800, 7200])
 # Per priority: claim batch size, retry schedule (seconds between attempts; its length is the retry
@@ -204,6 +226,15 @@ COMMS_CHANNEL_PROVIDERS = {
 COMMS_INBOX_TOKEN_SECONDS = env.int("COMMS_INBOX_TOKEN_SECONDS", default=24 * 3600)
 COMMS_INBOX_RATE = env.str("COMMS_INBOX_RATE", default="600/min")
 COMMS_INBOX_STREAM_SECONDS = env.int("COMMS_INBOX_STREAM_SECONDS", default=300)
+# Public endpoints (unsubscribe, preferences, click/open, inbound webhooks, inbox): requests per client
+# address and scope, e.g. "120/min"; COMMS_PUBLIC_RATES overrides per scope (JSON). See comms/throttles.py.
+COMMS_PUBLIC_RATE = env.str("COMMS_PUBLIC_RATE", default="300/min")
+COMMS_PUBLIC_RATES = env.json("COMMS_PUBLIC_RATES", default={"webhooks": "6000/min", "click": "600/min",
+                                                            "open": "600/min"})
+# Credential guessing: this many failed API key / token checks from one address within the window
+# lock the address out until the window ends (logged once on logger comms.security).
+COMMS_AUTH_FAILURE_LIMIT = env.int("COMMS_AUTH_FAILURE_LIMIT", default=30)
+COMMS_AUTH_LOCKOUT_SECONDS = env.int("COMMS_AUTH_LOCKOUT_SECONDS", default=300)
 # SMS is served when Twilio is configured (or a ChannelProvider row exists).
 COMMS_TWILIO = {
     "account_sid": env.str("TWILIO_ACCOUNT_SID", default=""),
@@ -214,6 +245,32 @@ COMMS_TWILIO = {
 }
 if COMMS_TWILIO["account_sid"]:
     COMMS_CHANNEL_PROVIDERS["sms"] = "delivery.providers.twilio.TwilioProvider"
+# SMS through Amazon SNS: COMMS_SMS_PROVIDER=sns (Twilio stays the default when TWILIO_ACCOUNT_SID is
+# set). Credentials come from the AWS chain unless SNS_ACCESS_KEY_ID / SNS_SECRET_ACCESS_KEY are given.
+COMMS_SNS = {
+    "region_name": env.str("SNS_REGION", default=env.str("AWS_REGION", default="")),
+    "endpoint_url": env.str("SNS_ENDPOINT_URL", default=""),
+    "aws_access_key_id": env.str("SNS_ACCESS_KEY_ID", default=""),
+    "aws_secret_access_key": env.str("SNS_SECRET_ACCESS_KEY", default=""),
+    "sender_id": env.str("SNS_SENDER_ID", default=""),
+    "origination_number": env.str("SNS_ORIGINATION_NUMBER", default=""),
+    "sms_type": env.str("SNS_SMS_TYPE", default="Transactional"),
+    "max_price": env.str("SNS_MAX_PRICE", default=""),
+    "check_opt_out": env.bool("SNS_CHECK_OPT_OUT", default=False),
+}
+if env.str("COMMS_SMS_PROVIDER", default="") == "sns":
+    COMMS_CHANNEL_PROVIDERS["sms"] = "delivery.providers.sns.SnsProvider"
+# Push is served when an FCM service account is configured (or a ChannelProvider row exists).
+# FCM_ENDPOINT points firebase-admin at another host (the loopback stand-in of `make run`).
+COMMS_FCM = {
+    "service_account": env.str("FCM_SERVICE_ACCOUNT_JSON", default=""),
+    "service_account_file": env.str("FCM_SERVICE_ACCOUNT_FILE", default=""),
+    "project_id": env.str("FCM_PROJECT_ID", default=""),
+    "endpoint": env.str("FCM_ENDPOINT", default=""),
+    "timeout": env.float("FCM_TIMEOUT", default=10.0),
+}
+if COMMS_FCM["service_account"] or COMMS_FCM["service_account_file"]:
+    COMMS_CHANNEL_PROVIDERS["push"] = "delivery.providers.fcm.FcmProvider"
 # Per recipient domain: [messages, per seconds] (seed 003's ISP defaults); JSON to override.
 COMMS_DOMAIN_RATE_LIMITS = {k: tuple(v) for k, v in env.json("COMMS_DOMAIN_RATE_LIMITS", default={
     "gmail.com": [10000, 3600], "yahoo.com": [5000, 3600], "hotmail.com": [5000, 3600],
@@ -224,6 +281,8 @@ COMMS_PROVIDER_RATE_LIMITS = env.json("COMMS_PROVIDER_RATE_LIMITS", default={})
 # one probe message at a time decides whether it closes again.
 COMMS_BREAKER_FAILURES = env.int("COMMS_BREAKER_FAILURES", default=5)
 COMMS_BREAKER_COOLDOWN = env.float("COMMS_BREAKER_COOLDOWN", default=30.0)
+# Beat copies provider health (Redis counters, breaker state) into the ChannelHealth table this often.
+COMMS_HEALTH_PERSIST_SECONDS = env.int("COMMS_HEALTH_PERSIST_SECONDS", default=30)
 # Outbound webhooks never reach private/loopback/link-local/metadata addresses, except these CIDRs.
 COMMS_OUTBOUND_ALLOWED_NETWORKS = env.list("COMMS_OUTBOUND_ALLOWED_NETWORKS", default=[])
 COMMS_WEBHOOK_TIMEOUT = env.float("COMMS_WEBHOOK_TIMEOUT", default=10.0)
@@ -285,6 +344,86 @@ STORAGES = {
     ),
 }
 
+# --- inbound provider webhooks and tracking (issue 6) ------------------------------------------------
+# Requests per provider endpoint (Redis fixed window, shared by all web processes); beyond: 429 +
+# Retry-After, which every provider retries. JSON object {"sendgrid": "3000/s", ...}; "default" for the rest.
+COMMS_WEBHOOK_RATES = {"default": "60000/min", **env.json("COMMS_WEBHOOK_RATES", default={})}
+# Body size cap per provider (bytes): SendGrid batches many events per post, SNS messages are ≤256 KB.
+COMMS_WEBHOOK_MAX_BYTES = {"default": 1024 * 1024, "sendgrid": 8 * 1024 * 1024, "ses": 300 * 1024,
+                           "twilio": 64 * 1024, "twilio_sms": 64 * 1024, "push": 64 * 1024,
+                           **env.json("COMMS_WEBHOOK_MAX_BYTES", default={})}
+# Signed timestamps further than this from our clock are refused (replays, forgeries).
+COMMS_WEBHOOK_MAX_SKEW_SECONDS = env.int("COMMS_WEBHOOK_MAX_SKEW_SECONDS", default=600)
+# Events for messages not yet marked sent are retried this many times (delays in seconds), then kept as orphans.
+COMMS_WEBHOOK_ORPHAN_RETRIES = env.int("COMMS_WEBHOOK_ORPHAN_RETRIES", default=5)
+COMMS_WEBHOOK_ORPHAN_BACKOFF = env.list("COMMS_WEBHOOK_ORPHAN_BACKOFF", cast=int, default=[10, 30, 120, 600, 1800])
+# Behind a TLS-terminating proxy: trust X-Forwarded-Proto/-Host/-For from it (Twilio signs the public URL),
+# or name the public base URL outright.
+COMMS_TRUST_FORWARDED = env.bool("COMMS_TRUST_FORWARDED", default=False)
+COMMS_WEBHOOK_BASE_URL = env.str("COMMS_WEBHOOK_BASE_URL", default="")
+# Provider secrets. SendGrid: the Signed Event Webhook public key (base64 DER, as SendGrid shows it).
+COMMS_SENDGRID_VERIFICATION_KEY = env.str("COMMS_SENDGRID_VERIFICATION_KEY", default="")
+COMMS_MAILGUN_SIGNING_KEY = env.str("COMMS_MAILGUN_SIGNING_KEY", default="")
+COMMS_POSTMARK_WEBHOOK_AUTH = env.str("COMMS_POSTMARK_WEBHOOK_AUTH", default="")  # "user:password"
+COMMS_PUSH_FEEDBACK_SECRET = env.str("COMMS_PUSH_FEEDBACK_SECRET", default="")  # "whsec_..."
+# Amazon SES via SNS: allowed topics, the host a certificate/SubscribeURL must be on, message age limit.
+COMMS_SES_TOPIC_ARNS = env.list("COMMS_SES_TOPIC_ARNS", default=[])
+COMMS_SES_WEBHOOK_AUTH = env.str("COMMS_SES_WEBHOOK_AUTH", default="")  # optional basic auth "user:password"
+COMMS_SNS_HOST_PATTERN = env.str("COMMS_SNS_HOST_PATTERN",
+                                 default=r"^https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/")
+COMMS_SNS_MAX_AGE_SECONDS = env.int("COMMS_SNS_MAX_AGE_SECONDS", default=3600)
+COMMS_SNS_CERT_TIMEOUT = env.float("COMMS_SNS_CERT_TIMEOUT", default=5.0)
+# Soft bounces: this many within the window suppress the address for a while.
+COMMS_SOFT_BOUNCE_LIMIT = env.int("COMMS_SOFT_BOUNCE_LIMIT", default=3)
+COMMS_SOFT_BOUNCE_WINDOW_HOURS = env.int("COMMS_SOFT_BOUNCE_WINDOW_HOURS", default=72)
+COMMS_SOFT_BOUNCE_SUPPRESS_HOURS = env.int("COMMS_SOFT_BOUNCE_SUPPRESS_HOURS", default=7 * 24)
+# Click/open tracking (links built on COMMS_PUBLIC_URL above): token lifetime, where it is off.
+COMMS_TRACKING_ENABLED = env.bool("COMMS_TRACKING_ENABLED", default=True)
+COMMS_TRACKING_SECRET = env.str("COMMS_TRACKING_SECRET", default="")
+COMMS_TRACKING_TOKEN_DAYS = env.int("COMMS_TRACKING_TOKEN_DAYS", default=90)
+COMMS_TRACKING_SENSITIVE_CATEGORIES = env.list("COMMS_TRACKING_SENSITIVE_CATEGORIES", default=["security", "legal"])
+COMMS_TRACKING_OFF_TEMPLATES = env.list("COMMS_TRACKING_OFF_TEMPLATES", default=[])
+# Rolling 7-day deliverability guardrails (percent) and the volume below which no alert is raised.
+COMMS_ALERT_HARD_BOUNCE_PCT = env.float("COMMS_ALERT_HARD_BOUNCE_PCT", default=0.3)
+COMMS_ALERT_COMPLAINT_PCT = env.float("COMMS_ALERT_COMPLAINT_PCT", default=0.1)
+COMMS_ALERT_MIN_SENT = env.int("COMMS_ALERT_MIN_SENT", default=200)
+COMMS_ALERT_WEBHOOK_URL = env.str("COMMS_ALERT_WEBHOOK_URL", default="")
+CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {
+    "task": "webhooks.tasks.sweep", "schedule": env.float("COMMS_WEBHOOK_SWEEP_SECONDS", default=15.0),
+    "options": {"queue": "p2", "expires": 60},
+}
+CELERY_BEAT_SCHEDULE["tracking-periodic"] = {
+    "task": "webhooks.tasks.tracking_periodic", "schedule": env.float("COMMS_TRACKING_PERIODIC_SECONDS", default=300.0),
+    "options": {"queue": "p3", "expires": 600},
+}
+# --- console, dashboards and metrics (admin_console) ---------------------------------------------------
+# Beat folds the dashboard aggregates' deltas this often; buckets older than the retention are dropped.
+COMMS_STATS_ROLLUP_SECONDS = env.float("COMMS_STATS_ROLLUP_SECONDS", default=10.0)
+COMMS_STATS_RETENTION_DAYS = env.int("COMMS_STATS_RETENTION_DAYS", default=35)
+CELERY_BEAT_SCHEDULE["console-stats-rollup"] = {
+    "task": "admin_console.tasks.stats_rollup",
+    "schedule": COMMS_STATS_ROLLUP_SECONDS,
+    "options": {"queue": "p0", "expires": 60},
+}
+COMMS_DASHBOARD_REFRESH_SECONDS = env.int("COMMS_DASHBOARD_REFRESH_SECONDS", default=30)
+# Deliverability thresholds drawn on the quality charts (7-day rolling, percent of sent).
+COMMS_HARD_BOUNCE_THRESHOLD = env.float("COMMS_HARD_BOUNCE_THRESHOLD", default=0.3)
+COMMS_COMPLAINT_THRESHOLD = env.float("COMMS_COMPLAINT_THRESHOLD", default=0.1)
+# Admin test sends go only to these addresses (exact, or "@example.com" for a whole domain).
+COMMS_TEST_SEND_ALLOWLIST = env.list("COMMS_TEST_SEND_ALLOWLIST", default=[])
+# /metrics answers only with `Authorization: Bearer <token>` when this is set.
+COMMS_METRICS_TOKEN = env.str("COMMS_METRICS_TOKEN", default="")
+# Celery workers write a heartbeat to Redis this often; /readyz and the dashboard count live ones.
+COMMS_WORKER_HEARTBEAT_SECONDS = env.float("COMMS_WORKER_HEARTBEAT_SECONDS", default=10.0)
+# --- router: events, digests, escalations, campaigns, schedules (issue 8) ----------------------------
+COMMS_DIGEST_TEMPLATE = env.str("COMMS_DIGEST_TEMPLATE", default="digest")
+COMMS_CAMPAIGN_CHUNK = env.int("COMMS_CAMPAIGN_CHUNK", default=10_000)
+CELERY_BEAT_SCHEDULE["comms-router-tick"] = {
+    # Fires due schedules, flushes due digests, escalates unread in-app items, starts and finishes campaigns.
+    "task": "comms.tasks.router_tick",
+    "schedule": env.float("COMMS_ROUTER_TICK_SECONDS", default=10.0),
+    "options": {"queue": "p1", "expires": 60},
+}
 # Preferences, consent and compliance (issue 5).
 COMMS_HASH_KEY = env.str("COMMS_HASH_KEY", default="")
 COMMS_QUIET_HOURS_JITTER = env.float("COMMS_QUIET_HOURS_JITTER", default=600.0)
@@ -299,10 +438,11 @@ COMMS_SMS_START_TEXT = env.str("COMMS_SMS_START_TEXT", default="You are resubscr
 COMMS_DOUBLE_OPT_IN_REMIND_HOURS = env.int("COMMS_DOUBLE_OPT_IN_REMIND_HOURS", default=48)
 COMMS_DOUBLE_OPT_IN_MAX_REMINDERS = env.int("COMMS_DOUBLE_OPT_IN_MAX_REMINDERS", default=1)
 COMMS_DOUBLE_OPT_IN_EXPIRE_DAYS = env.int("COMMS_DOUBLE_OPT_IN_EXPIRE_DAYS", default=7)
-COMMS_DIGEST_HANDLER = env.str("COMMS_DIGEST_HANDLER", default="")
 LANGUAGES = [("en", "English"), ("es", "Español"), ("fr", "Français")]
 CELERY_BEAT_SCHEDULE["preferences-double-opt-in"] = {
     "task": "preferences.tasks.double_opt_in_sweep",
     "schedule": env.float("COMMS_DOUBLE_OPT_IN_SWEEP_SECONDS", default=3600.0),
     "options": {"queue": "p3", "expires": 600},
 }
+# The send-time gate hands rows whose recipient wants daily/weekly digests to the router's collector.
+COMMS_DIGEST_HANDLER = env.str("COMMS_DIGEST_HANDLER", default="comms.digests.digest_handler")

@@ -19,6 +19,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
     path("healthz", healthz),
+    path("webhooks/", include("webhooks.urls")),
+    path("", include("tracking.urls")),
+    path("", include("admin_console.urls")),
     path("api/v1/", include("preferences.urls")),
     path("", include("preferences.page_urls")),
 ]

@@ -39,6 +39,8 @@ class SendResult:
     # data was sent): such a message is retried on the same provider later, never failed over,
     # because failover must not send twice what the primary accepted.
     maybe_accepted: bool = False
+    # Extra facts for the delivery log (e.g. per-device outcomes of a push fan-out).
+    data: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
     def sent(cls, provider_ref: str, detail: str = "") -> "SendResult":
@@ -78,6 +80,11 @@ class Provider:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+    @classmethod
+    def config_problems(cls, config: dict[str, Any]) -> list[str]:
+        """What a configuration lacks for this provider to work (the start-up system check)."""
+        return []
 
     def send(self, message: Any, content: Content) -> SendResult:  # pragma: no cover - contract
         raise NotImplementedError

@@ -21,7 +21,7 @@ from uuid_utils import uuid7
 from comms import errors
 from comms.addresses import normalise_address
 from comms.enums import Channel, Status
-from comms.models import Recipient, Tenant
+from comms.models import Device, Recipient, Tenant
 from delivery import wakeup
 from delivery.models import Message, MessageBatch, WebhookEndpoint
 from delivery.services.enqueue import SendSpec, check_sendable, initial_state, recipient_address_for
@@ -59,6 +59,9 @@ def _resolve_rows(tenant: Tenant, channel: str, recipients: list[dict], *, valid
     } if wanted else {}
     rows: list[_Row] = []
     problems: list[dict] = []
+    with_devices = set(Device.objects.filter(
+        tenant=tenant, recipient__in=directory.values(), disabled_at__isnull=True).values_list(
+        "recipient_id", flat=True)) if channel == Channel.PUSH and directory else set()
     endpoints = set(WebhookEndpoint.objects.filter(tenant=tenant, disabled_at__isnull=True).values_list(
         "url", flat=True)) if channel == Channel.WEBHOOK else None
     for index, entry in enumerate(recipients):
@@ -71,7 +74,8 @@ def _resolve_rows(tenant: Tenant, channel: str, recipients: list[dict], *, valid
             if entry.get("to"):
                 address = normalise_address(channel, entry["to"])
             elif recipient is not None:
-                address = recipient_address_for(channel, recipient)
+                address = recipient_address_for(channel, recipient, has_device=recipient.pk in with_devices
+                                                if channel == Channel.PUSH else None)
             else:
                 raise errors.InvalidAddress("Each recipient needs 'to' or 'recipient_id'.")
             if endpoints is not None and address not in endpoints:
@@ -208,3 +212,38 @@ def _replay(existing: MessageBatch, fingerprint: str) -> BulkResult:
     if existing.request_hash != fingerprint:
         raise errors.IdempotencyConflict(details={"batch_id": str(existing.id)})
     return BulkResult(batch=existing, created=False)
+
+
+# Rows already resolved by the caller from the directory (campaign fan-out): address, recipient pk,
+# locale and the per-row variables JSON. No per-row validation: directory addresses are normalised
+# when written, and the caller validates shared variables once against the template.
+BulkRow = _Row
+
+
+def message_bulk_enqueue_rows(*, tenant: Tenant, spec: SendSpec, rows: list[_Row], idempotency_key: str,
+                              now: datetime | None = None) -> BulkResult:
+    """One COPY of pre-resolved rows as one MessageBatch; a replayed key returns the first batch."""
+    now = now or timezone.now()
+    existing = MessageBatch.objects.filter(tenant=tenant, idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return BulkResult(batch=existing, created=False)
+    if not rows:
+        raise errors.ValidationFailed("rows must not be empty.")
+    check_sendable(tenant=tenant, spec=spec, now=now)
+    version = None
+    if spec.template_key:
+        version = templates.active_version(tenant=tenant, template_key=spec.template_key)
+        if spec.channel not in version.template.channels:
+            raise errors.TemplateChannel(f"Template '{spec.template_key}' has no {spec.channel} content.")
+    status, due = initial_state(spec, now)
+    with transaction.atomic():
+        batch = MessageBatch.objects.create(
+            tenant=tenant, channel=spec.channel, priority=spec.priority, category=spec.category,
+            template_key=spec.template_key, template_version=version, metadata=spec.metadata,
+            idempotency_key=idempotency_key, request_hash=spec.fingerprint(), requested=len(rows),
+            accepted=len(rows), rejected=0, scheduled_for=spec.scheduled_for, created_at=now,
+        )
+        _copy_rows(batch, spec, rows, status=status, due=due, now=now)
+        if status == Status.QUEUED:
+            wakeup.wake_on_commit({spec.priority})
+    return BulkResult(batch=batch, created=True)

@@ -40,6 +40,7 @@ from delivery.providers.base import Content, SendResult
 from delivery.services.enqueue import message_fallback
 from delivery.services import screening
 from templates_app import services as templates
+from tracking.links import Tracker
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -134,7 +135,7 @@ def claim_batch(*, max_priority: int, limit: int, owner: str, now: datetime | No
         rows = list(Message.objects.raw(_CLAIM_SQL, {
             "owner": owner, "lease_until": lease_until, "now": now, "priority": priority, "limit": need,
         }))
-        rows.sort(key=lambda m: m.next_attempt_at)
+        rows.sort(key=lambda m: (m.next_attempt_at, m.id))  # the order housekeeping's crash accounting assumes
         claimed.extend(rows)
     return claimed
 
@@ -150,7 +151,7 @@ def _record(message: Message, *, owner: str, now: datetime, status: str, event: 
             "fcode": "" if result.ok else result.code, "freason": "" if result.ok else result.detail[:2000],
             "now": now, "id": message.id, "owner": owner, "event": event, "code": result.code,
             "variant": message.variant, "artifact": message.artifact, "attempt_delta": attempt_delta,
-            "detail": result.detail[:2000], "data": json.dumps({"error_class": result.error_class} if not result.ok else {}),
+            "detail": result.detail[:2000], "data": json.dumps({**result.data, **({"error_class": result.error_class} if not result.ok else {})}),
         })
         written = cursor.fetchone() is not None
     if not written:
@@ -261,9 +262,11 @@ def _send_with_failover(m: Message, content: Content, chain: list[routing.Spec],
 
     A transient failure moves on to the next provider only when the failed one certainly did not
     take the message (``maybe_accepted`` is false): failover never sends twice. A rate limit that
-    says "wait" defers the message instead of failing it.
+    says "wait" defers the message instead of failing it; a provider whose daily quota is spent is
+    skipped, and when every one is, the message waits for the first quota to renew.
     """
     result, used = None, ""
+    quota_waits: list[float] = []
     for spec in chain:
         if not health.allow(spec.name):
             continue
@@ -271,6 +274,10 @@ def _send_with_failover(m: Message, content: Content, chain: list[routing.Spec],
                                                           channel=m.channel, address=m.recipient_address))
         if not decision.allowed:
             raise _Deferred(decision.wait_seconds, f"rate limit ({spec.name})")
+        quota_wait = ratelimit.daily_take(spec.name, spec.daily)
+        if quota_wait:  # this provider's daily quota is spent: the next one may still send today
+            quota_waits.append(quota_wait)
+            continue
         provider = opened.get(spec.name)
         if provider is None:
             provider = opened[spec.name] = entered.enter_context(routing.instance(spec))
@@ -281,10 +288,13 @@ def _send_with_failover(m: Message, content: Content, chain: list[routing.Spec],
             log.exception("provider %s raised for message %s", spec.name, m.id)
             result = SendResult.transient("provider_error", f"{type(exc).__name__}: {exc}", maybe_accepted=True)
         used = spec.name
-        health.record(spec.name, healthy=not _provider_fault(result), latency_ms=(time.monotonic() - started) * 1000)
+        health.record(spec.name, healthy=not _provider_fault(result), latency_ms=(time.monotonic() - started) * 1000,
+                      code=result.code)
         if result.ok or result.error_class == "permanent" or result.maybe_accepted:
             break
     if result is None:
+        if quota_waits:
+            raise _Deferred(min(quota_waits), "daily quota of every available provider spent")
         return SendResult.transient("COMMS_PROVIDERS_UNAVAILABLE", "every provider's circuit is open"), ""
     return result, used
 
@@ -302,6 +312,7 @@ def deliver_batch(messages: list[Message], *, owner: str, clock: Clock = timezon
     pending = {m.id for m in messages}
     opened: dict[str, Any] = {}
     held = screening.screen(messages, now=clock())  # preferences, consent, suppression, quiet hours
+    tracker = Tracker(messages)  # click/open tracking and UTM for email HTML (tracking.links)
     with ExitStack() as entered:
         for m in messages:
             if time.monotonic() > extend_at:  # slow provider: keep the lease on what is left
@@ -312,12 +323,13 @@ def deliver_batch(messages: list[Message], *, owner: str, clock: Clock = timezon
             if m.id in held and screening.hold(m, held[m.id], owner=owner, now=clock(), stats=stats):
                 pending.discard(m.id)
                 continue
-            chain = routing.provider_specs(tenant_id=m.tenant_id, channel=m.channel)
+            chain = routing.provider_specs(tenant_id=m.tenant_id, channel=m.channel, category=m.category)
             try:
                 if not chain:
                     result, used = SendResult.transient("COMMS_CHANNEL_UNAVAILABLE", f"no provider for {m.channel}"), ""
                 else:
-                    result, used = _send_with_failover(m, content_for(m, batches), chain, entered, opened)
+                    result, used = _send_with_failover(m, tracker.apply(m, content_for(m, batches)), chain, entered,
+                                                      opened)
             except Unrenderable as exc:
                 result, used = SendResult.permanent(exc.error.code, exc.error.message), ""
             except _Deferred as wait:

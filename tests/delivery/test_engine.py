@@ -6,6 +6,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db import connection, connections
 from django.utils import timezone
 
@@ -82,16 +83,20 @@ def _max_rows(node) -> int:
 
 @pytest.mark.django_db
 def test_expired_lease_returns_to_queue_or_dlq(tenant):
+    """The dead worker's first stranded row was in flight: it keeps the charge (DLQ when out of
+    attempts); the row it never reached gets its charge back and is due at once."""
     _bulk(tenant, 2)
     now = timezone.now()
     first, second = claim_batch(max_priority=2, limit=2, owner="dead-worker", now=now)
-    Message.objects.filter(id=second.id).update(attempt_count=5)  # its last allowed attempt
+    queued_at = second.next_attempt_at
+    Message.objects.filter(id=first.id).update(attempt_count=5)  # its last allowed attempt
     assert leases_reap(now=now + timedelta(seconds=60)) == 0
     assert leases_reap(now=now + timedelta(seconds=121)) == 2
     first.refresh_from_db()
     second.refresh_from_db()
-    assert (first.status, first.lease_owner) == (Status.QUEUED, None)
-    assert (second.status, second.failure_code) == (Status.DEAD, "lease_expired")
+    assert (first.status, first.failure_code) == (Status.DEAD, "lease_expired")
+    assert (second.status, second.lease_owner, second.attempt_count) == (Status.QUEUED, None, 0)
+    assert second.next_attempt_at == queued_at  # keeps its place at the head of the queue
 
 
 @pytest.mark.django_db
@@ -100,7 +105,8 @@ def test_an_outcome_from_a_worker_that_lost_its_lease_is_not_recorded(tenant):
     now = timezone.now()
     [stale] = claim_batch(max_priority=2, limit=1, owner="slow", now=now)
     leases_reap(now=now + timedelta(seconds=200))
-    [fresh] = claim_batch(max_priority=2, limit=1, owner="fast", now=now + timedelta(seconds=201))
+    later = now + timedelta(seconds=201 + settings.COMMS_CRASH_BACKOFF_SECONDS)  # it was in flight: backoff
+    [fresh] = claim_batch(max_priority=2, limit=1, owner="fast", now=later)
     stats = DrainStats()
     record_outcome(stale, SendResult.sent("<late@x>"), owner="slow", provider="smtp", now=timezone.now(), stats=stats)
     assert (stats.sent, stats.lost_lease) == (0, 1)

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from admin_console import api, views
+
+urlpatterns = [
+    path("console/", views.console, name="console"),
+    path("api/v1/stats/queue", api.StatsQueueApi.as_view(), name="stats-queue"),
+    path("api/v1/stats/channels", api.StatsChannelsApi.as_view(), name="stats-channels"),
+    path("api/v1/stats/templates", api.StatsTemplatesApi.as_view(), name="stats-templates"),
+    path("metrics", api.metrics, name="metrics"),
+    path("readyz", api.readyz, name="readyz"),
+]

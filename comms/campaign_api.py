@@ -1,0 +1,145 @@
+"""Campaigns, segments and schedules API: thin views over comms.campaigns and comms.schedules."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiTypes, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from comms import errors
+from comms.campaign_models import Campaign, Schedule, Segment
+from comms.campaigns import (
+    campaign_cancel, campaign_create, campaign_pause, campaign_progress, campaign_resume, campaign_schedule,
+)
+from comms.router_serializers import CampaignSerializer, ScheduleSerializer, SegmentSerializer
+from comms.schedules import schedule_cancel, schedule_create
+from comms.segments import filter_validate, segment_queryset
+
+
+def _uuid(raw: str, what: str):
+    from delivery.api import uuid_or_404
+
+    return uuid_or_404(raw, f"No such {what}.")
+
+
+def campaign_representation(campaign: Campaign, *, progress: bool = True) -> dict:
+    body = {
+        "id": str(campaign.id), "name": campaign.name, "state": campaign.state, "channels": campaign.channels,
+        "template": campaign.template_key, "category": campaign.category, "priority": campaign.priority,
+        "audience": {"kind": campaign.audience_kind, "size": campaign.audience_size,
+                     "segment": campaign.segment.name if campaign.segment_id else None,
+                     "refused_rows": campaign.audience_errors[:100], "refused": len(campaign.audience_errors)},
+        "schedule": {"kind": campaign.schedule_kind, "at": campaign.send_at,
+                     "local_date": campaign.local_date, "local_time": campaign.local_time},
+        "throttle_per_minute": campaign.throttle_per_minute, "start_at": campaign.start_at,
+        "started_at": campaign.started_at, "finished_at": campaign.finished_at, "created_at": campaign.created_at,
+    }
+    if progress:
+        body["progress"] = campaign_progress(campaign)
+    return body
+
+
+class CampaignListApi(APIView):
+    required_scopes = {"GET": "messages:read", "POST": "admin"}
+
+    @extend_schema(request=CampaignSerializer, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request):
+        serializer = CampaignSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        campaign = campaign_create(tenant=request.user.tenant, data=dict(serializer.validated_data), actor=request.user)
+        return Response(campaign_representation(campaign, progress=False), status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        campaigns = Campaign.objects.filter(tenant=request.user.tenant).select_related("segment").order_by("-id")[:200]
+        return Response({"results": [campaign_representation(c, progress=False) for c in campaigns]})
+
+
+class CampaignDetailApi(APIView):
+    required_scopes = {"GET": "messages:read"}
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, campaign_id: str):
+        campaign = Campaign.objects.filter(tenant=request.user.tenant, pk=_uuid(campaign_id, "campaign")).first()
+        if campaign is None:
+            raise errors.NotFound("No such campaign.")
+        return Response(campaign_representation(campaign))
+
+
+_ACTIONS = {"schedule": campaign_schedule, "pause": campaign_pause, "resume": campaign_resume,
+            "cancel": campaign_cancel}
+
+
+class CampaignActionApi(APIView):
+    """POST /campaigns/{id}/schedule|pause|resume|cancel; each takes effect when it returns."""
+
+    required_scopes = {"POST": "admin"}
+
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    def post(self, request, campaign_id: str, action: str):
+        if action not in _ACTIONS:
+            raise errors.NotFound(f"Unknown action '{action}'; use {', '.join(_ACTIONS)}.")
+        result = _ACTIONS[action](tenant=request.user.tenant, campaign_id=_uuid(campaign_id, "campaign"))
+        campaign, extra = (result if isinstance(result, tuple) else (result, {}))
+        return Response({**campaign_representation(campaign), **({"effect": extra} if extra else {})})
+
+
+class SegmentListApi(APIView):
+    required_scopes = {"GET": "messages:read", "POST": "admin"}
+
+    @extend_schema(request=SegmentSerializer, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request):
+        serializer = SegmentSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        spec = filter_validate(data["filter"])
+        segment, _ = Segment.objects.update_or_create(tenant=request.user.tenant, name=data["name"], defaults={
+            "filter": spec, "description": data["description"]})
+        size = segment_queryset(tenant=request.user.tenant, spec=spec).count()
+        return Response({"name": segment.name, "filter": segment.filter, "size": size}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        return Response({"results": list(Segment.objects.filter(tenant=request.user.tenant).values(
+            "name", "description", "filter"))})
+
+
+def schedule_representation(schedule: Schedule) -> dict:
+    return {"id": schedule.pk, "name": schedule.name, "kind": schedule.kind, "cron": schedule.cron,
+            "timezone": schedule.timezone, "run_at": schedule.run_at, "next_run_at": schedule.next_run_at,
+            "last_run_at": schedule.last_run_at, "run_count": schedule.run_count, "last_error": schedule.last_error,
+            "cancelled_at": schedule.cancelled_at, "event": schedule.event}
+
+
+class ScheduleListApi(APIView):
+    required_scopes = {"GET": "messages:read", "POST": "admin"}
+
+    @extend_schema(request=ScheduleSerializer, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request):
+        serializer = ScheduleSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        schedule = schedule_create(tenant=request.user.tenant, name=data["name"], event=data["event"],
+                                   cron=data["cron"], run_at=data["run_at"], tz=data["timezone"])
+        return Response(schedule_representation(schedule), status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        schedules = Schedule.objects.filter(tenant=request.user.tenant).order_by("id")
+        return Response({"results": [schedule_representation(s) for s in schedules]})
+
+
+class ScheduleDetailApi(APIView):
+    required_scopes = {"GET": "messages:read", "DELETE": "admin"}
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, schedule_id: int):
+        schedule = Schedule.objects.filter(tenant=request.user.tenant, pk=schedule_id).first()
+        if schedule is None:
+            raise errors.NotFound("No such schedule.")
+        return Response(schedule_representation(schedule))
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def delete(self, request, schedule_id: int):
+        return Response(schedule_representation(schedule_cancel(tenant=request.user.tenant, schedule_id=schedule_id)))

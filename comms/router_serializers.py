@@ -1,0 +1,76 @@
+"""Request shapes of the events, rules, campaigns and schedules API (shape only; rules in services)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from comms.enums import Category, Channel, Priority
+from comms.serializers import StrictSerializer
+
+
+def _priority(value) -> int:
+    try:
+        return int(Priority.parse(value))
+    except (ValueError, TypeError):
+        raise serializers.ValidationError("priority is 0-4, P0-P4, or critical/high/normal/low.") from None
+
+
+class EventSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=128)
+    recipients = serializers.ListField(child=serializers.CharField(max_length=255), required=False, default=list)
+    audience = serializers.DictField(required=False, default=dict)
+    actor = serializers.DictField(required=False, default=dict)
+    cause_ref = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    category = serializers.ChoiceField(choices=Category.choices, required=False, default=Category.TRANSACTIONAL)
+    priority = serializers.JSONField(required=False, default=2)
+    payload = serializers.DictField(required=False, default=dict)
+
+    def validate_priority(self, value) -> int:
+        return _priority(value)
+
+
+class EventBatchSerializer(StrictSerializer):
+    events = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=500)
+
+
+class RuleSerializer(StrictSerializer):
+    definition = serializers.JSONField()
+    description = serializers.CharField(required=False, allow_blank=True, default=None, allow_null=True)
+    notes = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class DryRunSerializer(StrictSerializer):
+    event = serializers.DictField()
+    definition = serializers.JSONField(required=False, default=None, allow_null=True,
+                                       help_text="Try an unsaved definition instead of the active version.")
+
+
+class SegmentSerializer(StrictSerializer):
+    name = serializers.SlugField(max_length=128)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    filter = serializers.DictField()
+
+
+class CampaignSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=200)
+    channels = serializers.ListField(child=serializers.ChoiceField(choices=Channel.choices), min_length=1,
+                                     max_length=5)
+    template = serializers.CharField(max_length=128)
+    variables = serializers.DictField(required=False, default=dict)
+    category = serializers.ChoiceField(choices=Category.choices, required=False, default=Category.MARKETING)
+    priority = serializers.JSONField(required=False, default=3)
+    audience = serializers.DictField(help_text='{"recipients": [...]} | {"segment": "name"} | {"csv": "text"}')
+    schedule = serializers.DictField(required=False, default=dict,
+                                     help_text='{"at": iso} | {"local_date": "2026-12-01", "local_time": "09:00"}')
+    throttle_per_minute = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=None)
+
+    def validate_priority(self, value) -> int:
+        return _priority(value)
+
+
+class ScheduleSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    cron = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+    run_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    timezone = serializers.CharField(max_length=64, required=False, default="UTC")
+    event = serializers.DictField()

@@ -1,0 +1,66 @@
+"""What a delivery event means for future sends: suppression, unsubscribe, soft-bounce counting.
+
+Hard bounces and complaints suppress the address (complaints under their own reason, so a
+deliverability review can tell them apart); three soft bounces within 72 hours suppress it for a
+while; an unsubscribe reported by the ESP goes through preferences like our own unsubscribe link.
+Suppression itself belongs to the preferences app: this module only calls its services.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+
+from delivery.models import Message
+from tracking.models import BounceType, EventType, MessageEvent
+from tracking.normalised import NormalisedEvent
+
+log = logging.getLogger(__name__)
+
+
+def _source(event: NormalisedEvent) -> str:
+    return f"webhook:{event.provider}"
+
+
+def soft_bounces_recent(*, tenant_id: object, address: str, at: datetime) -> int:
+    window = timedelta(hours=settings.COMMS_SOFT_BOUNCE_WINDOW_HOURS)
+    return MessageEvent.objects.filter(
+        tenant_id=tenant_id, recipient_address=address, event_type=EventType.BOUNCED, bounce_type=BounceType.SOFT,
+        timestamp__gt=at - window, timestamp__lte=at + timedelta(seconds=1),
+    ).count()
+
+
+def apply(*, message: Message, event: NormalisedEvent, at: datetime) -> None:
+    """Run inside the event's transaction: a suppression is written if and only if the event is."""
+    from comms.models import Tenant
+    from preferences import services as preferences
+
+    address = message.recipient_address
+    tenant = Tenant(pk=message.tenant_id)
+    if event.event_type == EventType.BOUNCED and event.bounce_type != BounceType.SOFT:
+        preferences.suppression_add(tenant=tenant, channel=message.channel, address=address, reason="hard_bounce",
+                                    source=_source(event), detail=event.reason[:500])
+    elif event.event_type == EventType.BOUNCED:
+        count = soft_bounces_recent(tenant_id=tenant, address=address, at=at)
+        if count >= settings.COMMS_SOFT_BOUNCE_LIMIT:
+            until = at + timedelta(hours=settings.COMMS_SOFT_BOUNCE_SUPPRESS_HOURS)
+            # preferences has no 'soft_bounce' reason: a temporary 'manual' entry, named in source/detail
+            preferences.suppression_add(tenant=tenant, channel=message.channel, address=address, reason="manual",
+                                        source=f"{_source(event)}:soft_bounce", expires_at=until,
+                                        detail=f"{count} soft bounces within "
+                                               f"{settings.COMMS_SOFT_BOUNCE_WINDOW_HOURS} h")
+    elif event.event_type == EventType.COMPLAINED:
+        preferences.suppression_add(tenant=tenant, channel=message.channel, address=address, reason="complaint",
+                                    source=_source(event), detail=event.reason[:500])
+    elif event.event_type == EventType.UNSUBSCRIBED and event.provider != "comms":
+        if message.recipient_id:
+            from comms.models import Recipient
+
+            recipient = Recipient.objects.get(pk=message.recipient_id)
+            preferences.unsubscribe(recipient=recipient, category=message.category, channel=message.channel,
+                                    source=_source(event), ip=event.ip or None, user_agent=event.user_agent or None)
+        else:  # an ad-hoc address has no preferences to change: it is suppressed instead
+            preferences.suppression_add(tenant=tenant, channel=message.channel, address=address, reason="unsubscribe",
+                                        source=_source(event))

@@ -1,0 +1,158 @@
+"""CampaignMetrics: counted as events arrive, recounted exactly from raw rows (EC-COM-028).
+
+Every engagement counter counts *messages*, not events: a message opened five times is one unique
+open. ``FirstEvent`` decides which event was a message's first of its kind, so the incremental
+counters and a recount from MessageEvent rows always agree. ``sent`` comes from the Message rows
+(the engine owns that write; counting it there would cost the send path a round trip per message).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+
+from django.db import connection, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from delivery.models import Message, MessageBatch
+from tracking.models import CampaignMetrics, EventType
+
+# event type (and bounce type) → (FirstEvent kind, counter column)
+_COUNTERS = {
+    EventType.DELIVERED: [("delivered", "delivered_count")],
+    EventType.BOUNCED: [("bounced", "bounced_count")],
+    EventType.OPENED: [("opened", "opened_count")],
+    EventType.CLICKED: [("clicked", "clicked_count")],
+    EventType.UNSUBSCRIBED: [("unsubscribed", "unsubscribed_count")],
+    EventType.COMPLAINED: [("complained", "complained_count")],
+    EventType.FAILED: [("failed", "failed_count")],
+    EventType.REJECTED: [("failed", "failed_count")],
+}
+
+_UPSERT = """
+INSERT INTO tracking_campaignmetrics (tenant_id, scope, key, campaign_name, channel, {cols},
+                                      started_at, last_updated)
+VALUES (%(tenant)s, %(scope)s, %(key)s, '', %(channel)s, {ones}, %(now)s, %(now)s)
+ON CONFLICT (tenant_id, scope, key) DO UPDATE SET {sets}, last_updated = EXCLUDED.last_updated
+"""
+_ALL_COLS = [f"{c}_count" for c in CampaignMetrics.COUNTERS]
+
+
+@lru_cache(maxsize=1024)
+def _batch_campaign(batch_id: object) -> str:
+    """A bulk call's campaign id (batch metadata is immutable once written, so caching is safe)."""
+    metadata = MessageBatch.objects.filter(pk=batch_id).values_list("metadata", flat=True).first() or {}
+    return str(metadata.get("campaign_id") or "")
+
+
+def scopes_for(message: Message) -> list[tuple[str, str]]:
+    """Which metric rows a message counts towards."""
+    keys: list[tuple[str, str]] = []
+    campaign = (message.metadata or {}).get("campaign_id") or (
+        _batch_campaign(message.batch_id) if message.batch_id else "")
+    if campaign:
+        keys.append((CampaignMetrics.Scope.CAMPAIGN, str(campaign)[:200]))
+    if message.batch_id:
+        keys.append((CampaignMetrics.Scope.BATCH, str(message.batch_id)))
+    if message.template_version_id:
+        keys.append((CampaignMetrics.Scope.TEMPLATE_VERSION, str(message.template_version_id)))
+        if message.variant:
+            keys.append((CampaignMetrics.Scope.VARIANT, f"{message.template_version_id}:{message.variant}"))
+    return keys
+
+
+def _first(message_id, kind: str, at: datetime) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO tracking_firstevent (message_id, event_type, at) VALUES (%s, %s, %s) "
+                       "ON CONFLICT (message_id, event_type) DO NOTHING", [message_id, kind, at])
+        return cursor.rowcount == 1
+
+
+def count_event(*, message: Message, event_type: str, bounce_type: str, at: datetime) -> None:
+    """Bump the counters this event is the first of its kind for (inside the caller's transaction)."""
+    pairs = list(_COUNTERS.get(event_type, []))
+    if event_type == EventType.BOUNCED and bounce_type == "hard":
+        pairs.append(("hard_bounced", "hard_bounced_count"))
+    columns = [column for kind, column in pairs if _first(message.id, kind, at)]
+    scopes = scopes_for(message)
+    if not columns or not scopes:
+        return
+    sql = _UPSERT.format(
+        cols=", ".join(_ALL_COLS), ones=", ".join("1" if c in columns else "0" for c in _ALL_COLS),
+        sets=", ".join(f"{c} = tracking_campaignmetrics.{c} + 1" for c in columns),
+    )
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        for scope, key in scopes:
+            cursor.execute(sql, {"tenant": message.tenant_id, "scope": scope, "key": key, "channel": message.channel,
+                                 "now": now})
+
+
+def _message_filter(scope: str, key: str) -> Q:
+    if scope == CampaignMetrics.Scope.CAMPAIGN:
+        return Q(metadata__campaign_id=key) | Q(batch__metadata__campaign_id=key)
+    if scope == CampaignMetrics.Scope.BATCH:
+        return Q(batch_id=key)
+    if scope == CampaignMetrics.Scope.TEMPLATE_VERSION:
+        return Q(template_version_id=int(key))
+    version, _, variant = key.partition(":")
+    return Q(template_version_id=int(version), variant=variant)
+
+
+def recount(*, tenant_id, scope: str, key: str) -> dict[str, int]:
+    """Exact counts from Message and MessageEvent rows (unique messages per event kind)."""
+    messages = Message.objects.filter(_message_filter(scope, key), tenant_id=tenant_id)
+    sent = messages.filter(sent_at__isnull=False).count()
+    ids = messages.values("id")
+    from tracking.models import MessageEvent
+
+    events = MessageEvent.objects.filter(message_id__in=ids)
+    agg = events.aggregate(
+        delivered=Count("message_id", filter=Q(event_type=EventType.DELIVERED), distinct=True),
+        bounced=Count("message_id", filter=Q(event_type=EventType.BOUNCED), distinct=True),
+        hard_bounced=Count("message_id", filter=Q(event_type=EventType.BOUNCED, bounce_type="hard"), distinct=True),
+        opened=Count("message_id", filter=Q(event_type=EventType.OPENED), distinct=True),
+        clicked=Count("message_id", filter=Q(event_type=EventType.CLICKED), distinct=True),
+        unsubscribed=Count("message_id", filter=Q(event_type=EventType.UNSUBSCRIBED), distinct=True),
+        complained=Count("message_id", filter=Q(event_type=EventType.COMPLAINED), distinct=True),
+        failed=Count("message_id", filter=Q(event_type__in=[EventType.FAILED, EventType.REJECTED]), distinct=True),
+    )
+    return {"sent": sent, "converted": 0, **agg}
+
+
+@transaction.atomic
+def metrics_reconcile(*, tenant_id, scope: str, key: str) -> CampaignMetrics:
+    """Rewrite one metrics row from the raw rows (the batch pass that makes the counters exact)."""
+    counts = recount(tenant_id=tenant_id, scope=scope, key=key)
+    now = timezone.now()
+    row, _ = CampaignMetrics.objects.select_for_update().get_or_create(
+        tenant_id=tenant_id, scope=scope, key=key, defaults={"started_at": now})
+    for name in CampaignMetrics.COUNTERS:
+        if name != "converted":
+            setattr(row, f"{name}_count", counts[name])
+    if scope == CampaignMetrics.Scope.BATCH and not row.campaign_name:
+        batch = MessageBatch.objects.filter(pk=key).only("template_key", "channel", "created_at").first()
+        if batch is not None:
+            row.campaign_name, row.channel, row.started_at = batch.template_key, batch.channel, batch.created_at
+            pending = Message.objects.filter(batch_id=key, status__in=["scheduled", "queued", "sending", "deferred"])
+            if not pending.exists() and row.completed_at is None:
+                row.completed_at = now
+    row.last_updated = row.reconciled_at = now
+    row.save()
+    return row
+
+
+def metrics_reconcile_recent(*, since: datetime) -> int:
+    """Reconcile every metrics row touched since `since`, and create rows for batches sent since then."""
+    done = 0
+    seen = set()
+    for tenant_id, scope, key in CampaignMetrics.objects.filter(last_updated__gte=since).values_list(
+            "tenant_id", "scope", "key"):
+        seen.add((tenant_id, scope, key))
+    for tenant_id, batch_id in MessageBatch.objects.filter(created_at__gte=since).values_list("tenant_id", "id"):
+        seen.add((tenant_id, CampaignMetrics.Scope.BATCH, str(batch_id)))
+    for tenant_id, scope, key in seen:
+        metrics_reconcile(tenant_id=tenant_id, scope=scope, key=key)
+        done += 1
+    return done

@@ -1,0 +1,218 @@
+"""The shared intake view: limit, read, verify, store raw, answer fast, process later.
+
+Order matters. The rate limit and the size cap come first and store nothing (a flood or an
+oversized body must not fill the table; the provider retries a 429). Everything else is stored
+as a WebhookEvent *before* the answer, including requests whose signature fails (stored with
+``signature_valid=false`` and never processed), so an auditor sees every attempt. A verified
+request is answered 200 at once and processed by a Celery task after the row commits; beat
+sweeps up any row whose task was lost, so losing Redis loses no event.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from typing import Any, ClassVar
+from urllib.parse import parse_qs
+
+from django.conf import settings
+from django.core.handlers.wsgi import WSGIRequest
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+
+from comms import errors
+from comms.throttles import public_rate_limit
+from webhooks.models import WebhookEvent
+
+log = logging.getLogger(__name__)
+
+# Headers worth keeping for audit and re-verification (never Authorization: it holds a secret).
+AUDIT_HEADERS = (
+    "Content-Type", "User-Agent", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
+    "X-Twilio-Email-Event-Webhook-Signature", "X-Twilio-Email-Event-Webhook-Timestamp", "X-Twilio-Signature",
+    "X-Amz-Sns-Message-Type", "X-Amz-Sns-Message-Id", "X-Amz-Sns-Topic-Arn", "X-Amz-Sns-Subscription-Arn",
+    "Webhook-Id", "Webhook-Timestamp", "Webhook-Signature", "X-Postmark-Server-Token",
+)
+
+
+class SignatureInvalid(Exception):
+    """The request is not provably from the provider."""
+
+
+class Malformed(Exception):
+    """The body is not in the provider's format (it is kept, flagged, and answered 400)."""
+
+
+def rebuild_request(*, body: bytes, content_type: str, headers: dict[str, str], url: str = "") -> HttpRequest:
+    """A Django request equal to the stored one, for parsers written against HttpRequest (anymail)."""
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "POST", "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body)),
+        "CONTENT_TYPE": content_type, "PATH_INFO": "/", "SERVER_NAME": "localhost", "SERVER_PORT": "80",
+        "wsgi.url_scheme": "https",
+    }
+    for name, value in headers.items():
+        if name.lower() != "content-type":
+            environ["HTTP_" + name.upper().replace("-", "_")] = value
+    return WSGIRequest(environ)
+
+
+def parse_payload(body: bytes, content_type: str) -> Any:
+    """JSON bodies as JSON, form bodies as {field: value or [values]}; raises Malformed."""
+    text = body.decode("utf-8", errors="strict") if body else ""
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        return {k: v[0] if len(v) == 1 else v for k, v in parse_qs(text, keep_blank_values=True).items()}
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise Malformed(f"body is not JSON: {exc}") from None
+
+
+def _error(err: errors.CommsError, **headers: str) -> JsonResponse:
+    response = JsonResponse(err.as_dict(), status=err.status)
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+def _rate_ok(provider: str) -> tuple[bool, int]:
+    """A per-provider fixed window in Redis (COMMS_WEBHOOK_RATES), shared by every web process."""
+    from delivery.wakeup import redis_client
+
+    rate = settings.COMMS_WEBHOOK_RATES.get(provider) or settings.COMMS_WEBHOOK_RATES.get("default", "")
+    if not rate:
+        return True, 0
+    count, _, period = rate.partition("/")
+    seconds = {"s": 1, "m": 60, "h": 3600}[period[0]]
+    now = time.time()
+    window = int(now // seconds)
+    key = f"comms:webhook-rate:{provider}:{window}"
+    try:
+        pipe = redis_client().pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, seconds + 1)
+        used = pipe.execute()[0]
+    except Exception:  # Redis down: accept (storing is what matters), never refuse valid events
+        return True, 0
+    return used <= int(count), max(1, int((window + 1) * seconds - now + 0.999))
+
+
+def public_url(request: HttpRequest) -> str:
+    """The URL the provider called, as it saw it (Twilio signs it): behind a TLS-terminating proxy the
+    scheme and host come from X-Forwarded-Proto/-Host, but only when COMMS_TRUST_FORWARDED says the
+    proxy sets them; COMMS_WEBHOOK_BASE_URL overrides both."""
+    base = settings.COMMS_WEBHOOK_BASE_URL
+    if base:
+        return base.rstrip("/") + request.get_full_path()
+    if settings.COMMS_TRUST_FORWARDED:
+        proto = request.META.get("HTTP_X_FORWARDED_PROTO", "").split(",")[0].strip()
+        host = request.META.get("HTTP_X_FORWARDED_HOST", "").split(",")[0].strip()
+        if proto and host:
+            return f"{proto}://{host}{request.get_full_path()}"
+    return request.build_absolute_uri()
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+@method_decorator(public_rate_limit("webhooks"), name="dispatch")  # per client address (comms/throttles.py)
+class IntakeView(View):
+    """Base for one provider's endpoint: subclasses set ``provider`` and implement ``verify``."""
+
+    provider: ClassVar[str] = ""
+    http_method_names = ["post", "head", "options"]
+
+    def head(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return HttpResponse()  # some providers probe the URL when it is configured
+
+    # --- contract -------------------------------------------------------------------------------------
+    def verify(self, request: HttpRequest, body: bytes, payload: Any) -> None:  # pragma: no cover - contract
+        """Raise SignatureInvalid unless the request provably comes from the provider."""
+        raise NotImplementedError
+
+    def describe(self, payload: Any) -> tuple[str, str]:
+        """(provider event type(s), provider event id) for the stored row's columns."""
+        return "", ""
+
+    def accepted(self, webhook: WebhookEvent) -> HttpResponse:
+        return HttpResponse("ok", content_type="text/plain")
+
+    # --- plumbing ---------------------------------------------------------------------------------------
+    def read_body(self, request: HttpRequest) -> bytes | None:
+        limit = settings.COMMS_WEBHOOK_MAX_BYTES.get(self.provider) or settings.COMMS_WEBHOOK_MAX_BYTES["default"]
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit:
+            return None
+        body = request.read(limit + 1)  # not request.body: our per-provider cap, not Django's global one
+        return None if len(body) > limit else body
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        allowed, retry_after = _rate_ok(self.provider)
+        if not allowed:
+            return _error(errors.RateLimited("Webhook rate limit reached; retry later.",
+                                             details={"retry_after_seconds": retry_after}),
+                          Retry_After=str(retry_after))
+        body = self.read_body(request)
+        if body is None:
+            log.warning("%s webhook refused: body over the limit", self.provider)
+            return _error(errors.PayloadTooLarge("The webhook body exceeds this provider's limit."))
+        content_type = request.META.get("CONTENT_TYPE", "")
+        headers = {name: request.headers[name] for name in AUDIT_HEADERS if name in request.headers}
+        row = WebhookEvent(provider=self.provider, content_type=content_type[:200], headers=headers,
+                           body=body.decode("utf-8", errors="replace"), url=public_url(request)[:2048],
+                           remote_addr=request.META.get("REMOTE_ADDR") or None, received_at=timezone.now())
+        try:
+            payload = parse_payload(body, content_type)
+        except (Malformed, UnicodeDecodeError) as exc:
+            payload, malformed = None, str(exc)[:500]
+        else:
+            malformed = ""
+        row.payload = payload
+        verify_request = rebuild_request(body=body, content_type=content_type, headers=dict(request.headers),
+                                         url=row.url)
+        verify_request.META["REMOTE_ADDR"] = request.META.get("REMOTE_ADDR", "")
+        try:
+            self.verify(verify_request, body, payload)
+        except SignatureInvalid as exc:
+            row.signature_valid, row.signature_error, row.state = False, str(exc)[:500], WebhookEvent.State.REJECTED
+            row.event_type, row.provider_event_id = self._describe(payload)
+            row.save()
+            log.warning("%s webhook #%s refused: %s", self.provider, row.pk, exc)
+            return _error(errors.WebhookSignatureInvalid(), WWW_Authenticate=f'Basic realm="comms-{self.provider}"')
+        row.signature_valid = True
+        row.event_type, row.provider_event_id = self._describe(payload)
+        if malformed:
+            row.state, row.unknown, row.error = WebhookEvent.State.FLAGGED, True, malformed
+            row.save()
+            return _error(errors.InvalidJson(f"Malformed {self.provider} webhook body."))
+        row.next_attempt_at = row.received_at
+        row.save()
+        return self.after_store(row)
+
+    def after_store(self, row: WebhookEvent) -> HttpResponse:
+        from webhooks.tasks import process
+
+        transaction.on_commit(lambda: _enqueue(process, row.pk))
+        return self.accepted(row)
+
+    def _describe(self, payload: Any) -> tuple[str, str]:
+        if payload is None:
+            return "", ""
+        try:
+            kind, event_id = self.describe(payload)
+        except Exception:  # describing is best effort; the body is stored whole anyway
+            return "", ""
+        return kind[:200], event_id[:255]
+
+
+def _enqueue(task: Any, webhook_id: int) -> None:
+    try:
+        task.delay(webhook_id)
+    except Exception:  # broker down: the beat sweep picks the row up
+        log.warning("could not queue webhook #%s; the sweep will process it", webhook_id)

@@ -1,0 +1,61 @@
+"""Push feedback: our push gateway (or an operator's) reports dead tokens so devices get pruned.
+
+FCM reports UNREGISTERED / INVALID_ARGUMENT tokens in its send response rather than by webhook;
+a gateway that sends on our behalf posts them here, signed the Standard Webhooks way (the same
+scheme our outbound webhook channel uses) with COMMS_PUSH_FEEDBACK_SECRET.
+Body: {"type": "push.token_invalid", "data": {"token": "...", "reason": "UNREGISTERED"}}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils import timezone
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from webhooks.intake import IntakeView, SignatureInvalid
+from webhooks.models import WebhookEvent
+
+INVALID_REASONS = {"UNREGISTERED", "INVALID_ARGUMENT", "NOT_FOUND", "BadDeviceToken", "Unregistered",
+                   "SENDER_ID_MISMATCH"}
+
+
+class PushFeedbackIntake(IntakeView):
+    provider = "push"
+
+    def verify(self, request: HttpRequest, body: bytes, payload: Any) -> None:
+        if not settings.COMMS_PUSH_FEEDBACK_SECRET:
+            raise SignatureInvalid("push: no COMMS_PUSH_FEEDBACK_SECRET configured")
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        if not all(h in headers for h in ("webhook-id", "webhook-timestamp", "webhook-signature")):
+            raise SignatureInvalid("push: webhook-id/-timestamp/-signature header missing")
+        try:
+            Webhook(settings.COMMS_PUSH_FEEDBACK_SECRET).verify(body, headers)
+        except WebhookVerificationError as exc:
+            raise SignatureInvalid(f"push: {exc}") from None
+
+    def describe(self, payload: Any) -> tuple[str, str]:
+        return (str(payload.get("type", "")) if isinstance(payload, dict) else ""), ""
+
+
+def device_prune(*, token: str, reason: str) -> int:
+    """Disable every device row holding a token the push service calls invalid."""
+    from comms.models import Device
+
+    return Device.objects.filter(token=token, disabled_at__isnull=True).update(
+        disabled_at=timezone.now(), disabled_reason=f"push feedback: {reason}"[:200])
+
+
+def process(webhook: WebhookEvent) -> tuple[str, str]:
+    """(state, note) for a stored push feedback row."""
+    p = webhook.payload if isinstance(webhook.payload, dict) else {}
+    data = p.get("data") if isinstance(p.get("data"), dict) else {}
+    if p.get("type") != "push.token_invalid" or not data.get("token"):
+        return WebhookEvent.State.FLAGGED, f"unknown push feedback type {p.get('type')!r}"
+    reason = str(data.get("reason", ""))
+    if reason and reason not in INVALID_REASONS:
+        return WebhookEvent.State.FLAGGED, f"unknown reason {reason!r}: device kept"
+    pruned = device_prune(token=str(data["token"]), reason=reason or "invalid")
+    return WebhookEvent.State.PROCESSED, f"{pruned} device(s) pruned"

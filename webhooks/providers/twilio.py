@@ -1,0 +1,138 @@
+"""Twilio: SMS status callbacks and inbound SMS (STOP/HELP/START keywords).
+
+Twilio signs the full URL it called plus the sorted POST fields (HMAC-SHA1 with the account's auth
+token, header X-Twilio-Signature). Behind a TLS-terminating proxy our own view of the URL is
+http://internal-host/...; ``intake.public_url`` rebuilds the public one from X-Forwarded-Proto/
+-Host when COMMS_TRUST_FORWARDED is set (or from COMMS_WEBHOOK_BASE_URL), else validation would
+fail for every genuine request. Callbacks carry no timestamp, so there is no skew check to make.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from xml.sax.saxutils import escape
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from twilio.request_validator import RequestValidator
+
+from tracking.models import BounceType, EventType
+from tracking.normalised import NormalisedEvent
+from webhooks.intake import IntakeView, SignatureInvalid
+from webhooks.models import WebhookEvent
+
+log = logging.getLogger(__name__)
+
+# Twilio error codes (https://www.twilio.com/docs/api/errors) that mean the number cannot take SMS
+# at all (suppress it), versus a handset that is off or a carrier hiccup (a soft bounce).
+HARD_CODES = {"21211", "21614", "30005", "30006", "21408", "21612"}
+SOFT_CODES = {"30001", "30003", "30008", "30009", "30010"}
+UNSUBSCRIBED_CODES = {"21610"}
+
+
+def auth_tokens() -> list[str]:
+    """Every configured account's token: settings first, then Twilio ChannelProvider rows."""
+    from delivery.models import ChannelProvider
+
+    tokens = [settings.COMMS_TWILIO.get("auth_token", "")]
+    for row in ChannelProvider.objects.filter(provider_class__endswith="twilio.TwilioProvider"):
+        tokens.append(str(row.credentials.get("auth_token", "")))
+    return [t for t in dict.fromkeys(tokens) if t]
+
+
+class TwilioIntakeBase(IntakeView):
+    def verify(self, request: HttpRequest, body: bytes, payload: Any) -> None:
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not signature:
+            raise SignatureInvalid("twilio: X-Twilio-Signature header missing")
+        params = request.POST
+        url = self._signed_url
+        if not any(RequestValidator(token).validate(url, params, signature) for token in auth_tokens()):
+            raise SignatureInvalid("twilio: signature does not match")
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        from webhooks.intake import public_url
+
+        self._signed_url = public_url(request)
+        return super().post(request, *args, **kwargs)
+
+
+class TwilioStatusIntake(TwilioIntakeBase):
+    """Message status callbacks (the StatusCallback URL given when sending)."""
+
+    provider = "twilio"
+
+    def describe(self, payload: Any) -> tuple[str, str]:
+        payload = payload if isinstance(payload, dict) else {}
+        status = str(payload.get("MessageStatus") or payload.get("SmsStatus") or "")
+        return status, f"{payload.get('MessageSid', '')}:{status}"
+
+    @classmethod
+    def parse(cls, webhook: WebhookEvent) -> list[NormalisedEvent]:
+        p = webhook.payload if isinstance(webhook.payload, dict) else {}
+        status = str(p.get("MessageStatus") or p.get("SmsStatus") or "")
+        code = str(p.get("ErrorCode") or "")
+        sid = str(p.get("MessageSid") or p.get("SmsSid") or "")
+        common = {"provider": cls.provider, "raw_type": status, "event_id": f"{sid}:{status}", "provider_ref": sid,
+                  "recipient": str(p.get("To", "")), "timestamp": webhook.received_at,
+                  "data": {"error_code": code} if code else {}}
+        if status in ("queued", "accepted", "sending", "sent", "scheduled"):
+            return []  # progress reports before the handset: nothing to record beyond the raw row
+        if status == "delivered":
+            return [NormalisedEvent(event_type=EventType.DELIVERED, **common)]
+        if status == "read":
+            return [NormalisedEvent(event_type=EventType.OPENED, **common)]
+        if status in ("undelivered", "failed"):
+            reason = f"Twilio error {code}" if code else status
+            if code in UNSUBSCRIBED_CODES:
+                return [NormalisedEvent(event_type=EventType.UNSUBSCRIBED, reason=reason, **common)]
+            if code in HARD_CODES:
+                return [NormalisedEvent(event_type=EventType.BOUNCED, bounce_type=BounceType.HARD, reason=reason,
+                                        **common)]
+            if code in SOFT_CODES:
+                return [NormalisedEvent(event_type=EventType.BOUNCED, bounce_type=BounceType.SOFT, reason=reason,
+                                        **common)]
+            return [NormalisedEvent(event_type=EventType.FAILED, reason=reason, **common)]
+        return [NormalisedEvent(event_type=EventType.UNKNOWN, **common)]
+
+
+def twiml(reply: str | None) -> HttpResponse:
+    body = "<Response>" + (f"<Message>{escape(reply)}</Message>" if reply else "") + "</Response>"
+    return HttpResponse('<?xml version="1.0" encoding="UTF-8"?>' + body, content_type="text/xml")
+
+
+def tenant_for_number(number: str):
+    """The tenant whose Twilio provider sends from `number` (the default tenant otherwise)."""
+    from comms.services import tenant_get_default
+    from delivery.models import ChannelProvider
+
+    row = ChannelProvider.objects.filter(provider_class__endswith="twilio.TwilioProvider",
+                                         options__from_number=number, tenant__isnull=False).first()
+    return row.tenant if row is not None else tenant_get_default()
+
+
+class TwilioInboundIntake(TwilioIntakeBase):
+    """Inbound SMS: STOP/START/HELP keywords are answered at once in TwiML (carriers expect the
+    confirmation in the same exchange); the raw request is stored first like every other."""
+
+    provider = "twilio_sms"
+
+    def describe(self, payload: Any) -> tuple[str, str]:
+        payload = payload if isinstance(payload, dict) else {}
+        return "inbound", str(payload.get("MessageSid", ""))
+
+    def after_store(self, row: WebhookEvent) -> HttpResponse:
+        from preferences import services as preferences
+
+        p = row.payload if isinstance(row.payload, dict) else {}
+        to_number, from_number = str(p.get("To", "")), str(p.get("From", ""))
+        with transaction.atomic():
+            reply = preferences.sms_keyword_handle(tenant=tenant_for_number(to_number), from_number=from_number,
+                                                   to_number=to_number, body=str(p.get("Body", "")))
+            WebhookEvent.objects.filter(pk=row.pk).update(
+                state=WebhookEvent.State.PROCESSED, processed_at=timezone.now(), attempts=1, next_attempt_at=None,
+                error="" if reply is not None else "no keyword: not a command")
+        return twiml(reply)

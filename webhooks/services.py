@@ -1,0 +1,129 @@
+"""Processing stored webhooks: normalise, hand each event to tracking, keep the row's state.
+
+``webhook_process`` is idempotent: events already applied are duplicates by their provider event
+id, so a row can be processed again (retry, sweep, admin re-process) without changing anything
+twice. Events for messages not yet marked sent (EC-COM-022) make the row 'retrying' with a
+growing delay; after COMMS_WEBHOOK_ORPHAN_RETRIES it stays as an 'orphan' for inspection.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from tracking.services import Outcome, event_ingest
+from webhooks.models import WebhookEvent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ProcessResult:
+    state: str
+    outcomes: list[str] = field(default_factory=list)
+    retry_in: float | None = None
+
+
+def _retry_delay(attempt: int) -> float:
+    schedule = settings.COMMS_WEBHOOK_ORPHAN_BACKOFF
+    return float(schedule[min(attempt - 1, len(schedule) - 1)])
+
+
+def webhook_process(*, webhook_id: int, force: bool = False) -> ProcessResult:
+    """Process one stored request. Rows with an invalid signature are never processed."""
+    from webhooks.providers import PARSERS
+    from webhooks.providers import push, ses
+
+    with transaction.atomic():
+        row = WebhookEvent.objects.select_for_update(skip_locked=True).filter(pk=webhook_id).first()
+        if row is None:
+            return ProcessResult(state="busy")  # another worker holds it (or it is gone)
+        if row.signature_valid is not True:
+            return ProcessResult(state=row.state)
+        if row.state == WebhookEvent.State.PROCESSED and not force:
+            return ProcessResult(state=row.state)
+        row.attempts += 1
+        now = timezone.now()
+        outcomes: list[str] = []
+        state, note, first_message = WebhookEvent.State.PROCESSED, "", None
+        try:
+            if row.provider == "push":
+                state, note = push.process(row)
+            elif row.provider == "ses" and (row.payload or {}).get("Type") == "SubscriptionConfirmation":
+                note = ses.SesIntake.confirm(row)
+            elif row.provider in PARSERS:
+                events = PARSERS[row.provider](row)
+                for event in events:
+                    outcome = event_ingest(event=event, webhook_id=row.pk)
+                    outcomes.append(outcome.value)
+                    if first_message is None and outcome == Outcome.APPLIED:
+                        first_message = event.message_id or None
+                row.events_total = len(events)
+            else:
+                state, note = WebhookEvent.State.FLAGGED, f"no parser for provider {row.provider!r}"
+        except Exception as exc:  # keep the row, say why, let the sweep or an admin try again
+            log.exception("webhook #%s failed to process", row.pk)
+            row.state, row.error, row.processed_at = WebhookEvent.State.FAILED, f"{type(exc).__name__}: {exc}"[:2000], now
+            row.next_attempt_at = None
+            row.save()
+            return ProcessResult(state=row.state)
+        row.events_applied = outcomes.count(Outcome.APPLIED.value)
+        row.events_duplicate = outcomes.count(Outcome.DUPLICATE.value)
+        row.events_orphan = outcomes.count(Outcome.ORPHAN.value)
+        unknown = outcomes.count(Outcome.UNKNOWN.value)
+        retry_in = None
+        if unknown:
+            row.unknown = True
+            state, note = WebhookEvent.State.FLAGGED, f"{unknown} event(s) of unknown type kept for review"
+        if row.events_orphan:
+            if row.attempts <= settings.COMMS_WEBHOOK_ORPHAN_RETRIES:
+                retry_in = _retry_delay(row.attempts)
+                state = WebhookEvent.State.RETRYING
+                note = f"{row.events_orphan} event(s) wait for their message to be sent"
+            else:
+                state = WebhookEvent.State.ORPHAN
+                note = f"{row.events_orphan} event(s) never matched a sent message"
+        row.state, row.error = state, note[:2000]
+        row.processed_at = now
+        row.next_attempt_at = now + timedelta(seconds=retry_in) if retry_in is not None else None
+        row.save()
+    return ProcessResult(state=state, outcomes=outcomes, retry_in=retry_in)
+
+
+def webhook_reprocess(*, webhook_id: int, actor=None) -> ProcessResult:
+    """Admin action: run a stored row through processing again (after a fix, or for an orphan)."""
+    from admin_console.services import audit_record
+
+    row = WebhookEvent.objects.get(pk=webhook_id)
+    if row.signature_valid is not True:
+        return ProcessResult(state=row.state)
+    WebhookEvent.objects.filter(pk=webhook_id).update(attempts=0)
+    result = webhook_process(webhook_id=webhook_id, force=True)
+    audit_record(actor=actor, action="webhook.reprocessed", target=row, diff={"state": result.state})
+    return result
+
+
+def webhooks_sweep(*, limit: int = 500) -> int:
+    """Process rows whose time has come: lost tasks, orphans due for another look (beat runs this)."""
+    now = timezone.now()
+    ids = list(WebhookEvent.objects.filter(
+        state__in=[WebhookEvent.State.RECEIVED, WebhookEvent.State.RETRYING], next_attempt_at__lte=now,
+        signature_valid=True).order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
+    for pk in ids:
+        webhook_process(webhook_id=pk)
+    return len(ids)
+
+
+def webhooks_process_pending() -> int:
+    """Everything received and not yet processed, now (tests and `manage.py` tools, like drain_all)."""
+    done = 0
+    for pk in WebhookEvent.objects.filter(state=WebhookEvent.State.RECEIVED, signature_valid=True).order_by(
+            "pk").values_list("pk", flat=True):
+        webhook_process(webhook_id=pk)
+        done += 1
+    return done

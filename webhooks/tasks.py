@@ -1,0 +1,32 @@
+"""Thin Celery wrappers around webhooks and tracking services."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.utils import timezone
+
+from webhooks.services import webhook_process, webhooks_sweep
+
+
+@shared_task(name="webhooks.tasks.process", ignore_result=True)
+def process(webhook_id: int) -> str:
+    result = webhook_process(webhook_id=webhook_id)
+    if result.retry_in is not None:  # the message is not marked sent yet: look again later
+        process.apply_async((webhook_id,), countdown=result.retry_in)
+    return result.state
+
+
+@shared_task(name="webhooks.tasks.sweep", acks_late=False, ignore_result=True)
+def sweep() -> int:
+    return webhooks_sweep()
+
+
+@shared_task(name="webhooks.tasks.tracking_periodic", acks_late=False, ignore_result=True)
+def tracking_periodic() -> dict:
+    """Reconcile recently touched metrics and check the rolling deliverability rates."""
+    from tracking.services import alerts_check, metrics_reconcile_recent
+
+    reconciled = metrics_reconcile_recent(since=timezone.now() - timedelta(hours=1))
+    return {"reconciled": reconciled, "alerts": len(alerts_check())}
