@@ -187,8 +187,15 @@ def _utm_html(body_html: str, utm: dict[str, str]) -> str:
 
 
 def tokens_for(message_id: uuid.UUID, tracked: list[tuple[int, str]]) -> dict[str, str]:
-    subs = {_CLICK_PH.format(i): click_token(message_id, index, url) for i, (index, url) in enumerate(tracked)}
-    subs[_OPEN_PH] = open_token(message_id)
+    """This message's tokens for the shared placeholders (the same values click_token/open_token give,
+    with the id converted once: this runs for every tracked email)."""
+    mid, raw = str(message_id), message_id.bytes
+    key = _key()
+    subs = {}
+    for i, (index, url) in enumerate(tracked):
+        mac = _b64(hmac.new(key, f"c|{mid}|{index}|{url}".encode(), hashlib.sha256).digest()[:12])
+        subs[_CLICK_PH.format(i)] = f"{_b64(raw + index.to_bytes(2, 'big'))}.{mac}"
+    subs[_OPEN_PH] = f"{_b64(raw)}.{_mac('o', mid)}"
     return subs
 
 
