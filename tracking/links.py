@@ -34,6 +34,7 @@ from delivery.providers.base import Content
 _A_HREF = re.compile(r"""(<a\b[^>]*?\shref\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL)
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 _HEAD_END = re.compile(r"</head\s*>", re.IGNORECASE)
+_TAG_SPACE = re.compile(r"(<[a-zA-Z][a-zA-Z0-9]*)[ \t]+")
 _NOTRACK = re.compile(r"\bdata-(?:comms-)?notrack\b", re.IGNORECASE)
 
 
@@ -136,31 +137,80 @@ def _trackable(url: str) -> bool:
     return not url.startswith(settings.COMMS_PUBLIC_URL.rstrip("/") + "/")  # our own links (unsubscribe, c/o)
 
 
-def rewrite_html(body_html: str, *, message_id: uuid.UUID, track: bool, utm: dict[str, str] | None) -> str:
-    """Rewrite links (tracking and/or UTM) and add the open pixel; index = position among all <a href>."""
+# Fixed per-batch placeholders: a batch's emails share one HTML with these, and each message gets
+# its own tokens substituted (see Tracker.apply and the SMTP provider's shared MIME rendering).
+_CLICK_PH = "zzcommsclick{:04d}zz"
+_OPEN_PH = "zzcommsopenzz"
+
+
+def _shared_html(body_html: str, *, utm: dict[str, str] | None) -> tuple[str, list[tuple[int, str]]]:
+    """The tracked HTML with placeholders instead of tokens, and (index, url) of each tracked link.
+
+    Index = position among all <a href> of the stored HTML, which is what the redirect reads back.
+    """
     counter = iter(range(1 << 16))
+    tracked: list[tuple[int, str]] = []
 
     def replace_link(m: re.Match) -> str:
         index = next(counter)
         url = html.unescape(m.group(3)).strip()
-        if (track and _NOTRACK.search(m.group(1))) or not _trackable(url):
+        if _NOTRACK.search(m.group(1)):
+            if utm and _trackable(url):
+                return f"{m.group(1)}{m.group(2)}{html.escape(with_utm(url, **utm), quote=True)}{m.group(2)}"
             return m.group(0)
-        if track:
-            new = _public(f"/c/{click_token(message_id, index, url)}")
-        elif utm:
-            new = html.escape(with_utm(url, **utm), quote=True)
-        else:
+        if not _trackable(url):
             return m.group(0)
-        return f"{m.group(1)}{m.group(2)}{new}{m.group(2)}"
+        tracked.append((index, url))
+        return f"{m.group(1)}{m.group(2)}{_public('/c/' + _CLICK_PH.format(len(tracked) - 1))}{m.group(2)}"
 
-    out = _A_HREF.sub(replace_link, body_html) if (track or utm) else body_html
+    out = _A_HREF.sub(replace_link, body_html)
+    pixel = (f'<img src="{_public("/o/" + _OPEN_PH + ".gif")}" width="1" height="1" alt="" '
+             'style="display:block;width:1px;height:1px;border:0" />')
+    out, n = _BODY_END.subn(lambda m: pixel + m.group(0), out, count=1)
+    if not n:
+        out += pixel
+    if any(len(line) > 900 for line in out.splitlines()):
+        # Lines over 998 bytes make the MIME part quoted-printable, whose soft line breaks can split a
+        # placeholder; a newline inside a start tag (where whitespace means nothing) keeps lines short.
+        out = _TAG_SPACE.sub(lambda m: m.group(1) + "\n", out)
+    return out, tracked
+
+
+def _utm_html(body_html: str, utm: dict[str, str]) -> str:
+    def replace_link(m: re.Match) -> str:
+        url = html.unescape(m.group(3)).strip()
+        if not _trackable(url):
+            return m.group(0)
+        return f"{m.group(1)}{m.group(2)}{html.escape(with_utm(url, **utm), quote=True)}{m.group(2)}"
+
+    return _A_HREF.sub(replace_link, body_html)
+
+
+def tokens_for(message_id: uuid.UUID, tracked: list[tuple[int, str]]) -> dict[str, str]:
+    """This message's tokens for the shared placeholders (the same values click_token/open_token give,
+    with the id converted once: this runs for every tracked email)."""
+    mid, raw = str(message_id), message_id.bytes
+    key = _key()
+    subs = {}
+    for i, (index, url) in enumerate(tracked):
+        mac = _b64(hmac.new(key, f"c|{mid}|{index}|{url}".encode(), hashlib.sha256).digest()[:12])
+        subs[_CLICK_PH.format(i)] = f"{_b64(raw + index.to_bytes(2, 'big'))}.{mac}"
+    subs[_OPEN_PH] = f"{_b64(raw)}.{_mac('o', mid)}"
+    return subs
+
+
+def substitute(text: str, subs: dict[str, str]) -> str:
+    for placeholder, value in subs.items():
+        text = text.replace(placeholder, value)
+    return text
+
+
+def rewrite_html(body_html: str, *, message_id: uuid.UUID, track: bool, utm: dict[str, str] | None) -> str:
+    """Rewrite links (tracking and/or UTM) and add the open pixel for one message."""
     if track:
-        pixel = (f'<img src="{_public(f"/o/{open_token(message_id)}.gif")}" width="1" height="1" alt="" '
-                 'style="display:block;width:1px;height:1px;border:0" />')
-        out, n = _BODY_END.subn(lambda m: pixel + m.group(0), out, count=1)
-        if not n:
-            out += pixel
-    return out
+        shared, tracked = _shared_html(body_html, utm=utm)
+        return substitute(shared, tokens_for(message_id, tracked))
+    return _utm_html(body_html, utm) if utm else body_html
 
 
 def _dnt_meta(body_html: str) -> str:
@@ -174,6 +224,7 @@ class Tracker:
 
     def __init__(self, messages: Iterable[Any]):
         self.enabled = settings.COMMS_TRACKING_ENABLED
+        self._shared: dict[tuple, Any] = {}  # rewritten HTML per distinct content in this batch
         ids = {m.recipient_id for m in messages if m.channel == Channel.EMAIL and m.recipient_id}
         self.dnt: set = set()
         if self.enabled and ids:
@@ -188,11 +239,23 @@ class Tracker:
                 and message.recipient_id not in self.dnt and not (message.metadata or {}).get("do_not_track"))
 
     def apply(self, message: Any, content: Content) -> Content:
+        """The content to send. Tracked emails carry ``data["tracking"]``: the HTML shared by the batch
+        (placeholders) and this message's tokens, so a provider can render MIME once per batch."""
         if message.channel != Channel.EMAIL or not content.body_html:
             return content
-        track = self.tracking_allowed(message)
         utm = utm_for(message)
-        body_html = rewrite_html(content.body_html, message_id=message.id, track=track, utm=utm)
-        if not track:
-            body_html = _dnt_meta(body_html)
-        return replace(content, body_html=body_html)
+        if not self.tracking_allowed(message):
+            key = ("plain", content.body_html, tuple(sorted(utm.items())) if utm else None)
+            body_html = self._shared.get(key)
+            if body_html is None:
+                body_html = self._shared[key] = _dnt_meta(_utm_html(content.body_html, utm) if utm else
+                                                          content.body_html)
+            return replace(content, body_html=body_html)
+        key = ("tracked", content.body_html, tuple(sorted(utm.items())) if utm else None)
+        shared = self._shared.get(key)
+        if shared is None:
+            shared = self._shared[key] = _shared_html(content.body_html, utm=utm)
+        html_shared, tracked = shared
+        subs = tokens_for(message.id, tracked)
+        return replace(content, body_html=substitute(html_shared, subs),
+                       data={**content.data, "tracking": {"html": html_shared, "tokens": subs}})

@@ -203,3 +203,6 @@ class TrackingMiss(models.Model):
     reason = models.CharField(max_length=64)
     token = models.CharField(max_length=200, blank=True)
     at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "tracking misses"

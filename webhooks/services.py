@@ -27,6 +27,7 @@ class ProcessResult:
     state: str
     outcomes: list[str] = field(default_factory=list)
     retry_in: float | None = None
+    reply: str | None = None  # inbound SMS: the keyword's answer
 
 
 def _retry_delay(attempt: int) -> float:
@@ -37,7 +38,7 @@ def _retry_delay(attempt: int) -> float:
 def webhook_process(*, webhook_id: int, force: bool = False) -> ProcessResult:
     """Process one stored request. Rows with an invalid signature are never processed."""
     from webhooks.providers import PARSERS
-    from webhooks.providers import push, ses
+    from webhooks.providers import push, ses, twilio
 
     with transaction.atomic():
         row = WebhookEvent.objects.select_for_update(skip_locked=True).filter(pk=webhook_id).first()
@@ -50,20 +51,24 @@ def webhook_process(*, webhook_id: int, force: bool = False) -> ProcessResult:
         row.attempts += 1
         now = timezone.now()
         outcomes: list[str] = []
-        state, note, first_message = WebhookEvent.State.PROCESSED, "", None
+        state, note, reply = WebhookEvent.State.PROCESSED, "", None
         try:
             if row.provider == "push":
                 state, note = push.process(row)
+            elif row.provider == "twilio_sms":
+                state, note, reply = twilio.inbound_handle(row)
             elif row.provider == "ses" and (row.payload or {}).get("Type") == "SubscriptionConfirmation":
                 note = ses.SesIntake.confirm(row)
             elif row.provider in PARSERS:
                 events = PARSERS[row.provider](row)
                 for event in events:
-                    outcome = event_ingest(event=event, webhook_id=row.pk)
-                    outcomes.append(outcome.value)
-                    if first_message is None and outcome == Outcome.APPLIED:
-                        first_message = event.message_id or None
+                    outcomes.append(event_ingest(event=event, webhook_id=row.pk).value)
                 row.events_total = len(events)
+                if Outcome.APPLIED.value in outcomes and row.message_id is None:
+                    from tracking.models import MessageEvent
+
+                    row.message_id = MessageEvent.objects.filter(webhook_id=row.pk).values_list(
+                        "message_id", flat=True).first()
             else:
                 state, note = WebhookEvent.State.FLAGGED, f"no parser for provider {row.provider!r}"
         except Exception as exc:  # keep the row, say why, let the sweep or an admin try again
@@ -92,7 +97,7 @@ def webhook_process(*, webhook_id: int, force: bool = False) -> ProcessResult:
         row.processed_at = now
         row.next_attempt_at = now + timedelta(seconds=retry_in) if retry_in is not None else None
         row.save()
-    return ProcessResult(state=state, outcomes=outcomes, retry_in=retry_in)
+    return ProcessResult(state=state, outcomes=outcomes, retry_in=retry_in, reply=reply)
 
 
 def webhook_reprocess(*, webhook_id: int, actor=None) -> ProcessResult:

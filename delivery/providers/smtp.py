@@ -10,6 +10,7 @@ from __future__ import annotations
 import smtplib
 import socket
 import time
+from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
@@ -141,6 +142,9 @@ class SmtpProvider(Provider):
             email = self.build(message, content)
             return email.from_email, email.message().as_bytes(linesep="\r\n")
         unsubscribe = wants_unsubscribe(message)
+        full, tracked = content, content.data.get("tracking")
+        if tracked:  # click/open tracking (tracking.links): share the HTML with placeholders, substitute tokens
+            content = replace(content, body_html=tracked["html"])
         key = (content.subject, content.body, content.body_html, message.metadata.get("from_email"),
                message.metadata.get("reply_to"), tuple(sorted(content.data.get("headers", {}).items())), unsubscribe)
         cached = self._rendered.get(key)
@@ -149,10 +153,18 @@ class SmtpProvider(Provider):
                                             "tenant_id": message.tenant_id, "category": message.category,
                                             "unsubscribe_token": self._UNSUB})()
             email = self.build(stand_in, content)
-            cached = self._rendered[key] = (email.from_email, email.message().as_bytes(linesep="\r\n"))
+            wire = email.message().as_bytes(linesep="\r\n")
+            if tracked and not all(p.encode() in wire for p in tracked["tokens"]):
+                wire = b""  # a transfer encoding split a placeholder: this content renders per message
+            cached = self._rendered[key] = (email.from_email, wire)
         from_email, template = cached
+        if not template:
+            email = self.build(message, full)
+            return email.from_email, email.message().as_bytes(linesep="\r\n")
         wire = template.replace(self._TO.encode(), message.recipient_address.encode()).replace(
             self._ID.encode(), str(message.id).encode())
+        for placeholder, token in (tracked["tokens"].items() if tracked else ()):
+            wire = wire.replace(placeholder.encode(), token.encode())
         if unsubscribe:  # the token is per recipient (or per message): substituted like the address
             wire = wire.replace(self._UNSUB.encode(), message_unsubscribe_token(message).encode())
         return from_email, wire

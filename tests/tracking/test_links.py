@@ -175,3 +175,31 @@ def test_bulk_rows_are_tracked_from_their_shared_content(api, smtp_sink, client)
     tokens = [_tracked(_html_of(smtp_sink, i))[1] for i in ids]
     assert len(set(tokens)) == 3  # one token per message
     assert all(client.get(f"/c/{t}")["Location"] == "https://shop.example.com/promo" for t in tokens)
+
+
+@pytest.mark.parametrize("html", [
+    # one long line of tags (the MIME part would be quoted-printable): lines are broken inside tags
+    "<html><body>" + "<p>Hello, this is the weekly digest.</p>" * 40
+    + "".join(f'<p><a href="https://shop.example.com/a/{i}?ref=d&amp;x=1">A{i}</a></p>' for i in range(5))
+    + "</body></html>",
+    # a 2,000-character run of text: quoted-printable cannot be avoided, each email renders on its own
+    "<html><body><p>" + "word " * 400 + "</p><a href=\"https://shop.example.com/a/0\">A0</a>"
+    "<a href=\"https://shop.example.com/a/1\">A1</a></body></html>",
+])
+def test_bulk_tokens_per_message_survive_shared_mime_rendering(api, smtp_sink, client, html):
+    response = api.post("/api/v1/messages/bulk", {
+        "channel": "email", "subject": "News", "body": "b", "body_html": html,
+        "recipients": [{"to": f"user{i}@example.com"} for i in range(4)]}, format="json")
+    assert response.status_code in (200, 201, 202), response.content
+    drain_all()
+    seen = set()
+    for message_id in Message.objects.values_list("id", flat=True):
+        out = _html_of(smtp_sink, str(message_id))
+        assert "zzcomms" not in out
+        tokens = _tracked(out)
+        assert tokens and all(links.parse_click_token(t)[0] == message_id for t in tokens)
+        seen.update(tokens)
+        assert client.get(f"/c/{tokens[1]}")["Location"].startswith("https://shop.example.com/a/1")
+        pixel = re.search(r"/o/([^\"]+)\.gif", out).group(1)
+        assert links.parse_open_token(pixel) == message_id
+    assert len(seen) == 4 * len(tokens)

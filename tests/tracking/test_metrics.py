@@ -101,7 +101,8 @@ def test_breaching_variant_is_paused_and_alerted(client, settings, campaign, cap
     with caplog.at_level("WARNING"):
         opened = alerts_check()
     subjects = {(x.subject, x.metric) for x in opened}
-    assert ("variant", "hard_bounce") in subjects and ("provider", "hard_bounce") in subjects
+    assert {("variant", "hard_bounce"), ("provider", "hard_bounce"), ("sending_domain", "hard_bounce")} <= subjects
+    assert DeliverabilityAlert.objects.get(subject="sending_domain").key == "comms.localhost"
     variant_alert = DeliverabilityAlert.objects.get(subject="variant")
     assert variant_alert.key.endswith(":A") and variant_alert.action == "variant paused"
     assert variant_alert.rate == pytest.approx(100.0 / len(a)) and variant_alert.threshold == 0.3

@@ -40,6 +40,17 @@ class Rate:
         return count * 100.0 / self.sent if self.sent else 0.0
 
 
+def sending_domain(provider: str) -> str:
+    """The From domain a provider sends with (its ChannelProvider options, else DEFAULT_FROM_EMAIL)."""
+    from email.utils import parseaddr
+
+    from delivery.models import ChannelProvider
+
+    options = ChannelProvider.objects.filter(name=provider).values_list("options", flat=True).first() or {}
+    address = parseaddr(str(options.get("from_email") or settings.DEFAULT_FROM_EMAIL))[1]
+    return address.rpartition("@")[2].lower() or "unknown"
+
+
 def rolling_rates(*, now: datetime | None = None) -> list[Rate]:
     """Per provider and per experiment variant over the last seven days."""
     now = now or timezone.now()
@@ -55,9 +66,16 @@ def rolling_rates(*, now: datetime | None = None) -> list[Rate]:
     bad = {row["message__provider"]: row for row in events.values("message__provider").annotate(
         hard=Count("message_id", filter=hard, distinct=True), complaints=Count("message_id", filter=complaint,
                                                                                 distinct=True))}
+    domains: dict[str, Rate] = {}
     for provider, n in by_provider.items():
         row = bad.get(provider, {})
         out.append(Rate(DeliverabilityAlert.Subject.PROVIDER, provider, n, row.get("hard", 0), row.get("complaints", 0)))
+        domain = sending_domain(provider)
+        agg = domains.setdefault(domain, Rate(DeliverabilityAlert.Subject.SENDING_DOMAIN, domain, 0, 0, 0))
+        agg.sent += n
+        agg.hard_bounces += row.get("hard", 0)
+        agg.complaints += row.get("complaints", 0)
+    out.extend(domains.values())
     by_variant = {(r["tenant_id"], r["template_version_id"], r["variant"]): r["n"] for r in
                   sent.exclude(variant="").filter(template_version_id__isnull=False)
                   .values("tenant_id", "template_version_id", "variant").annotate(n=Count("id"))}

@@ -14,9 +14,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from django.conf import settings
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
 from tracking.models import BounceType, EventType
@@ -125,14 +123,19 @@ class TwilioInboundIntake(TwilioIntakeBase):
         return "inbound", str(payload.get("MessageSid", ""))
 
     def after_store(self, row: WebhookEvent) -> HttpResponse:
-        from preferences import services as preferences
+        from webhooks.services import webhook_process
 
-        p = row.payload if isinstance(row.payload, dict) else {}
-        to_number, from_number = str(p.get("To", "")), str(p.get("From", ""))
-        with transaction.atomic():
-            reply = preferences.sms_keyword_handle(tenant=tenant_for_number(to_number), from_number=from_number,
-                                                   to_number=to_number, body=str(p.get("Body", "")))
-            WebhookEvent.objects.filter(pk=row.pk).update(
-                state=WebhookEvent.State.PROCESSED, processed_at=timezone.now(), attempts=1, next_attempt_at=None,
-                error="" if reply is not None else "no keyword: not a command")
-        return twiml(reply)
+        # Answered in the same exchange (carriers expect the STOP confirmation as the reply); if this
+        # fails the row stays 'received' and the sweep applies the keyword later, without a reply.
+        return twiml(webhook_process(webhook_id=row.pk).reply)
+
+
+def inbound_handle(webhook: WebhookEvent) -> tuple[str, str, str | None]:
+    """(state, note, reply) for a stored inbound SMS: STOP/START/HELP through preferences."""
+    from preferences import services as preferences
+
+    p = webhook.payload if isinstance(webhook.payload, dict) else {}
+    to_number, from_number = str(p.get("To", "")), str(p.get("From", ""))
+    reply = preferences.sms_keyword_handle(tenant=tenant_for_number(to_number), from_number=from_number,
+                                           to_number=to_number, body=str(p.get("Body", "")))
+    return WebhookEvent.State.PROCESSED, "keyword applied" if reply is not None else "no keyword: not a command", reply

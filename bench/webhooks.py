@@ -1,0 +1,94 @@
+"""Inbound webhook figures: intake (verify + store raw + answer) and processing rates; prints, asserts nothing.
+
+    python bench/webhooks.py [N]
+
+In one process (Django's test client, no HTTP server): N signed SendGrid posts of one event each,
+then the same N events as posts of 500, then processing everything stored (normalise, dedupe,
+status, log, metrics). A throwaway embedded PostgreSQL + Redis, like bench/run.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from comms.embedded import start_for_tests  # noqa: E402
+
+
+def main(n: int) -> dict:
+    pg, redis, root = start_for_tests()
+    os.environ.update({"DATABASE_URL": pg.url, "REDIS_URL": redis.url, "COMMS_VAR_DIR": str(root / "var"),
+                       "DJANGO_SETTINGS_MODULE": "config.settings", "LOG_LEVEL": "ERROR",
+                       "COMMS_WEBHOOK_RATES": json.dumps({"default": "100000000/min"}),
+                       "COMMS_PUBLIC_RATE": "100000000/min"})
+    try:
+        import django
+
+        django.setup()
+        from django.conf import settings
+        from django.core.management import call_command
+        from django.test import Client
+        from django.utils import timezone
+
+        call_command("migrate", verbosity=0)
+        from comms.services import tenant_get_default
+        from delivery.models import Message
+        from tests.webhooks.signers import SendGridSigner
+        from webhooks.models import WebhookEvent
+        from webhooks.services import webhooks_process_pending
+
+        tenant = tenant_get_default()
+        now = timezone.now()
+        Message.objects.bulk_create([Message(tenant=tenant, channel="email", recipient_address=f"u{i}@example.com",
+                                             status="sent", provider="esp", provider_ref=f"ref-{i}", sent_at=now)
+                                     for i in range(n)], batch_size=5000)
+        sg = SendGridSigner(settings)
+        client = Client()
+        events = [json.loads(sg.events(ref=f"ref-{i}", address=f"u{i}@example.com", event="delivered",
+                                       event_id=f"evt-{i}"))[0] for i in range(n)]
+        started = time.perf_counter()
+        for e in events:
+            sg.sign(json.dumps([e])).send(client)
+        single_s = time.perf_counter() - started
+        started = time.perf_counter()
+        if os.environ.get("BENCH_PROFILE"):
+            import cProfile
+            import pstats
+
+            prof = cProfile.Profile()
+            prof.runcall(webhooks_process_pending)
+            pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+        else:
+            webhooks_process_pending()
+        process_s = time.perf_counter() - started
+        started = time.perf_counter()
+        for i in range(0, n, 500):  # the same events again, batched: all duplicates now
+            sg.sign(json.dumps(events[i:i + 500])).send(client)
+        batch_s = time.perf_counter() - started
+        started = time.perf_counter()
+        webhooks_process_pending()
+        dup_s = time.perf_counter() - started
+        result = {
+            "events": n, "intake_single_req_per_s": round(n / single_s, 1),
+            "process_new_events_per_s": round(n / process_s, 1),
+            "intake_batched_events_per_s": round(n / batch_s, 1),
+            "process_duplicate_events_per_s": round(n / dup_s, 1),
+            "stored_rows": WebhookEvent.objects.count(), "delivered": Message.objects.filter(status="delivered").count(),
+        }
+        print("webhooks:", json.dumps(result))
+        return result
+    finally:
+        redis.stop()
+        pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)
