@@ -129,6 +129,14 @@ def main() -> None:
         workers.append(env.celery("p0,p1", 1, "urgent"))
         workers.append(env.spawn([sys.executable, "-m", "celery", "-A", "config", "beat", "-l", "warning", "-s",
                                   str(env.root / "beat-schedule")], COMMS_ROUTER_TICK_SECONDS="2"))
+        import socket
+
+        for _ in range(300):  # the sink process must answer before the workers send (else retries back off)
+            try:
+                socket.create_connection(("127.0.0.1", env.sink_port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
         time.sleep(5)
         before, t0 = sent_count(), time.perf_counter()
         time.sleep(send_seconds)

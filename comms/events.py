@@ -31,7 +31,6 @@ from delivery.services.enqueue import recipient_address_for
 from templates_app import services as templates
 
 log = logging.getLogger(__name__)
-BULK_THRESHOLD = 1000  # a segment audience larger than this goes out through the COPY fan-out
 MAX_RECIPIENTS = 1000
 
 
@@ -291,10 +290,17 @@ class _Router:
         """A segment audience: large ones go out through the COPY fan-out (preferences apply at send time)."""
         from comms.segments import audience_queryset
 
+        from django.conf import settings
+
+        threshold = settings.COMMS_EVENT_BULK_THRESHOLD
         queryset = audience_queryset(tenant=self.tenant, audience=self.event.audience)
         size = queryset.count()
-        if size <= BULK_THRESHOLD or step.get("digest") or step.get("escalation") or "when" in step:
-            for recipient in queryset.order_by("pk")[:BULK_THRESHOLD]:
+        if size <= threshold or step.get("digest") or step.get("escalation") or "when" in step:
+            if size > threshold:
+                self.plans.append(Plan(index, f"audience ({size})", "error", code=errors.AudienceInvalid.code,
+                                       reason=f"only the first {threshold} recipients are routed one by one "
+                                              "(digest, escalation and conditions need that); the rest were not"))
+            for recipient in queryset.order_by("pk")[:threshold]:
                 self._recipient(index, step, recipient)
             return
         plan = Plan(index, f"audience ({size})", "bulk", channel=step["channels"][0], template=step["template"],
