@@ -66,6 +66,22 @@ def test_rule_edit_versions_and_dry_run(live_server, tenant):
         assert "COMMS_RECIPIENT_NOT_FOUND" in rows.nth(2).inner_text()
         page.screenshot(path=str(SCREENSHOTS / "router-dry-run.png"), full_page=True)
 
+        from comms.campaigns import campaign_create
+
+        campaign = campaign_create(tenant=tenant, data={"name": "Spring sale", "channels": ["email"],
+                                                        "template": "booking_confirmed",
+                                                        "variables": {"booking_id": "X"},
+                                                        "audience": {"recipients": ["ada"]}})
+        page.goto(f"{base}/admin/comms/campaign/")
+        page.check(f"input[name=_selected_action][value='{campaign.pk}']")
+        page.select_option("select[name=action]", "campaign_scheduled")
+        page.click("button[name=index]")
+        page.wait_for_selector(".messagelist")
+        assert "Spring sale: scheduled." in page.locator(".messagelist").inner_text()
+        page.goto(f"{base}/admin/comms/campaign/{campaign.pk}/change/")
+        assert "total:" in page.locator(".field-progress").inner_text()
+        page.screenshot(path=str(SCREENSHOTS / "router-campaign.png"), full_page=True)
+
         page.goto(f"{base}/admin/comms/event/?state__exact=no_route")
         assert "nobody.listens" in page.locator("#result_list").inner_text()
         page.screenshot(path=str(SCREENSHOTS / "router-unrouted-events.png"), full_page=True)
