@@ -10,7 +10,6 @@ segment audience), so an event adds no queue of its own. Exactly-once holds in t
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,6 +21,9 @@ from django.utils import timezone
 
 from comms import errors
 from comms.decisions import ALLOW, BLOCK, DEFER, DIGEST, decide
+from comms.dedupe import dedupe_open as _dedupe_open
+from comms.dedupe import dedupe_release as _dedupe_release
+from comms.dedupe import idempotency_key
 from comms.models import Recipient
 from comms.router_models import Escalation, Event, RoutingRuleVersion
 from comms.rules import DEFAULT_DEDUPE_TTL, condition_eval, render_key, rule_for
@@ -66,39 +68,6 @@ class Plan:
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v not in ("", None, [])}
-
-
-def _dedupe_key(tenant, key: str) -> str:
-    return f"comms:dedupe:{tenant.id}:{key}"
-
-
-def _dedupe_open(tenant, key: str, ttl: int, *, dry_run: bool) -> bool:
-    """True when this event opens the window (first of its kind); Redis down → allow (DB keys still hold)."""
-    from delivery.wakeup import redis_client
-
-    try:
-        if dry_run:
-            return not redis_client().exists(_dedupe_key(tenant, key))
-        return bool(redis_client().set(_dedupe_key(tenant, key), "1", nx=True, ex=ttl))
-    except Exception:
-        log.warning("dedupe window unavailable (Redis); relying on idempotency keys", exc_info=True)
-        return True
-
-
-def _dedupe_release(tenant, key: str) -> None:
-    from delivery.wakeup import redis_client
-
-    try:
-        redis_client().delete(_dedupe_key(tenant, key))
-    except Exception:
-        log.warning("could not release dedupe key %s", key, exc_info=True)
-
-
-def idempotency_key(*, template: str, version: int, recipient: str, cause_ref: str, step: int | None = None) -> str:
-    """(template, version, recipient, cause_ref), hashed where it could outgrow the column."""
-    tail = hashlib.sha256(f"{recipient}\x00{cause_ref}".encode()).hexdigest()[:32]
-    suffix = f":s{step}" if step is not None else ""
-    return f"evt:{template[:128]}:v{version}:{tail}{suffix}"
 
 
 def _context(event: EventInput, recipient: Recipient | None = None) -> dict[str, Any]:
