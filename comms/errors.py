@@ -156,6 +156,9 @@ def to_comms_error(exc: Exception) -> CommsError | None:
         return err
     if isinstance(exc, RequestDataTooBig):
         return PayloadTooLarge()
+    if isinstance(exc, db.DataError) or (isinstance(exc, ValueError) and "NUL" in str(exc)):
+        # A value PostgreSQL cannot store (e.g. a NUL character inside a JSON string): the input's fault.
+        return ValidationFailed("The request contains a value that cannot be stored (e.g. a NUL character).")
     if isinstance(exc, (db.OperationalError, db.InterfaceError)):
         # The database is restarting or unreachable: nothing was accepted, so the client may retry.
         log.warning("database unavailable: %s", type(exc).__name__)
@@ -188,6 +191,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]):
     response = Response(err.as_dict(), status=err.status)
     if isinstance(exc, drf.Throttled) and exc.wait:
         response["Retry-After"] = str(int(exc.wait))
+    if err.status == 429 and "Retry-After" not in response and err.details.get("retry_after_seconds"):
+        response["Retry-After"] = str(err.details["retry_after_seconds"])
     if err.status == 503:
         response["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
     if err.status == 401:

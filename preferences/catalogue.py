@@ -43,10 +43,24 @@ UNKNOWN = CategoryInfo(key="", name="", defaults={"email": True, "sms": True, "p
                                                    "webhook": True}, respects_quiet_hours=False)
 
 
+def builtin() -> dict:
+    """Seed 001's catalogue as shipped (migration 0002 writes the same rows for admins to edit);
+    the base under the database rows, so a send never depends on those rows existing."""
+    from preferences.migrations import _catalogue  # noqa: PLC0415
+
+    rows = {}
+    for order, (key, name, critical, marketing, doi, defaults, quiet, override) in enumerate(_catalogue.CATALOGUE):
+        start, end = (dt.time.fromisoformat(override[0]), dt.time.fromisoformat(override[1])) if override else (None, None)
+        rows[(None, key)] = CategoryInfo(key=key, name=name, critical=critical, marketing=marketing, double_opt_in=doi,
+                                         defaults=dict(defaults), respects_quiet_hours=quiet, quiet_start=start,
+                                         quiet_end=end, user_visible=key != "system", order=order)
+    return rows
+
+
 def _load() -> dict:
     from preferences.models import NotificationCategory
 
-    rows: dict = {}
+    rows: dict = builtin()
     for c in NotificationCategory.objects.all():
         rows[(str(c.tenant_id) if c.tenant_id else None, c.key)] = CategoryInfo(
             key=c.key, name=c.name, critical=c.critical, marketing=c.marketing, double_opt_in=c.double_opt_in,

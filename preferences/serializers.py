@@ -11,12 +11,12 @@ from preferences.models import Frequency, SuppressionReason, UpdatedBy
 class StrictSerializer(serializers.Serializer):
     """Unknown fields are an error (COMMS_UNKNOWN_FIELD), not silently dropped."""
 
-    def validate(self, attrs):
-        unknown = set(self.initial_data) - set(self.fields) if isinstance(self.initial_data, dict) else set()
+    def to_internal_value(self, data):
+        unknown = set(data) - set(self.fields) if isinstance(data, dict) else set()
         if unknown:
             raise serializers.ValidationError({"non_field_errors": [serializers.ErrorDetail(
                 f"Unknown field(s): {', '.join(sorted(unknown))}.", code="COMMS_UNKNOWN_FIELD")]})
-        return attrs
+        return super().to_internal_value(data)
 
 
 class PreferenceChangeSerializer(StrictSerializer):

@@ -37,9 +37,9 @@ def _send_confirmation(sub: ChannelSubscription, *, reminder: bool) -> None:
 
     recipient = sub.recipient
     cat = catalogue.category(recipient.tenant_id, sub.list_id)
-    context = {"list_name": sub.list_name or cat.name or sub.list_id, "reminder": reminder,
-               "confirm_url": public_url(f"/s/confirm/{confirm_token(subscription=sub)}")}
+    context = {"reminder": reminder, "confirm_url": public_url(f"/s/confirm/{confirm_token(subscription=sub)}")}
     with translation.override(language_for(recipient.locale)):
+        context["list_name"] = translation.gettext(sub.list_name or cat.name or sub.list_id)
         subject = render_to_string("preferences/email/confirm_subject.txt", context).strip()
         body = render_to_string("preferences/email/confirm_body.txt", context)
         body_html = render_to_string("preferences/email/confirm_body.html", context)

@@ -53,7 +53,9 @@ def _page(request, template: str, context: dict, *, lang: str, status: int = 200
         response = render(request, template, {**context, "lang": lang}, status=status)
     response["Content-Language"] = lang
     response["Cache-Control"] = "no-store"  # personal pages: never cached by a proxy
-    response["Referrer-Policy"] = "no-referrer"  # the token must not leak to linked sites
+    # The token must not leak to other sites; same-origin (not no-referrer, which makes browsers send
+    # "Origin: null" on our own form posts and fail the CSRF origin check).
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 

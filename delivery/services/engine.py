@@ -262,9 +262,11 @@ def _send_with_failover(m: Message, content: Content, chain: list[routing.Spec],
 
     A transient failure moves on to the next provider only when the failed one certainly did not
     take the message (``maybe_accepted`` is false): failover never sends twice. A rate limit that
-    says "wait" defers the message instead of failing it.
+    says "wait" defers the message instead of failing it; a provider whose daily quota is spent is
+    skipped, and when every one is, the message waits for the first quota to renew.
     """
     result, used = None, ""
+    quota_waits: list[float] = []
     for spec in chain:
         if not health.allow(spec.name):
             continue
@@ -272,6 +274,10 @@ def _send_with_failover(m: Message, content: Content, chain: list[routing.Spec],
                                                           channel=m.channel, address=m.recipient_address))
         if not decision.allowed:
             raise _Deferred(decision.wait_seconds, f"rate limit ({spec.name})")
+        quota_wait = ratelimit.daily_take(spec.name, spec.daily)
+        if quota_wait:  # this provider's daily quota is spent: the next one may still send today
+            quota_waits.append(quota_wait)
+            continue
         provider = opened.get(spec.name)
         if provider is None:
             provider = opened[spec.name] = entered.enter_context(routing.instance(spec))
@@ -282,10 +288,13 @@ def _send_with_failover(m: Message, content: Content, chain: list[routing.Spec],
             log.exception("provider %s raised for message %s", spec.name, m.id)
             result = SendResult.transient("provider_error", f"{type(exc).__name__}: {exc}", maybe_accepted=True)
         used = spec.name
-        health.record(spec.name, healthy=not _provider_fault(result), latency_ms=(time.monotonic() - started) * 1000)
+        health.record(spec.name, healthy=not _provider_fault(result), latency_ms=(time.monotonic() - started) * 1000,
+                      code=result.code)
         if result.ok or result.error_class == "permanent" or result.maybe_accepted:
             break
     if result is None:
+        if quota_waits:
+            raise _Deferred(min(quota_waits), "daily quota of every available provider spent")
         return SendResult.transient("COMMS_PROVIDERS_UNAVAILABLE", "every provider's circuit is open"), ""
     return result, used
 
@@ -302,8 +311,8 @@ def deliver_batch(messages: list[Message], *, owner: str, clock: Clock = timezon
     extend_at = time.monotonic() + half_lease
     pending = {m.id for m in messages}
     opened: dict[str, Any] = {}
-    tracker = Tracker(messages)  # click/open tracking and UTM for email HTML (tracking.links)
     held = screening.screen(messages, now=clock())  # preferences, consent, suppression, quiet hours
+    tracker = Tracker(messages)  # click/open tracking and UTM for email HTML (tracking.links)
     with ExitStack() as entered:
         for m in messages:
             if time.monotonic() > extend_at:  # slow provider: keep the lease on what is left
@@ -314,7 +323,7 @@ def deliver_batch(messages: list[Message], *, owner: str, clock: Clock = timezon
             if m.id in held and screening.hold(m, held[m.id], owner=owner, now=clock(), stats=stats):
                 pending.discard(m.id)
                 continue
-            chain = routing.provider_specs(tenant_id=m.tenant_id, channel=m.channel)
+            chain = routing.provider_specs(tenant_id=m.tenant_id, channel=m.channel, category=m.category)
             try:
                 if not chain:
                     result, used = SendResult.transient("COMMS_CHANNEL_UNAVAILABLE", f"no provider for {m.channel}"), ""

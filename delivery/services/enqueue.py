@@ -93,7 +93,7 @@ def check_sendable(*, tenant: Tenant, spec: SendSpec, now: datetime) -> None:
     """Checks shared by single and bulk sends: channel served, template known, content, schedule."""
     if spec.channel not in Channel.values:
         raise errors.UnknownChannel(f"Unknown channel '{spec.channel}'.", details={"allowed": Channel.values})
-    if not routing.channel_available(tenant_id=tenant.id, channel=spec.channel):
+    if not routing.channel_available(tenant_id=tenant.id, channel=spec.channel, category=spec.category):
         raise errors.ChannelUnavailable(f"No provider is configured for channel '{spec.channel}'.",
                                         details={"channel": spec.channel})
     if spec.template_key:
@@ -173,7 +173,7 @@ def _first_reachable(tenant: Tenant, spec: SendSpec) -> SendSpec:
             recipient_address_for(channel, recipient)
         except errors.CommsError:
             continue
-        if routing.channel_available(tenant_id=tenant.id, channel=channel):
+        if routing.channel_available(tenant_id=tenant.id, channel=channel, category=spec.category):
             return replace(spec, channel=channel, fallback=tuple(chain[index + 1:]))
     raise errors.InvalidAddress(f"Recipient '{recipient.external_id}' is reachable on none of {', '.join(chain)}.",
                                 details={"channels": chain})
