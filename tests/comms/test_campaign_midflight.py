@@ -35,19 +35,19 @@ def test_pause_resume_cancel_mid_flight(tenant, smtp_sink, celery_worker, settin
     campaign_fanout(campaign_id=campaign.id)
     assert _count(status="scheduled") == 40  # 3 of 5 chunks released, 2 held for the pump
 
-    wait_for(lambda: _count(status="sent") >= 5, message="first sends")
+    wait_for(lambda: _count(status="sent") >= 5, timeout=240, message="first sends")
     campaign_pause(tenant=tenant, campaign_id=campaign.id)
-    wait_for(lambda: _count(status="sending") == 0, message="in-flight rows to finish")
+    wait_for(lambda: _count(status="sending") == 0, timeout=120, message="in-flight rows to finish")
     paused_sent = _count(status="sent")
     campaigns_tick()  # a paused campaign releases nothing
     assert _count(status="queued") == 0 and _count(status="sent") == paused_sent < 100
 
     campaign_resume(tenant=tenant, campaign_id=campaign.id)
-    wait_for(lambda: _count(status="sent") >= paused_sent + 10, message="sending after resume")
+    wait_for(lambda: _count(status="sent") >= paused_sent + 10, timeout=120, message="sending after resume")
     campaigns_tick()
     _, effect = campaign_cancel(tenant=tenant, campaign_id=campaign.id)
     cancelled_at = timezone.now()
-    wait_for(lambda: _count(status="sending") == 0, message="in-flight rows to finish")
+    wait_for(lambda: _count(status="sending") == 0, timeout=120, message="in-flight rows to finish")
     sent_after = _count(status="sent", sent_at__gt=cancelled_at)
     assert sent_after <= effect["in_flight"]
     with connection.cursor() as cursor:  # nothing of this campaign is left claimable
