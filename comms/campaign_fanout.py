@@ -144,6 +144,9 @@ def campaign_fanout(*, campaign_id, now_fn=timezone.now) -> FanoutStats:
     """Write the campaign's rows chunk by chunk; resumable (chunks already written are skipped)."""
     stats = FanoutStats()
     campaign = Campaign.objects.select_related("tenant", "segment").get(pk=campaign_id)
+    if campaign.fanout_done or campaign.state == State.CANCELLED:  # a repeated task: nothing left to write
+        stats.stopped = "done"
+        return stats
     throttle = campaign.throttle_per_minute
     size = min(settings.COMMS_CAMPAIGN_CHUNK, settings.COMMS_BULK_MAX_RECIPIENTS, throttle or 10**9)
     done = {(b.seq, b.channel) for b in campaign.batches.all()}

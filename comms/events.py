@@ -10,7 +10,6 @@ segment audience), so an event adds no queue of its own. Exactly-once holds in t
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,6 +21,9 @@ from django.utils import timezone
 
 from comms import errors
 from comms.decisions import ALLOW, BLOCK, DEFER, DIGEST, decide
+from comms.dedupe import dedupe_open as _dedupe_open
+from comms.dedupe import dedupe_release as _dedupe_release
+from comms.dedupe import idempotency_key
 from comms.models import Recipient
 from comms.router_models import Escalation, Event, RoutingRuleVersion
 from comms.rules import DEFAULT_DEDUPE_TTL, condition_eval, render_key, rule_for
@@ -31,7 +33,6 @@ from delivery.services.enqueue import recipient_address_for
 from templates_app import services as templates
 
 log = logging.getLogger(__name__)
-BULK_THRESHOLD = 1000  # a segment audience larger than this goes out through the COPY fan-out
 MAX_RECIPIENTS = 1000
 
 
@@ -67,39 +68,6 @@ class Plan:
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v not in ("", None, [])}
-
-
-def _dedupe_key(tenant, key: str) -> str:
-    return f"comms:dedupe:{tenant.id}:{key}"
-
-
-def _dedupe_open(tenant, key: str, ttl: int, *, dry_run: bool) -> bool:
-    """True when this event opens the window (first of its kind); Redis down → allow (DB keys still hold)."""
-    from delivery.wakeup import redis_client
-
-    try:
-        if dry_run:
-            return not redis_client().exists(_dedupe_key(tenant, key))
-        return bool(redis_client().set(_dedupe_key(tenant, key), "1", nx=True, ex=ttl))
-    except Exception:
-        log.warning("dedupe window unavailable (Redis); relying on idempotency keys", exc_info=True)
-        return True
-
-
-def _dedupe_release(tenant, key: str) -> None:
-    from delivery.wakeup import redis_client
-
-    try:
-        redis_client().delete(_dedupe_key(tenant, key))
-    except Exception:
-        log.warning("could not release dedupe key %s", key, exc_info=True)
-
-
-def idempotency_key(*, template: str, version: int, recipient: str, cause_ref: str, step: int | None = None) -> str:
-    """(template, version, recipient, cause_ref), hashed where it could outgrow the column."""
-    tail = hashlib.sha256(f"{recipient}\x00{cause_ref}".encode()).hexdigest()[:32]
-    suffix = f":s{step}" if step is not None else ""
-    return f"evt:{template[:128]}:v{version}:{tail}{suffix}"
 
 
 def _context(event: EventInput, recipient: Recipient | None = None) -> dict[str, Any]:
@@ -291,10 +259,17 @@ class _Router:
         """A segment audience: large ones go out through the COPY fan-out (preferences apply at send time)."""
         from comms.segments import audience_queryset
 
+        from django.conf import settings
+
+        threshold = settings.COMMS_EVENT_BULK_THRESHOLD
         queryset = audience_queryset(tenant=self.tenant, audience=self.event.audience)
         size = queryset.count()
-        if size <= BULK_THRESHOLD or step.get("digest") or step.get("escalation") or "when" in step:
-            for recipient in queryset.order_by("pk")[:BULK_THRESHOLD]:
+        if size <= threshold or step.get("digest") or step.get("escalation") or "when" in step:
+            if size > threshold:
+                self.plans.append(Plan(index, f"audience ({size})", "error", code=errors.AudienceInvalid.code,
+                                       reason=f"only the first {threshold} recipients are routed one by one "
+                                              "(digest, escalation and conditions need that); the rest were not"))
+            for recipient in queryset.order_by("pk")[:threshold]:
                 self._recipient(index, step, recipient)
             return
         plan = Plan(index, f"audience ({size})", "bulk", channel=step["channels"][0], template=step["template"],

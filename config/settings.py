@@ -447,3 +447,5 @@ CELERY_BEAT_SCHEDULE["preferences-double-opt-in"] = {
 }
 # The send-time gate hands rows whose recipient wants daily/weekly digests to the router's collector.
 COMMS_DIGEST_HANDLER = env.str("COMMS_DIGEST_HANDLER", default="comms.digests.digest_handler")
+# An event audience larger than this goes out through the COPY bulk path (one template, first channel).
+COMMS_EVENT_BULK_THRESHOLD = env.int("COMMS_EVENT_BULK_THRESHOLD", default=1000)

@@ -169,3 +169,24 @@ def test_batch_form_answers_each_event(api, setup):
     assert results[0]["created"] is True and results[1]["created"] is False
     assert results[2]["error"]["code"] == "COMMS_UNKNOWN_FIELD"
     assert Message.objects.count() == 1
+
+
+def test_segment_audience_small_and_bulk(api, setup, settings, smtp_sink):
+    from comms.campaign_models import Segment
+
+    person(setup, "cy", plan="pro")
+    person(setup, "di", plan="pro")
+    person(setup, "ed", plan="pro")
+    Segment.objects.create(tenant=setup, name="pro", filter={"all": [{"field": "attributes.plan", "op": "eq",
+                                                                      "value": "pro"}]})
+    rule(setup, "booking.confirmed", {"template": "booking_confirmed", "channels": ["email"]})
+    small = _post(api, audience={"segment": "pro"}, cause_ref="a1").json()
+    assert sorted(o["recipient"] for o in small["outcome"]) == ["cy", "di", "ed"]
+    assert Message.objects.filter(batch__isnull=True).count() == 3
+    settings.COMMS_EVENT_BULK_THRESHOLD = 2
+    bulk = _post(api, audience={"segment": "pro"}, cause_ref="a2").json()
+    assert bulk["outcome"][0]["action"] == "bulk" and bulk["outcome"][0]["recipient"] == "audience (3)"
+    assert Message.objects.filter(batch__isnull=False).count() == 3
+    assert drain_all().sent == 6
+    unknown = _post(api, audience={"segment": "nope"}, cause_ref="a3")
+    assert unknown.status_code == 400 and unknown.json()["code"] == "COMMS_AUDIENCE_INVALID"

@@ -1,0 +1,241 @@
+"""Admin for the router: rules (versioned JSON with a dry run), events (unrouted ones visible),
+digests, escalations, campaigns (progress and pause/resume/cancel), segments and schedules."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from comms import errors
+from comms.campaign_models import Campaign, Schedule, Segment
+from comms.campaigns import campaign_cancel, campaign_pause, campaign_progress, campaign_resume, campaign_schedule
+from comms.router_models import Digest, Escalation, Event, RoutingRule, RoutingRuleVersion
+from comms.rules import rule_save, rule_validate
+from comms.schedules import cron_validate
+
+SAMPLE_EVENT = {"name": "", "recipients": ["user-1"], "cause_ref": "dry-run-1", "payload": {}}
+
+
+class RoutingRuleForm(forms.ModelForm):
+    definition = forms.JSONField(help_text='{"steps": [{"template": "…", "channels": ["in_app", "email"], '
+                                           '"when": "payload.amount > 100", "delay_seconds": 0, "escalation": '
+                                           '{"after_seconds": 1800, "channels": ["email"]}}], '
+                                           '"dedupe": {"key": "BOOKING:{payload.booking_id}:{payload.status}"}}',
+                                 widget=forms.Textarea(attrs={"rows": 18, "cols": 100, "class": "vLargeTextField"}))
+    notes = forms.CharField(required=False, help_text="What changed (kept with the version).")
+
+    class Meta:
+        model = RoutingRule
+        fields = ("tenant", "event_name", "description")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.active_version_id:
+            self.initial["definition"] = self.instance.active_version.definition
+
+    def clean_definition(self):
+        definition = self.cleaned_data["definition"]
+        try:
+            rule_validate(definition)
+        except errors.CommsError as exc:
+            raise forms.ValidationError(exc.message) from None
+        return definition
+
+
+class RuleVersionInline(admin.TabularInline):
+    model = RoutingRuleVersion
+    fields = ("version", "notes", "created_by", "created_at", "definition")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("-version",)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RoutingRule)
+class RoutingRuleAdmin(admin.ModelAdmin):
+    form = RoutingRuleForm
+    list_display = ("event_name", "tenant", "active", "updated_at", "dry_run_link")
+    list_filter = ("tenant",)
+    search_fields = ("event_name",)
+    inlines = [RuleVersionInline]
+    readonly_fields = ("dry_run_link",)
+
+    @admin.display(description="active version")
+    def active(self, obj):
+        return f"v{obj.active_version.version}" if obj.active_version_id else "—"
+
+    @admin.display(description="dry run")
+    def dry_run_link(self, obj):
+        if not obj.pk:
+            return "Save the rule first."
+        return format_html('<a class="button" href="{}">Dry run with a sample event</a>',
+                           reverse("admin:comms_routingrule_dryrun", args=[obj.pk]))
+
+    def save_model(self, request, obj, form, change):
+        # Saving a changed definition adds a version and activates it (earlier ones stay for rollback).
+        obj.save()
+        rule_save(tenant=obj.tenant, event_name=obj.event_name, definition=form.cleaned_data["definition"],
+                  notes=form.cleaned_data.get("notes", ""), actor=request.user)
+        obj.refresh_from_db()
+
+    def get_urls(self):
+        return [path("<int:rule_id>/dry-run/", self.admin_site.admin_view(self.dry_run_view),
+                     name="comms_routingrule_dryrun"), *super().get_urls()]
+
+    def dry_run_view(self, request, rule_id: int):
+        from comms.events import event_dry_run
+        from comms.router_api import _parse_event
+
+        rule = get_object_or_404(RoutingRule, pk=rule_id)
+        sample = {**SAMPLE_EVENT, "name": rule.event_name}
+        text = request.POST.get("event") or json.dumps(sample, indent=2)
+        result, problem = None, None
+        if request.method == "POST":
+            try:
+                raw = json.loads(text)
+                if isinstance(raw, dict):
+                    raw.setdefault("name", rule.event_name)
+                result = event_dry_run(tenant=rule.tenant, event=_parse_event(raw))
+            except json.JSONDecodeError as exc:
+                problem = f"Not JSON: {exc}"
+            except Exception as exc:  # shown to the editor, whatever the input got wrong
+                err = errors.to_comms_error(exc)
+                if err is None:
+                    raise
+                problem = f"{err.code}: {err.message}"
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "rule": rule, "text": text,
+                   "result": result, "problem": problem, "title": f"Dry run: {rule.event_name}"}
+        return TemplateResponse(request, "admin/comms/routingrule/dry_run.html", context)
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = ("name", "state", "cause_ref", "produced", "tenant", "created_at")
+    list_filter = ("state", "tenant")
+    search_fields = ("name", "cause_ref")
+    readonly_fields = [f.name for f in Event._meta.fields]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Digest)
+class DigestAdmin(admin.ModelAdmin):
+    list_display = ("key", "recipient", "state", "cadence", "due_at", "item_count", "message_id")
+    list_filter = ("state", "cadence")
+    search_fields = ("key", "recipient__external_id")
+    readonly_fields = [f.name for f in Digest._meta.fields]
+
+    @admin.display(description="items")
+    def item_count(self, obj):
+        return obj.items.count()
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Escalation)
+class EscalationAdmin(admin.ModelAdmin):
+    list_display = ("message_id", "recipient", "state", "due_at", "channels", "escalated_message_id")
+    list_filter = ("state",)
+    readonly_fields = [f.name for f in Escalation._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin):
+    list_display = ("name", "tenant", "description")
+    search_fields = ("name",)
+
+    def save_model(self, request, obj, form, change):
+        from comms.segments import filter_validate
+
+        filter_validate(obj.filter)
+        super().save_model(request, obj, form, change)
+
+
+def _campaign_action(fn, label: str):
+    def action(modeladmin, request, queryset):
+        for campaign in queryset:
+            try:
+                fn(tenant=campaign.tenant, campaign_id=campaign.pk)
+                modeladmin.message_user(request, f"{campaign.name}: {label}.")
+            except errors.CommsError as exc:
+                modeladmin.message_user(request, f"{campaign.name}: {exc.message}", level=messages.ERROR)
+    action.short_description = f"{label.capitalize()} selected campaigns"
+    action.__name__ = f"campaign_{label.replace(' ', '_')}"
+    return action
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ("name", "state", "channels", "template_key", "audience_kind", "audience_size", "queued_count",
+                    "start_at", "finished_at")
+    list_filter = ("state", "tenant")
+    search_fields = ("name",)
+    readonly_fields = ("state", "audience_size", "queued_count", "fanout_done", "start_at", "started_at",
+                       "finished_at", "paused_at", "audience_errors", "progress")
+    actions = [_campaign_action(campaign_schedule, "scheduled"), _campaign_action(campaign_pause, "paused"),
+               _campaign_action(campaign_resume, "resumed"), _campaign_action(campaign_cancel, "cancelled")]
+
+    @admin.display(description="progress")
+    def progress(self, obj):
+        if not obj.pk:
+            return "—"
+        return ", ".join(f"{k}: {v}" for k, v in campaign_progress(obj).items())
+
+
+class ScheduleForm(forms.ModelForm):
+    class Meta:
+        model = Schedule
+        fields = ("tenant", "name", "kind", "cron", "timezone", "run_at", "event")
+
+    def clean_cron(self):
+        cron = self.cleaned_data.get("cron", "")
+        if cron:
+            try:
+                return cron_validate(cron)
+            except errors.CommsError as exc:
+                raise forms.ValidationError(exc.message) from None
+        return cron
+
+
+@admin.register(Schedule)
+class ScheduleAdmin(admin.ModelAdmin):
+    form = ScheduleForm
+    list_display = ("name", "kind", "cron", "timezone", "next_run_at", "last_run_at", "run_count", "cancelled_at",
+                    "last_error")
+    list_filter = ("kind", "tenant")
+    actions = ["cancel"]
+
+    def save_model(self, request, obj, form, change):
+        from django.utils import timezone
+
+        from comms.schedules import cron_next
+
+        if obj.cancelled_at is None:
+            obj.next_run_at = cron_next(obj.cron, obj.timezone, timezone.now()) if obj.kind == Schedule.Kind.CRON \
+                else obj.run_at
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Cancel selected schedules")
+    def cancel(self, request, queryset):
+        from comms.schedules import schedule_cancel
+
+        for schedule in queryset.filter(cancelled_at__isnull=True):
+            schedule_cancel(tenant=schedule.tenant, schedule_id=schedule.pk)
