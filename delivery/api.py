@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.db import transaction
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import status
@@ -12,6 +13,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from admin_console.services import audit_record, client_ip
 from comms import errors
 from comms.enums import Channel, Status
 from delivery import health, routing, selectors
@@ -113,7 +115,10 @@ class MessageDetailApi(APIView):
 
     @extend_schema(responses=MessageSerializer)
     def delete(self, request, message_id: str):
-        message = message_cancel(tenant=request.user.tenant, message_id=uuid_or_404(message_id))
+        with transaction.atomic():
+            message = message_cancel(tenant=request.user.tenant, message_id=uuid_or_404(message_id))
+            audit_record(actor=request.user, action="message.cancel", target=message, ip=client_ip(request),
+                         diff={"status": [None, message.status]})
         return Response(MessageSerializer(message).data)
 
 
@@ -124,8 +129,11 @@ class MessageRequeueApi(APIView):
 
     @extend_schema(request=None, responses=MessageSerializer)
     def post(self, request, message_id: str):
-        message = message_requeue(tenant=request.user.tenant, message_id=uuid_or_404(message_id),
-                                  reason=f"requeued via API key {request.user.api_key.prefix}")
+        with transaction.atomic():
+            message = message_requeue(tenant=request.user.tenant, message_id=uuid_or_404(message_id),
+                                      reason=f"requeued via API key {request.user.api_key.prefix}")
+            audit_record(actor=request.user, action="message.requeue", target=message, ip=client_ip(request),
+                         diff={"status": [None, message.status]})
         return Response(MessageSerializer(message).data)
 
 
