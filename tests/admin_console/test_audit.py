@@ -7,7 +7,7 @@ import io
 
 import pytest
 from django.db import connection, transaction
-from django.db.utils import InternalError
+from django.db.utils import ProgrammingError
 
 from admin_console.models import AuditEntry
 from delivery.models import Message
@@ -91,7 +91,7 @@ def test_audit_log_is_append_only_and_exports_csv(client, tenant):
     viewer = make_user("CommsViewer", "auditor")
     entry = AuditEntry.objects.create(actor_label="someone", action="template.approve", target_type="x",
                                       target_id="1", target_label="=cmd|' /C calc'!A0", reason="ok")
-    with pytest.raises(InternalError), transaction.atomic(), connection.cursor() as cursor:
+    with pytest.raises(ProgrammingError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("UPDATE admin_console_auditentry SET reason = 'changed' WHERE id = %s", [entry.pk])
     client.force_login(viewer)
     listing = client.get("/admin/admin_console/auditentry/?action=template.approve")

@@ -71,7 +71,7 @@ def test_editor_approver_test_send_and_dashboard(live_server, settings, tenant, 
         drain_all()
         test_message = Message.objects.get(metadata__cause_event="admin.test")
         assert test_message.status == "sent"
-        assert any("Order A-1001 confirmed" in m.subject for m in smtp_sink.messages)
+        assert any("Order A-1001 confirmed" in m["Subject"] for m in smtp_sink.messages)
         page.click(".messagelist a")
         page.wait_for_selector(".comms-timeline")
         assert "sent" in page.locator(".comms-timeline").inner_text()
@@ -88,6 +88,8 @@ def test_editor_approver_test_send_and_dashboard(live_server, settings, tenant, 
         queued = Message.objects.filter(status="queued", priority=0).count()
         assert page.locator("#p0-age small a").inner_text() == str(queued)
         page.screenshot(path=str(SCREENSHOTS / "console-dashboard.png"), full_page=True)
+        page.screenshot(path=str(SCREENSHOTS / "console-dashboard-now.png"))
+        page.locator("svg.chart").nth(1).screenshot(path=str(SCREENSHOTS / "console-quality-chart.png"))
         page.click("#queue-depth tbody tr:first-child td:nth-child(4) a")  # P0 queued → filtered list
         page.wait_for_selector("#result_list, .paginator")
         assert "status__exact=queued" in page.url and "priority__exact=0" in page.url
