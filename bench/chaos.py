@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import random
+import signal
 import socket
 import struct
 import sys
@@ -35,7 +36,8 @@ RESULTS = ROOT / "docs" / "results" / "chaos.json"
 CHAOS_ENV = {
     "COMMS_LEASE_SECONDS": "5", "COMMS_CRASH_BACKOFF_SECONDS": "1", "COMMS_HOUSEKEEPING_SECONDS": "1",
     "COMMS_RETRY_BACKOFF": "1,2,4,8", "EMAIL_TIMEOUT": "2", "COMMS_WEBHOOK_TIMEOUT": "2",
-    "COMMS_OUTBOUND_ALLOWED_NETWORKS": "127.0.0.1/32",
+    "COMMS_OUTBOUND_ALLOWED_NETWORKS": "127.0.0.1/32", "COMMS_POSTMARK_WEBHOOK_AUTH": "postmark:chaos-storm-secret",
+    "COMMS_PUBLIC_RATES": '{"webhooks": "1000000/min"}',
 }
 CLIENT_TIMEOUT = 2.0
 
@@ -389,19 +391,26 @@ def r6(c: Cluster, keys: int) -> dict:
 
     from delivery.models import Message
 
+    c.sink(c.root / "r6.log")
     url = c.web(workers=3, threads=8)
     key = api_key()
     statuses: dict[str, int] = {}
     per_key = []
+    retries: list[int] = []
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30,
                       limits=httpx.Limits(max_connections=60)) as http:
         for k in range(keys):
             idem = f"storm-{k}"
 
             def post(_):
-                return http.post("/api/v1/messages", headers={"Idempotency-Key": idem},
-                                 json={"channel": "email", "to": f"storm{k}@example.com", "subject": "once",
-                                       "body": "one message"})
+                for _attempt in range(5):  # a client that loses its connection retries with the same key
+                    try:
+                        return http.post("/api/v1/messages", headers={"Idempotency-Key": idem},
+                                         json={"channel": "email", "to": f"storm{k}@example.com", "subject": "once",
+                                               "body": "one message"})
+                    except httpx.TransportError:
+                        retries.append(1)
+                raise RuntimeError("no answer after 5 tries")
 
             with ThreadPoolExecutor(50) as pool:
                 responses = list(pool.map(post, range(50)))
@@ -409,18 +418,79 @@ def r6(c: Cluster, keys: int) -> dict:
                 statuses[str(r.status_code)] = statuses.get(str(r.status_code), 0) + 1
             per_key.append((Message.objects.filter(idempotency_key=idem).count(),
                             len({r.json().get("id") for r in responses if r.status_code in (200, 202)})))
+    storm = webhook_storm(url, events=keys)
     c.sup.remove_all()
     figures = {"keys": keys, "requests": keys * 50, "by_status": statuses,
-               "messages_per_key": sorted({m for m, _ in per_key}), "ids_per_key": sorted({i for _, i in per_key})}
-    ok = figures["messages_per_key"] == [1] and figures["ids_per_key"] == [1] and set(statuses) <= {"200", "202"}
+               "messages_per_key": sorted({m for m, _ in per_key}), "ids_per_key": sorted({i for _, i in per_key}),
+               "client_retries_after_connection_errors": len(retries), "webhook_storm": storm}
+    ok = figures["messages_per_key"] == [1] and figures["ids_per_key"] == [1] and set(statuses) <= {"200", "202"} \
+        and storm["applied_per_event"] == [1] and storm["out_of_order_same_outcome"]
     return {
         "id": "R6", "name": "idempotency storm",
         "does": f"{keys} rounds of 50 concurrent POST /api/v1/messages sharing one Idempotency-Key per round "
-                "(gunicorn 3×8)",
+                f"(gunicorn 3×8); {keys} provider events each posted 50 times concurrently (signed Postmark "
+                "bounces) plus delivery/bounce pairs in both orders, then processed twice",
         "figure": (f"{figures['requests']} requests ({', '.join(f'{v} × {k}' for k, v in sorted(statuses.items()))});"
-                   f" messages per key {figures['messages_per_key']}, distinct ids per key {figures['ids_per_key']}"),
-        "bar": "exactly 1 message per key; every answer 200/202 with the same id", "pass": ok, "figures": figures,
+                   f" messages per key {figures['messages_per_key']}, distinct ids per key {figures['ids_per_key']}; "
+                   f"webhook storm: {storm['requests']} signed Postmark requests for {storm['events']} events -> "
+                   f"events applied per event {storm['applied_per_event']}; out-of-order pairs end like in-order "
+                   f"pairs: {storm['out_of_order_same_outcome']}"),
+        "bar": "exactly 1 message per key, every answer 200/202 with the same id; each webhook event applied once, "
+               "arrival order irrelevant", "pass": ok, "figures": figures,
     }
+
+
+def webhook_storm(url: str, *, events: int) -> dict:
+    """Signed Postmark webhooks: each bounce 50× at once, and delivery/bounce pairs in both orders."""
+    import base64
+
+    import httpx
+
+    from delivery.models import Message
+    from delivery.services import drain_all
+    from tests.webhooks.signers import fixture
+    from tracking.models import MessageEvent
+    from webhooks.services import webhooks_process_pending
+
+    auth = os.environ["COMMS_POSTMARK_WEBHOOK_AUTH"]
+    headers = {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode(),
+               "Content-Type": "application/json"}
+    ids = bulk(events + 2, subject="R6", prefix="r6-")
+    drain_all()
+    messages = list(Message.objects.filter(id__in=ids).order_by("id"))
+    targets, in_order, reverse = messages[:events], messages[events], messages[events + 1]
+
+    def bounce(m, n: int) -> str:
+        return fixture("postmark/bounce.json", id=n, bounce_kind="HardBounce", ref=m.provider_ref,
+                       address=m.recipient_address)
+
+    def delivery(m) -> str:
+        return fixture("postmark/delivery.json", ref=m.provider_ref, address=m.recipient_address)
+
+    codes: dict[str, int] = {}
+    with httpx.Client(base_url=url, headers=headers, timeout=30, limits=httpx.Limits(max_connections=60)) as http:
+        def post(body: str) -> None:
+            for _attempt in range(5):
+                try:
+                    status = str(http.post("/webhooks/postmark", content=body).status_code)
+                    break
+                except httpx.TransportError:
+                    status = "connection error"
+            codes[status] = codes.get(status, 0) + 1
+
+        for n, m in enumerate(targets):
+            with ThreadPoolExecutor(50) as pool:
+                list(pool.map(post, [bounce(m, 10_000 + n)] * 50))
+        for body in (delivery(in_order), bounce(in_order, 1), bounce(reverse, 2), delivery(reverse)):
+            post(body)
+    webhooks_process_pending()
+    webhooks_process_pending()
+    applied = sorted({MessageEvent.objects.filter(message=m).count() for m in targets})
+    in_order.refresh_from_db()
+    reverse.refresh_from_db()
+    return {"events": events, "requests": events * 50 + 4, "by_status": codes, "applied_per_event": applied,
+            "out_of_order_same_outcome": in_order.status == reverse.status,
+            "pair_statuses": [in_order.status, reverse.status]}
 
 
 SCENARIOS = ["r1", "r2", "r3", "r4", "r5", "r6"]
@@ -432,6 +502,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("scenarios", nargs="*", default=SCENARIOS)
     args = parser.parse_args(argv)
     q = args.quick
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop = clean up every child and server
     cluster = Cluster(**CHAOS_ENV)
     results = []
     plan = {

@@ -194,7 +194,8 @@ class Cluster:
     def web(self, workers: int = 2, threads: int = 4) -> str:
         port = free_port()
         self.sup.add("web", [PY, "-m", "gunicorn", "config.wsgi:application", "-b", f"127.0.0.1:{port}",
-                             "-w", str(workers), "-k", "gthread", "--threads", str(threads), "--log-level", "error"])
+                             "-w", str(workers), "-k", "gthread", "--threads", str(threads), "--log-level", "error",
+                             "--timeout", "120", "--backlog", "2048"])
         url = f"http://127.0.0.1:{port}"
         import httpx
 

@@ -29,7 +29,7 @@ class RecipientApi(APIView):
 
     required_scopes = {"GET": "messages:read", "PUT": "admin"}
 
-    @extend_schema(request=RecipientSerializer, responses=RecipientOutputSerializer)
+    @extend_schema(request=RecipientSerializer, responses={200: RecipientOutputSerializer, 201: RecipientOutputSerializer})
     def put(self, request, external_id: str):
         if len(external_id) > 255:
             raise errors.ValidationFailed("external_id is longer than 255 characters.")

@@ -7,3 +7,4 @@ class CommsConfig(AppConfig):
 
     def ready(self) -> None:
         from comms import checks  # noqa: F401  (registers system checks)
+        from comms import schema  # noqa: F401  (OpenAPI descriptions of our authenticators)

@@ -27,6 +27,9 @@ def hash_key(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+_DUMMY_HASH = hash_key("ck_unknown_prefix")
+
+
 def split_key(raw: str) -> str | None:
     """Return the lookup prefix of a well-formed key ``ck_<prefix>_<secret>``, else None."""
     if not raw.startswith(KEY_PREFIX):
@@ -81,10 +84,18 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             return None
         if scheme.lower() != "bearer" or not raw:
             raise errors.Unauthenticated("Use 'Authorization: Bearer <api key>'.")
+        from comms.throttles import auth_failed, auth_locked
+
+        auth_locked(request)  # an address that keeps guessing keys is refused before any lookup
         raw = raw.strip()
         prefix = split_key(raw)
         key = _lookup(prefix) if prefix else None
+        # The stored value is a SHA-256 of the whole key, compared in constant time; an unknown
+        # prefix still costs the same hash, so timing does not reveal which prefixes exist.
+        if key is None:
+            hmac.compare_digest(_DUMMY_HASH, hash_key(raw))
         if key is None or not hmac.compare_digest(key.key_hash, hash_key(raw)):
+            auth_failed(request, kind="API key")
             raise errors.Unauthenticated("The API key is not valid.")
         now = timezone.now()
         if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):

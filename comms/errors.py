@@ -95,6 +95,13 @@ AudienceInvalid = _error("COMMS_AUDIENCE_INVALID", 400, "The audience is not val
 CsvInvalid = _error("COMMS_CSV_INVALID", 400, "The CSV audience has rows that cannot be used.")
 CampaignState = _error("COMMS_CAMPAIGN_STATE", 409, "The campaign is not in a state that allows this.")
 ScheduleState = _error("COMMS_SCHEDULE_STATE", 409, "The schedule is not in a state that allows this.")
+# Preferences and compliance (issue 5).
+NoConsent = _error("COMMS_NO_CONSENT", 422, "The recipient has not given the consent this category needs.")
+UnknownCategory = _error("COMMS_UNKNOWN_CATEGORY", 400, "Unknown category.")
+InvalidTimezone = _error("COMMS_INVALID_TIMEZONE", 400, "Unknown time zone.")
+InvalidQuietHours = _error("COMMS_INVALID_QUIET_HOURS", 400, "Quiet hours need a start different from the end.")
+InvalidToken = _error("COMMS_INVALID_TOKEN", 400, "The link is invalid or has expired.")
+ImportFailed = _error("COMMS_IMPORT_FAILED", 400, "The import has bad rows and nothing was imported (atomic).")
 
 
 def status_for(code: str) -> int:
@@ -149,6 +156,9 @@ def to_comms_error(exc: Exception) -> CommsError | None:
         return err
     if isinstance(exc, RequestDataTooBig):
         return PayloadTooLarge()
+    if isinstance(exc, db.DataError) or (isinstance(exc, ValueError) and "NUL" in str(exc)):
+        # A value PostgreSQL cannot store (e.g. a NUL character inside a JSON string): the input's fault.
+        return ValidationFailed("The request contains a value that cannot be stored (e.g. a NUL character).")
     if isinstance(exc, (db.OperationalError, db.InterfaceError)):
         # The database is restarting or unreachable: nothing was accepted, so the client may retry.
         log.warning("database unavailable: %s", type(exc).__name__)
@@ -181,6 +191,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]):
     response = Response(err.as_dict(), status=err.status)
     if isinstance(exc, drf.Throttled) and exc.wait:
         response["Retry-After"] = str(int(exc.wait))
+    if err.status == 429 and "Retry-After" not in response and err.details.get("retry_after_seconds"):
+        response["Retry-After"] = str(err.details["retry_after_seconds"])
     if err.status == 503:
         response["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
     if err.status == 401:

@@ -4,6 +4,8 @@ from rest_framework import serializers
 
 
 class StrictSerializer(serializers.Serializer):
+    """Unknown fields are refused, and a text field takes only a JSON string (DRF would turn 0 into "0")."""
+
     def to_internal_value(self, data):
         if isinstance(data, dict):
             unknown = sorted(set(data) - set(self.fields))
@@ -11,6 +13,11 @@ class StrictSerializer(serializers.Serializer):
                 raise serializers.ValidationError(
                     {name: [serializers.ErrorDetail("Unknown field.", code="COMMS_UNKNOWN_FIELD")] for name in unknown}
                 )
+            wrong = [name for name, value in data.items()
+                     if isinstance(self.fields[name], serializers.CharField) and value is not None
+                     and not isinstance(value, str)]
+            if wrong:
+                raise serializers.ValidationError({name: ["Must be a string."] for name in wrong})
         return super().to_internal_value(data)
 
 

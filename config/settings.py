@@ -48,6 +48,17 @@ if env.bool("COMMS_HTTPS", default=False):
     SECURE_HSTS_SECONDS = env.int("COMMS_HSTS_SECONDS", default=31536000)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Production hardening under TLS (`manage.py check --deploy` is clean with COMMS_HTTPS=true).
+if env.bool("COMMS_HTTPS", default=False):
+    SECURE_SSL_REDIRECT = env.bool("COMMS_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load-balancer probes speak plain HTTP
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("COMMS_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("COMMS_HSTS_PRELOAD", default=True)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = env.int("COMMS_SESSION_SECONDS", default=8 * 3600)  # an admin session lasts a work day
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SECURE_REFERRER_POLICY = "same-origin"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -78,6 +89,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+# Security headers (CSP on HTML pages) and the API input guard (see comms/security.py).
+MIDDLEWARE += ["comms.security.SecurityHeaders", "comms.security.ApiInputGuard"]
+COMMS_CSP = env.str("COMMS_CSP", default="") or None
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -153,6 +167,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
 }
+# Typed error responses on every operation; request bodies closed to unknown fields (see comms/schema.py).
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums", "comms.schema.add_error_responses",
+]
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {"ChannelEnum": "comms.enums.Channel"}
 
 # --- Celery: one queue per priority, P0/P1 get their own worker pool -------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
@@ -207,6 +226,15 @@ COMMS_CHANNEL_PROVIDERS = {
 COMMS_INBOX_TOKEN_SECONDS = env.int("COMMS_INBOX_TOKEN_SECONDS", default=24 * 3600)
 COMMS_INBOX_RATE = env.str("COMMS_INBOX_RATE", default="600/min")
 COMMS_INBOX_STREAM_SECONDS = env.int("COMMS_INBOX_STREAM_SECONDS", default=300)
+# Public endpoints (unsubscribe, preferences, click/open, inbound webhooks, inbox): requests per client
+# address and scope, e.g. "120/min"; COMMS_PUBLIC_RATES overrides per scope (JSON). See comms/throttles.py.
+COMMS_PUBLIC_RATE = env.str("COMMS_PUBLIC_RATE", default="300/min")
+COMMS_PUBLIC_RATES = env.json("COMMS_PUBLIC_RATES", default={"webhooks": "6000/min", "click": "600/min",
+                                                            "open": "600/min"})
+# Credential guessing: this many failed API key / token checks from one address within the window
+# lock the address out until the window ends (logged once on logger comms.security).
+COMMS_AUTH_FAILURE_LIMIT = env.int("COMMS_AUTH_FAILURE_LIMIT", default=30)
+COMMS_AUTH_LOCKOUT_SECONDS = env.int("COMMS_AUTH_LOCKOUT_SECONDS", default=300)
 # SMS is served when Twilio is configured (or a ChannelProvider row exists).
 COMMS_TWILIO = {
     "account_sid": env.str("TWILIO_ACCOUNT_SID", default=""),
@@ -253,6 +281,8 @@ COMMS_PROVIDER_RATE_LIMITS = env.json("COMMS_PROVIDER_RATE_LIMITS", default={})
 # one probe message at a time decides whether it closes again.
 COMMS_BREAKER_FAILURES = env.int("COMMS_BREAKER_FAILURES", default=5)
 COMMS_BREAKER_COOLDOWN = env.float("COMMS_BREAKER_COOLDOWN", default=30.0)
+# Beat copies provider health (Redis counters, breaker state) into the ChannelHealth table this often.
+COMMS_HEALTH_PERSIST_SECONDS = env.int("COMMS_HEALTH_PERSIST_SECONDS", default=30)
 # Outbound webhooks never reach private/loopback/link-local/metadata addresses, except these CIDRs.
 COMMS_OUTBOUND_ALLOWED_NETWORKS = env.list("COMMS_OUTBOUND_ALLOWED_NETWORKS", default=[])
 COMMS_WEBHOOK_TIMEOUT = env.float("COMMS_WEBHOOK_TIMEOUT", default=10.0)
@@ -347,8 +377,7 @@ COMMS_SNS_CERT_TIMEOUT = env.float("COMMS_SNS_CERT_TIMEOUT", default=5.0)
 COMMS_SOFT_BOUNCE_LIMIT = env.int("COMMS_SOFT_BOUNCE_LIMIT", default=3)
 COMMS_SOFT_BOUNCE_WINDOW_HOURS = env.int("COMMS_SOFT_BOUNCE_WINDOW_HOURS", default=72)
 COMMS_SOFT_BOUNCE_SUPPRESS_HOURS = env.int("COMMS_SOFT_BOUNCE_SUPPRESS_HOURS", default=7 * 24)
-# Click/open tracking: public base URL of /c/ and /o/, token lifetime, where it is off.
-COMMS_PUBLIC_URL = env.str("COMMS_PUBLIC_URL", default="http://localhost:8000")
+# Click/open tracking (links built on COMMS_PUBLIC_URL above): token lifetime, where it is off.
 COMMS_TRACKING_ENABLED = env.bool("COMMS_TRACKING_ENABLED", default=True)
 COMMS_TRACKING_SECRET = env.str("COMMS_TRACKING_SECRET", default="")
 COMMS_TRACKING_TOKEN_DAYS = env.int("COMMS_TRACKING_TOKEN_DAYS", default=90)
@@ -388,10 +417,32 @@ COMMS_METRICS_TOKEN = env.str("COMMS_METRICS_TOKEN", default="")
 COMMS_WORKER_HEARTBEAT_SECONDS = env.float("COMMS_WORKER_HEARTBEAT_SECONDS", default=10.0)
 # --- router: events, digests, escalations, campaigns, schedules (issue 8) ----------------------------
 COMMS_DIGEST_TEMPLATE = env.str("COMMS_DIGEST_TEMPLATE", default="digest")
-COMMS_CAMPAIGN_CHUNK = env.int("COMMS_CAMPAIGN_CHUNK", default=50_000)
+COMMS_CAMPAIGN_CHUNK = env.int("COMMS_CAMPAIGN_CHUNK", default=10_000)
 CELERY_BEAT_SCHEDULE["comms-router-tick"] = {
     # Fires due schedules, flushes due digests, escalates unread in-app items, starts and finishes campaigns.
     "task": "comms.tasks.router_tick",
     "schedule": env.float("COMMS_ROUTER_TICK_SECONDS", default=10.0),
     "options": {"queue": "p1", "expires": 60},
 }
+# Preferences, consent and compliance (issue 5).
+COMMS_HASH_KEY = env.str("COMMS_HASH_KEY", default="")
+COMMS_QUIET_HOURS_JITTER = env.float("COMMS_QUIET_HOURS_JITTER", default=600.0)
+COMMS_PREFERENCE_TOKEN_DAYS = env.int("COMMS_PREFERENCE_TOKEN_DAYS", default=180)
+COMMS_PUBLIC_RATE = env.str("COMMS_PUBLIC_RATE", default="120/min")
+COMMS_SMS_HELP_TEXT = env.str("COMMS_SMS_HELP_TEXT", default="comms: for help visit {url} or reply STOP to opt out. "
+                                                              "Msg&data rates may apply.")
+COMMS_SMS_STOP_TEXT = env.str("COMMS_SMS_STOP_TEXT", default="You are unsubscribed and will receive no more messages. "
+                                                              "Reply START to resubscribe.")
+COMMS_SMS_START_TEXT = env.str("COMMS_SMS_START_TEXT", default="You are resubscribed. Reply HELP for help, "
+                                                                "STOP to opt out.")
+COMMS_DOUBLE_OPT_IN_REMIND_HOURS = env.int("COMMS_DOUBLE_OPT_IN_REMIND_HOURS", default=48)
+COMMS_DOUBLE_OPT_IN_MAX_REMINDERS = env.int("COMMS_DOUBLE_OPT_IN_MAX_REMINDERS", default=1)
+COMMS_DOUBLE_OPT_IN_EXPIRE_DAYS = env.int("COMMS_DOUBLE_OPT_IN_EXPIRE_DAYS", default=7)
+LANGUAGES = [("en", "English"), ("es", "Español"), ("fr", "Français")]
+CELERY_BEAT_SCHEDULE["preferences-double-opt-in"] = {
+    "task": "preferences.tasks.double_opt_in_sweep",
+    "schedule": env.float("COMMS_DOUBLE_OPT_IN_SWEEP_SECONDS", default=3600.0),
+    "options": {"queue": "p3", "expires": 600},
+}
+# The send-time gate hands rows whose recipient wants daily/weekly digests to the router's collector.
+COMMS_DIGEST_HANDLER = env.str("COMMS_DIGEST_HANDLER", default="comms.digests.digest_handler")

@@ -7,7 +7,8 @@ import uuid
 from django.conf import settings
 from django.db import transaction
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, inline_serializer
+from rest_framework import serializers as drf_serializers
 from rest_framework import status
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -84,17 +85,30 @@ class MessageListCreateApi(APIView):
                         status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
     @extend_schema(
-        responses=MessageSerializer(many=True),
+        operation_id="v1_messages_list",
+        responses=inline_serializer("MessagePage", {
+            "next": drf_serializers.URLField(allow_null=True), "previous": drf_serializers.URLField(allow_null=True),
+            "results": MessageSerializer(many=True)}),
         parameters=[
             OpenApiParameter("status", enum=Status.values), OpenApiParameter("channel", enum=Channel.values),
             OpenApiParameter("recipient", description="Address or recipient external id"),
-            OpenApiParameter("batch", description="Bulk batch id"), OpenApiParameter("limit", int),
+            OpenApiParameter("batch", OpenApiTypes.UUID, description="Bulk batch id"),
+            OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": 10_000},
+                             description="Page size, 1-500 (default 50; larger asks get 500)"),
+            OpenApiParameter("cursor", str, description="Opaque cursor from next/previous"),
         ],
     )
     def get(self, request):
         params = request.query_params
+        if "limit" in params and not (params["limit"].isdigit() and 1 <= int(params["limit"]) <= 10_000):
+            raise errors.ValidationFailed("limit must be a whole number from 1 (at most 500 are returned).")
+        if "batch" in params:
+            try:
+                uuid.UUID(params["batch"])
+            except ValueError:
+                raise errors.ValidationFailed("batch must be a UUID.") from None
         for name, allowed in (("status", Status.values), ("channel", Channel.values)):
-            if params.get(name) and params[name] not in allowed:
+            if name in params and params[name] not in allowed:
                 raise errors.ValidationFailed(f"Unknown {name} '{params[name]}'.", details={"allowed": allowed})
         queryset = selectors.message_list(
             tenant=request.user.tenant, status=params.get("status"), channel=params.get("channel"),
@@ -113,7 +127,7 @@ class MessageDetailApi(APIView):
         message = selectors.message_get(tenant=request.user.tenant, message_id=uuid_or_404(message_id))
         return Response(MessageDetailSerializer(message).data)
 
-    @extend_schema(responses=MessageSerializer)
+    @extend_schema(responses={200: MessageSerializer})
     def delete(self, request, message_id: str):
         with transaction.atomic():
             message = message_cancel(tenant=request.user.tenant, message_id=uuid_or_404(message_id))

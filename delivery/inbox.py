@@ -13,7 +13,7 @@ from django.core import signing
 from django.db.models import Q
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
-from rest_framework import authentication, permissions, serializers
+from rest_framework import authentication, exceptions, permissions, serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,6 +22,7 @@ from comms import errors
 from comms.auth import RedisWindowThrottle
 from comms.models import Recipient
 from comms.serializers import StrictSerializer
+from comms.throttles import auth_failed, auth_locked
 from delivery.api import uuid_or_404
 from delivery.models import InAppNotification
 
@@ -62,7 +63,12 @@ class InboxTokenAuthentication(authentication.BaseAuthentication):
             token = request.query_params.get("token", "")
         if not token:
             raise errors.Unauthenticated("An inbox token is required.")
-        return InboxPrincipal(recipient_for_token(token)), token
+        auth_locked(request)
+        try:
+            return InboxPrincipal(recipient_for_token(token)), token
+        except errors.Unauthenticated:
+            auth_failed(request, kind="inbox token")
+            raise
 
     def authenticate_header(self, request):
         return 'Inbox realm="comms"'
@@ -87,6 +93,12 @@ class InboxView(APIView):
     authentication_classes = [InboxTokenAuthentication]
     permission_classes = [IsInboxOwner]
     throttle_classes = [InboxThrottle]
+
+    def initial(self, request, *args, **kwargs):
+        # An unsupported method is 405 whoever asks (the token check would otherwise answer 401 first).
+        if request.method.lower() not in self.http_method_names or not hasattr(self, request.method.lower()):
+            raise exceptions.MethodNotAllowed(request.method)
+        super().initial(request, *args, **kwargs)
 
     def items(self, request):
         now = timezone.now()

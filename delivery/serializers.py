@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from comms.enums import Category, Channel, Priority
@@ -42,8 +43,16 @@ def _metadata(value: dict) -> dict:
     return value
 
 
+@extend_schema_field(serializers.ChoiceField(choices=Channel.choices))
+class ChannelField(serializers.CharField):
+    """A channel name; the schema lists the allowed values."""
+
+    def __init__(self, **kwargs):
+        super().__init__(validators=[_channel], **kwargs)
+
+
 class ContentFields(StrictSerializer):
-    channel = serializers.CharField(validators=[_channel])
+    channel = ChannelField()
     subject = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, default="")
     body = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, default="")
     body_html = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, default="")
@@ -67,7 +76,7 @@ class MessageCreateSerializer(ContentFields):
     recipient_id = serializers.CharField(required=False, allow_blank=True, max_length=255, default="",
                                          help_text="External id of a recipient in the directory.")
     fallback_channels = serializers.ListField(
-        child=serializers.CharField(validators=[_channel]), required=False, default=list, max_length=4,
+        child=ChannelField(), required=False, default=list, max_length=4,
         help_text="Channels to try next, in order, when the recipient has no address for one or it fails for good.")
 
     def validate(self, attrs):
@@ -82,7 +91,7 @@ class MessageCreateSerializer(ContentFields):
 
 class BulkCreateSerializer(ContentFields):
     # Recipients are validated by the bulk service in one fast pass, not by 100,000 serializers.
-    recipients = serializers.ListField(child=serializers.DictField(), allow_empty=False)
+    recipients = serializers.ListField(child=serializers.DictField(), allow_empty=False, min_length=1)
     skip_invalid = serializers.BooleanField(required=False, default=False)
 
 

@@ -34,7 +34,7 @@ def _template(request, key: str) -> Template:
 class TemplateListApi(APIView):
     required_scopes = {"GET": "messages:read", "POST": "admin"}
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="v1_templates_list", responses=OpenApiTypes.OBJECT)
     def get(self, request):
         templates = Template.objects.filter(tenant=request.user.tenant).select_related("active_version") \
             .prefetch_related("versions__locales").order_by("template_key")

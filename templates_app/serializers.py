@@ -22,7 +22,7 @@ class TemplateWriteSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True)
     category = serializers.ChoiceField(choices=Category.choices, required=False)
-    channels = serializers.ListField(child=serializers.ChoiceField(choices=Channel.choices), allow_empty=False)
+    channels = serializers.ListField(child=serializers.ChoiceField(choices=Channel.choices), allow_empty=False, min_length=1)
     default_locale = serializers.CharField(max_length=35, required=False)
     sms_segment_cap = serializers.IntegerField(min_value=1, max_value=10, required=False)
     sms_overflow = serializers.ChoiceField(choices=["refuse", "truncate"], required=False)
@@ -36,7 +36,7 @@ class TemplateWriteSerializer(StrictSerializer):
 class TemplateEditSerializer(TemplateWriteSerializer):
     template_key = None  # the key is the URL's
     name = serializers.CharField(max_length=200, required=False)
-    channels = serializers.ListField(child=serializers.ChoiceField(choices=Channel.choices), allow_empty=False,
+    channels = serializers.ListField(child=serializers.ChoiceField(choices=Channel.choices), allow_empty=False, min_length=1,
                                      required=False)
 
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from comms import errors
+from comms.throttles import public_rate_limit
 from delivery.models import Message, MessageBatch
 from tracking import links
 from tracking.models import EventType, TrackingMiss
@@ -65,6 +66,7 @@ def _no_store(response: HttpResponse) -> HttpResponse:
     return response
 
 
+@public_rate_limit("click")
 @require_GET
 def click(request: HttpRequest, token: str) -> HttpResponse:
     parsed = links.parse_click_token(token)
@@ -92,6 +94,7 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
     return _no_store(HttpResponseRedirect(destination))
 
 
+@public_rate_limit("open")
 @require_GET
 def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
     message_id = links.parse_open_token(token)

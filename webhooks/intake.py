@@ -27,6 +27,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from comms import errors
+from comms.throttles import public_rate_limit
 from webhooks.models import WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,7 @@ def public_url(request: HttpRequest) -> str:
 
 
 @method_decorator(csrf_exempt, name="dispatch")
+@method_decorator(public_rate_limit("webhooks"), name="dispatch")  # per client address (comms/throttles.py)
 class IntakeView(View):
     """Base for one provider's endpoint: subclasses set ``provider`` and implement ``verify``."""
 

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 # worker dies, the first of its stranded rows (per owner, in that order) is the one it was sending:
 # that row keeps the charge (a message that kills its worker every time reaches its budget and goes
 # to the DLQ) and waits COMMS_CRASH_BACKOFF_SECONDS, while the rows the worker never reached get
-# their charge back and return at once, ahead of the suspect.
+# their charge back and keep their place at the head of the queue (not behind the whole backlog).
 _REAP_SQL = """
 WITH s AS (
   SELECT id, row_number() OVER (PARTITION BY lease_owner ORDER BY priority, next_attempt_at, id) = 1 AS suspect
@@ -39,7 +39,7 @@ WITH s AS (
                              THEN 'lease_expired' ELSE m.failure_code END,
          attempt_count = CASE WHEN s.suspect THEN m.attempt_count ELSE GREATEST(m.attempt_count - 1, 0) END,
          lease_owner = NULL, lease_expires_at = NULL, updated_at = %(now)s,
-         next_attempt_at = CASE WHEN s.suspect THEN %(suspect_at)s ELSE %(now)s END
+         next_attempt_at = CASE WHEN s.suspect THEN %(suspect_at)s ELSE LEAST(m.next_attempt_at, %(now)s) END
     FROM s
    WHERE m.id = s.id
   RETURNING m.id, m.attempt_count, m.status, s.suspect)
@@ -78,6 +78,7 @@ class HousekeepingStats:
     reaped: int = 0
     promoted: int = 0
     woken: tuple[int, ...] = ()
+    health_rows: int = 0
 
 
 def leases_reap(*, now: datetime | None = None, limit: int = 10_000) -> int:
@@ -115,4 +116,10 @@ def housekeeping_run(*, now: datetime | None = None) -> HousekeepingStats:
     for priority in due:
         wakeup.wake(priority, force=True, expires=60)
     stats.woken = tuple(due)
+    try:  # dashboards' table; never let it stand in the way of the safety net above
+        from delivery.services.channel_health import channel_health_refresh
+
+        stats.health_rows = channel_health_refresh()
+    except Exception:
+        log.warning("channel health not persisted", exc_info=True)
     return stats
