@@ -122,11 +122,21 @@ def test_unsubscribe_from_all_marketing(person):
     assert off == {"promotions", "marketing"}
 
 
-def test_public_pages_are_rate_limited(person, settings):
+def test_public_pages_are_rate_limited(person, tenant, settings):
+    from comms.services import recipient_upsert
+
     settings.COMMS_PUBLIC_RATE = "3/min"
     token = unsubscribe_token(recipient=person, category="booking")
     codes = [Client().get(f"/u/{token}").status_code for _ in range(5)]
-    assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
+    assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]  # one link hammered
+    guesses = [Client().get(f"/u/guess{i}").status_code for i in range(5)]
+    assert guesses[:3] == [400, 400, 400] and guesses[3:] == [429, 429]  # token guessing from one IP
+    # Many people's one-click POSTs from one mailbox-provider IP are not throttled together.
+    others = [recipient_upsert(tenant=tenant, external_id=f"o{i}", data={"email": f"o{i}@example.com"})[0]
+              for i in range(5)]
+    posts = [Client().post(f"/u/{unsubscribe_token(recipient=o, category='booking')}",
+                           {"List-Unsubscribe": "One-Click"}).status_code for o in others]
+    assert posts == [200] * 5
 
 
 def test_suppression_viewer_search_and_lift_with_consent(tenant, admin_client):
