@@ -113,3 +113,43 @@ def _drop_log_lines(message_ids: list, identifiers: list[str], DeliveryLog) -> i
             " OR strpos(lower(provider_event_id), lower(ident)) > 0)",
             [message_ids, identifiers])
         return cursor.rowcount
+
+
+# -- stored copies in other apps' tables ----------------------------------------------------------
+# Provider events and raw webhook bodies quote the address. These erasers blank what identifies the
+# person and keep the event itself (type, time, provider), so delivery statistics stay whole. They
+# are registered here, beside the rule they serve, and skip tables that are not installed.
+
+def _table_exists(name: str) -> bool:
+    return name in connection.introspection.table_names()
+
+
+def erase_tracking_events(*, tenant_id, identifiers: list[str], message_ids: list) -> int:
+    if not _table_exists("tracking_messageevent"):
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE tracking_messageevent SET recipient_address = '', ip_address = NULL, user_agent = '', "
+            "reason = '', data = '{}'::jsonb, link_url = '', geo_city = '' "
+            "WHERE tenant_id = %s AND (message_id = ANY(%s) OR lower(recipient_address) = ANY(%s))",
+            [tenant_id, message_ids, [i.lower() for i in identifiers]])
+        return cursor.rowcount
+
+
+def erase_webhook_bodies(*, tenant_id, identifiers: list[str], message_ids: list) -> int:
+    """Raw provider requests (kept for audit and replay) that concern the person: body emptied.
+    Found by message id, or by the identifier in the body (an inbound SMS names only the number)."""
+    if not _table_exists("webhooks_webhookevent") or not identifiers:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE webhooks_webhookevent SET body = '', payload = NULL, headers = '{}'::jsonb, url = '' "
+            "WHERE message_id = ANY(%s) OR EXISTS (SELECT 1 FROM unnest(%s::text[]) AS ident "
+            " WHERE strpos(lower(body), lower(ident)) > 0 OR strpos(lower(url), lower(ident)) > 0 "
+            "    OR strpos(lower(body), lower(replace(ident, '+', '%%2B'))) > 0)",
+            [message_ids, identifiers])
+        return cursor.rowcount
+
+
+register(erase_tracking_events)
+register(erase_webhook_bodies)

@@ -158,6 +158,14 @@ def test_erasure_leaves_no_pii_in_any_table(admin_api, api, person, tenant, smtp
                     {"channel": "sms", "to": person.phone, "body": "Code 1234 for ana@example.com"}):
         assert api.post("/api/v1/messages", payload, format="json").status_code == 202
     drain_all()
+    from tracking.models import MessageEvent
+    from webhooks.models import WebhookEvent
+
+    sent_email = Message.objects.filter(channel="email", recipient_address=person.email).first()
+    MessageEvent.objects.create(tenant=tenant, message_id=sent_email.id, event_type="opened", provider="comms",
+                                recipient_address=person.email, ip_address="198.51.100.0", user_agent="Firefox/ana")
+    WebhookEvent.objects.create(provider="twilio_sms", body="From=%2B14155550123&Body=STOP",
+                                payload={"From": person.phone, "Body": "STOP"})
     needles = ("ana@example.com", "+14155550123", "4155550123", "fcm-token-of-ana", "198.51.100.23", "Firefox/ana")
     assert _tables_mentioning(*needles)  # the PII is really there before
 

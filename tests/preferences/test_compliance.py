@@ -168,3 +168,16 @@ def test_crm_import_atomic_imports_nothing_when_a_row_is_bad(tenant, person):
     assert not UserPreference.objects.filter(recipient=person).exists()
     with pytest.raises(errors.CommsError):
         preferences_import(tenant=tenant, csv_text="who,what\n1,2\n")
+
+
+def test_import_command_reports_bad_rows(tenant, person, tmp_path):
+    from django.core.management import CommandError, call_command
+
+    path = tmp_path / "crm.csv"
+    path.write_text(CSV)
+    with pytest.raises(CommandError, match="6 bad rows"):
+        call_command("preferences_import", str(path), "--atomic")
+    assert not UserPreference.objects.filter(recipient=person).exists()
+    with pytest.raises(SystemExit) as exc:
+        call_command("preferences_import", str(path))
+    assert exc.value.code == 2 and UserPreference.objects.filter(recipient=person, category="booking").exists()
