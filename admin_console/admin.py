@@ -88,4 +88,4 @@ class AuditEntryAdmin(admin.ModelAdmin):
         return csv_response(filename=f"audit-{stamp}.csv", header=list(AUDIT_COLUMNS), rows=rows)
 
 
-from admin_console import admin_messages, admin_templates  # noqa: E402,F401  (register their ModelAdmins)
+from admin_console import admin_inbound, admin_messages, admin_templates  # noqa: E402,F401  (register their ModelAdmins)
