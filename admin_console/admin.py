@@ -86,3 +86,6 @@ class AuditEntryAdmin(admin.ModelAdmin):
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         rows = queryset.values_list(*AUDIT_COLUMNS).iterator(chunk_size=2000)
         return csv_response(filename=f"audit-{stamp}.csv", header=list(AUDIT_COLUMNS), rows=rows)
+
+
+from admin_console import admin_inbound, admin_messages, admin_templates  # noqa: E402,F401  (register their ModelAdmins)

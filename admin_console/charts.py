@@ -59,10 +59,12 @@ def line_chart(*, title: str, x_labels: list[str], series: list[Series], thresho
     for i, label in enumerate(x_labels):
         if i % step == 0 or i == n - 1:
             out.append(f'<text x="{x(i):.1f}" y="{height - 14}" class="axis" text-anchor="middle">{escape(label)}</text>')
-    for value, label in thresholds:
+    label_x = width - right - 4
+    for value, label in sorted(thresholds, reverse=True):
         out.append(f'<line x1="{left}" x2="{width - right}" y1="{y(value):.1f}" y2="{y(value):.1f}" class="threshold"/>'
-                   f'<text x="{width - right - 4}" y="{y(value) - 4:.1f}" class="threshold-label" '
+                   f'<text x="{label_x}" y="{y(value) - 4:.1f}" class="threshold-label" '
                    f'text-anchor="end">{escape(label)}</text>')
+        label_x -= 8 + 6 * len(label)  # close thresholds: labels side by side, not on top of each other
     legend_x = left + 8
     for index, s in enumerate(series):
         color = s.color or PALETTE[index % len(PALETTE)]

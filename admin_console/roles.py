@@ -1,22 +1,30 @@
-"""The comms roles as Django groups. Created by migration 0003; `roles_ensure` repairs them."""
+"""The comms roles as Django groups. Created by migration 0003, widened by 0008; `roles_ensure` repairs them."""
 
 from __future__ import annotations
 
 from django.contrib.auth.models import Group, Permission
 
-APPS = ("comms", "delivery", "templates_app", "admin_console")
+APPS = ("comms", "delivery", "templates_app", "admin_console", "preferences", "tracking", "webhooks")
 TEMPLATE_EDIT = [f"{action}_{model}" for model in ("template", "templateversion", "templatelocale")
                  for action in ("add", "change", "view")]
+# Approvers approve templates and lift suppressions (re-permission needs documented consent *and* an approver).
+APPROVE = [("templates_app", "approve_template"), ("preferences", "change_suppression")]
+
+
+def role_permissions(permission_model) -> dict[str, list]:
+    """The permission rows of each role (works with the real model and a migration's historical one)."""
+    viewing = list(permission_model.objects.filter(content_type__app_label__in=APPS, codename__startswith="view_"))
+    editing = list(permission_model.objects.filter(content_type__app_label="templates_app",
+                                                   codename__in=TEMPLATE_EDIT))
+    approving = [p for app, code in APPROVE
+                 for p in permission_model.objects.filter(content_type__app_label=app, codename=code)]
+    return {"CommsViewer": viewing, "CommsEditor": viewing + editing, "CommsApprover": viewing + editing + approving}
 
 
 def roles_ensure() -> dict[str, Group]:
-    """CommsViewer (read everything), CommsEditor (+ edit template drafts), CommsApprover (+ approve)."""
-    viewing = list(Permission.objects.filter(content_type__app_label__in=APPS, codename__startswith="view_"))
-    editing = list(Permission.objects.filter(content_type__app_label="templates_app", codename__in=TEMPLATE_EDIT))
-    approving = list(Permission.objects.filter(content_type__app_label="templates_app", codename="approve_template"))
+    """CommsViewer (read everything), CommsEditor (+ edit template drafts), CommsApprover (+ approve, lift)."""
     groups = {}
-    for name, perms in (("CommsViewer", viewing), ("CommsEditor", viewing + editing),
-                        ("CommsApprover", viewing + editing + approving)):
+    for name, perms in role_permissions(Permission).items():
         group, _ = Group.objects.get_or_create(name=name)
         group.permissions.set(perms)
         groups[name] = group

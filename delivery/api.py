@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.db import transaction
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, inline_serializer
 from rest_framework import serializers as drf_serializers
@@ -13,6 +14,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from admin_console.services import audit_record, client_ip
 from comms import errors
 from comms.enums import Channel, Status
 from delivery import health, routing, selectors
@@ -127,7 +129,10 @@ class MessageDetailApi(APIView):
 
     @extend_schema(responses={200: MessageSerializer})
     def delete(self, request, message_id: str):
-        message = message_cancel(tenant=request.user.tenant, message_id=uuid_or_404(message_id))
+        with transaction.atomic():
+            message = message_cancel(tenant=request.user.tenant, message_id=uuid_or_404(message_id))
+            audit_record(actor=request.user, action="message.cancel", target=message, ip=client_ip(request),
+                         diff={"status": [None, message.status]})
         return Response(MessageSerializer(message).data)
 
 
@@ -138,8 +143,11 @@ class MessageRequeueApi(APIView):
 
     @extend_schema(request=None, responses=MessageSerializer)
     def post(self, request, message_id: str):
-        message = message_requeue(tenant=request.user.tenant, message_id=uuid_or_404(message_id),
-                                  reason=f"requeued via API key {request.user.api_key.prefix}")
+        with transaction.atomic():
+            message = message_requeue(tenant=request.user.tenant, message_id=uuid_or_404(message_id),
+                                      reason=f"requeued via API key {request.user.api_key.prefix}")
+            audit_record(actor=request.user, action="message.requeue", target=message, ip=client_ip(request),
+                         diff={"status": [None, message.status]})
         return Response(MessageSerializer(message).data)
 
 

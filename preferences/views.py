@@ -1,7 +1,7 @@
 """End-user pages: one-click unsubscribe, the preference center, double opt-in confirmation.
 
 No login and no API key: the signed, expiring token in the URL is the authority (tokens.py).
-Every page is rate-limited per client IP. ``/u/`` is CSRF-exempt by nature: RFC 8058 one-click
+Every page is rate-limited: per client IP for bad tokens, per token for good ones. ``/u/`` is CSRF-exempt by nature: RFC 8058 one-click
 POSTs come from the mailbox provider with no cookie. The preference center and the confirmation
 form are ordinary CSRF-protected forms (the GET sets the cookie).
 """
@@ -26,13 +26,18 @@ from preferences.tokens import confirm_claims, preference_center_claims, prefere
 
 
 class PublicPageThrottle(RedisWindowThrottle):
-    """COMMS_PUBLIC_RATE per client IP across every public page (token guessing, scanner floods)."""
+    """COMMS_PUBLIC_RATE per client IP for requests with a bad token (guessing, scanner floods), and
+    per token for good ones: one-click POSTs arrive from a few mailbox-provider IPs, so a campaign's
+    unsubscribes must not share one IP budget."""
+
+    def __init__(self, scope: str):
+        self.scope = scope
 
     def rate(self) -> str:
         return settings.COMMS_PUBLIC_RATE
 
     def ident_for(self, request) -> str:
-        return f"public:{self.get_ident(request)}"
+        return f"public:{self.scope or self.get_ident(request)}"
 
 
 def _client(request: HttpRequest) -> tuple[str | None, str]:
@@ -59,8 +64,11 @@ def _page(request, template: str, context: dict, *, lang: str, status: int = 200
     return response
 
 
-def _guard(request) -> HttpResponse | None:
-    throttle = PublicPageThrottle()
+def _guard(request, token: str | None = None) -> HttpResponse | None:
+    """429 over budget; `token` (a verified one) is counted on its own, anything else per IP."""
+    import hashlib
+
+    throttle = PublicPageThrottle(hashlib.sha256(token.encode()).hexdigest()[:32] if token else "")
     if not throttle.allow_request(request, None):
         response = _page(request, "preferences/message.html", {"title_key": "rate_limited"},
                          lang=_language(request, None), status=429)
@@ -70,6 +78,8 @@ def _guard(request) -> HttpResponse | None:
 
 
 def _invalid(request, exc: errors.CommsError) -> HttpResponse:
+    if limited := _guard(request):
+        return limited
     return _page(request, "preferences/message.html", {"title_key": "invalid", "reason": exc.details.get("reason")},
                  lang=_language(request, None), status=400)
 
@@ -82,12 +92,12 @@ def unsubscribe_page(request: HttpRequest, token: str) -> HttpResponse:
     A POST with the RFC 8058 body ``List-Unsubscribe=One-Click`` is the mailbox provider's button:
     it gets a bare 200. A POST from our own confirmation page gets the "done" page.
     """
-    if limited := _guard(request):
-        return limited
     try:
         claims = unsubscribe_claims(token)
     except errors.CommsError as exc:
         return _invalid(request, exc)
+    if limited := _guard(request, token):
+        return limited
     recipient = (Recipient.objects.filter(tenant_id=claims.tenant_id, pk=claims.recipient_id).first()
                  if claims.recipient_id else None)
     lang = _language(request, recipient)
@@ -113,12 +123,12 @@ def unsubscribe_page(request: HttpRequest, token: str) -> HttpResponse:
 @csrf_protect
 @require_http_methods(["GET", "POST"])
 def preference_center(request: HttpRequest, token: str) -> HttpResponse:
-    if limited := _guard(request):
-        return limited
     try:
         tenant_id, recipient_id = preference_center_claims(token)
     except errors.CommsError as exc:
         return _invalid(request, exc)
+    if limited := _guard(request, token):
+        return limited
     recipient = Recipient.objects.select_related("tenant").filter(tenant_id=tenant_id, pk=recipient_id).first()
     if recipient is None or recipient.external_id.startswith("erased-"):
         return _invalid(request, errors.InvalidToken(details={"reason": "unknown_recipient"}))
@@ -146,12 +156,12 @@ def preference_center(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def confirm_subscription(request: HttpRequest, token: str) -> HttpResponse:
     """Double opt-in: GET shows a button (a scanner's prefetch must not confirm), POST confirms."""
-    if limited := _guard(request):
-        return limited
     try:
         confirm_claims(token)
     except errors.CommsError as exc:
         return _invalid(request, exc)
+    if limited := _guard(request, token):
+        return limited
     lang = _language(request, None)
     if request.method == "GET":
         return _page(request, "preferences/confirm.html", {}, lang=lang)

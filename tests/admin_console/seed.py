@@ -46,3 +46,4 @@ def seed(*, n: int, tenant, other_tenant, now) -> None:
         cursor.execute(SEED_SQL, params)
         cursor.execute(LOG_SQL, params)
         cursor.execute(LOG_SQL.replace("'at'", "'at2'"), params)
+        cursor.execute("ANALYZE delivery_message, delivery_deliverylog")

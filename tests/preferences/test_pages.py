@@ -122,8 +122,39 @@ def test_unsubscribe_from_all_marketing(person):
     assert off == {"promotions", "marketing"}
 
 
-def test_public_pages_are_rate_limited(person, settings):
+def test_public_pages_are_rate_limited(person, tenant, settings):
+    from comms.services import recipient_upsert
+
     settings.COMMS_PUBLIC_RATE = "3/min"
     token = unsubscribe_token(recipient=person, category="booking")
     codes = [Client().get(f"/u/{token}").status_code for _ in range(5)]
-    assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
+    assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]  # one link hammered
+    guesses = [Client().get(f"/u/guess{i}").status_code for i in range(5)]
+    assert guesses[:3] == [400, 400, 400] and guesses[3:] == [429, 429]  # token guessing from one IP
+    # Many people's one-click POSTs from one mailbox-provider IP are not throttled together.
+    others = [recipient_upsert(tenant=tenant, external_id=f"o{i}", data={"email": f"o{i}@example.com"})[0]
+              for i in range(5)]
+    posts = [Client().post(f"/u/{unsubscribe_token(recipient=o, category='booking')}",
+                           {"List-Unsubscribe": "One-Click"}).status_code for o in others]
+    assert posts == [200] * 5
+
+
+def test_suppression_viewer_search_and_lift_with_consent(tenant, admin_client):
+    from admin_console.models import AuditEntry
+    from preferences.models import Suppression
+    from preferences.services import suppression_add
+
+    suppression_add(tenant=tenant, channel="email", address="fay@example.com", reason="unsubscribe", source="link")
+    suppression_add(tenant=tenant, channel="email", address="gus@example.com", reason="hard_bounce", source="smtp")
+    page = admin_client.get("/admin/preferences/suppression/?q=FAY@example.com")
+    html = page.content.decode()
+    assert page.status_code == 200 and "fa…@example.com" in html and "gu…@example.com" not in html
+    ids = [str(s.pk) for s in Suppression.objects.all()]
+    ask = admin_client.post("/admin/preferences/suppression/", {"action": "lift_with_consent", "_selected_action": ids})
+    assert ask.status_code == 200 and "documented" in ask.content.decode()  # consent text asked first
+    assert Suppression.objects.count() == 2
+    admin_client.post("/admin/preferences/suppression/", {"action": "lift_with_consent", "_selected_action": ids,
+                                                          "consent_text": "Phone call 2026-11-20, ticket 4411"})
+    assert list(Suppression.objects.values_list("reason", flat=True)) == ["hard_bounce"]  # a bounce stays
+    assert ConsentRecord.objects.get().consent_text == "Phone call 2026-11-20, ticket 4411"
+    assert AuditEntry.objects.filter(action="suppression.lift").count() == 1

@@ -4,8 +4,8 @@ On a fresh database the planner's statistics can say delivery_message is empty (
 autovacuum analyses it). With a plain join it then put the message table on the outside of a
 nested loop and re-scanned the statement's new rows for every message: 3,000 logs took 20 s,
 12,000 took minutes, and every send paid a scan of the whole queue table. A LATERAL lookup with
-OFFSET 0 cannot be flattened into a join, so the plan is always one index probe per new row; the
-function also plans without sequential scans so the first-open/click check stays on its index.
+OFFSET 0 cannot be flattened into a join, so the plan is always one index probe per new row (0009
+did the same for the first-open/click check).
 """
 
 from django.db import migrations
@@ -23,9 +23,8 @@ BEGIN
     FROM new_rows l
     CROSS JOIN LATERAL (SELECT tenant_id, channel, provider, template_key, category
                           FROM delivery_message WHERE id = l.message_id OFFSET 0) m
-   WHERE l.event NOT IN ('opened', 'clicked')
-      OR NOT EXISTS (SELECT 1 FROM delivery_deliverylog p
-                      WHERE p.message_id = l.message_id AND p.event = l.event AND p.id < l.id)
+   WHERE CASE WHEN l.event IN ('opened', 'clicked') THEN comms_stats_first(l.message_id, l.event, l.id)
+              ELSE true END
    GROUP BY 1, 2, 3, 4, 5, 6, 7;
   RETURN NULL;
 END $$;
@@ -34,5 +33,5 @@ ALTER FUNCTION comms_stats_log_insert() SET enable_seqscan = off;
 
 
 class Migration(migrations.Migration):
-    dependencies = [("admin_console", "0007_stats_log_semantics")]
+    dependencies = [("admin_console", "0009_stats_first_event")]
     operations = [migrations.RunSQL(SQL, "ALTER FUNCTION comms_stats_log_insert() RESET enable_seqscan;")]

@@ -1,0 +1,182 @@
+"""Messages in the admin: search, the rendered artifact, one timeline of log + provider events, and
+bulk cancel / requeue-from-DLQ through the delivery services (each audited)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+from django.contrib import admin, messages
+from django.core.files.storage import storages
+from django.db.models import Q
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from admin_console.services import audit_record, client_ip
+from comms import errors
+from comms.addresses import normalise_email
+from delivery.admin import MessageAdmin as DeliveryMessageAdmin
+from delivery.models import Message
+from delivery.services import message_cancel, message_requeue
+
+log = logging.getLogger(__name__)
+MAX_BULK = 10_000  # a bulk action walks rows one service call each; bigger sets go through the API
+
+
+def artifact_content(message: Message) -> dict:
+    """What was (or will be) sent: the immutable artifact when there is one, else the row's own content."""
+    if message.artifact:
+        try:
+            with storages["artifacts"].open(message.artifact) as handle:
+                return {**json.load(handle), "source": f"artifact {message.artifact}"}
+        except Exception as exc:  # a missing file must not break the page; say so instead
+            log.warning("artifact %s unreadable: %s", message.artifact, exc)
+            return {"source": f"artifact {message.artifact} is unreadable ({type(exc).__name__})"}
+    if message.batch_id and not (message.subject or message.body or message.body_html):
+        batch = message.batch
+        return {"source": "bulk batch content", "subject": batch.subject, "body": batch.body,
+                "body_html": batch.body_html, "data": {}}
+    return {"source": "message row", "subject": message.subject, "body": message.body,
+            "body_html": message.body_html, "data": message.payload}
+
+
+def timeline_rows(message: Message) -> list[dict]:
+    """Delivery log, tracked provider events and the webhooks that carried them, oldest first."""
+    rows = [{"at": r.at, "kind": "log", "what": r.event, "provider": r.provider,
+             "detail": " ".join(x for x in (r.status_code, r.detail) if x), "link": ""}
+            for r in message.logs.order_by("id")]
+    try:
+        from tracking.models import MessageEvent
+        from webhooks.models import WebhookEvent
+    except ImportError:  # tracking/webhooks not installed in this build
+        return sorted(rows, key=lambda r: r["at"])
+    events = list(MessageEvent.objects.filter(message_id=message.id).order_by("timestamp")[:500])
+    hooks = WebhookEvent.objects.in_bulk({e.webhook_id for e in events if e.webhook_id})
+    for e in events:
+        hook = hooks.get(e.webhook_id)
+        rows.append({
+            "at": e.timestamp, "kind": "provider event", "what": e.event_type + (f" ({e.bounce_type})" if e.bounce_type else ""),
+            "provider": e.provider, "detail": " ".join(x for x in (e.reason, e.link_url, e.client) if x),
+            "link": reverse("admin:webhooks_webhookevent_change", args=[hook.pk]) if hook else "",
+            "signature": "" if hook is None else ("valid" if hook.signature_valid else
+                                                  "not checked" if hook.signature_valid is None else "INVALID"),
+        })
+    return sorted(rows, key=lambda r: r["at"])
+
+
+admin.site.unregister(Message)
+
+
+@admin.register(Message)
+class MessageAdmin(DeliveryMessageAdmin):
+    list_display = ("id", "created_at", "channel", "recipient_address", "status", "priority", "template_key",
+                    "provider", "attempt_count", "failure_code")
+    list_filter = ("status", "channel", "priority", "category", ("created_at", admin.DateFieldListFilter),
+                   ("sent_at", admin.DateFieldListFilter))
+    search_fields = ("=id",)  # replaced by get_search_results (index-friendly exact matches)
+    search_help_text = ("Message or batch id, exact address (email or E.164), recipient id, template key, "
+                        "provider reference or idempotency key.")
+    readonly_fields = [*DeliveryMessageAdmin.readonly_fields, "rendered", "timeline"]
+    fieldsets = [
+        *DeliveryMessageAdmin.fieldsets[:2],
+        ("Rendered (what the recipient got)", {"fields": ["rendered"]}),
+        ("Timeline: delivery log, provider events, webhooks", {"fields": ["timeline"]}),
+        *DeliveryMessageAdmin.fieldsets[2:],
+    ]
+    actions = ["cancel_selected", "requeue_selected"]
+
+    def get_search_results(self, request: HttpRequest, queryset, search_term: str):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        try:
+            as_uuid = uuid.UUID(term)
+        except ValueError:
+            as_uuid = None
+        if as_uuid is not None:
+            return queryset.filter(Q(id=as_uuid) | Q(batch_id=as_uuid)), False
+        if "@" in term:
+            try:
+                term = normalise_email(term)
+            except errors.CommsError:
+                pass
+            return queryset.filter(recipient_address=term), False
+        if term.startswith("+"):
+            return queryset.filter(recipient_address=term.replace(" ", "")), False
+        from comms.models import Recipient
+
+        recipients = Recipient.objects.filter(external_id=term).values_list("id", flat=True)[:100]
+        return queryset.filter(Q(template_key=term) | Q(provider_ref=term) | Q(idempotency_key=term)
+                               | Q(recipient_id__in=list(recipients))), False
+
+    # -- the message page -------------------------------------------------------------------------
+    @admin.display(description="Rendered")
+    def rendered(self, obj: Message):
+        content = artifact_content(obj)
+        parts = [format_html("<p><small>from {}</small></p>", content.get("source", ""))]
+        if content.get("subject"):
+            parts.append(format_html("<p><b>Subject / title:</b> {}</p>", content["subject"]))
+        if content.get("body_html"):
+            parts.append(format_html(
+                '<iframe sandbox="" title="rendered message" srcdoc="{}" style="width: 640px; height: 360px; '
+                'border: 1px solid #ccc; background: #fff"></iframe>', content["body_html"]))
+        if content.get("body"):
+            parts.append(format_html('<pre style="white-space: pre-wrap; max-width: 640px">{}</pre>', content["body"]))
+        if content.get("data"):
+            parts.append(format_html("<pre>{}</pre>", json.dumps(content["data"], indent=2, ensure_ascii=False,
+                                                                 default=str)[:5000]))
+        return format_html_join("", "{}", ((p,) for p in parts))
+
+    @admin.display(description="Timeline")
+    def timeline(self, obj: Message):
+        rows = timeline_rows(obj)
+        if not rows:
+            return "nothing has happened to this message yet"
+        body = format_html_join("", "<tr><td>{}</td><td>{}</td><td><b>{}</b></td><td>{}</td><td>{}</td><td>{}</td></tr>", (
+            (r["at"].strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], r["kind"], r["what"], r["provider"], r["detail"][:300],
+             format_html('<a href="{}">webhook</a> (signature {})', r["link"], r.get("signature", ""))
+             if r.get("link") else "")
+            for r in rows))
+        return format_html('<table class="comms-timeline"><thead><tr><th>at (UTC)</th><th>source</th><th>event</th>'
+                           '<th>provider</th><th>detail</th><th>webhook</th></tr></thead><tbody>{}</tbody></table>',
+                           body)
+
+    # -- bulk actions -------------------------------------------------------------------------------
+    def has_operate_permission(self, request: HttpRequest) -> bool:
+        """Cancel and requeue change the queue: 'Can change message' (superusers, or granted to ops)."""
+        return request.user.has_perm("delivery.change_message")
+
+    def _each(self, request: HttpRequest, queryset, action: str, step) -> None:
+        rows = list(queryset.select_related("tenant")[:MAX_BULK + 1])
+        if len(rows) > MAX_BULK:
+            self.message_user(request, f"At most {MAX_BULK:,} messages per bulk action; narrow the filter.",
+                              messages.ERROR)
+            return
+        done, refused = 0, {}
+        for message in rows:
+            try:
+                changed = step(message)
+            except errors.CommsError as exc:
+                refused[exc.code] = refused.get(exc.code, 0) + 1
+                continue
+            audit_record(actor=request.user, action=action, target=changed, ip=client_ip(request),
+                         diff={"status": [message.status, changed.status]}, reason="admin bulk action")
+            done += 1
+        summary = f"{done} message(s) {'cancelled' if action == 'message.cancel' else 'requeued'}"
+        if refused:
+            summary += "; refused: " + ", ".join(f"{n} {code}" for code, n in sorted(refused.items()))
+        self.message_user(request, summary + ".", messages.SUCCESS if done else messages.WARNING)
+
+    @admin.action(description="Cancel selected messages (only those not yet handed to a provider)",
+                  permissions=["operate"])
+    def cancel_selected(self, request: HttpRequest, queryset):
+        self._each(request, queryset, "message.cancel",
+                   lambda m: message_cancel(tenant=m.tenant, message_id=m.id))
+
+    @admin.action(description="Requeue selected messages from the DLQ (dead or failed)", permissions=["operate"])
+    def requeue_selected(self, request: HttpRequest, queryset):
+        self._each(request, queryset, "message.requeue",
+                   lambda m: message_requeue(tenant=m.tenant, message_id=m.id,
+                                             reason=f"requeued from the admin by {request.user.get_username()}"))

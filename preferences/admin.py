@@ -1,0 +1,108 @@
+"""Admin: the category catalogue (editable), the suppression viewer (search by address, looked up by
+its hash; re-permission only with documented consent), and read-only preferences and consent ledger."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+
+from comms import errors
+from preferences.hashing import address_hash
+from preferences.models import ConsentRecord, NotificationCategory, Suppression, UserPreference
+
+
+@admin.register(NotificationCategory)
+class NotificationCategoryAdmin(admin.ModelAdmin):
+    list_display = ("key", "name", "tenant", "critical", "marketing", "double_opt_in", "respects_quiet_hours", "order")
+    list_filter = ("critical", "marketing", "tenant")
+    search_fields = ("key", "name")
+
+
+class LiftForm(forms.Form):
+    consent_text = forms.CharField(widget=forms.Textarea, help_text="What the person agreed to, and how it was "
+                                                                    "documented (ticket, recording, form).")
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(admin.ModelAdmin):
+    """Search with the full address (it is hashed for the lookup; nothing is searched in clear)."""
+
+    list_display = ("channel", "masked_address", "reason", "source", "created_at", "expires_at")
+    list_filter = ("channel", "reason")
+    search_fields = ("address_hash",)
+    readonly_fields = ("tenant", "channel", "address_hash", "masked_address", "reason", "source", "detail",
+                       "created_at", "updated_at", "expires_at")
+    exclude = ("address_encrypted",)
+    actions = ["lift_with_consent"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="address")
+    def masked_address(self, obj: Suppression) -> str:
+        value = obj.address
+        if not value:
+            return "(erased)" if obj.reason == "legal" else "—"
+        local, at, domain = value.partition("@")
+        return f"{local[:2]}…@{domain}" if at else f"{value[:4]}…{value[-2:]}"
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        hashes = {address_hash(ch, term) for ch in ("email", "sms", "push")} | {term.lower()}
+        return queryset.filter(address_hash__in=hashes), False
+
+    @admin.action(description="Lift (re-permission with documented consent)")
+    def lift_with_consent(self, request, queryset):
+        from admin_console.services import audit_record
+        from preferences.services import suppression_lift
+
+        form = LiftForm(request.POST if "consent_text" in request.POST else None)
+        if not form.is_valid():
+            return TemplateResponse(request, "admin/preferences/suppression/lift.html", {
+                **self.admin_site.each_context(request), "form": form, "rows": queryset,
+                "opts": self.model._meta, "title": "Lift suppressions",
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME})
+        lifted = 0
+        for row in queryset:
+            address = row.address
+            try:
+                if address and suppression_lift(tenant=row.tenant, channel=row.channel, address=address,
+                                                consent_text=form.cleaned_data["consent_text"],
+                                                source=f"admin:{request.user.get_username()}"):
+                    audit_record(actor=request.user, action="suppression.lift", target=row, tenant=row.tenant,
+                                 reason=form.cleaned_data["consent_text"], diff={"reason": row.reason})
+                    lifted += 1
+            except errors.CommsError as exc:
+                self.message_user(request, f"{row}: {exc.message}", level=messages.ERROR)
+        self.message_user(request, f"{lifted} suppression(s) lifted.")
+        return None
+
+
+class ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ConsentRecord)
+class ConsentRecordAdmin(ReadOnly):
+    """The ledger cannot be edited (the database refuses it too)."""
+
+    list_display = ("at", "recipient", "channel", "category", "action", "source", "legal_basis", "erased_at")
+    list_filter = ("action", "channel", "source", "legal_basis")
+    search_fields = ("recipient__external_id", "subject_hash")
+
+
+@admin.register(UserPreference)
+class UserPreferenceAdmin(ReadOnly):
+    list_display = ("recipient", "channel", "category", "enabled", "frequency", "updated_by", "updated_at")
+    list_filter = ("channel", "category", "enabled", "updated_by")
+    search_fields = ("recipient__external_id",)
