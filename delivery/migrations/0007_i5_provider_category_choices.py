@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('delivery', '0006_i5_merge'),
+        ('delivery', '0006_merge_i4_i5'),
     ]
 
     operations = [
