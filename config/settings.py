@@ -172,6 +172,7 @@ SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
     "drf_spectacular.hooks.postprocess_schema_enums", "comms.schema.add_error_responses",
 ]
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {"ChannelEnum": "comms.enums.Channel"}
+REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "comms.schema.AutoSchema"  # unique operation ids
 
 # --- Celery: one queue per priority, P0/P1 get their own worker pool -------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
