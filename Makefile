@@ -52,3 +52,10 @@ security: $(STAMP) browser
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+## Translations of the end-user pages (preferences): extract, fill from preferences/locale/translations.py, compile.
+## The compiled .mo files are committed, so `make run`/`make test` need no gettext.
+messages: $(STAMP)
+	cd preferences && ../$(BIN)/python ../manage.py makemessages -l es -l fr
+	cd /tmp && $(CURDIR)/$(BIN)/python $(CURDIR)/preferences/locale/translations.py
+	cd preferences && ../$(BIN)/python ../manage.py compilemessages

@@ -51,12 +51,13 @@ class StatsChannelsApi(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT, parameters=[OpenApiParameter("days", int)])
     def get(self, request):
         now, tenant_id, days = timezone.now(), request.user.tenant.id, _days(request)
-        by_provider = dashboard.quality(by="provider", tenant_id=tenant_id, now=now, days=days)
+        grouped = stats.quality_all(tenant_id=tenant_id, now=now, days=days)
+        by_provider = dashboard.quality(by="provider", rows=grouped["provider"])
         rates = dashboard.rates(tenant_id=tenant_id, now=now)
         seen = {(r["channel"], r["provider"]) for r in rates} | {(q["channel"], q["provider"]) for q in by_provider}
         return Response({
             "generated_at": now.isoformat(), "days": days, "rates": rates,
-            "quality": {"channel": dashboard.quality(by="channel", tenant_id=tenant_id, now=now, days=days),
+            "quality": {"channel": dashboard.quality(by="channel", rows=grouped["channel"]),
                         "provider": by_provider,
                         "rolling": dashboard.rolling_quality(tenant_id=tenant_id, now=now)},
             "thresholds": {"hard_bounce_pct": settings.COMMS_HARD_BOUNCE_THRESHOLD,

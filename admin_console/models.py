@@ -67,10 +67,10 @@ class EventMinute(models.Model):
                                                name="eventminute_key")]
 
 
-class EventHour(models.Model):
-    """Delivery-log events per hour, channel, provider, template and category (7-day quality)."""
+class EventDay(models.Model):
+    """Delivery-log events per day, channel, provider, template and category (7-day quality, charts)."""
 
-    hour = models.DateTimeField()
+    day = models.DateField()
     tenant_id = models.UUIDField()
     channel = models.CharField(max_length=16)
     provider = models.CharField(max_length=64, blank=True)
@@ -81,5 +81,5 @@ class EventHour(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(
-            fields=["hour", "tenant_id", "channel", "provider", "template_key", "category", "event"],
-            name="eventhour_key")]
+            fields=["day", "tenant_id", "channel", "provider", "template_key", "category", "event"],
+            name="eventday_key")]

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 ROLLUP_LOCK = 7_700_001  # pg advisory lock id: one rollup at a time
+MINUTE_RETENTION = timedelta(hours=26)  # the minute table serves the last-24-hours figures only
 
 _ROLLUP_GAUGE = """
 WITH d AS (DELETE FROM admin_console_queuegauge_delta RETURNING *)
@@ -29,14 +31,15 @@ _ROLLUP_EVENTS = """
 WITH d AS (DELETE FROM admin_console_event_delta RETURNING *),
 m AS (
   INSERT INTO admin_console_eventminute (minute, tenant_id, channel, provider, event, n)
-  SELECT minute, tenant_id, channel, provider, event, sum(n) FROM d GROUP BY 1, 2, 3, 4, 5
+  SELECT minute, tenant_id, channel, provider, event, sum(n) FROM d WHERE minute >= %(minute_floor)s
+   GROUP BY 1, 2, 3, 4, 5
   ON CONFLICT (minute, tenant_id, channel, provider, event) DO UPDATE SET n = admin_console_eventminute.n + EXCLUDED.n
   RETURNING 1)
-INSERT INTO admin_console_eventhour (hour, tenant_id, channel, provider, template_key, category, event, n)
-SELECT date_trunc('hour', minute), tenant_id, channel, provider, template_key, category, event, sum(n)
+INSERT INTO admin_console_eventday (day, tenant_id, channel, provider, template_key, category, event, n)
+SELECT (minute AT TIME ZONE 'UTC')::date, tenant_id, channel, provider, template_key, category, event, sum(n)
   FROM d GROUP BY 1, 2, 3, 4, 5, 6, 7
-ON CONFLICT (hour, tenant_id, channel, provider, template_key, category, event)
-DO UPDATE SET n = admin_console_eventhour.n + EXCLUDED.n
+ON CONFLICT (day, tenant_id, channel, provider, template_key, category, event)
+DO UPDATE SET n = admin_console_eventday.n + EXCLUDED.n
 """
 
 
@@ -49,11 +52,11 @@ def rollup(*, now: datetime | None = None) -> bool:
         if not cursor.fetchone()[0]:
             return False
         cursor.execute(_ROLLUP_GAUGE)
-        cursor.execute(_ROLLUP_EVENTS)
+        cursor.execute(_ROLLUP_EVENTS, {"minute_floor": now - MINUTE_RETENTION})
         cursor.execute("DELETE FROM admin_console_queuegauge WHERE n = 0")
-        cursor.execute("DELETE FROM admin_console_eventminute WHERE minute < %s", [now - timedelta(hours=48)])
-        cursor.execute("DELETE FROM admin_console_eventhour WHERE hour < %s",
-                       [now - timedelta(days=settings.COMMS_STATS_RETENTION_DAYS)])
+        cursor.execute("DELETE FROM admin_console_eventminute WHERE minute < %s", [now - MINUTE_RETENTION])
+        cursor.execute("DELETE FROM admin_console_eventday WHERE day < %s",
+                       [(now - timedelta(days=settings.COMMS_STATS_RETENTION_DAYS)).date()])
     return True
 
 
@@ -126,42 +129,50 @@ class RateRow:
     last_24h: int
 
 
-def event_rates(*, tenant_id: Any = None, now: datetime | None = None) -> list[RateRow]:
-    """Delivery-log events per channel and provider over the last 5 minutes, hour and day.
+def activity(*, tenant_id: Any = None, now: datetime | None = None,
+             hours: int = 24) -> tuple[list[RateRow], list[tuple[datetime, int]]]:
+    """Events per channel and provider over the last 5 min / 1 h / 24 h, and sent per hour (one scan).
 
     Windows are whole minutes ending with the current one (the 5-minute window is the current
-    minute and the four before it).
+    minute and the four before it); the hourly series has `hours` UTC hours, the current one last.
     """
     now = now or timezone.now()
     current = now.replace(second=0, microsecond=0)
     since_24h, since_1h, since_5m = (current - timedelta(minutes=m) for m in (1439, 59, 4))
+    first_hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
+    start = min(since_24h, first_hour)
     where, params = _tenant_clause(tenant_id)
     sql = f"""
-      SELECT channel, provider, event,
-             sum(n) FILTER (WHERE minute >= %s)::bigint, sum(n) FILTER (WHERE minute >= %s)::bigint, sum(n)::bigint
+      SELECT GROUPING(channel) = 1 AS hourly, channel, provider, event, date_trunc('hour', minute),
+             sum(n) FILTER (WHERE minute >= %s)::bigint, sum(n) FILTER (WHERE minute >= %s)::bigint,
+             sum(n) FILTER (WHERE minute >= %s)::bigint, sum(n) FILTER (WHERE event = 'sent')::bigint
         FROM (SELECT minute, channel, provider, event, n FROM admin_console_eventminute
                WHERE minute >= %s{where}
               UNION ALL
               SELECT minute, channel, provider, event, n FROM admin_console_event_delta
                WHERE minute >= %s{where}) e
-       GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
-    rows = _rows(sql, [since_5m, since_1h, since_24h, *params, since_24h, *params])
-    return [RateRow(c, p, e, a or 0, b or 0, t or 0) for c, p, e, a, b, t in rows]
+       GROUP BY GROUPING SETS ((channel, provider, event), (date_trunc('hour', minute)))"""
+    rates: list[RateRow] = []
+    per_hour: dict[datetime, int] = {}
+    for hourly, channel, provider, event, hour, n5, n60, n1440, sent in _rows(
+            sql, [since_5m, since_1h, since_24h, start, *params, start, *params]):
+        if hourly:
+            per_hour[hour] = sent or 0
+        elif n1440:
+            rates.append(RateRow(channel, provider, event, n5 or 0, n60 or 0, n1440))
+    rates.sort(key=lambda r: (r.channel, r.provider, r.event))
+    series = [(first_hour + timedelta(hours=h), per_hour.get(first_hour + timedelta(hours=h), 0))
+              for h in range(hours)]
+    return rates, series
+
+
+def event_rates(*, tenant_id: Any = None, now: datetime | None = None) -> list[RateRow]:
+    return activity(tenant_id=tenant_id, now=now)[0]
 
 
 def sent_per_hour(*, tenant_id: Any = None, now: datetime | None = None, hours: int = 24) -> list[tuple[datetime, int]]:
     """Sent messages per hour, oldest first, for the throughput chart."""
-    now = now or timezone.now()
-    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
-    where, params = _tenant_clause(tenant_id)
-    sql = f"""
-      SELECT date_trunc('hour', minute), sum(n)::bigint FROM (
-        SELECT minute, n FROM admin_console_eventminute WHERE event = 'sent' AND minute >= %s{where}
-        UNION ALL
-        SELECT minute, n FROM admin_console_event_delta WHERE event = 'sent' AND minute >= %s{where}) e
-       GROUP BY 1"""
-    found = dict(_rows(sql, [start, *params, start, *params]))
-    return [(start + timedelta(hours=h), int(found.get(start + timedelta(hours=h), 0))) for h in range(hours)]
+    return activity(tenant_id=tenant_id, now=now, hours=hours)[1]
 
 
 # --- Quality ----------------------------------------------------------------------------------------
@@ -205,45 +216,54 @@ class Quality:
 
 GROUPINGS = {"channel": ("channel",), "provider": ("channel", "provider"), "template": ("template_key", "channel"),
              "category": ("category",), "total": ()}
+_FINE = ("channel", "provider", "template_key", "category")
 
 
-def _hour_source(tenant_id: Any, since: datetime) -> tuple[str, list]:
+def _day_source(tenant_id: Any, since: date) -> tuple[str, list]:
     where, params = _tenant_clause(tenant_id)
     sql = f"""
-        (SELECT hour, channel, provider, template_key, category, event, n FROM admin_console_eventhour
-          WHERE hour >= %s{where}
+        (SELECT day, channel, provider, template_key, category, event, n FROM admin_console_eventday
+          WHERE day >= %s{where}
          UNION ALL
-         SELECT date_trunc('hour', minute), channel, provider, template_key, category, event, n
+         SELECT (minute AT TIME ZONE 'UTC')::date, channel, provider, template_key, category, event, n
            FROM admin_console_event_delta WHERE minute >= %s{where}) e"""
-    return sql, [since, *params, since, *params]
+    return sql, [since, *params, datetime.combine(since, time.min, tzinfo=dt_timezone.utc), *params]
+
+
+def quality_all(*, tenant_id: Any = None, now: datetime | None = None, days: int = 7) -> dict[str, list[Quality]]:
+    """Quality counts over the last `days` UTC days (today included), in every grouping, from one scan."""
+    now = now or timezone.now()
+    since = now.astimezone(dt_timezone.utc).date() - timedelta(days=days - 1)
+    source, params = _day_source(tenant_id, since)
+    sets = ", ".join("(" + ", ".join((*columns, "event")) + ")" for columns in GROUPINGS.values())
+    flags = ", ".join(f"GROUPING({c})" for c in _FINE)
+    sql = (f"SELECT {flags}, {', '.join(_FINE)}, event, sum(n)::bigint FROM {source} WHERE event = ANY(%s) "
+           f"GROUP BY GROUPING SETS ({sets})")
+    by_columns = {frozenset(columns): by for by, columns in GROUPINGS.items()}
+    out: dict[str, dict[tuple, Quality]] = {by: {} for by in GROUPINGS}
+    for row in _rows(sql, [*params, list(COUNTED)]):
+        flags_, values = row[:len(_FINE)], dict(zip(_FINE, row[len(_FINE):2 * len(_FINE)]))
+        event, n = row[-2], row[-1]
+        by = by_columns[frozenset(c for c, flag in zip(_FINE, flags_) if not flag)]
+        key = tuple(values[c] for c in GROUPINGS[by])
+        out[by].setdefault(key, Quality(key)).counts[event] = int(n)
+    return {by: [groups[k] for k in sorted(groups)] for by, groups in out.items()}
 
 
 def quality(*, by: str, tenant_id: Any = None, now: datetime | None = None, days: int = 7) -> list[Quality]:
-    """Quality counts over the last `days` (rolling, whole hours) grouped by channel/provider/template."""
-    now = now or timezone.now()
-    since = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=24 * days - 1)
-    columns = GROUPINGS[by]
-    source, params = _hour_source(tenant_id, since)
-    select = ", ".join(columns)
-    sql = (f"SELECT {select + ', ' if select else ''}event, sum(n)::bigint FROM {source} "
-           f"WHERE event = ANY(%s) GROUP BY {select + ', ' if select else ''}event")
-    out: dict[tuple, Quality] = {}
-    for row in _rows(sql, [*params, list(COUNTED)]):
-        key, event, n = tuple(row[:-2]), row[-2], row[-1]
-        out.setdefault(key, Quality(key)).counts[event] = int(n)
-    return [out[k] for k in sorted(out)]
+    """Quality counts over the last `days` UTC days grouped by channel/provider/template/category/total."""
+    return quality_all(tenant_id=tenant_id, now=now, days=days)[by]
 
 
 def daily_quality(*, tenant_id: Any = None, now: datetime | None = None, days: int = 7,
-                  channel: str | None = None) -> list[tuple[datetime, Quality]]:
-    """Per day (UTC) for the last `days` days, oldest first: the bounce/complaint chart."""
+                  channel: str | None = None) -> list[tuple[date, Quality]]:
+    """Per UTC day for the last `days` days, oldest first: the bounce/complaint chart."""
     now = now or timezone.now()
-    start = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days - 1)
-    source, params = _hour_source(tenant_id, start)
+    start = now.astimezone(dt_timezone.utc).date() - timedelta(days=days - 1)
+    source, params = _day_source(tenant_id, start)
     extra = " AND channel = %s" if channel else ""
-    sql = (f"SELECT date_trunc('day', hour), event, sum(n)::bigint FROM {source} WHERE event = ANY(%s){extra} "
-           "GROUP BY 1, 2")
-    by_day: dict[datetime, Quality] = defaultdict(lambda: Quality(()))
+    sql = f"SELECT day, event, sum(n)::bigint FROM {source} WHERE event = ANY(%s){extra} GROUP BY 1, 2"
+    by_day: dict[date, Quality] = {}
     for day, event, n in _rows(sql, [*params, list(COUNTED), *([channel] if channel else [])]):
-        by_day[day].counts[event] = int(n)
+        by_day.setdefault(day, Quality(())).counts[event] = int(n)
     return [(start + timedelta(days=d), by_day.get(start + timedelta(days=d), Quality(()))) for d in range(days)]

@@ -25,6 +25,10 @@ PY = sys.executable
 from comms.embedded import free_port, start_for_tests  # noqa: E402
 
 SUBJECT, BODY = "Your weekly digest", "Hello,\n\nthis is the weekly digest.\n" * 20
+# BENCH_E2E_HTML=1: the e2e emails also carry an HTML part with five links (click/open tracking on).
+BODY_HTML = ("<html><head></head><body><p>" + "Hello, this is the weekly digest. " * 20 + "</p>"
+             + "".join(f'<p><a href="https://shop.example.com/article/{i}?ref=digest">Article {i}</a></p>'
+                       for i in range(5)) + "</body></html>") if os.environ.get("BENCH_E2E_HTML") else ""
 
 
 def pct(values: list[float], q: float) -> float:
@@ -112,7 +116,7 @@ def bulk_enqueue(n: int, priority: int, prefix: str = "user") -> float:
     for offset in range(0, n, 100_000):
         chunk = [{"to": f"{prefix}{i}@example.com"} for i in range(offset, min(n, offset + 100_000))]
         message_bulk_enqueue(tenant=tenant, spec=SendSpec(channel="email", subject=SUBJECT, body=BODY,
-                                                          priority=priority), recipients=chunk)
+                                                          body_html=BODY_HTML, priority=priority), recipients=chunk)
     return time.perf_counter() - started
 
 

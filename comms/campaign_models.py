@@ -85,7 +85,11 @@ class Campaign(models.Model):
 
 
 class CampaignBatch(models.Model):
-    """One fan-out chunk: a delivery MessageBatch, its place in the throttle plan."""
+    """One fan-out chunk: a delivery MessageBatch, its place in the throttle plan.
+
+    Chunks are written held (status 'scheduled' far in the future) and released (queued) a few at a
+    time by the campaign pump, so pause and cancel only ever touch the rows of a few chunks.
+    """
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="batches")
     seq = models.PositiveIntegerField()
@@ -94,6 +98,8 @@ class CampaignBatch(models.Model):
     offset_seconds = models.PositiveIntegerField(default=0, help_text="Throttle slot after the start (or local time).")
     send_at = models.DateTimeField(null=True, blank=True)
     size = models.PositiveIntegerField(default=0)
+    released_at = models.DateTimeField(null=True, blank=True, help_text="When its held rows were queued.")
+    drained_at = models.DateTimeField(null=True, blank=True, help_text="When no row of it was left to send.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["campaign", "seq", "channel"], name="campaign_batch_unique")]

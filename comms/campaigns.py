@@ -12,23 +12,19 @@ after cancel returns.
 from __future__ import annotations
 
 import logging
-import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone as dt_timezone
-from typing import Any, Iterator
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from comms import errors
-from comms.campaign_models import Campaign, CampaignBatch, Segment
+from comms.campaign_models import Campaign, Segment
 from comms.models import Recipient
-from comms.segments import csv_parse, iter_chunks, segment_queryset
-from delivery.services import (
-    HOLD_UNTIL, SendSpec, batches_cancel, batches_hold, batches_progress, batches_release, message_bulk_enqueue,
-)
+from comms.campaign_fanout import campaign_pump, dispatch_cleanup, dispatch_fanout
+from comms.segments import csv_parse, segment_queryset
+from delivery.services import batches_cancel, batches_hold, batches_progress
 from templates_app import services as templates
 
 log = logging.getLogger(__name__)
@@ -98,6 +94,8 @@ def campaign_create(*, tenant, data: dict, actor=None, now: datetime | None = No
                         throttle_per_minute=data.get("throttle_per_minute"), created_at=now,
                         created_by=actor if getattr(actor, "_meta", None) else None)
     _audience(campaign, data["audience"])
+    if campaign.audience_kind != Campaign.AudienceKind.CSV:  # CSV rows add variables; checked per row
+        templates.check_variables(version, campaign.variables)
     _schedule(campaign, data.get("schedule") or {}, now)
     campaign.save()
     return campaign
@@ -149,70 +147,15 @@ def campaign_schedule(*, tenant, campaign_id, now: datetime | None = None) -> Ca
     return campaign
 
 
-@transaction.atomic
-def campaign_pause(*, tenant, campaign_id, now: datetime | None = None) -> Campaign:
-    now = now or timezone.now()
-    campaign = _locked(tenant, campaign_id)
-    if campaign.state not in (State.SCHEDULED, State.RUNNING):
-        _refuse(campaign, "paused")
-    batches_hold(batch_ids=campaign.batches.values_list("batch_id", flat=True), now=now)
-    campaign.state, campaign.paused_at = State.PAUSED, now
-    campaign.save(update_fields=["state", "paused_at"])
-    return campaign
+@dataclass
+class TickStats:
+    started: int = 0
+    released: int = 0
+    completed: int = 0
 
 
-@transaction.atomic
-def campaign_resume(*, tenant, campaign_id, now: datetime | None = None) -> Campaign:
-    """Held rows keep their throttle spacing from now on, and never go out before their planned time."""
-    now = now or timezone.now()
-    campaign = _locked(tenant, campaign_id)
-    if campaign.state != State.PAUSED:
-        _refuse(campaign, "resumed")
-    batches = list(campaign.batches.order_by("offset_seconds"))
-    progress = campaign.paused_at or now
-    shift = now - progress
-    due = {b.batch_id: max((b.send_at or now) + shift, now) if campaign.throttle_per_minute else (b.send_at or now)
-           for b in batches}
-    batches_release(due=due, now=now)
-    campaign.state = State.RUNNING if campaign.started_at else State.SCHEDULED
-    if campaign.state == State.SCHEDULED and campaign.start_at and campaign.start_at < now:
-        campaign.start_at = now
-    campaign.paused_at = None
-    campaign.save(update_fields=["state", "paused_at", "start_at"])
-    return campaign
-
-
-@transaction.atomic
-def campaign_cancel(*, tenant, campaign_id, now: datetime | None = None) -> tuple[Campaign, dict]:
-    """Cancel every unsent row in this transaction; rows already with a worker (in flight) finish."""
-    now = now or timezone.now()
-    campaign = _locked(tenant, campaign_id)
-    if campaign.state in (State.COMPLETED, State.CANCELLED):
-        _refuse(campaign, "cancelled")
-    cancelled, in_flight = batches_cancel(batch_ids=campaign.batches.values_list("batch_id", flat=True), now=now,
-                                          reason=f"campaign {campaign.id} cancelled")
-    campaign.state, campaign.finished_at = State.CANCELLED, now
-    campaign.save(update_fields=["state", "finished_at"])
-    return campaign, {"cancelled": cancelled, "in_flight": in_flight}
-
-
-def campaign_progress(campaign: Campaign) -> dict:
-    progress = batches_progress(batch_ids=campaign.batches.values_list("batch_id", flat=True))
-    return {**progress.summary(), "audience": campaign.audience_size, "fanned_out": campaign.queued_count,
-            "fanout_done": campaign.fanout_done}
-
-
-# --- fan-out ------------------------------------------------------------------------------------------
-
-def _dispatch_fanout(campaign: Campaign) -> None:
-    from comms.tasks import campaign_fanout as task
-
-    campaign_id = str(campaign.id)
-    transaction.on_commit(lambda: task.apply_async(args=[campaign_id], queue="p3"))
-
-
-def campaigns_tick(*, now: datetime | None = None) -> "TickStats":
-    """Beat: start due scheduled campaigns; mark running ones complete when nothing is left to send."""
+def campaigns_tick(*, now: datetime | None = None) -> TickStats:
+    """Beat: start due scheduled campaigns; let each running one release its next chunks."""
     now = now or timezone.now()
     stats = TickStats()
     with transaction.atomic():
@@ -220,107 +163,73 @@ def campaigns_tick(*, now: datetime | None = None) -> "TickStats":
                 state=State.SCHEDULED, start_at__lte=now)[:50]:
             campaign.state, campaign.started_at = State.RUNNING, now
             campaign.save(update_fields=["state", "started_at"])
-            _dispatch_fanout(campaign)
+            dispatch_fanout(campaign)
             stats.started += 1
-    for campaign in Campaign.objects.filter(state=State.RUNNING, fanout_done=True)[:200]:
-        if batches_progress(batch_ids=campaign.batches.values_list("batch_id", flat=True)).unfinished == 0:
-            updated = Campaign.objects.filter(pk=campaign.pk, state=State.RUNNING).update(
-                state=State.COMPLETED, finished_at=now)
-            stats.completed += updated
-    return stats
-
-
-@dataclass
-class TickStats:
-    started: int = 0
-    completed: int = 0
-
-
-@dataclass
-class FanoutStats:
-    chunks: int = 0
-    rows: int = 0
-    skipped: int = 0
-    stopped: str = ""
-
-
-def _local_due(campaign: Campaign, tz: str, now: datetime) -> datetime:
-    """The campaign's wall-clock time in `tz` on its day (today there when no day is given)."""
-    try:
-        zone = zoneinfo.ZoneInfo(tz or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        zone = zoneinfo.ZoneInfo("UTC")
-    day = campaign.local_date or now.astimezone(zone).date()
-    return datetime.combine(day, campaign.local_time, tzinfo=zone).astimezone(UTC)
-
-
-def _groups(campaign: Campaign, chunk: int) -> Iterator[tuple[str, list[dict]]]:
-    """(timezone or '', rows) chunks; grouped by timezone only for local-time campaigns."""
-    shared = campaign.variables
-    if campaign.audience_kind == Campaign.AudienceKind.CSV:
-        rows = campaign.audience_list
-        for start in range(0, len(rows), chunk):
-            yield "", [{**r, "variables": {**shared, **r.get("variables", {})}} if shared or r.get("variables")
-                       else r for r in rows[start:start + chunk]]
-        return
-    queryset = audience_queryset(campaign)
-    zones = [""]
-    if campaign.schedule_kind == Campaign.ScheduleKind.LOCAL:
-        zones = sorted(set(queryset.values_list("timezone", flat=True).distinct()))
-    for zone in zones:
-        qs = queryset.filter(timezone=zone) if zone else queryset
-        for rows in iter_chunks(qs, chunk):
-            yield zone, [{"recipient_id": ext, "variables": shared} if shared else {"recipient_id": ext}
-                         for _, ext, _ in rows]
-
-
-def campaign_fanout(*, campaign_id, now_fn=timezone.now) -> FanoutStats:
-    """Write the campaign's delivery rows chunk by chunk; resumable (chunks already written are skipped)."""
-    stats = FanoutStats()
-    campaign = Campaign.objects.select_related("tenant", "segment").get(pk=campaign_id)
-    throttle = campaign.throttle_per_minute
-    chunk = min(settings.COMMS_CAMPAIGN_CHUNK, settings.COMMS_BULK_MAX_RECIPIENTS, throttle or 10**9)
-    done = {(b.seq, b.channel) for b in campaign.batches.all()}
-    start = campaign.start_at or now_fn()
-    zone_sent: dict[str, int] = {}
-    for seq, (zone, rows) in enumerate(_groups(campaign, chunk)):
-        now = now_fn()
-        base = _local_due(campaign, zone, now) if campaign.schedule_kind == Campaign.ScheduleKind.LOCAL else start
-        offset = int(zone_sent.get(zone, 0) * 60 / throttle) if throttle else 0
-        zone_sent[zone] = zone_sent.get(zone, 0) + len(rows)
-        send_at = base + timedelta(seconds=offset)
-        for channel in campaign.channels:
-            if (seq, channel) in done:
-                stats.skipped += 1
+    for campaign_id in Campaign.objects.filter(state=State.RUNNING).values_list("pk", flat=True)[:200]:
+        with transaction.atomic():
+            campaign = Campaign.objects.select_for_update(skip_locked=True).filter(pk=campaign_id).first()
+            if campaign is None:
                 continue
-            with transaction.atomic():
-                # FOR NO KEY UPDATE conflicts with pause/cancel's FOR UPDATE: they wait for this chunk.
-                state = (Campaign.objects.select_for_update(no_key=True).filter(pk=campaign.pk)
-                         .values_list("state", flat=True)[0])
-                if state == State.CANCELLED:
-                    stats.stopped = "cancelled"
-                    return stats
-                held = state == State.PAUSED
-                scheduled_for = HOLD_UNTIL if held else (send_at if send_at > now + timedelta(seconds=1) else None)
-                spec = SendSpec(channel=channel, template_key=campaign.template_key, category=campaign.category,
-                                priority=campaign.priority, scheduled_for=scheduled_for,
-                                metadata={"campaign": str(campaign.id)})
-                try:
-                    result = message_bulk_enqueue(tenant=campaign.tenant, spec=spec, recipients=rows,
-                                                  skip_invalid=True, now=now,
-                                                  idempotency_key=f"campaign:{campaign.id}:{channel}:{seq}")
-                except errors.CommsError as exc:  # e.g. nobody in this chunk reachable on this channel
-                    log.warning("campaign %s chunk %s/%s not written: %s", campaign.id, seq, channel, exc.message)
-                    stats.skipped += 1
-                    continue
-                if not result.created:  # written by an earlier run of this fan-out
-                    stats.skipped += 1
-                    continue
-                CampaignBatch.objects.create(campaign=campaign, seq=seq, channel=channel, batch_id=result.batch.id,
-                                             offset_seconds=offset, send_at=send_at, size=result.batch.accepted)
-                Campaign.objects.filter(pk=campaign.pk).update(queued_count=F("queued_count") + result.batch.accepted)
-            stats.chunks += 1
-            stats.rows += result.batch.accepted
-    Campaign.objects.filter(pk=campaign.pk).update(fanout_done=True)
+            stats.released += campaign_pump(campaign, now=now)
+            stats.completed += campaign.state == State.COMPLETED
     return stats
+
+
+@transaction.atomic
+def campaign_pause(*, tenant, campaign_id, now: datetime | None = None) -> Campaign:
+    """Hold every released row not yet with a worker; nothing else of the campaign is claimable anyway."""
+    now = now or timezone.now()
+    campaign = _locked(tenant, campaign_id)
+    if campaign.state not in (State.SCHEDULED, State.RUNNING):
+        _refuse(campaign, "paused")
+    open_batches = campaign.batches.filter(released_at__isnull=False, drained_at__isnull=True)
+    batches_hold(batch_ids=open_batches.values_list("batch_id", flat=True), now=now)
+    open_batches.update(released_at=None)  # the pump releases them again on resume
+    campaign.state, campaign.paused_at = State.PAUSED, now
+    campaign.save(update_fields=["state", "paused_at"])
+    return campaign
+
+
+@transaction.atomic
+def campaign_resume(*, tenant, campaign_id, now: datetime | None = None) -> Campaign:
+    """Throttled chunks keep their spacing, shifted by the pause; local-time chunks keep their time."""
+    now = now or timezone.now()
+    campaign = _locked(tenant, campaign_id)
+    if campaign.state != State.PAUSED:
+        _refuse(campaign, "resumed")
+    if campaign.throttle_per_minute and campaign.schedule_kind != Campaign.ScheduleKind.LOCAL and campaign.paused_at:
+        campaign.batches.filter(released_at__isnull=True).update(send_at=F("send_at") + (now - campaign.paused_at))
+    campaign.state = State.RUNNING if campaign.started_at else State.SCHEDULED
+    if campaign.state == State.SCHEDULED and campaign.start_at and campaign.start_at < now:
+        campaign.start_at = now
+    campaign.paused_at = None
+    campaign.save(update_fields=["state", "paused_at", "start_at"])
+    campaign_pump(campaign, now=now)
+    return campaign
+
+
+@transaction.atomic
+def campaign_cancel(*, tenant, campaign_id, now: datetime | None = None) -> tuple[Campaign, dict]:
+    """Cancel every released row not yet with a worker, in this transaction; rows already with a
+    worker (in flight) finish. Held rows can never be sent; a cleanup task marks them cancelled."""
+    now = now or timezone.now()
+    campaign = _locked(tenant, campaign_id)
+    if campaign.state in (State.COMPLETED, State.CANCELLED):
+        _refuse(campaign, "cancelled")
+    open_batches = campaign.batches.filter(released_at__isnull=False, drained_at__isnull=True)
+    cancelled, in_flight = batches_cancel(batch_ids=open_batches.values_list("batch_id", flat=True), now=now,
+                                          reason=f"campaign {campaign.id} cancelled")
+    held = campaign.batches.filter(released_at__isnull=True).aggregate(n=Sum("size"))["n"] or 0
+    campaign.state, campaign.finished_at = State.CANCELLED, now
+    campaign.save(update_fields=["state", "finished_at"])
+    if held:
+        dispatch_cleanup(campaign)
+    return campaign, {"cancelled": cancelled, "in_flight": in_flight, "held_cancelled_in_background": held}
+
+
+def campaign_progress(campaign: Campaign) -> dict:
+    progress = batches_progress(batch_ids=campaign.batches.values_list("batch_id", flat=True))
+    return {**progress.summary(), "audience": campaign.audience_size, "fanned_out": campaign.queued_count,
+            "fanout_done": campaign.fanout_done}
+
 

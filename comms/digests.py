@@ -133,3 +133,24 @@ def digests_flush(*, now: datetime | None = None, limit: int = 500) -> FlushStat
         for digest in due:
             _flush_one(digest, now, stats)
     return stats
+
+
+def digest_handler(*, message, decision, now: datetime) -> bool:
+    """The send-time gate's digest collector (settings.COMMS_DIGEST_HANDLER).
+
+    A queued message whose recipient asks for daily/weekly digests of its category is collected
+    into that digest instead of being sent; False (send it after all) for a digest itself or a
+    message without a directory recipient.
+    """
+    from django.conf import settings
+
+    if message.recipient_id is None or (message.metadata or {}).get("digest_id"):
+        return False
+    cadence = (getattr(decision, "frequency", "") or "daily_digest").replace("_digest", "")
+    spec = DigestSpec(key=f"pref:{message.category}:{cadence}", template=settings.COMMS_DIGEST_TEMPLATE,
+                      cadence=cadence if cadence in ("hourly", "daily", "weekly") else "daily")
+    data = {"event": (message.metadata or {}).get("event") or message.template_key, "subject": message.subject,
+            "body": message.body, "payload": message.variables, "at": message.created_at.isoformat()}
+    digest_add(tenant=message.tenant, recipient=message.recipient, spec=spec, channels=[message.channel],
+               category=message.category, priority=message.priority, item_key=f"msg:{message.id}", data=data, now=now)
+    return True

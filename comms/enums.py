@@ -43,6 +43,13 @@ class Category(models.TextChoices):
     SYSTEM = "system", "System"
     SECURITY = "security", "Security"
     LEGAL = "legal", "Legal"
+    # Seed 001's catalogue (preferences.NotificationCategory holds their rules and defaults).
+    RECEIPTS = "receipts", "Receipts"
+    BOOKING = "booking", "Booking"
+    MESSAGES = "messages", "Messages"
+    REVIEWS = "reviews", "Reviews"
+    PROMOTIONS = "promotions", "Promotions"
+    FINANCE = "finance", "Finance"
 
 
 class Status(models.TextChoices):

@@ -95,6 +95,13 @@ AudienceInvalid = _error("COMMS_AUDIENCE_INVALID", 400, "The audience is not val
 CsvInvalid = _error("COMMS_CSV_INVALID", 400, "The CSV audience has rows that cannot be used.")
 CampaignState = _error("COMMS_CAMPAIGN_STATE", 409, "The campaign is not in a state that allows this.")
 ScheduleState = _error("COMMS_SCHEDULE_STATE", 409, "The schedule is not in a state that allows this.")
+# Preferences and compliance (issue 5).
+NoConsent = _error("COMMS_NO_CONSENT", 422, "The recipient has not given the consent this category needs.")
+UnknownCategory = _error("COMMS_UNKNOWN_CATEGORY", 400, "Unknown category.")
+InvalidTimezone = _error("COMMS_INVALID_TIMEZONE", 400, "Unknown time zone.")
+InvalidQuietHours = _error("COMMS_INVALID_QUIET_HOURS", 400, "Quiet hours need a start different from the end.")
+InvalidToken = _error("COMMS_INVALID_TOKEN", 400, "The link is invalid or has expired.")
+ImportFailed = _error("COMMS_IMPORT_FAILED", 400, "The import has bad rows and nothing was imported (atomic).")
 
 
 def status_for(code: str) -> int:

@@ -125,19 +125,19 @@ def csv_parse(*, tenant, text: str, channel: str) -> tuple[list[dict], list[dict
     return accepted, refused
 
 
-def iter_chunks(queryset: QuerySet, size: int) -> Iterator[list[tuple]]:
-    """Keyset pagination over (pk, external_id, timezone): steady cost per chunk at any depth."""
+def iter_chunks(queryset: QuerySet, size: int, fields: tuple[str, ...] = ("external_id", "timezone")
+                ) -> Iterator[list[tuple]]:
+    """Keyset pagination over (pk, *fields): steady cost per chunk at any depth."""
     last = None
     while True:
         qs = queryset.order_by("pk")
         if last is not None:
             qs = qs.filter(pk__gt=last)
-        rows = list(qs.values_list("pk", "external_id", "timezone")[:size])
+        rows = list(qs.values_list("pk", *fields)[:size])
         if not rows:
             return
         yield rows
         last = rows[-1][0]
-
 
 def audience_queryset(*, tenant, audience: dict) -> QuerySet:
     """An event's or schedule's audience: {"segment": "<saved name>"} or {"filter": {…}}."""

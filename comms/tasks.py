@@ -29,6 +29,13 @@ def router_tick() -> dict:
 
 @shared_task(name="comms.tasks.campaign_fanout", acks_late=True, ignore_result=True)
 def campaign_fanout(campaign_id: str) -> dict:
-    from comms.campaigns import campaign_fanout as fanout
+    from comms.campaign_fanout import campaign_fanout as fanout
 
     return vars(fanout(campaign_id=campaign_id))
+
+
+@shared_task(name="comms.tasks.campaign_cleanup", acks_late=True, ignore_result=True)
+def campaign_cleanup(campaign_id: str) -> int:
+    from comms.campaign_fanout import campaign_cleanup as cleanup
+
+    return cleanup(campaign_id=campaign_id)

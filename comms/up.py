@@ -151,8 +151,10 @@ def main(argv: list[str]) -> int:
     if not os.environ.get("EMAIL_HOST"):
         env["EMAIL_HOST"], env["EMAIL_PORT"] = "127.0.0.1", str(args.smtp_port)
     env.setdefault("COMMS_PUBLIC_URL", f"http://{args.host}:{args.web_port}")
+    from comms.up_standins import standin_children
 
-    supervisor = Supervisor(_children(args, var), env)
+    standins, standin_lines = standin_children(var, env)  # before the others: it sets their provider env
+    supervisor = Supervisor({**standins, **_children(args, var)}, env)
 
     def _shutdown(*_):
         supervisor.stopping.set()
@@ -171,12 +173,17 @@ def main(argv: list[str]) -> int:
                 f"  admin          {base}/admin/   user: {creds['admin_user']}  password: {creds['admin_password']}",
                 f"  API key        {creds['api_key']}",
                 f"  SMTP sink      127.0.0.1:{args.smtp_port} -> {var / 'mail'}",
+                *standin_lines,
                 f"  database       {'embedded (var/pgdata)' if not os.environ.get('DATABASE_URL') else 'DATABASE_URL'}",
                 f"  redis          {env['REDIS_URL']}",
                 "  try:",
                 f"    curl -s -X POST {base}/api/v1/messages -H 'Authorization: Bearer {creds['api_key']}' \\",
                 "      -H 'Content-Type: application/json' \\",
                 "      -d '{\"channel\":\"email\",\"to\":\"ada@example.com\",\"subject\":\"Hi\",\"body\":\"Hello\"}'",
+                "    (SMS: {\"channel\":\"sms\",\"to\":\"+14155550123\",\"body\":\"Hi\"};"
+                " push: register a device with POST /api/v1/recipients/ada/devices"
+                " {\"token\":\"my-device-token-1\",\"platform\":\"android\"}, then"
+                " {\"channel\":\"push\",\"recipient_id\":\"ada\",\"subject\":\"Hi\",\"body\":\"Hello\"})",
                 "  Ctrl-C stops everything.", "=" * 72, "",
             ]),
             flush=True,

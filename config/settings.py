@@ -282,6 +282,8 @@ COMMS_PROVIDER_RATE_LIMITS = env.json("COMMS_PROVIDER_RATE_LIMITS", default={})
 # one probe message at a time decides whether it closes again.
 COMMS_BREAKER_FAILURES = env.int("COMMS_BREAKER_FAILURES", default=5)
 COMMS_BREAKER_COOLDOWN = env.float("COMMS_BREAKER_COOLDOWN", default=30.0)
+# Beat copies provider health (Redis counters, breaker state) into the ChannelHealth table this often.
+COMMS_HEALTH_PERSIST_SECONDS = env.int("COMMS_HEALTH_PERSIST_SECONDS", default=30)
 # Outbound webhooks never reach private/loopback/link-local/metadata addresses, except these CIDRs.
 COMMS_OUTBOUND_ALLOWED_NETWORKS = env.list("COMMS_OUTBOUND_ALLOWED_NETWORKS", default=[])
 COMMS_WEBHOOK_TIMEOUT = env.float("COMMS_WEBHOOK_TIMEOUT", default=10.0)
@@ -376,8 +378,7 @@ COMMS_SNS_CERT_TIMEOUT = env.float("COMMS_SNS_CERT_TIMEOUT", default=5.0)
 COMMS_SOFT_BOUNCE_LIMIT = env.int("COMMS_SOFT_BOUNCE_LIMIT", default=3)
 COMMS_SOFT_BOUNCE_WINDOW_HOURS = env.int("COMMS_SOFT_BOUNCE_WINDOW_HOURS", default=72)
 COMMS_SOFT_BOUNCE_SUPPRESS_HOURS = env.int("COMMS_SOFT_BOUNCE_SUPPRESS_HOURS", default=7 * 24)
-# Click/open tracking: public base URL of /c/ and /o/, token lifetime, where it is off.
-COMMS_PUBLIC_URL = env.str("COMMS_PUBLIC_URL", default="http://localhost:8000")
+# Click/open tracking (links built on COMMS_PUBLIC_URL above): token lifetime, where it is off.
 COMMS_TRACKING_ENABLED = env.bool("COMMS_TRACKING_ENABLED", default=True)
 COMMS_TRACKING_SECRET = env.str("COMMS_TRACKING_SECRET", default="")
 COMMS_TRACKING_TOKEN_DAYS = env.int("COMMS_TRACKING_TOKEN_DAYS", default=90)
@@ -417,10 +418,32 @@ COMMS_METRICS_TOKEN = env.str("COMMS_METRICS_TOKEN", default="")
 COMMS_WORKER_HEARTBEAT_SECONDS = env.float("COMMS_WORKER_HEARTBEAT_SECONDS", default=10.0)
 # --- router: events, digests, escalations, campaigns, schedules (issue 8) ----------------------------
 COMMS_DIGEST_TEMPLATE = env.str("COMMS_DIGEST_TEMPLATE", default="digest")
-COMMS_CAMPAIGN_CHUNK = env.int("COMMS_CAMPAIGN_CHUNK", default=50_000)
+COMMS_CAMPAIGN_CHUNK = env.int("COMMS_CAMPAIGN_CHUNK", default=10_000)
 CELERY_BEAT_SCHEDULE["comms-router-tick"] = {
     # Fires due schedules, flushes due digests, escalates unread in-app items, starts and finishes campaigns.
     "task": "comms.tasks.router_tick",
     "schedule": env.float("COMMS_ROUTER_TICK_SECONDS", default=10.0),
     "options": {"queue": "p1", "expires": 60},
 }
+# Preferences, consent and compliance (issue 5).
+COMMS_HASH_KEY = env.str("COMMS_HASH_KEY", default="")
+COMMS_QUIET_HOURS_JITTER = env.float("COMMS_QUIET_HOURS_JITTER", default=600.0)
+COMMS_PREFERENCE_TOKEN_DAYS = env.int("COMMS_PREFERENCE_TOKEN_DAYS", default=180)
+COMMS_PUBLIC_RATE = env.str("COMMS_PUBLIC_RATE", default="120/min")
+COMMS_SMS_HELP_TEXT = env.str("COMMS_SMS_HELP_TEXT", default="comms: for help visit {url} or reply STOP to opt out. "
+                                                              "Msg&data rates may apply.")
+COMMS_SMS_STOP_TEXT = env.str("COMMS_SMS_STOP_TEXT", default="You are unsubscribed and will receive no more messages. "
+                                                              "Reply START to resubscribe.")
+COMMS_SMS_START_TEXT = env.str("COMMS_SMS_START_TEXT", default="You are resubscribed. Reply HELP for help, "
+                                                                "STOP to opt out.")
+COMMS_DOUBLE_OPT_IN_REMIND_HOURS = env.int("COMMS_DOUBLE_OPT_IN_REMIND_HOURS", default=48)
+COMMS_DOUBLE_OPT_IN_MAX_REMINDERS = env.int("COMMS_DOUBLE_OPT_IN_MAX_REMINDERS", default=1)
+COMMS_DOUBLE_OPT_IN_EXPIRE_DAYS = env.int("COMMS_DOUBLE_OPT_IN_EXPIRE_DAYS", default=7)
+LANGUAGES = [("en", "English"), ("es", "Español"), ("fr", "Français")]
+CELERY_BEAT_SCHEDULE["preferences-double-opt-in"] = {
+    "task": "preferences.tasks.double_opt_in_sweep",
+    "schedule": env.float("COMMS_DOUBLE_OPT_IN_SWEEP_SECONDS", default=3600.0),
+    "options": {"queue": "p3", "expires": 600},
+}
+# The send-time gate hands rows whose recipient wants daily/weekly digests to the router's collector.
+COMMS_DIGEST_HANDLER = env.str("COMMS_DIGEST_HANDLER", default="comms.digests.digest_handler")

@@ -22,6 +22,8 @@ urlpatterns = [
     path("webhooks/", include("webhooks.urls")),
     path("", include("tracking.urls")),
     path("", include("admin_console.urls")),
+    path("api/v1/", include("preferences.urls")),
+    path("", include("preferences.page_urls")),
 ]
 
 handler404 = json_404

@@ -24,6 +24,7 @@ FLUSH_SECONDS = 1.0
 _state: dict[str, tuple[float, dict]] = {}
 _pending: dict[str, list[float]] = {}
 _last_flush = [0.0]
+PROVIDERS_KEY = "comms:health:providers"  # every provider that ever reported, for the persisted table
 
 
 def _key(name: str) -> str:
@@ -58,12 +59,26 @@ def allow(name: str) -> bool:
         return True
 
 
-def record(name: str, *, healthy: bool, latency_ms: float) -> None:
-    """One outcome. `healthy` means the provider answered (a permanent per-recipient refusal is healthy)."""
+# Latency histogram bucket upper bounds (ms) for the p95 the dashboards show; the last is "above".
+LATENCY_BUCKETS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
+
+
+def _bucket(latency_ms: float) -> int:
+    for bound in LATENCY_BUCKETS:
+        if latency_ms <= bound:
+            return bound
+    return 0  # above the last bound
+
+
+def record(name: str, *, healthy: bool, latency_ms: float, code: str = "") -> None:
+    """One outcome. `healthy` means the provider answered (a permanent per-recipient refusal is healthy);
+    `code` is the failure code of an unhealthy outcome (kept as the provider's last failure)."""
     try:
-        counters = _pending.setdefault(name, [0, 0, 0.0])
+        counters = _pending.setdefault(name, [0, 0, 0.0, {}])
         counters[0 if healthy else 1] += 1
         counters[2] += latency_ms
+        bucket = _bucket(latency_ms)
+        counters[3][bucket] = counters[3].get(bucket, 0) + 1
         client = redis_client()
         if healthy:
             cached = _state.get(name, (0, {}))[1]
@@ -77,6 +92,7 @@ def record(name: str, *, healthy: bool, latency_ms: float) -> None:
         flush()
         _state.pop(name, None)
         pipe = client.pipeline(transaction=False)
+        pipe.hset(_key(name), mapping={"last_failure_code": code or "unknown", "last_failure_at": time.time()})
         pipe.hincrby(_key(name), "failures", 1)
         pipe.hget(_key(name), "state")
         failures, state = pipe.execute()[-2:]
@@ -102,35 +118,68 @@ def flush() -> None:
         return
     hour = int(time.time() // 3600)
     pipe = redis_client().pipeline(transaction=False)
-    for name, (ok, fail, latency) in _pending.items():
+    for name, (ok, fail, latency, buckets) in _pending.items():
         stats = f"comms:health:{name}:{hour}"
         if ok:
             pipe.hincrby(stats, "ok", int(ok))
         if fail:
             pipe.hincrby(stats, "fail", int(fail))
         pipe.hincrbyfloat(stats, "latency_ms", latency)
+        for bound, count in buckets.items():
+            pipe.hincrby(stats, f"b{bound}", count)
         pipe.expire(stats, 26 * 3600)
+        pipe.sadd(PROVIDERS_KEY, name)
     _pending.clear()
     pipe.execute()
 
 
+def _p95(histogram: dict[int, int]) -> float | None:
+    """The bucket bound under which 95 % of the sends finished (None without data)."""
+    total = sum(histogram.values())
+    if not total:
+        return None
+    seen = 0
+    for bound in (*LATENCY_BUCKETS, 0):
+        seen += histogram.get(bound, 0)
+        if seen >= 0.95 * total:
+            return float(bound or LATENCY_BUCKETS[-1])
+    return float(LATENCY_BUCKETS[-1])
+
+
 def snapshot(name: str) -> dict:
-    """State and rolling success rates (1 h, 24 h) and mean latency for dashboards and the API."""
+    """Breaker state, counts, success rates, mean and p95 latency (1 h, 24 h) and the last failure."""
     flush()
     client = redis_client()
-    state = {k.decode(): v.decode() for k, v in client.hgetall(_key(name)).items()}
     hour = int(time.time() // 3600)
-    totals = {"1h": [0, 0, 0.0], "24h": [0, 0, 0.0]}
+    pipe = client.pipeline(transaction=False)
+    pipe.hgetall(_key(name))
     for offset in range(24):
-        raw = client.hgetall(f"comms:health:{name}:{hour - offset}")
+        pipe.hgetall(f"comms:health:{name}:{hour - offset}")
+    raw_state, *hours = pipe.execute()
+    state = {k.decode(): v.decode() for k, v in raw_state.items()}
+    totals = {"1h": [0, 0, 0.0, {}], "24h": [0, 0, 0.0, {}]}
+    for offset, raw in enumerate(hours):
         ok, fail, latency = int(raw.get(b"ok", 0)), int(raw.get(b"fail", 0)), float(raw.get(b"latency_ms", 0))
+        buckets = {int(k[1:]): int(v) for k, v in raw.items() if k.startswith(b"b")}
         for window in (["1h", "24h"] if offset == 0 else ["24h"]):
             totals[window][0] += ok
             totals[window][1] += fail
             totals[window][2] += latency
-    out = {"provider": name, "state": state.get("state", "closed"), "consecutive_failures": int(state.get("failures", 0))}
-    for window, (ok, fail, latency) in totals.items():
+            for bound, count in buckets.items():
+                totals[window][3][bound] = totals[window][3].get(bound, 0) + count
+    out = {"provider": name, "state": state.get("state", "closed"), "consecutive_failures": int(state.get("failures", 0)),
+           "last_failure_code": state.get("last_failure_code", ""),
+           "last_failure_at": float(state["last_failure_at"]) if state.get("last_failure_at") else None,
+           "opened_at": float(state["opened_at"]) if state.get("opened_at") else None}
+    for window, (ok, fail, latency, histogram) in totals.items():
         count = ok + fail
+        out[f"ok_{window}"], out[f"failed_{window}"] = ok, fail
         out[f"success_rate_{window}"] = round(100.0 * ok / count, 2) if count else None
         out[f"avg_latency_ms_{window}"] = round(latency / count, 1) if count else None
+        out[f"p95_latency_ms_{window}"] = _p95(histogram)
     return out
+
+
+def reported_providers() -> list[str]:
+    """Every provider name that has reported an outcome (the rows the health table should have)."""
+    return sorted(n.decode() for n in redis_client().smembers(PROVIDERS_KEY))

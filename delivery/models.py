@@ -182,6 +182,9 @@ class ChannelProvider(models.Model):
     daily_limit = models.PositiveIntegerField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
     failover = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
+    categories = ArrayField(models.CharField(max_length=32, choices=Category.choices), default=list, blank=True,
+                            help_text="Serve only these message categories (empty: all). Category rows come first "
+                                      "for their categories, e.g. marketing email through its own provider.")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -265,3 +268,36 @@ class InAppNotification(models.Model):
 
     def __str__(self) -> str:
         return self.title or self.body[:40]
+
+
+class ChannelHealth(models.Model):
+    """Per provider: the health the dashboards read (seed 003's channel_health), persisted from the
+    Redis counters and breaker state by beat's housekeeping (see services.channel_health)."""
+
+    channel = models.CharField(max_length=16, blank=True)
+    provider = models.CharField(max_length=64, unique=True)
+    is_healthy = models.BooleanField(default=True, help_text="Circuit closed.")
+    state = models.CharField(max_length=16, default="closed", help_text="Circuit breaker: closed, open, half_open.")
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    ok_1h = models.PositiveIntegerField(default=0)
+    failed_1h = models.PositiveIntegerField(default=0)
+    ok_24h = models.PositiveIntegerField(default=0)
+    failed_24h = models.PositiveIntegerField(default=0)
+    success_rate_1h = models.FloatField(null=True, blank=True, help_text="Percent.")
+    success_rate_24h = models.FloatField(null=True, blank=True, help_text="Percent.")
+    latency_avg_ms_1h = models.FloatField(null=True, blank=True)
+    latency_p95_ms_1h = models.FloatField(null=True, blank=True)
+    latency_avg_ms_24h = models.FloatField(null=True, blank=True)
+    latency_p95_ms_24h = models.FloatField(null=True, blank=True)
+    max_rate_per_sec = models.FloatField(null=True, blank=True, help_text="The provider's configured rate limit.")
+    last_failure_code = models.CharField(max_length=64, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True, help_text="When the circuit last opened.")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "channel health"
+        ordering = ["channel", "provider"]
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.provider} [{self.state}]"

@@ -105,3 +105,29 @@ def limits_for(*, provider_name: str, provider_rate: float | None, channel: str,
             count, seconds = domain_limits()[domain]
             limits.append(Limit.per(f"domain:{domain}", count, seconds))
     return limits
+
+
+def daily_take(name: str, limit: int | None, *, now: float | None = None) -> float:
+    """Count one send against a provider's daily quota (per UTC day). 0 when taken, else the seconds
+    until the quota renews. A quota is a hard cap, unlike the smoothing GCRA buckets above: when it
+    is spent, the engine moves on to the next provider. Fails open on Redis errors."""
+    if not limit:
+        return 0.0
+    import time as _time
+
+    now = _time.time() if now is None else now
+    day = int(now // 86400)
+    key = f"comms:quota:{name}:{day}"
+    try:
+        client = redis_client()
+        pipe = client.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, 2 * 86400)
+        count = pipe.execute()[0]
+        if count <= limit:
+            return 0.0
+        client.decr(key)
+    except Exception:
+        log.warning("daily quota of %s unavailable; sending without it", name, exc_info=True)
+        return 0.0
+    return (day + 1) * 86400 - now

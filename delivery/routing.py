@@ -1,4 +1,5 @@
-"""Which providers serve a channel, in failover order: ChannelProvider rows first, settings as default."""
+"""Which providers serve a send, in failover order: ChannelProvider rows (per tenant, per category) first,
+settings as the default."""
 
 from __future__ import annotations
 
@@ -21,22 +22,29 @@ class Spec:
     path: str
     config: dict[str, Any] = field(default_factory=dict, hash=False)
     rate: float | None = None  # messages per second
+    daily: int | None = None  # messages per UTC day (the provider's quota)
 
 
-_cache: dict[tuple[str, str], tuple[float, list[Spec]]] = {}
+_cache: dict[tuple[str, str, str], tuple[float, list[Spec]]] = {}
 
 
-def provider_specs(*, tenant_id: Any, channel: str) -> list[Spec]:
-    """Tenant rows before global rows, primary first, then `order`; cached briefly per process."""
-    key = (str(tenant_id), channel)
+def provider_specs(*, tenant_id: Any, channel: str, category: str = "") -> list[Spec]:
+    """The providers for a send, in failover order; cached briefly per process.
+
+    Tenant rows before global rows; rows restricted to the message's category before rows that
+    serve every category; then the primary, then `order`. A row restricted to other categories is
+    not used at all, so to keep marketing off the transactional provider, restrict that one too.
+    """
+    key = (str(tenant_id), channel, category)
     now = time.monotonic()
     hit = _cache.get(key)
     if hit and hit[0] > now:
         return hit[1]
     rows = ChannelProvider.objects.filter(channel=channel).exclude(status=ChannelProvider.State.DISABLED)
-    rows = [r for r in rows if r.tenant_id in (None, tenant_id)]
-    rows.sort(key=lambda r: (r.tenant_id is None, not r.is_primary, r.order))
-    specs = [Spec(r.name, r.provider_class, {**r.options, **r.credentials}, r.rate_limit) for r in rows]
+    rows = [r for r in rows if r.tenant_id in (None, tenant_id) and (not r.categories or category in r.categories
+                                                                      or not category)]
+    rows.sort(key=lambda r: (r.tenant_id is None, not r.categories, not r.is_primary, r.order))
+    specs = [Spec(r.name, r.provider_class, {**r.options, **r.credentials}, r.rate_limit, r.daily_limit) for r in rows]
     if not specs and channel in settings.COMMS_CHANNEL_PROVIDERS:
         path = settings.COMMS_CHANNEL_PROVIDERS[channel]
         name = import_string(path).name
@@ -45,8 +53,8 @@ def provider_specs(*, tenant_id: Any, channel: str) -> list[Spec]:
     return specs
 
 
-def channel_available(*, tenant_id: Any, channel: str) -> bool:
-    return bool(provider_specs(tenant_id=tenant_id, channel=channel))
+def channel_available(*, tenant_id: Any, channel: str, category: str = "") -> bool:
+    return bool(provider_specs(tenant_id=tenant_id, channel=channel, category=category))
 
 
 _instances: dict[tuple[str, str], tuple[dict, Provider]] = {}
@@ -68,8 +76,8 @@ def instance(spec: Spec) -> Provider:
     return provider
 
 
-def provider_for(*, tenant_id: Any, channel: str) -> Provider | None:
-    specs = provider_specs(tenant_id=tenant_id, channel=channel)
+def provider_for(*, tenant_id: Any, channel: str, category: str = "") -> Provider | None:
+    specs = provider_specs(tenant_id=tenant_id, channel=channel, category=category)
     return instance(specs[0]) if specs else None
 
 

@@ -153,13 +153,16 @@ def serving(args, name: str):
     url = f"http://127.0.0.1:{port}"
 
     def up():
+        if proc.poll() is not None:
+            raise AssertionError(f"{name} exited with {proc.returncode} before answering")
         try:
             return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
 
     try:
-        wait_for(up, timeout=30, message=f"{name} to answer")
+        # Generous: a loaded CI machine can take long to import Django in several processes.
+        wait_for(up, timeout=120, message=f"{name} to answer")
         yield url
     finally:
         proc.terminate()

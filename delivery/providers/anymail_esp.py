@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import requests
 from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
+from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
+from django.conf import settings
 from django.core.mail import get_connection
 
 from comms.enums import Channel
@@ -22,6 +25,47 @@ _TRANSIENT_CODES = {"Throttling", "ThrottlingException", "TooManyRequestsExcepti
                     "ServiceUnavailable", "InternalFailure", "RequestTimeout"}
 
 
+def _connect_failed(cause: BaseException | None) -> bool:
+    """True when the request certainly never reached the ESP (so failing over cannot send twice)."""
+    if isinstance(cause, (requests.exceptions.ConnectTimeout, EndpointConnectionError, ConnectTimeoutError)):
+        return True
+    return isinstance(cause, requests.exceptions.ConnectionError) and "NewConnectionError" in repr(cause)
+
+
+def _esp_code(exc: AnymailAPIError) -> str:
+    """The ESP's own error code where its error body has one (Postmark's ErrorCode)."""
+    response = getattr(exc, "response", None)
+    if response is None:
+        return ""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if isinstance(body, dict) and body.get("ErrorCode"):
+        return f"postmark_{body['ErrorCode']}"
+    return ""
+
+
+def classify(exc: AnymailAPIError) -> SendResult:
+    """Transient: throttling, ESP 5xx, our credentials (401/403, which also feed the breaker), no
+    answer. Permanent: any other refusal of this message (bad address, unverified sender, ...)."""
+    detail = str(exc)[:500]
+    cause = exc.__cause__
+    code = cause.response.get("Error", {}).get("Code", "") if isinstance(cause, ClientError) else ""
+    if code:  # AWS (SES) answered with an error code of its own
+        if code in _TRANSIENT_CODES:
+            return SendResult.transient(code, detail)
+        return SendResult.permanent(code, detail)
+    status = exc.status_code
+    if status is None:
+        if _connect_failed(cause):
+            return SendResult.transient("connect", detail)
+        return SendResult.transient("network", detail, maybe_accepted=True)  # it may have the message
+    if status == 429 or status >= 500 or status in (401, 403):
+        return SendResult.transient(str(status), detail)
+    return SendResult.permanent(_esp_code(exc) or str(status), detail)
+
+
 class AnymailProvider(Provider):
     name = "anymail"
     channel = Channel.EMAIL
@@ -29,6 +73,24 @@ class AnymailProvider(Provider):
     def __init__(self, config: dict[str, Any] | None = None):
         super().__init__(config)
         self._connection = None
+
+    # The credential each anymail backend cannot work without (SES uses the AWS credential chain).
+    REQUIRED = {"sendgrid": "api_key", "mailgun": "api_key", "postmark": "server_token", "mailjet": "secret_key",
+                "sparkpost": "api_key", "brevo": "api_key", "resend": "api_key", "mandrill": "api_key"}
+
+    @classmethod
+    def config_problems(cls, config: dict[str, Any]) -> list[str]:
+        backend = config.get("backend", "")
+        if not backend:
+            return ["backend (an anymail backend path) is missing"]
+        esp = backend.split(".")[-2] if backend.count(".") >= 2 else ""
+        key = cls.REQUIRED.get(esp)
+        options = config.get("backend_options") or {}
+        setting = f"ANYMAIL_{esp.upper()}_{(key or '').upper()}"
+        anymail = getattr(settings, "ANYMAIL", {}) or {}
+        if key and not (options.get(key) or anymail.get(f"{esp.upper()}_{key.upper()}") or getattr(settings, setting, "")):
+            return [f"backend_options.{key} is missing"]
+        return []
 
     def open(self) -> None:
         if self._connection is None:
@@ -53,18 +115,7 @@ class AnymailProvider(Provider):
         except AnymailRecipientsRefused as exc:
             return SendResult.permanent("refused", str(exc)[:500])
         except AnymailAPIError as exc:
-            cause = exc.__cause__
-            code = getattr(cause, "response", {}).get("Error", {}).get("Code", "") if cause is not None else ""
-            status = exc.status_code
-            if code:  # the ESP answered with an error code of its own
-                if code in _TRANSIENT_CODES:
-                    return SendResult.transient(code, str(exc)[:500])
-                return SendResult.permanent(code, str(exc)[:500])
-            if status is None:  # no answer at all: it may or may not have the message
-                return SendResult.transient("network", str(exc)[:500], maybe_accepted=True)
-            if status == 429 or status >= 500:
-                return SendResult.transient(str(status), str(exc)[:500])
-            return SendResult.permanent(str(status), str(exc)[:500])
+            return classify(exc)
         except AnymailError as exc:
             return SendResult.transient("esp_error", str(exc)[:500])
         status = email.anymail_status

@@ -81,5 +81,10 @@ class Provider:
     def __exit__(self, *exc: object) -> None:
         self.release()
 
+    @classmethod
+    def config_problems(cls, config: dict[str, Any]) -> list[str]:
+        """What a configuration lacks for this provider to work (the start-up system check)."""
+        return []
+
     def send(self, message: Any, content: Content) -> SendResult:  # pragma: no cover - contract
         raise NotImplementedError

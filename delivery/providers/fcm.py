@@ -1,7 +1,7 @@
 """Push through Firebase Cloud Messaging (HTTP v1) with firebase-admin: Android, iOS (APNs via FCM), web.
 
 A message to a directory recipient fans out to every active ``comms.Device`` of theirs (one FCM
-request per token, sent concurrently by ``messaging.send_each``); a message whose address is a raw
+request per token, sent concurrently through a thread pool the provider keeps); a message whose address is a raw
 token goes to that token only. Each device gets only its platform's block: Android (collapse key,
 priority, TTL), APNs (``apns-collapse-id``, ``thread-id``, badge/sound) or Web Push (Urgency, Topic,
 click link). Options come from the message metadata: ``collapse_key``, ``thread_id``, ``link``,
@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -103,6 +104,23 @@ class FcmProvider(Provider):
         super().__init__({**settings.COMMS_FCM, **(config or {})})
         self._app: firebase_admin.App | None = None
         self._token_lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+
+    @classmethod
+    def config_problems(cls, config: dict[str, Any]) -> list[str]:
+        c = {**settings.COMMS_FCM, **config}
+        try:
+            info = load_service_account(c)
+        except (OSError, ValueError) as exc:
+            return [f"the service account cannot be read: {exc}"]
+        if not info:
+            return ["a service account (service_account / FCM_SERVICE_ACCOUNT_FILE) is missing"]
+        missing = [k for k in ("private_key", "client_email", "token_uri") if not info.get(k)]
+        if missing:
+            return [f"the service account lacks {', '.join(missing)}"]
+        if not (c.get("project_id") or info.get("project_id")):
+            return ["project_id is missing"]
+        return []
 
     def app(self) -> firebase_admin.App:
         """One firebase_admin App per provider instance, pointed at the configured endpoint."""
@@ -146,6 +164,9 @@ class FcmProvider(Provider):
         """Keep the app (its access token and connection pool) for the next batch."""
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         if self._app is not None:
             try:
                 firebase_admin.delete_app(self._app)
@@ -218,28 +239,42 @@ class FcmProvider(Provider):
             app = self.app()
             if len(built) > 1:
                 self._ensure_token(app)
-            batch = messaging.send_each(built, app=app)
-        except exceptions.FirebaseError as exc:
-            if isinstance(exc.cause, google.auth.exceptions.GoogleAuthError):  # no access token: nothing sent
-                return SendResult.transient("401", f"FCM access token: {exc.cause}"[:500])
-            return SendResult.transient("provider_error", str(exc)[:500], maybe_accepted=True)
-        devices, pruned = [], []
-        for (token, platform, device_id), response in zip(targets, batch.responses):
+            answers = self._send_all(app, built)
+        except (google.auth.exceptions.GoogleAuthError, exceptions.UnauthenticatedError) as exc:
+            return SendResult.transient("401", f"FCM access token: {exc}"[:500])  # nothing was sent
+        devices, pruned = [], {}
+        for (token, platform, device_id), (name, error) in zip(targets, answers):
             entry = {"device": device_id, "platform": platform, "token": token[-12:]}
-            if response.success:
-                devices.append({**entry, "outcome": "sent", "ref": response.message_id})
+            if error is None:
+                devices.append({**entry, "outcome": "sent", "ref": name})
                 continue
-            outcome, code, maybe = classify(response.exception)
-            devices.append({**entry, "outcome": outcome, "code": code, "maybe_accepted": maybe,
-                            "detail": str(response.exception)[:200]})
+            outcome, code, maybe = classify(error)
+            devices.append({**entry, "outcome": outcome, "code": code, "maybe_accepted": maybe, "detail": str(error)[:200]})
             if outcome == "pruned":
-                pruned.append(token)
+                pruned.setdefault(code, []).append(token)
         if pruned:
             from comms.services import devices_disable
 
-            devices_disable(tenant_id=message.tenant_id, tokens=pruned, reason=f"FCM: {devices[0].get('code', '')}"
-                            if len(devices) == 1 else "FCM reported the token invalid")
+            for code, tokens in pruned.items():
+                devices_disable(tenant_id=message.tenant_id, tokens=tokens, reason=f"FCM {code}")
         return _summarise(devices)
+
+    def _send_all(self, app: firebase_admin.App, built: list[messaging.Message]) -> list[tuple[str | None, Any]]:
+        """(FCM message name, None) or (None, FirebaseError) per device. One device is sent on this
+        thread; a fan-out goes through a pool kept for the provider's life (firebase-admin's
+        send_each would start and stop a thread per device for every message)."""
+        def one(fcm_message: messaging.Message) -> tuple[str | None, Any]:
+            try:
+                return messaging.send(fcm_message, app=app), None
+            except exceptions.FirebaseError as exc:
+                return None, exc
+
+        if len(built) == 1:
+            return [one(built[0])]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=int(self.config.get("concurrency") or 8),
+                                            thread_name_prefix="fcm")
+        return list(self._pool.map(one, built))
 
 
 def _summarise(devices: list[dict]) -> SendResult:

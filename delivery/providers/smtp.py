@@ -18,6 +18,7 @@ from django.core.mail.backends.smtp import EmailBackend
 
 from comms.enums import Channel
 from delivery.providers.base import Content, Provider, SendResult
+from preferences.headers import list_unsubscribe_headers, message_unsubscribe_token, wants_unsubscribe
 
 
 def build_email(message: Any, content: Content, config: dict[str, Any]) -> EmailMultiAlternatives:
@@ -26,6 +27,7 @@ def build_email(message: Any, content: Content, config: dict[str, Any]) -> Email
     headers = {
         "Message-ID": f"<{message.id}@{settings.COMMS_MESSAGE_ID_DOMAIN}>",
         "X-Comms-Message-Id": str(message.id),
+        **list_unsubscribe_headers(message, getattr(message, "unsubscribe_token", None)),
         **content.data.get("headers", {}),
     }
     email = EmailMultiAlternatives(
@@ -51,6 +53,7 @@ class SmtpProvider(Provider):
     # Placeholders for the per-recipient parts of a cached MIME rendering (see _serialise).
     _TO = "comms-recipient@placeholder.invalid"
     _ID = "00000000-0000-0000-0000-000000000000"
+    _UNSUB = "comms-unsubscribe-token-placeholder"
 
     def __init__(self, config: dict[str, Any] | None = None):
         super().__init__(config)
@@ -137,17 +140,21 @@ class SmtpProvider(Provider):
         if not message.recipient_address.isascii():
             email = self.build(message, content)
             return email.from_email, email.message().as_bytes(linesep="\r\n")
+        unsubscribe = wants_unsubscribe(message)
         key = (content.subject, content.body, content.body_html, message.metadata.get("from_email"),
-               message.metadata.get("reply_to"), tuple(sorted(content.data.get("headers", {}).items())))
+               message.metadata.get("reply_to"), tuple(sorted(content.data.get("headers", {}).items())), unsubscribe)
         cached = self._rendered.get(key)
         if cached is None:
-            stand_in = type("StandIn", (), {"id": self._ID, "recipient_address": self._TO,
-                                            "metadata": message.metadata})()
+            stand_in = type("StandIn", (), {"id": self._ID, "recipient_address": self._TO, "metadata": message.metadata,
+                                            "tenant_id": message.tenant_id, "category": message.category,
+                                            "unsubscribe_token": self._UNSUB})()
             email = self.build(stand_in, content)
             cached = self._rendered[key] = (email.from_email, email.message().as_bytes(linesep="\r\n"))
         from_email, template = cached
         wire = template.replace(self._TO.encode(), message.recipient_address.encode()).replace(
             self._ID.encode(), str(message.id).encode())
+        if unsubscribe:  # the token is per recipient (or per message): substituted like the address
+            wire = wire.replace(self._UNSUB.encode(), message_unsubscribe_token(message).encode())
         return from_email, wire
 
     def send(self, message: Any, content: Content) -> SendResult:

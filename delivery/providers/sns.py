@@ -55,6 +55,14 @@ class SnsProvider(Provider):
         super().__init__({**settings.COMMS_SNS, **(config or {})})
         self._client = None
 
+    @classmethod
+    def config_problems(cls, config: dict[str, Any]) -> list[str]:
+        c = {**settings.COMMS_SNS, **config}
+        problems = [] if c.get("region_name") else ["region_name (SNS_REGION) is missing"]
+        if bool(c.get("aws_access_key_id")) != bool(c.get("aws_secret_access_key")):
+            problems.append("aws_access_key_id and aws_secret_access_key must be given together")
+        return problems
+
     def client(self):
         if self._client is None:
             c = self.config

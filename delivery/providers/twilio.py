@@ -41,6 +41,14 @@ class TwilioProvider(Provider):
         super().__init__({**settings.COMMS_TWILIO, **(config or {})})
         self._client: Client | None = None
 
+    @classmethod
+    def config_problems(cls, config: dict[str, Any]) -> list[str]:
+        c = {**settings.COMMS_TWILIO, **config}
+        problems = [f"{key} is missing" for key in ("account_sid", "auth_token") if not c.get(key)]
+        if not (c.get("from_number") or c.get("messaging_service_sid")):
+            problems.append("a sender (from_number or messaging_service_sid) is missing")
+        return problems
+
     def client(self) -> Client:
         if self._client is None:
             c = self.config

@@ -27,7 +27,8 @@ _RELEASE_SQL = """
 WITH due AS (SELECT * FROM unnest(%(ids)s::uuid[], %(dues)s::timestamptz[]) AS d(batch_id, due_at))
 UPDATE delivery_message AS m
    SET status = CASE WHEN due.due_at <= %(now)s THEN 'queued' ELSE 'scheduled' END,
-       next_attempt_at = GREATEST(due.due_at, %(now)s), updated_at = %(now)s
+       next_attempt_at = GREATEST(due.due_at, %(now)s), scheduled_for = GREATEST(due.due_at, %(now)s),
+       updated_at = %(now)s
   FROM due
  WHERE m.batch_id = due.batch_id AND m.status = 'scheduled' AND m.next_attempt_at = %(hold)s
 RETURNING m.priority

@@ -212,3 +212,38 @@ def _replay(existing: MessageBatch, fingerprint: str) -> BulkResult:
     if existing.request_hash != fingerprint:
         raise errors.IdempotencyConflict(details={"batch_id": str(existing.id)})
     return BulkResult(batch=existing, created=False)
+
+
+# Rows already resolved by the caller from the directory (campaign fan-out): address, recipient pk,
+# locale and the per-row variables JSON. No per-row validation: directory addresses are normalised
+# when written, and the caller validates shared variables once against the template.
+BulkRow = _Row
+
+
+def message_bulk_enqueue_rows(*, tenant: Tenant, spec: SendSpec, rows: list[_Row], idempotency_key: str,
+                              now: datetime | None = None) -> BulkResult:
+    """One COPY of pre-resolved rows as one MessageBatch; a replayed key returns the first batch."""
+    now = now or timezone.now()
+    existing = MessageBatch.objects.filter(tenant=tenant, idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return BulkResult(batch=existing, created=False)
+    if not rows:
+        raise errors.ValidationFailed("rows must not be empty.")
+    check_sendable(tenant=tenant, spec=spec, now=now)
+    version = None
+    if spec.template_key:
+        version = templates.active_version(tenant=tenant, template_key=spec.template_key)
+        if spec.channel not in version.template.channels:
+            raise errors.TemplateChannel(f"Template '{spec.template_key}' has no {spec.channel} content.")
+    status, due = initial_state(spec, now)
+    with transaction.atomic():
+        batch = MessageBatch.objects.create(
+            tenant=tenant, channel=spec.channel, priority=spec.priority, category=spec.category,
+            template_key=spec.template_key, template_version=version, metadata=spec.metadata,
+            idempotency_key=idempotency_key, request_hash=spec.fingerprint(), requested=len(rows),
+            accepted=len(rows), rejected=0, scheduled_for=spec.scheduled_for, created_at=now,
+        )
+        _copy_rows(batch, spec, rows, status=status, due=due, now=now)
+        if status == Status.QUEUED:
+            wakeup.wake_on_commit({spec.priority})
+    return BulkResult(batch=batch, created=True)

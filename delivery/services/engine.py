@@ -38,6 +38,7 @@ from delivery import health, ratelimit, routing, wakeup
 from delivery.models import Message, MessageBatch
 from delivery.providers.base import Content, SendResult
 from delivery.services.enqueue import message_fallback
+from delivery.services import screening
 from templates_app import services as templates
 from tracking.links import Tracker
 
@@ -119,6 +120,7 @@ class DrainStats:
     lost_lease: int = 0
     deferred: int = 0
     batches: int = 0
+    blocked: int = 0
 
 
 def claim_batch(*, max_priority: int, limit: int, owner: str, now: datetime | None = None) -> list[Message]:
@@ -260,9 +262,11 @@ def _send_with_failover(m: Message, content: Content, chain: list[routing.Spec],
 
     A transient failure moves on to the next provider only when the failed one certainly did not
     take the message (``maybe_accepted`` is false): failover never sends twice. A rate limit that
-    says "wait" defers the message instead of failing it.
+    says "wait" defers the message instead of failing it; a provider whose daily quota is spent is
+    skipped, and when every one is, the message waits for the first quota to renew.
     """
     result, used = None, ""
+    quota_waits: list[float] = []
     for spec in chain:
         if not health.allow(spec.name):
             continue
@@ -270,6 +274,10 @@ def _send_with_failover(m: Message, content: Content, chain: list[routing.Spec],
                                                           channel=m.channel, address=m.recipient_address))
         if not decision.allowed:
             raise _Deferred(decision.wait_seconds, f"rate limit ({spec.name})")
+        quota_wait = ratelimit.daily_take(spec.name, spec.daily)
+        if quota_wait:  # this provider's daily quota is spent: the next one may still send today
+            quota_waits.append(quota_wait)
+            continue
         provider = opened.get(spec.name)
         if provider is None:
             provider = opened[spec.name] = entered.enter_context(routing.instance(spec))
@@ -280,10 +288,13 @@ def _send_with_failover(m: Message, content: Content, chain: list[routing.Spec],
             log.exception("provider %s raised for message %s", spec.name, m.id)
             result = SendResult.transient("provider_error", f"{type(exc).__name__}: {exc}", maybe_accepted=True)
         used = spec.name
-        health.record(spec.name, healthy=not _provider_fault(result), latency_ms=(time.monotonic() - started) * 1000)
+        health.record(spec.name, healthy=not _provider_fault(result), latency_ms=(time.monotonic() - started) * 1000,
+                      code=result.code)
         if result.ok or result.error_class == "permanent" or result.maybe_accepted:
             break
     if result is None:
+        if quota_waits:
+            raise _Deferred(min(quota_waits), "daily quota of every available provider spent")
         return SendResult.transient("COMMS_PROVIDERS_UNAVAILABLE", "every provider's circuit is open"), ""
     return result, used
 
@@ -300,6 +311,7 @@ def deliver_batch(messages: list[Message], *, owner: str, clock: Clock = timezon
     extend_at = time.monotonic() + half_lease
     pending = {m.id for m in messages}
     opened: dict[str, Any] = {}
+    held = screening.screen(messages, now=clock())  # preferences, consent, suppression, quiet hours
     tracker = Tracker(messages)  # click/open tracking and UTM for email HTML (tracking.links)
     with ExitStack() as entered:
         for m in messages:
@@ -308,7 +320,10 @@ def deliver_batch(messages: list[Message], *, owner: str, clock: Clock = timezon
                     cursor.execute(_EXTEND_SQL, {"until": clock() + timedelta(seconds=settings.COMMS_LEASE_SECONDS),
                                                  "ids": list(pending), "owner": owner})
                 extend_at = time.monotonic() + half_lease
-            chain = routing.provider_specs(tenant_id=m.tenant_id, channel=m.channel)
+            if m.id in held and screening.hold(m, held[m.id], owner=owner, now=clock(), stats=stats):
+                pending.discard(m.id)
+                continue
+            chain = routing.provider_specs(tenant_id=m.tenant_id, channel=m.channel, category=m.category)
             try:
                 if not chain:
                     result, used = SendResult.transient("COMMS_CHANNEL_UNAVAILABLE", f"no provider for {m.channel}"), ""
@@ -376,6 +391,6 @@ def drain_all(*, clock: Clock = timezone.now, owner: str | None = None) -> Drain
     total = DrainStats()
     for priority in range(5):
         stats = drain(priority=priority, owner=owner, budget_seconds=3600, clock=clock)
-        for name in ("claimed", "sent", "retried", "failed", "dead", "lost_lease", "deferred", "batches"):
+        for name in ("claimed", "sent", "retried", "failed", "dead", "lost_lease", "deferred", "batches", "blocked"):
             setattr(total, name, getattr(total, name) + getattr(stats, name))
     return total

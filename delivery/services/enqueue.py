@@ -18,6 +18,7 @@ from comms.enums import CANCELLABLE, Channel, LogEvent, Status
 from comms.models import Recipient, Tenant
 from delivery import routing, wakeup
 from delivery.models import DeliveryLog, Message
+from delivery.services import screening
 from delivery.services.webhooks import endpoint_active
 from templates_app import services as templates
 
@@ -92,7 +93,7 @@ def check_sendable(*, tenant: Tenant, spec: SendSpec, now: datetime) -> None:
     """Checks shared by single and bulk sends: channel served, template known, content, schedule."""
     if spec.channel not in Channel.values:
         raise errors.UnknownChannel(f"Unknown channel '{spec.channel}'.", details={"allowed": Channel.values})
-    if not routing.channel_available(tenant_id=tenant.id, channel=spec.channel):
+    if not routing.channel_available(tenant_id=tenant.id, channel=spec.channel, category=spec.category):
         raise errors.ChannelUnavailable(f"No provider is configured for channel '{spec.channel}'.",
                                         details={"channel": spec.channel})
     if spec.template_key:
@@ -172,7 +173,7 @@ def _first_reachable(tenant: Tenant, spec: SendSpec) -> SendSpec:
             recipient_address_for(channel, recipient)
         except errors.CommsError:
             continue
-        if routing.channel_available(tenant_id=tenant.id, channel=channel):
+        if routing.channel_available(tenant_id=tenant.id, channel=channel, category=spec.category):
             return replace(spec, channel=channel, fallback=tuple(chain[index + 1:]))
     raise errors.InvalidAddress(f"Recipient '{recipient.external_id}' is reachable on none of {', '.join(chain)}.",
                                 details={"channels": chain})
@@ -194,6 +195,9 @@ def message_enqueue(*, tenant: Tenant, spec: SendSpec, idempotency_key: str | No
     spec = _first_reachable(tenant, spec)
     check_sendable(tenant=tenant, spec=spec, now=now)
     recipient, address = _resolve(tenant, spec)
+    if not spec.fallback:  # early answer; with a fallback chain the worker blocks and falls back instead
+        screening.refuse_if_blocked(tenant=tenant, recipient=recipient, channel=spec.channel,
+                                    category=spec.category, address=address, now=now)
     if spec.channel == Channel.WEBHOOK:
         endpoint_active(tenant=tenant, url=address)
         resolve_safe(address)  # DNS may have changed since registration; the worker checks again

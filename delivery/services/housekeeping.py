@@ -78,6 +78,7 @@ class HousekeepingStats:
     reaped: int = 0
     promoted: int = 0
     woken: tuple[int, ...] = ()
+    health_rows: int = 0
 
 
 def leases_reap(*, now: datetime | None = None, limit: int = 10_000) -> int:
@@ -115,4 +116,10 @@ def housekeeping_run(*, now: datetime | None = None) -> HousekeepingStats:
     for priority in due:
         wakeup.wake(priority, force=True, expires=60)
     stats.woken = tuple(due)
+    try:  # dashboards' table; never let it stand in the way of the safety net above
+        from delivery.services.channel_health import channel_health_refresh
+
+        stats.health_rows = channel_health_refresh()
+    except Exception:
+        log.warning("channel health not persisted", exc_info=True)
     return stats

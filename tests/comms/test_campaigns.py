@@ -9,9 +9,10 @@ from django.utils import timezone
 
 from comms.campaign_models import Campaign, Segment
 from comms.campaigns import (
-    campaign_cancel, campaign_create, campaign_fanout, campaign_pause, campaign_progress, campaign_resume,
+    campaign_cancel, campaign_create, campaign_pause, campaign_progress, campaign_resume,
     campaign_schedule, campaigns_tick,
 )
+from comms.campaign_fanout import campaign_cleanup, campaign_fanout
 from comms.models import Recipient
 from delivery.models import Message
 from delivery.services import drain_all
@@ -40,51 +41,57 @@ def _campaign(tenant, **extra) -> Campaign:
     return campaign_create(tenant=tenant, data=data)
 
 
-def test_throttle_spreads_chunks_and_pause_resume_holds_them(tenant, promo, smtp_sink):
-    people(tenant, 30)
-    t0 = timezone.now()
-    campaign = _campaign(tenant, throttle_per_minute=10)
+def _started(tenant, t0, **extra) -> Campaign:
+    campaign = _campaign(tenant, **extra)
     campaign_schedule(tenant=tenant, campaign_id=campaign.id, now=t0)
     assert campaigns_tick(now=t0).started == 1
+    return campaign
+
+
+def test_throttle_releases_chunks_per_minute_and_pause_resume_holds_them(tenant, promo, smtp_sink):
+    people(tenant, 30)
+    t0 = timezone.now()
+    campaign = _started(tenant, t0, throttle_per_minute=10)
     stats = campaign_fanout(campaign_id=campaign.id, now_fn=lambda: t0)
     assert (stats.chunks, stats.rows) == (3, 30)
-    slots = sorted({m.next_attempt_at - t0 for m in Message.objects.all()})
-    assert slots == [timedelta(0), timedelta(minutes=1), timedelta(minutes=2)]
-    assert drain_all().sent == 10  # only the first minute's chunk is due
-    campaign.refresh_from_db()
+    assert [b.send_at - t0 for b in campaign.batches.order_by("seq")] == [
+        timedelta(0), timedelta(minutes=1), timedelta(minutes=2)]
+    assert Message.objects.filter(status="queued").count() == 10  # the first slot; the rest is held
+    assert drain_all().sent == 10
+    assert drain_all(clock=lambda: t0 + timedelta(hours=5)).sent == 0  # held rows are never promoted
     progress = campaign_progress(campaign)
     assert (progress["sent"], progress["waiting"], progress["total"]) == (10, 20, 30)
 
-    paused_at = t0 + timedelta(seconds=30)
-    campaign_pause(tenant=tenant, campaign_id=campaign.id, now=paused_at)
-    from delivery.services import waiting_promote
+    assert campaigns_tick(now=t0 + timedelta(seconds=61)).released == 1
+    campaign_pause(tenant=tenant, campaign_id=campaign.id, now=t0 + timedelta(seconds=62))  # before any send
+    assert drain_all(clock=lambda: t0 + timedelta(hours=5)).claimed == 0
+    assert campaigns_tick(now=t0 + timedelta(hours=1)).released == 0
 
-    assert waiting_promote(now=t0 + timedelta(hours=5)) == 0  # held rows are never promoted
-    assert drain_all(clock=lambda: t0 + timedelta(hours=5)).sent == 0
-
-    resumed_at = t0 + timedelta(minutes=10)
-    campaign_resume(tenant=tenant, campaign_id=campaign.id, now=resumed_at)
-    due = sorted({m.next_attempt_at - resumed_at for m in Message.objects.filter(status="scheduled")})
-    assert due == [timedelta(seconds=30), timedelta(seconds=90)]  # spacing kept, shifted by the pause
-    waiting_promote(now=resumed_at + timedelta(minutes=2))
-    assert drain_all(clock=lambda: resumed_at + timedelta(minutes=2)).sent == 20
-    campaigns_tick(now=resumed_at + timedelta(minutes=3))
+    resumed = t0 + timedelta(minutes=10)
+    campaign_resume(tenant=tenant, campaign_id=campaign.id, now=resumed)
+    shifted = [b.send_at - resumed for b in campaign.batches.order_by("seq")][1:]
+    assert shifted == [timedelta(seconds=-2), timedelta(seconds=58)]  # spacing kept, moved by the pause
+    assert drain_all(clock=lambda: resumed).sent == 10
+    campaigns_tick(now=resumed + timedelta(minutes=1))
+    assert drain_all(clock=lambda: resumed + timedelta(minutes=1)).sent == 10
+    campaigns_tick(now=resumed + timedelta(minutes=2))
     campaign.refresh_from_db()
     assert campaign.state == "completed"
     assert len(smtp_sink.messages) == 30
 
 
-def test_cancel_cancels_every_unsent_row_at_once(tenant, promo, smtp_sink):
+def test_cancel_stops_released_and_held_rows(tenant, promo, smtp_sink):
     people(tenant, 30)
     t0 = timezone.now()
-    campaign = _campaign(tenant, throttle_per_minute=10)
-    campaign_schedule(tenant=tenant, campaign_id=campaign.id, now=t0)
-    campaigns_tick(now=t0)
+    campaign = _started(tenant, t0, throttle_per_minute=10)
     campaign_fanout(campaign_id=campaign.id, now_fn=lambda: t0)
     drain_all()
-    campaign, effect = campaign_cancel(tenant=tenant, campaign_id=campaign.id, now=t0 + timedelta(seconds=5))
-    assert effect == {"cancelled": 20, "in_flight": 0}
+    campaigns_tick(now=t0 + timedelta(seconds=61))  # second chunk released, not yet sent
+    campaign, effect = campaign_cancel(tenant=tenant, campaign_id=campaign.id, now=t0 + timedelta(seconds=62))
+    assert effect == {"cancelled": 10, "in_flight": 0, "held_cancelled_in_background": 10}
     assert drain_all(clock=lambda: t0 + timedelta(hours=1)).claimed == 0
+    assert campaigns_tick(now=t0 + timedelta(hours=1)).released == 0
+    assert campaign_cleanup(campaign_id=campaign.id) == 10
     assert Message.objects.filter(status="cancelled").count() == 20
     with pytest.raises(Exception) as exc:
         campaign_resume(tenant=tenant, campaign_id=campaign.id)
@@ -100,6 +107,7 @@ def test_local_time_in_each_recipients_timezone(tenant, promo):
                           ("2026-12-01", {"tokyo": "2026-12-01T00:00", "berlin": "2026-12-01T08:00",
                                           "ny": "2026-12-01T14:00"})):
         Message.objects.all().delete()
+        Campaign.objects.update(state="cancelled")
         campaign = campaign_create(tenant=tenant, now=now, data={
             "name": f"Local {day}", "channels": ["email"], "template": "promo",
             "audience": {"recipients": ["tokyo", "berlin", "ny"]},
@@ -107,10 +115,12 @@ def test_local_time_in_each_recipients_timezone(tenant, promo):
         campaign_schedule(tenant=tenant, campaign_id=campaign.id, now=now)
         campaigns_tick(now=now)
         campaign_fanout(campaign_id=campaign.id, now_fn=lambda: now)
-        got = {m.recipient.external_id: m.scheduled_for.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
-               for m in Message.objects.select_related("recipient")}
-        assert got == expected
-        assert set(Message.objects.values_list("status", flat=True)) == {"scheduled"}
+        got = {b.send_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M") for b in campaign.batches.all()}
+        assert got == set(expected.values())
+        assert set(Message.objects.values_list("status", flat=True)) == {"scheduled"}  # held until due
+        assert campaigns_tick(now=datetime.fromisoformat(expected["berlin"] + "+00:00")).released == 2
+        assert sorted(Message.objects.filter(status="queued").values_list("recipient__external_id", flat=True)) == [
+            "berlin", "tokyo"]
 
 
 def test_segment_csv_and_bad_input(admin_api, tenant, promo):

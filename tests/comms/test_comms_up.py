@@ -71,6 +71,7 @@ def test_make_run_brings_everything_up_and_down(tmp_path):
         wait_for(sent, timeout=30, interval=0.2, message="the worker to send it")
         mails = list(mailbox.Maildir(str(var / "mail")))
         assert [m["X-Comms-Message-Id"] for m in mails] == [message_id]
+        _sms_and_push_work_offline(base, key, system)
 
         admin = httpx.Client(base_url=base)
         login = admin.get("/admin/login/")
@@ -98,6 +99,29 @@ def test_make_run_brings_everything_up_and_down(tmp_path):
         assert r.status_code == 200 and r.json()["status"] == "sent"
     finally:
         assert again.stop() == 0
+
+
+def _sms_and_push_work_offline(base: str, key: str, system: ComposedSystem) -> None:
+    """SMS and push go through the real SDKs into the Twilio and FCM stand-ins `make run` starts."""
+    auth = {"Authorization": f"Bearer {key}"}
+    assert "Twilio stand-in http://127.0.0.1:" in system.text and "FCM stand-in http://127.0.0.1:" in system.text
+    assert httpx.put(f"{base}/api/v1/recipients/ada", headers=auth, json={"phone": "+14155550123"}).status_code in (200, 201)
+    device = httpx.post(f"{base}/api/v1/recipients/ada/devices", headers=auth,
+                        json={"token": "make-run-device-0001", "platform": "android"})
+    assert device.status_code == 201, device.text
+    ids = []
+    for payload in ({"channel": "sms", "recipient_id": "ada", "body": "Offline SMS"},
+                    {"channel": "push", "recipient_id": "ada", "subject": "Offline", "body": "push works"}):
+        response = httpx.post(f"{base}/api/v1/messages", headers=auth, json=payload)
+        assert response.status_code == 202, response.text
+        ids.append(response.json()["id"])
+
+    def all_sent():
+        return all(httpx.get(f"{base}/api/v1/messages/{i}", headers=auth).json()["status"] == "sent" for i in ids)
+
+    wait_for(all_sent, timeout=60, interval=0.3, message="SMS and push to be sent")
+    wait_for(lambda: "'Offline SMS'" in system.text and "'push works'" in system.text, timeout=10,
+             message="the stand-ins to print them")
 
 
 def _ok(url: str) -> bool:

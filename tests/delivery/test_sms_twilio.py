@@ -27,9 +27,20 @@ def test_sms_is_sent_through_the_sdk(api, twilio):
     assert log["detail"] == "GSM-7, 1 segment(s)"
 
 
-def test_marketing_sms_gets_a_stop_footer(api, twilio):
+def test_marketing_sms_gets_a_stop_footer(api, twilio, tenant):
+    # Marketing SMS needs recorded express consent (TCPA) and goes out 08:00-21:00 local only
+    # (+1 415 is in Los Angeles): noon there tomorrow.
+    import datetime as dt
+    import zoneinfo
+
+    from preferences.services import consent_record
+
+    consent_record(tenant=tenant, address="+14155550123", channel="sms", action="granted", source="test",
+                   consent_text="Text me offers")
     _sms(api, category="marketing", body="20% off today")
-    drain_all()
+    noon = dt.datetime.combine(dt.date.today() + dt.timedelta(days=1), dt.time(12),
+                               tzinfo=zoneinfo.ZoneInfo("America/Los_Angeles"))
+    drain_all(clock=lambda: noon)
     assert twilio.messages[0]["Body"] == "20% off today\nReply STOP to opt out, HELP for help."
 
 

@@ -71,6 +71,7 @@ class FcmStandIn:
         self.failures: dict[str, list[str]] = defaultdict(list)
         self.outage: str | None = None
         self.timeout_seconds = 3.0
+        self.on_message = None  # callable(message) for each accepted push (`make run` prints them)
         self._public_keys: dict[str, bytes] = {}
         self._access_tokens: set[str] = set()
         self._lock = threading.Lock()
@@ -169,6 +170,8 @@ class FcmStandIn:
         name = f"projects/{self.project_id}/messages/0:{time.time_ns()}%{secrets.token_hex(8)}"
         with self._lock:
             self.messages.append({**message, "name": name, "validate_only": bool(request.get("validate_only"))})
+        if self.on_message:
+            self.on_message({**message, "name": name})
         return 200, {"name": name}
 
     def by_token(self) -> dict[str, list[dict]]:
@@ -204,6 +207,14 @@ def main(argv: list[str] | None = None) -> None:
         path.chmod(0o600)
     stand_in.project_id = info["project_id"]
     stand_in.trust(info)
+
+    def show(message: dict) -> None:
+        platform = next((p for p in ("android", "apns", "webpush") if p in message), "any")
+        note = message.get("notification", {})
+        print(f"push -> {platform} …{message['token'][-10:]}: {note.get('title', '')!r} {note.get('body', '')!r}",
+              flush=True)
+
+    stand_in.on_message = show
     print(f"FCM stand-in on {stand_in.url} (project {stand_in.project_id})", flush=True)
     try:
         while True:

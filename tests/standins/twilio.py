@@ -10,14 +10,17 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 
 class TwilioStandIn:
-    def __init__(self, account_sid: str, auth_token: str):
+    def __init__(self, account_sid: str, auth_token: str, *, port: int = 0):
         self.account_sid, self.auth_token = account_sid, auth_token
+        self.on_message = None  # callable(form) for each accepted message (`make run` prints them)
         self.messages: list[dict] = []
         self.failures: dict[str, list[tuple[int, int | None, str]]] = {}
         stand_in = self
@@ -36,6 +39,8 @@ class TwilioStandIn:
                     return self._reply(status, {"code": code, "message": text, "status": status})
                 sid = "SM" + secrets.token_hex(16)
                 stand_in.messages.append({**form, "sid": sid})
+                if stand_in.on_message:
+                    stand_in.on_message({**form, "sid": sid})
                 self._reply(201, {"sid": sid, "account_sid": stand_in.account_sid, "to": form.get("To"),
                                   "from": form.get("From"), "body": form.get("Body"), "status": "queued",
                                   "messaging_service_sid": form.get("MessagingServiceSid"), "num_segments": "1"})
@@ -51,10 +56,36 @@ class TwilioStandIn:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`make run`: serve on a fixed loopback port and print every SMS it takes."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Twilio Messages API stand-in on loopback")
+    parser.add_argument("--port", type=int, default=8930)
+    parser.add_argument("--account-sid", required=True)
+    parser.add_argument("--auth-token", required=True)
+    args = parser.parse_args(argv)
+    stand_in = TwilioStandIn(args.account_sid, args.auth_token, port=args.port)
+    stand_in.on_message = lambda form: print(f"SMS {form.get('From') or form.get('MessagingServiceSid')} -> "
+                                             f"{form.get('To')} [{form['sid']}]: {form.get('Body')!r}", flush=True)
+    print(f"Twilio stand-in on {stand_in.url} (account {args.account_sid})", flush=True)
+    try:
+        while True:
+            time.sleep(60)
+            del stand_in.messages[:-1000]  # keep memory flat when it runs for days
+    except KeyboardInterrupt:
+        stand_in.close()
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

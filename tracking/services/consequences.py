@@ -24,7 +24,7 @@ def _source(event: NormalisedEvent) -> str:
     return f"webhook:{event.provider}"
 
 
-def soft_bounces_recent(*, tenant_id, address: str, at: datetime) -> int:
+def soft_bounces_recent(*, tenant_id: object, address: str, at: datetime) -> int:
     window = timedelta(hours=settings.COMMS_SOFT_BOUNCE_WINDOW_HOURS)
     return MessageEvent.objects.filter(
         tenant_id=tenant_id, recipient_address=address, event_type=EventType.BOUNCED, bounce_type=BounceType.SOFT,
@@ -34,13 +34,11 @@ def soft_bounces_recent(*, tenant_id, address: str, at: datetime) -> int:
 
 def apply(*, message: Message, event: NormalisedEvent, at: datetime) -> None:
     """Run inside the event's transaction: a suppression is written if and only if the event is."""
-    try:
-        from preferences import services as preferences
-    except ImportError:  # until the preferences services land (issue 5)
-        log.warning("preferences services unavailable; %s for %s not applied", event.event_type, message.id)
-        return
+    from comms.models import Tenant
+    from preferences import services as preferences
+
     address = message.recipient_address
-    tenant = message.tenant_id
+    tenant = Tenant(pk=message.tenant_id)
     if event.event_type == EventType.BOUNCED and event.bounce_type != BounceType.SOFT:
         preferences.suppression_add(tenant=tenant, channel=message.channel, address=address, reason="hard_bounce",
                                     source=_source(event), detail=event.reason[:500])
@@ -48,8 +46,9 @@ def apply(*, message: Message, event: NormalisedEvent, at: datetime) -> None:
         count = soft_bounces_recent(tenant_id=tenant, address=address, at=at)
         if count >= settings.COMMS_SOFT_BOUNCE_LIMIT:
             until = at + timedelta(hours=settings.COMMS_SOFT_BOUNCE_SUPPRESS_HOURS)
-            preferences.suppression_add(tenant=tenant, channel=message.channel, address=address, reason="soft_bounce",
-                                        source=_source(event), expires_at=until,
+            # preferences has no 'soft_bounce' reason: a temporary 'manual' entry, named in source/detail
+            preferences.suppression_add(tenant=tenant, channel=message.channel, address=address, reason="manual",
+                                        source=f"{_source(event)}:soft_bounce", expires_at=until,
                                         detail=f"{count} soft bounces within "
                                                f"{settings.COMMS_SOFT_BOUNCE_WINDOW_HOURS} h")
     elif event.event_type == EventType.COMPLAINED:

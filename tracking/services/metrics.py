@@ -9,6 +9,7 @@ counters and a recount from MessageEvent rows always agree. ``sent`` comes from 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
 from django.db import connection, transaction
 from django.db.models import Count, Q
@@ -38,10 +39,18 @@ ON CONFLICT (tenant_id, scope, key) DO UPDATE SET {sets}, last_updated = EXCLUDE
 _ALL_COLS = [f"{c}_count" for c in CampaignMetrics.COUNTERS]
 
 
+@lru_cache(maxsize=1024)
+def _batch_campaign(batch_id: object) -> str:
+    """A bulk call's campaign id (batch metadata is immutable once written, so caching is safe)."""
+    metadata = MessageBatch.objects.filter(pk=batch_id).values_list("metadata", flat=True).first() or {}
+    return str(metadata.get("campaign_id") or "")
+
+
 def scopes_for(message: Message) -> list[tuple[str, str]]:
     """Which metric rows a message counts towards."""
     keys: list[tuple[str, str]] = []
-    campaign = (message.metadata or {}).get("campaign_id")
+    campaign = (message.metadata or {}).get("campaign_id") or (
+        _batch_campaign(message.batch_id) if message.batch_id else "")
     if campaign:
         keys.append((CampaignMetrics.Scope.CAMPAIGN, str(campaign)[:200]))
     if message.batch_id:
@@ -82,7 +91,7 @@ def count_event(*, message: Message, event_type: str, bounce_type: str, at: date
 
 def _message_filter(scope: str, key: str) -> Q:
     if scope == CampaignMetrics.Scope.CAMPAIGN:
-        return Q(metadata__campaign_id=key)
+        return Q(metadata__campaign_id=key) | Q(batch__metadata__campaign_id=key)
     if scope == CampaignMetrics.Scope.BATCH:
         return Q(batch_id=key)
     if scope == CampaignMetrics.Scope.TEMPLATE_VERSION:

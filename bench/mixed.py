@@ -1,0 +1,154 @@
+"""Mixed-channel throughput: email + SMS + push + in-app + webhook through the real pipeline.
+
+    python bench/mixed.py [N]        (default 10,000 messages; BENCH_WORKERS worker processes, default 2)
+
+Everything real except the far ends: bulk API services write the rows (COPY), Celery workers claim
+them (SKIP LOCKED) and hand them to the real providers: SMTP into a counting sink process, the
+Twilio SDK into the Twilio stand-in process, firebase-admin (OAuth2 + FCM HTTP v1) into the FCM
+stand-in process (two devices per recipient: every push message is two FCM requests), the in-app
+inbox table, and signed Standard Webhooks POSTs into a loopback receiver. It prints figures and
+asserts nothing; results go into docs/benchmarks.md by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.run import PY, Env, pct  # noqa: E402
+from comms.embedded import free_port  # noqa: E402
+
+MIX = {"email": 0.4, "sms": 0.2, "push": 0.2, "in_app": 0.1, "webhook": 0.1}
+SID, TOKEN = "AC" + "7" * 32, "bench-token"
+
+
+def _provider_env(folder: Path) -> dict[str, str]:
+    """Ports and a generated FCM service account for the stand-ins; set before Django starts."""
+    from tests.standins.fcm import service_account
+
+    twilio_port, fcm_port = free_port(), free_port()
+    credential = folder / "fcm-sa.json"
+    credential.write_text(json.dumps(service_account(token_uri=f"http://127.0.0.1:{fcm_port}/token",
+                                                     project_id="comms-bench")))
+    return {"TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_FROM_NUMBER": "+15005550006",
+            "TWILIO_BASE_URL": f"http://127.0.0.1:{twilio_port}", "FCM_SERVICE_ACCOUNT_FILE": str(credential),
+            "FCM_ENDPOINT": f"http://127.0.0.1:{fcm_port}", "COMMS_OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8"}
+
+
+def _standins(env: Env, provider_env: dict[str, str]):
+    """The Twilio and FCM stand-ins in their own processes, and a webhook receiver here."""
+    from tests.standins.http_receiver import Receiver
+
+    env.spawn([PY, "-m", "tests.standins.twilio", "--port", provider_env["TWILIO_BASE_URL"].rsplit(":", 1)[1],
+               "--account-sid", SID, "--auth-token", TOKEN])
+    env.spawn([PY, "-m", "tests.standins.fcm", "--port", provider_env["FCM_ENDPOINT"].rsplit(":", 1)[1],
+               "--service-account", provider_env["FCM_SERVICE_ACCOUNT_FILE"]])
+    time.sleep(1.5)
+    return Receiver()
+
+
+def _directory(n: int) -> None:
+    """Recipients for push and in-app (two push devices each: android + ios)."""
+    from comms.models import Device, Recipient
+    from comms.services import tenant_get_default
+
+    tenant = tenant_get_default()
+    people = Recipient.objects.bulk_create([Recipient(tenant=tenant, external_id=f"r{i}", email=f"r{i}@example.com")
+                                            for i in range(n)], batch_size=5000)
+    Device.objects.bulk_create([Device(tenant=tenant, recipient=p, token=f"tok-{p.external_id}-{kind}",
+                                       platform=kind) for p in people for kind in ("android", "ios")],
+                               batch_size=5000)
+
+
+def _enqueue(n: int, hook_url: str) -> dict[str, int]:
+    from comms.services import tenant_get_default
+    from delivery.services import SendSpec, message_bulk_enqueue
+    from delivery.services.webhooks import endpoint_create
+
+    tenant = tenant_get_default()
+    endpoint_create(tenant=tenant, url=hook_url, description="bench")
+    counts = {channel: int(n * share) for channel, share in MIX.items()}
+    people = max(counts["push"], counts["in_app"])
+    _directory(people)
+    recipients = {
+        "email": [{"to": f"mix{i}@example.com"} for i in range(counts["email"])],
+        "sms": [{"to": f"+1415555{i:04d}"} for i in range(counts["sms"])],
+        "push": [{"recipient_id": f"r{i}"} for i in range(counts["push"])],
+        "in_app": [{"recipient_id": f"r{i}"} for i in range(counts["in_app"])],
+        "webhook": [{"to": hook_url} for _ in range(counts["webhook"])],
+    }
+    bodies = {"email": "Your order shipped.\n" * 10, "sms": "Your code is 123456", "push": "Your order shipped",
+              "in_app": "Your order shipped", "webhook": json.dumps({"type": "order.shipped", "order": 42})}
+    for channel, rows in recipients.items():
+        for offset in range(0, len(rows), 10_000):
+            message_bulk_enqueue(tenant=tenant, spec=SendSpec(channel=channel, subject="Order shipped",
+                                                              body=bodies[channel], priority=3),
+                                 recipients=rows[offset:offset + 10_000])
+    return counts
+
+
+def main(argv: list[str]) -> int:
+    n = int(argv[0]) if argv else int(os.environ.get("BENCH_MIXED_N", 10_000))
+    workers = int(os.environ.get("BENCH_WORKERS", 2))
+    folder = Path(tempfile.mkdtemp(prefix="comms-mixed-"))
+    provider_env = _provider_env(folder)
+    os.environ.update(provider_env)
+    env = Env()
+    try:
+        receiver = _standins(env, provider_env)
+        started = time.perf_counter()
+        counts = _enqueue(n, f"{receiver.url}/hooks/orders")
+        enqueue_s = time.perf_counter() - started
+        total = sum(counts.values())
+        worker_started = time.perf_counter()
+        env.celery("p0,p1,p2,p3,p4", workers, "mixed")
+        from django.db import connection
+
+        from delivery.models import Message
+
+        deadline = time.monotonic() + 1800
+        while time.monotonic() < deadline:
+            done = Message.objects.exclude(status__in=["queued", "sending", "scheduled", "deferred"]).count()
+            if done >= total:
+                break
+            connection.close()
+            time.sleep(0.25)
+        finished = time.perf_counter()
+        rows = Message.objects.values_list("channel", "status", "created_at", "sent_at")
+        per: dict[str, dict] = {}
+        first_sent = min(s for _, st, _, s in rows if s)
+        for channel in MIX:
+            mine = [(st, c, s) for ch, st, c, s in rows if ch == channel]
+            sent = [s for st, _, s in mine if st == "sent"]
+            done_after = (max(sent) - first_sent).total_seconds() if sent else 0
+            busy = (max(sent) - min(sent)).total_seconds() if len(sent) > 1 else 0
+            per[channel] = {"messages": len(mine), "sent": len(sent), "not_sent": len(mine) - len(sent),
+                            "done_after_s": round(done_after, 1), "busy_s": round(busy, 1),
+                            "per_s_while_busy": round(len(sent) / busy, 1) if busy else None}
+        result = {
+            "messages": total, "worker_processes": workers, "enqueue_s": round(enqueue_s, 2),
+            "drain_s": round(finished - worker_started, 2),
+            "messages_per_s": round(total / (finished - worker_started), 1),
+            "end_to_end_s": round(finished - started, 2), "per_channel": per,
+            "webhook_requests_received": len(receiver.requests),
+        }
+        latencies = [(s - first_sent).total_seconds() for _, st, _, s in rows if s]
+        result["sent_p50_s_after_first"] = round(pct(latencies, 50), 2)
+        print("mixed-channel throughput:", json.dumps(result, indent=1))
+        receiver.close()
+    finally:
+        env.close()
+        shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

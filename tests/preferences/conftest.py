@@ -1,0 +1,52 @@
+"""Fixtures for the preferences tests: directory recipients and a fixed clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from comms.services import recipient_upsert
+from preferences import catalogue
+
+
+@pytest.fixture(autouse=True)
+def _fresh_catalogue():
+    catalogue.clear_cache()
+    yield
+    catalogue.clear_cache()
+
+
+@pytest.fixture
+def person(tenant):
+    recipient, _ = recipient_upsert(tenant=tenant, external_id="u-1", data={
+        "email": "ana@example.com", "phone": "+14155550123", "timezone": "America/New_York", "locale": "es-ES"})
+    return recipient
+
+
+@pytest.fixture
+def noon_ny():
+    """Noon in New York on an ordinary day (outside every quiet window)."""
+    return dt.datetime(2026, 6, 10, 16, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture
+def night_ny():
+    """23:30 in New York: inside the default 21:00-08:00 quiet window."""
+    return dt.datetime(2026, 6, 11, 3, 30, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture
+def twilio_sms():
+    """The Twilio Messages API stand-in as the SMS provider (as in tests/delivery)."""
+    from delivery.models import ChannelProvider
+    from tests.delivery.conftest import SID, TOKEN
+    from tests.standins.twilio import TwilioStandIn
+
+    stand_in = TwilioStandIn(SID, TOKEN)
+    provider = ChannelProvider(channel="sms", name="twilio", provider_class="delivery.providers.twilio.TwilioProvider",
+                               is_primary=True, options={"from_number": "+15005550006", "base_url": stand_in.url})
+    provider.credentials = {"account_sid": SID, "auth_token": TOKEN}
+    provider.save()
+    yield stand_in
+    stand_in.close()
