@@ -16,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect, ensure_csrf_
 from django.views.decorators.http import require_http_methods
 
 from comms import errors
-from comms.auth import RedisWindowThrottle
+from comms.throttles import public_throttle
 from comms.models import Recipient
 from preferences import catalogue
 from preferences.center import page_context, preference_center_save
@@ -25,14 +25,9 @@ from preferences.subscriptions import language_for, subscription_confirm
 from preferences.tokens import confirm_claims, preference_center_claims, preference_center_token
 
 
-class PublicPageThrottle(RedisWindowThrottle):
-    """COMMS_PUBLIC_RATE per client IP across every public page (token guessing, scanner floods)."""
-
-    def rate(self) -> str:
-        return settings.COMMS_PUBLIC_RATE
-
-    def ident_for(self, request) -> str:
-        return f"public:{self.get_ident(request)}"
+# COMMS_PUBLIC_RATE per client IP across every public page (token guessing, scanner floods); the
+# shared public throttle, scope "pages" (COMMS_PUBLIC_RATES may set its own budget).
+PublicPageThrottle = public_throttle("pages")
 
 
 def _client(request: HttpRequest) -> tuple[str | None, str]:
