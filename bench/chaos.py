@@ -337,6 +337,13 @@ def r4(c: Cluster, n: int, timeout: float, rate: float = 0.1) -> dict:
     time.sleep(1.0)
     smtp = {**delivery_figures(email_ids, sink_counts(log)), "faults_injected": sum(faulted(i, rate) for i in email_ids)}
     http = {**delivery_figures(hook_ids, receiver.counts), "faults_injected": sum(faulted(i, rate) for i in hook_ids)}
+    from django.db.models import Count
+
+    from delivery.models import Message
+
+    for figures, ids in ((smtp, email_ids), (http, hook_ids)):
+        figures["final_status"] = {f"{st}/{code or '-'}": n for st, code, n in Message.objects.filter(id__in=ids)
+                                   .values_list("status", "failure_code").annotate(n=Count("id"))}
     receiver.close()
     c.sup.remove_all()
     c.sink(c.root / "after-r4.log")
