@@ -12,6 +12,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from comms import errors
 from templates_app import rendering
 
 EXAMPLES = int(os.environ.get("COMMS_FUZZ_EXAMPLES", "60"))
@@ -48,9 +49,24 @@ def test_handlebars_renderer_never_crashes(source, variables, trusted, locale):
         helpers = rendering.make_helpers(locale or "en-US", "UTC", trusted=trusted)
     except ValueError:  # an unknown locale is refused when the template is saved
         return
-    out = rendering.render_part(fn, variables, helpers)
+    try:
+        out = rendering.render_part(fn, variables, helpers)
+    except errors.TemplateRenderFailed:
+        return
     assert isinstance(out, str)
     rendering.sanitise_urls(out)
+
+
+def test_partials_are_refused_when_compiled_not_when_sent():
+    """Found by this fuzzer: `{{> x}}` compiled, then raised PybarsError at send time (uncaught by the engine)."""
+    with pytest.raises(rendering.TemplateSyntaxError, match="partials"):
+        rendering.compile_handlebars("Hi {{> footer}}", part="body")
+
+
+def test_a_panic_inside_the_mjml_engine_is_a_template_error():
+    """Found by this fuzzer: mrml panicked (pyo3 PanicException, a BaseException) on a non-BMP character."""
+    with pytest.raises(rendering.TemplateSyntaxError):
+        rendering.compile_mjml("<mjml><mj-body>{{../x}}\U00038c8e\xdd\U000db902>!</mj-body></mjml>")
 
 
 @FUZZ
