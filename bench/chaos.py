@@ -539,6 +539,7 @@ def main(argv: list[str]) -> int:
             say(f"-- {name.upper()} …")
             result = plan[name]()
             result["seconds"] = round(time.monotonic() - t, 1)
+            result["size"] = "quick" if q else "full"
             results.append(result)
             say(f"{result['id']} {'PASS' if result['pass'] else 'FAIL'}: {result['figure']}")
     finally:

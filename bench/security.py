@@ -86,11 +86,14 @@ def schemathesis(max_time: int) -> dict:
     return summary
 
 
+CLEAN_ENV: dict[str, str] = {}  # the environment this script was started with (pytest starts its own servers)
+
+
 # --- 2/4. pytest batteries ----------------------------------------------------------------------------
 def pytest_run(paths: list[str], env: dict[str, str], timeout: float) -> dict:
     junit = Path("/tmp") / f"comms-security-{os.getpid()}-{len(paths)}.xml"
     out = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", *paths],
-              timeout=timeout, env={**os.environ, **env})
+              timeout=timeout, env={**CLEAN_ENV, **env})
     root = ET.parse(junit).getroot()
     suite = root if root.tag == "testsuite" else root.find("testsuite")
     cases = []
@@ -169,6 +172,9 @@ def pip_audit() -> dict:
     vulns = [{"package": d["name"], "version": d["version"], "id": v["id"], "fix": v.get("fix_versions", []),
               "aliases": v.get("aliases", [])} for d in deps for v in d.get("vulns", [])]
     skipped = [d["name"] for d in deps if d.get("skip_reason")]
+    if deps and len(skipped) == len(deps):  # the advisory service answered nothing for any package
+        return {"reachable": False, "vulnerable": None, "packages_installed": len(deps),
+                "error": f"every package skipped, e.g. {deps[0].get('skip_reason', '')}"}
     return {"reachable": True, "packages_audited": len(deps) - len(skipped), "vulnerable": len(vulns),
             "vulnerabilities": vulns, "skipped": skipped}
 
@@ -180,6 +186,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--fuzz-examples", type=int, default=3000, help="hypothesis examples per property")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    CLEAN_ENV.update(os.environ)  # before the cluster points DATABASE_URL etc. at its own servers
     started = time.monotonic()
     say("security: schemathesis …")
     st = schemathesis(args.max_time)
