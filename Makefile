@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test install browser bench bench-api bench-e2e bench-bulk bench-p0 bench-compare clean lint
+.PHONY: run test install browser bench bench-api bench-e2e bench-bulk bench-p0 bench-compare clean lint chaos security
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,14 @@ bench-p0: $(STAMP)
 	$(BIN)/python bench/run.py p0
 bench-compare: $(STAMP)
 	$(BIN)/python bench/run.py compare
+
+## Fault injection R1-R6 on loopback (figures + docs/reliability.md); CHAOS_ARGS="--quick r1" for a subset.
+chaos: $(STAMP)
+	$(BIN)/python bench/chaos.py $(CHAOS_ARGS)
+
+## schemathesis, fuzzing, bandit, pip-audit and the hardening tests (figures + docs/security.md).
+security: $(STAMP) browser
+	$(BIN)/python bench/security.py $(SECURITY_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

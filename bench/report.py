@@ -73,8 +73,9 @@ The fast versions of these scenarios run in `make test` (`tests/reliability/`, `
 def write_reliability() -> Path:
     data = json.loads((RESULTS / "chaos.json").read_text())
     out = [RELIABILITY_INTRO,
-           f"Run: {data['generated_at']} on {data['machine']}; {'quick' if data['quick'] else 'full'} sizes; "
-           f"{data['total_seconds']:.0f} s in all.\n"]
+           f"Last run: {data['generated_at']} on {data['machine']} (a 2-core machine shared with other jobs, load "
+           f"average 10-17 during the runs, so times are pessimistic). Sizes per row: "
+           f"{', '.join(r['id'] + ' ' + r.get('size', 'full') for r in data['results'])}.\n"]
     out += _table(data["results"])
     missing = data.get("missing") or []
     if missing:

@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema as _SpectacularAutoSchema
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
@@ -105,3 +107,18 @@ def add_error_responses(result: dict[str, Any], generator, request, public) -> d
                     "description": description, "content": {"application/json": {"schema": ref}},
                 })
     return result
+
+
+class AutoSchema(_SpectacularAutoSchema):
+    """Unique operation ids for plain APIViews: a collection GET is ``…_list`` (not ``…_retrieve``,
+    which its item view also gets), and a POST on a path with parameters names them."""
+
+    def get_operation_id(self) -> str:
+        op = super().get_operation_id()
+        path = self.path.rstrip("/")
+        params = re.findall(r"\{(\w+)\}", path)
+        if self.method == "GET" and not path.endswith("}") and op.endswith("_retrieve"):
+            return op[: -len("_retrieve")] + "_list"
+        if self.method == "POST" and params and op.endswith("_create"):
+            return op + "_" + "_".join(params)
+        return op

@@ -172,6 +172,7 @@ SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
     "drf_spectacular.hooks.postprocess_schema_enums", "comms.schema.add_error_responses",
 ]
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {"ChannelEnum": "comms.enums.Channel"}
+REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "comms.schema.AutoSchema"  # unique operation ids
 
 # --- Celery: one queue per priority, P0/P1 get their own worker pool -------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
@@ -227,8 +228,8 @@ COMMS_INBOX_TOKEN_SECONDS = env.int("COMMS_INBOX_TOKEN_SECONDS", default=24 * 36
 COMMS_INBOX_RATE = env.str("COMMS_INBOX_RATE", default="600/min")
 COMMS_INBOX_STREAM_SECONDS = env.int("COMMS_INBOX_STREAM_SECONDS", default=300)
 # Public endpoints (unsubscribe, preferences, click/open, inbound webhooks, inbox): requests per client
-# address and scope, e.g. "120/min"; COMMS_PUBLIC_RATES overrides per scope (JSON). See comms/throttles.py.
-COMMS_PUBLIC_RATE = env.str("COMMS_PUBLIC_RATE", default="300/min")
+# address and scope (COMMS_PUBLIC_RATE, below with the preference pages); COMMS_PUBLIC_RATES overrides per
+# scope (JSON). See comms/throttles.py.
 COMMS_PUBLIC_RATES = env.json("COMMS_PUBLIC_RATES", default={"webhooks": "6000/min", "click": "600/min",
                                                             "open": "600/min"})
 # Credential guessing: this many failed API key / token checks from one address within the window

@@ -92,6 +92,9 @@ def check_structure(source: str, *, part: str) -> None:
         inner = match.group(2).strip().lstrip("~").strip()
         if inner.startswith("!"):
             continue
+        if inner.startswith(">"):  # no partials are registered: it could only fail when rendered
+            line, column = _position(source, match.start())
+            raise TemplateSyntaxError("partials ({{> name}}) are not supported", part=part, line=line, column=column)
         if inner[:1] in "#^":
             name = inner[1:].split()[0] if inner[1:].split() else ""
             stack.append((name, match.start()))
@@ -145,6 +148,16 @@ _PROTECTED = re.compile(r"<!--hb(\{\{.*?\}\})-->", re.S)
 _INLINER = css_inline.CSSInliner(load_remote_stylesheets=False, keep_at_rules=True)
 
 
+# mrml and css-inline are Rust: a panic there surfaces as pyo3's PanicException, which derives from
+# BaseException, not Exception (found by tests/security/test_fuzz.py). Catch it as a template error.
+_NATIVE_ERRORS = BaseException
+
+
+def _reraise_interrupts(exc: BaseException) -> None:
+    if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+        raise exc
+
+
 def compile_mjml(source: str) -> str:
     """MJML → HTML with CSS inlined; plain HTML only gets its CSS inlined."""
     from mjml import mjml2html
@@ -153,7 +166,8 @@ def compile_mjml(source: str) -> str:
         try:
             # No web-font links: they cost a fetch per open and leak the reader to a third party.
             source = mjml2html(source, disable_comments=True, fonts={})
-        except Exception as exc:  # mrml reports the position in its message
+        except _NATIVE_ERRORS as exc:  # mrml reports the position in its message
+            _reraise_interrupts(exc)
             text = str(exc)
             match = re.search(r"(\d+):(\d+)|position (\d+)", text)
             line = column = None
@@ -166,7 +180,8 @@ def compile_mjml(source: str) -> str:
     protected = _BLOCK_TAG.sub(lambda m: f"<!--hb{m.group(0)}-->", source)
     try:
         inlined = _INLINER.inline(protected)
-    except Exception as exc:
+    except _NATIVE_ERRORS as exc:
+        _reraise_interrupts(exc)
         raise TemplateSyntaxError(f"CSS could not be inlined: {exc}", part="body_html") from None
     return _PROTECTED.sub(lambda m: m.group(1), inlined)
 
@@ -486,7 +501,13 @@ class Rendered:
 
 
 def render_part(compiled_fn: Callable, context: dict, helpers: dict) -> str:
-    return str(compiled_fn(context, helpers=helpers))
+    """Render one compiled part; a failure inside pybars is a typed render error, never a crash."""
+    try:
+        return str(compiled_fn(context, helpers=helpers))
+    except pybars.PybarsError as exc:
+        from comms import errors
+
+        raise errors.TemplateRenderFailed(f"The template could not be rendered: {exc}") from None
 
 
 def render_json(value: Any, render: Callable[[str], str]) -> Any:

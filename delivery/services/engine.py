@@ -295,7 +295,9 @@ def _send_with_failover(m: Message, content: Content, chain: list[routing.Spec],
     if result is None:
         if quota_waits:
             raise _Deferred(min(quota_waits), "daily quota of every available provider spent")
-        return SendResult.transient("COMMS_PROVIDERS_UNAVAILABLE", "every provider's circuit is open"), ""
+        # Every circuit is open: wait out the cooldown without spending an attempt (found by the chaos
+        # battery, R4: with a short retry schedule, messages died while their only provider cooled down).
+        raise _Deferred(settings.COMMS_BREAKER_COOLDOWN, "every provider's circuit is open")
     return result, used
 
 

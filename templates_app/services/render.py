@@ -209,7 +209,8 @@ def render_channel(ctx: RenderContext, channel: str) -> rendering.Rendered:
             out.problems.append("push body is empty")
     elif channel == Channel.IN_APP:
         content = ctx.row.in_app_content or {}
-        out.data = rendering.render_json(content, lambda s: text(f"in_app:{hashlib.sha1(s.encode()).hexdigest()}", s))
+        out.data = rendering.render_json(
+            content, lambda s: text(f"in_app:{hashlib.sha1(s.encode(), usedforsecurity=False).hexdigest()}", s))
         out.subject = str(out.data.get("title", ""))
         out.body = str(out.data.get("body", ""))
         if not content:
