@@ -15,7 +15,22 @@ from tests.delivery.conftest import SNS_REGION, sns_sent
 pytestmark = pytest.mark.django_db
 
 
+def _noon_la():
+    """Marketing SMS goes out 08:00-21:00 local only (TCPA; +1 415 is Los Angeles): noon there tomorrow."""
+    import datetime as dt
+    import zoneinfo
+
+    return dt.datetime.combine(dt.date.today() + dt.timedelta(days=1), dt.time(12),
+                               tzinfo=zoneinfo.ZoneInfo("America/Los_Angeles"))
+
+
 def _sms(api, **extra):
+    if extra.get("category") == "marketing":  # marketing SMS needs recorded express consent (TCPA)
+        from comms.services import tenant_get_default
+        from preferences.services import consent_record
+
+        consent_record(tenant=tenant_get_default(), address=extra.get("to", "+14155550123"), channel="sms",
+                       action="granted", source="test", consent_text="Text me offers")
     response = api.post("/api/v1/messages", {"channel": "sms", "to": "+14155550123", "body": "Code 123456", **extra},
                         format="json")
     assert response.status_code == 202, response.content
@@ -25,7 +40,7 @@ def _sms(api, **extra):
 def test_sms_is_published_with_sender_id_and_type(api, sns):
     message_id = _sms(api)
     promo_id = _sms(api, to="+14155550124", category="marketing", body="Sale today")
-    assert drain_all().sent == 2
+    assert drain_all(clock=_noon_la).sent == 2
     message = Message.objects.get(id=message_id)
     assert (message.status, message.provider) == (Status.SENT, "sns")
     sent = sns_sent()
@@ -108,6 +123,6 @@ def test_error_classification(code, status, error_class, result_code):
 def test_an_invalid_parameter_from_sns_is_permanent(api, sns):
     """SNS (and moto) refuse a text over 1,600 characters: a full-length marketing text plus its footer."""
     message_id = _sms(api, body="a" * 1600, category="marketing")
-    drain_all()
+    drain_all(clock=_noon_la)
     message = Message.objects.get(id=message_id)
     assert (message.status, message.failure_code) == (Status.FAILED, "InvalidParameter")
