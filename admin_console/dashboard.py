@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from concurrent.futures import ThreadPoolExecutor
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -19,7 +18,6 @@ from admin_console import stats, workers
 from comms.enums import Channel, Priority, Status
 from delivery import health
 from delivery.models import ChannelProvider
-from delivery.wakeup import redis_client
 
 log = logging.getLogger(__name__)
 STATUS_COLUMNS = [Status.SCHEDULED, Status.QUEUED, Status.SENDING, Status.DEFERRED, Status.SENT, Status.DELIVERED,
@@ -115,39 +113,15 @@ def _health(channel: str, name: str) -> dict:
 
 
 def _health_many(pairs: list[tuple[str, str]]) -> list[dict]:
-    """health.snapshot for many providers in one Redis pipeline (it costs 25 round trips each).
-
-    Reads the same keys as delivery.health (breaker hash, hourly counters) and shapes the same dict.
-    """
+    """delivery.health.snapshot for many providers in one Redis pipeline, with their channel."""
     if not pairs:
         return []
     try:
-        health.flush()
-        hour = int(time.time() // 3600)
-        pipe = redis_client().pipeline(transaction=False)
-        for _channel, name in pairs:
-            pipe.hgetall(health._key(name))
-            for offset in range(24):
-                pipe.hgetall(f"comms:health:{name}:{hour - offset}")
-        answers = pipe.execute()
+        rows = health.snapshots([name for _channel, name in pairs])
     except Exception:
         log.warning("provider health unreadable in one pipeline; reading one by one", exc_info=True)
         return [_health(c, n) for c, n in pairs]
-    out = []
-    for index, (channel, name) in enumerate(pairs):
-        chunk = answers[index * 25:(index + 1) * 25]
-        state = {k.decode(): v.decode() for k, v in chunk[0].items()}
-        row = {"channel": channel, "provider": name, "state": state.get("state", "closed"),
-               "consecutive_failures": int(state.get("failures", 0))}
-        for window, hours in (("1h", 1), ("24h", 24)):
-            ok = sum(int(h.get(b"ok", 0)) for h in chunk[1:1 + hours])
-            fail = sum(int(h.get(b"fail", 0)) for h in chunk[1:1 + hours])
-            latency = sum(float(h.get(b"latency_ms", 0)) for h in chunk[1:1 + hours])
-            count = ok + fail
-            row[f"success_rate_{window}"] = round(100.0 * ok / count, 2) if count else None
-            row[f"avg_latency_ms_{window}"] = round(latency / count, 1) if count else None
-        out.append(row)
-    return out
+    return [{"channel": channel, **row} for (channel, _name), row in zip(pairs, rows)]
 
 
 def providers(*, seen: set[tuple[str, str]] = frozenset()) -> list[dict]:

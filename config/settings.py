@@ -171,7 +171,12 @@ SPECTACULAR_SETTINGS = {
 SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
     "drf_spectacular.hooks.postprocess_schema_enums", "comms.schema.add_error_responses",
 ]
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {"ChannelEnum": "comms.enums.Channel"}
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    "ChannelEnum": "comms.enums.Channel",
+    # Subsets: channels a person has preferences for, and channels whose address can be suppressed.
+    "PreferenceChannelEnum": ["email", "sms", "push", "in_app"],
+    "SuppressibleChannelEnum": ["email", "sms", "push"],
+}
 REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "comms.schema.AutoSchema"  # unique operation ids
 
 # --- Celery: one queue per priority, P0/P1 get their own worker pool -------------------------------

@@ -148,14 +148,23 @@ def _p95(histogram: dict[int, int]) -> float | None:
 
 def snapshot(name: str) -> dict:
     """Breaker state, counts, success rates, mean and p95 latency (1 h, 24 h) and the last failure."""
+    return snapshots([name])[0]
+
+
+def snapshots(names: list[str]) -> list[dict]:
+    """``snapshot`` for many providers in one Redis pipeline (25 reads each; the dashboards ask for all)."""
     flush()
-    client = redis_client()
     hour = int(time.time() // 3600)
-    pipe = client.pipeline(transaction=False)
-    pipe.hgetall(_key(name))
-    for offset in range(24):
-        pipe.hgetall(f"comms:health:{name}:{hour - offset}")
-    raw_state, *hours = pipe.execute()
+    pipe = redis_client().pipeline(transaction=False)
+    for name in names:
+        pipe.hgetall(_key(name))
+        for offset in range(24):
+            pipe.hgetall(f"comms:health:{name}:{hour - offset}")
+    answers = pipe.execute() if names else []
+    return [_shape(name, answers[i * 25], answers[i * 25 + 1:(i + 1) * 25]) for i, name in enumerate(names)]
+
+
+def _shape(name: str, raw_state: dict, hours: list[dict]) -> dict:
     state = {k.decode(): v.decode() for k, v in raw_state.items()}
     totals = {"1h": [0, 0, 0.0, {}], "24h": [0, 0, 0.0, {}]}
     for offset, raw in enumerate(hours):

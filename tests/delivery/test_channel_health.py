@@ -24,7 +24,7 @@ def _send(tenant, to):
 def test_housekeeping_persists_each_providers_health(tenant, smtp_sink, settings):
     settings.COMMS_BREAKER_FAILURES = 2
     ChannelProvider.objects.create(channel="email", name="primary", provider_class=SMTP, is_primary=True,
-                                   options={"port": free_port(), "timeout": 2}, rate_limit=50)
+                                   options={"port": free_port(), "timeout": 2}, rate_limit=100_000)
     ChannelProvider.objects.create(channel="email", name="secondary", provider_class=SMTP, order=2,
                                    options={"port": int(os.environ["EMAIL_PORT"])})
     for i in range(3):
@@ -36,7 +36,7 @@ def test_housekeeping_persists_each_providers_health(tenant, smtp_sink, settings
     assert (primary.channel, primary.state, primary.is_healthy) == ("email", "open", False)
     assert (primary.failed_1h, primary.ok_1h, primary.success_rate_1h) == (2, 0, 0.0)
     assert primary.last_failure_code == "connect" and primary.last_failure_at is not None
-    assert primary.opened_at is not None and primary.max_rate_per_sec == 50
+    assert primary.opened_at is not None and primary.max_rate_per_sec == 100_000
     assert (secondary.ok_1h, secondary.ok_24h, secondary.success_rate_24h, secondary.is_healthy) == (3, 3, 100.0, True)
     assert secondary.latency_avg_ms_1h is not None and secondary.latency_p95_ms_1h is not None
     assert secondary.last_failure_code == "" and secondary.last_failure_at is None
