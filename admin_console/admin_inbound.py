@@ -77,7 +77,7 @@ class WebhookEventAdmin(BaseWebhookEventAdmin):
         if obj.signature_valid is None:
             return "not checked"
         if obj.signature_valid:
-            return format_html('<span style="color: #047857">valid</span>')
+            return format_html('<span style="color: {}">valid</span>', "#047857")
         return format_html('<b style="color: #b91c1c">INVALID</b> {}', obj.signature_error)
 
     @admin.display(description="raw payload")
