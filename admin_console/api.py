@@ -60,8 +60,7 @@ class StatsChannelsApi(APIView):
             "quality": {"channel": dashboard.quality(by="channel", rows=grouped["channel"]),
                         "provider": by_provider,
                         "rolling": dashboard.rolling_quality(tenant_id=tenant_id, now=now)},
-            "thresholds": {"hard_bounce_pct": settings.COMMS_HARD_BOUNCE_THRESHOLD,
-                           "complaint_pct": settings.COMMS_COMPLAINT_THRESHOLD},
+            "thresholds": dashboard.thresholds(),
             "providers": dashboard.providers(seen=seen),
         })
 

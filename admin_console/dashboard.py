@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from admin_console import stats, workers
-from comms.enums import Channel, Priority, Status
+from comms.enums import Priority, Status
 from delivery import health
 from delivery.models import ChannelProvider
 
@@ -105,6 +105,11 @@ def provider_names(extra: set[str] = frozenset()) -> list[tuple[str, str]]:
     return sorted(p for p in found if p[1])
 
 
+def thresholds() -> dict[str, float]:
+    """The deliverability limits the charts draw: the same settings that raise alerts (tracking)."""
+    return {"hard_bounce_pct": settings.COMMS_ALERT_HARD_BOUNCE_PCT, "complaint_pct": settings.COMMS_ALERT_COMPLAINT_PCT}
+
+
 def _health(channel: str, name: str) -> dict:
     try:
         return {"channel": channel, **health.snapshot(name)}
@@ -169,8 +174,7 @@ def snapshot(*, tenant_id: Any = None, now: datetime | None = None) -> dict:
         "quality": {"total": (quality(by="total", rows=grouped["total"]) or [stats.Quality(()).as_dict()])[0],
                     **q,
                     "rolling": rolling,
-                    "thresholds": {"hard_bounce_pct": settings.COMMS_HARD_BOUNCE_THRESHOLD,
-                                   "complaint_pct": settings.COMMS_COMPLAINT_THRESHOLD}},
+                    "thresholds": thresholds()},
         "providers": sorted(provider_rows, key=lambda p: (p["channel"], p["provider"])),
     }
 

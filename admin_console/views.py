@@ -33,8 +33,7 @@ def _age(seconds: float | None) -> str:
 
 
 def _quality_rows(rows: list[dict], keys: tuple[str, ...], tenant_id, since: str) -> list[dict]:
-    thresholds = {"hard_bounce_pct": settings.COMMS_HARD_BOUNCE_THRESHOLD,
-                  "complaint_pct": settings.COMMS_COMPLAINT_THRESHOLD}
+    thresholds = dashboard.thresholds()
     out = []
     for row in rows:
         filters = {f"{'template_key' if k == 'template_key' else k}__exact": row[k] for k in keys}

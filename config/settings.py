@@ -413,9 +413,6 @@ CELERY_BEAT_SCHEDULE["console-stats-rollup"] = {
     "options": {"queue": "p0", "expires": 60},
 }
 COMMS_DASHBOARD_REFRESH_SECONDS = env.int("COMMS_DASHBOARD_REFRESH_SECONDS", default=30)
-# Deliverability thresholds drawn on the quality charts (7-day rolling, percent of sent).
-COMMS_HARD_BOUNCE_THRESHOLD = env.float("COMMS_HARD_BOUNCE_THRESHOLD", default=0.3)
-COMMS_COMPLAINT_THRESHOLD = env.float("COMMS_COMPLAINT_THRESHOLD", default=0.1)
 # Admin test sends go only to these addresses (exact, or "@example.com" for a whole domain).
 COMMS_TEST_SEND_ALLOWLIST = env.list("COMMS_TEST_SEND_ALLOWLIST", default=[])
 # /metrics answers only with `Authorization: Bearer <token>` when this is set.
