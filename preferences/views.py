@@ -16,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect, ensure_csrf_
 from django.views.decorators.http import require_http_methods
 
 from comms import errors
-from comms.auth import RedisWindowThrottle
+from comms.throttles import PublicThrottle
 from comms.models import Recipient
 from preferences import catalogue
 from preferences.center import page_context, preference_center_save
@@ -25,19 +25,18 @@ from preferences.subscriptions import language_for, subscription_confirm
 from preferences.tokens import confirm_claims, preference_center_claims, preference_center_token
 
 
-class PublicPageThrottle(RedisWindowThrottle):
-    """COMMS_PUBLIC_RATE per client IP for requests with a bad token (guessing, scanner floods), and
-    per token for good ones: one-click POSTs arrive from a few mailbox-provider IPs, so a campaign's
-    unsubscribes must not share one IP budget."""
+class PublicPageThrottle(PublicThrottle):
+    """The shared public budget (scope "pages") per client IP for requests with a bad token (guessing,
+    scanner floods), and per token for good ones: one-click POSTs arrive from a few mailbox-provider
+    IPs, so a campaign's unsubscribes must not share one IP budget."""
 
-    def __init__(self, scope: str):
-        self.scope = scope
+    scope = "pages"
 
-    def rate(self) -> str:
-        return settings.COMMS_PUBLIC_RATE
+    def __init__(self, token_key: str):
+        self.token_key = token_key
 
     def ident_for(self, request) -> str:
-        return f"public:{self.scope or self.get_ident(request)}"
+        return f"public:{self.scope}:token:{self.token_key}" if self.token_key else super().ident_for(request)
 
 
 def _client(request: HttpRequest) -> tuple[str | None, str]:
