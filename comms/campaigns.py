@@ -22,7 +22,7 @@ from django.utils import timezone
 from comms import errors
 from comms.campaign_models import Campaign, Segment
 from comms.models import Recipient
-from comms.campaign_fanout import campaign_pump, dispatch_cleanup, dispatch_fanout
+from comms.campaign_fanout import campaign_pump, dispatch_cleanup, dispatch_fanout, fanned_out
 from comms.segments import csv_parse, segment_queryset
 from delivery.services import batches_cancel, batches_hold, batches_progress
 from templates_app import services as templates
@@ -229,7 +229,7 @@ def campaign_cancel(*, tenant, campaign_id, now: datetime | None = None) -> tupl
 
 def campaign_progress(campaign: Campaign) -> dict:
     progress = batches_progress(batch_ids=campaign.batches.values_list("batch_id", flat=True))
-    return {**progress.summary(), "audience": campaign.audience_size, "fanned_out": campaign.queued_count,
+    return {**progress.summary(), "audience": campaign.audience_size, "fanned_out": fanned_out(campaign.pk),
             "fanout_done": campaign.fanout_done}
 
 

@@ -114,7 +114,9 @@ class Message(models.Model):
     class Meta:
         indexes = [
             # The claim path: only queued rows, ordered exactly as workers take them.
-            models.Index(fields=["priority", "next_attempt_at"], condition=Q(status="queued"),
+            # id breaks ties in creation order (uuid7): rows a dead worker never reached go back to
+            # the head of the queue, not behind a bulk backlog that shares their next_attempt_at.
+            models.Index(fields=["priority", "next_attempt_at", "id"], condition=Q(status="queued"),
                          name="message_claim_idx"),
             models.Index(fields=["next_attempt_at"], condition=Q(status__in=["scheduled", "deferred"]),
                          name="message_waiting_idx"),

@@ -52,7 +52,7 @@ UPDATE delivery_message AS m
  WHERE m.id = ANY(ARRAY(
          SELECT id FROM delivery_message
           WHERE status = 'queued' AND priority = %(priority)s AND next_attempt_at <= %(now)s
-          ORDER BY next_attempt_at
+          ORDER BY next_attempt_at, id
           LIMIT %(limit)s
           FOR UPDATE SKIP LOCKED))
 RETURNING m.*

@@ -100,6 +100,26 @@ def test_expired_lease_returns_to_queue_or_dlq(tenant):
 
 
 @pytest.mark.django_db
+def test_claims_take_ties_in_creation_order_whatever_the_physical_order(tenant):
+    """A bulk COPY gives every row the same next_attempt_at. Ties must go in creation (uuid7) order,
+    not in heap order: a reaping UPDATE moves the rows a dead worker never reached to the end of the
+    heap, and the chaos run (R1) saw them wait ~100 s behind a 50,000-row backlog."""
+    _bulk(tenant, 300)
+    with connection.cursor() as cursor:  # rewrite the heap newest-first: physical order = reverse creation order
+        cursor.execute("CREATE TEMP TABLE reversed AS SELECT * FROM delivery_message ORDER BY id DESC")
+        cursor.execute("DELETE FROM delivery_message")
+        cursor.execute("INSERT INTO delivery_message SELECT * FROM reversed")
+        cursor.execute("ANALYZE delivery_message")
+    oldest = list(Message.objects.order_by("id").values_list("id", flat=True)[:10])
+    now = timezone.now()
+    stranded = claim_batch(max_priority=2, limit=10, owner="dead-worker", now=now)
+    assert [m.id for m in stranded] == oldest
+    assert leases_reap(now=now + timedelta(seconds=200)) == 10
+    again = claim_batch(max_priority=2, limit=9, owner="next-worker", now=now + timedelta(seconds=201))
+    assert [m.id for m in again] == oldest[1:]  # the one it was sending waits out the crash backoff
+
+
+@pytest.mark.django_db
 def test_an_outcome_from_a_worker_that_lost_its_lease_is_not_recorded(tenant):
     _bulk(tenant, 1)
     now = timezone.now()
