@@ -7,6 +7,8 @@ ourselves so every message gets its own SMTP reply code, which decides transient
 
 from __future__ import annotations
 
+import binascii
+import re
 import smtplib
 import socket
 import time
@@ -44,6 +46,38 @@ def build_email(message: Any, content: Content, config: dict[str, Any]) -> Email
     if body_html:
         email.attach_alternative(body_html, "text/html")
     return email
+
+
+_QP = b"Content-Transfer-Encoding: quoted-printable\r\n"
+
+
+def _segments(wire: bytes) -> list[tuple[bytes, bytes]]:
+    """The wire as raw runs and quoted-printable payloads (decoded). Django encodes a part with a line
+    over 998 bytes as quoted-printable, whose soft line breaks can split a placeholder: substituting in
+    the decoded text and encoding again per message keeps the shared rendering usable for such parts.
+    Each segment is (its text, its encoded bytes if quoted-printable else b"")."""
+    if _QP not in wire:
+        return [(wire, b"")]
+    boundary = re.search(rb'boundary="([^"]+)"', wire[:wire.find(b"\r\n\r\n")])
+    out, at = [], 0
+    while (header := wire.find(_QP, at)) >= 0:
+        start = wire.find(b"\r\n\r\n", header) + 4
+        end = wire.find(b"\r\n--" + boundary.group(1), start) if boundary else len(wire)
+        end = len(wire) if end < 0 else end
+        out += [(wire[at:start], b""), (binascii.a2b_qp(wire[start:end]), wire[start:end])]
+        at = end
+    return [*out, (wire[at:], b"")]
+
+
+def _substitute(data: bytes, encoded: bytes, subs: list[tuple[str, str]]) -> bytes:
+    if encoded and not any(placeholder.encode() in data for placeholder, _ in subs):
+        return encoded  # a quoted-printable part without per-recipient values: as rendered
+    for placeholder, value in subs:
+        data = data.replace(placeholder.encode(), value.encode())
+    if not encoded:
+        return data
+    # b2a_qp breaks soft lines with the line ending it sees first (LF when there is none): SMTP wants CRLF.
+    return binascii.b2a_qp(data, istext=True).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 def _classify(code: int, text: str | bytes) -> SendResult:
@@ -164,24 +198,24 @@ class SmtpProvider(Provider):
                                             "recipient_id": getattr(message, "recipient_id", None),
                                             "unsubscribe_token": self._UNSUB, "preferences_url": self._PREFS})()
             email = self.build(stand_in, content)
-            wire = email.message().as_bytes(linesep="\r\n")
-            if tracked and not all(p.encode() in wire for p in tracked["tokens"]):
-                wire = b""  # a transfer encoding split a placeholder: this content renders per message
-            if unsubscribe and not self._placeholders_intact(email, wire):
-                wire = b""
-            cached = self._rendered[key] = (email.from_email, wire)
-        from_email, template = cached
-        if not template:
+            segments = _segments(email.message().as_bytes(linesep="\r\n"))
+            text = b"".join(data for data, _ in segments)
+            if tracked and not all(p.encode() in text for p in tracked["tokens"]):
+                segments = []  # a placeholder did not survive the rendering: this content renders per message
+            if unsubscribe and not self._placeholders_intact(email, text):
+                segments = []
+            cached = self._rendered[key] = (email.from_email, segments)
+        from_email, segments = cached
+        if not segments:
             email = self.build(message, full)
             return email.from_email, email.message().as_bytes(linesep="\r\n")
-        wire = template.replace(self._TO.encode(), message.recipient_address.encode()).replace(
-            self._ID.encode(), str(message.id).encode())
-        for placeholder, token in (tracked["tokens"].items() if tracked else ()):
-            wire = wire.replace(placeholder.encode(), token.encode())
+        subs = [(self._TO, message.recipient_address), (self._ID, str(message.id)),
+                *(tracked["tokens"].items() if tracked else ())]
         if unsubscribe:  # the token is per recipient (or per message): substituted like the address
-            wire = wire.replace(self._UNSUB.encode(), message_unsubscribe_token(message).encode())
-            if self._PREFS.encode() in wire:
-                wire = wire.replace(self._PREFS.encode(), message_preferences_url(message).encode())
+            subs.append((self._UNSUB, message_unsubscribe_token(message)))
+            if any(self._PREFS.encode() in data for data, _ in segments):
+                subs.append((self._PREFS, message_preferences_url(message)))
+        wire = b"".join(_substitute(data, encoded, subs) for data, encoded in segments)
         if max(map(len, wire.split(b"\r\n"))) > 998:
             # Tokens are longer than their placeholders: a line the 8bit rendering kept under SMTP's 998
             # limit (RFC 5321 4.5.3.1.6) may now exceed it; this message is encoded on its own.
@@ -189,10 +223,10 @@ class SmtpProvider(Provider):
             return email.from_email, email.message().as_bytes(linesep="\r\n")
         return from_email, wire
 
-    def _placeholders_intact(self, email: EmailMultiAlternatives, wire: bytes) -> bool:
-        """Every per-recipient link placeholder of the parts survived the transfer encoding whole."""
+    def _placeholders_intact(self, email: EmailMultiAlternatives, text: bytes) -> bool:
+        """Every per-recipient link placeholder of the parts survived the rendering whole."""
         parts = [email.body, *(alt[0] for alt in email.alternatives), *map(str, email.extra_headers.values())]
-        return all(wire.count(p.encode()) == sum(part.count(p) for part in parts) for p in (self._UNSUB, self._PREFS))
+        return all(text.count(p.encode()) == sum(part.count(p) for part in parts) for p in (self._UNSUB, self._PREFS))
 
     def send(self, message: Any, content: Content) -> SendResult:
         message_id = f"<{message.id}@{settings.COMMS_MESSAGE_ID_DOMAIN}>"
