@@ -35,7 +35,7 @@ def test_guessing_api_keys_locks_the_address_out_and_logs_it_once(api, settings,
     assert api.get("/api/v1/messages").status_code == 200
     lockouts = [r for r in caplog.records if "lockout" in r.getMessage()]
     assert len(lockouts) == 1 and "203.0.113.7" in lockouts[0].getMessage()
-    assert api.raw_key.split("_")[2] not in caplog.text  # the secret part never reaches a log
+    assert api.raw_key.split("_", 2)[2] not in caplog.text  # the secret part (may contain "_") never reaches a log
 
 
 def test_guessing_inbox_tokens_is_locked_out_too(tenant, settings):
