@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import parsers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -139,7 +139,9 @@ class SuppressionsApi(APIView):
 
     required_scopes = {"GET": "messages:read", "POST": "admin"}
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=dict, parameters=[
+        OpenApiParameter("channel", str, enum=["email", "sms", "push"], required=True),
+        OpenApiParameter("address", {"type": "string", "minLength": 1, "pattern": "\\S"}, required=True)])
     def get(self, request):
         channel, address = request.query_params.get("channel", ""), request.query_params.get("address", "")
         if channel not in ("email", "sms", "push") or not address:

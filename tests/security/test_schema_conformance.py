@@ -76,3 +76,16 @@ def test_priority_names_the_schema_lists_are_accepted(admin_api):
         response = admin_api.post("/api/v1/events", {"name": "nothing.routes.this", "priority": priority},
                                   format="json")
         assert response.status_code == 202, (priority, response.content)
+
+
+def test_query_parameters_say_what_the_views_accept(schema, api):
+    for path in ("/api/v1/stats/channels", "/api/v1/stats/templates"):
+        [days] = [p for p in schema["paths"][path]["get"]["parameters"] if p["name"] == "days"]
+        assert (days["schema"]["minimum"], days["schema"]["maximum"]) == (1, 30)
+        assert api.get(path, {"days": 30}).status_code == 200 and api.get(path, {"days": 31}).status_code == 400
+    params = {p["name"]: p for p in schema["paths"]["/api/v1/suppressions"]["get"]["parameters"]}
+    assert params["channel"]["required"] and params["address"]["required"]
+    assert api.get("/api/v1/suppressions", {"channel": "sms", "address": "0"}).json() == {"suppressed": False}
+    refused = api.get("/api/v1/suppressions", {"channel": "sms"})
+    assert refused.status_code == 400
+    assert_documented(schema, "get", "/api/v1/suppressions", refused)
