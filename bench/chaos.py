@@ -97,8 +97,6 @@ def wait_all_sent(ids: list[str], timeout: float) -> bool:
 
 # --- R1 ----------------------------------------------------------------------------------------------
 def r1(c: Cluster, n: int, timeout: float) -> dict:
-    from delivery.models import Message
-
     import psutil
 
     log = c.root / "r1.log"
@@ -128,15 +126,23 @@ def r1(c: Cluster, n: int, timeout: float) -> dict:
     figures = {**delivery_figures(ids, sink_counts(log)), **lease_figures(ids), "kills": len(kills),
                "drain_s": round(elapsed, 1), "all_sent": done}
     rows = figures.pop("_rows")
-    sent_at = dict(Message.objects.filter(id__in=[r[0] for r in rows]).values_list("id", "sent_at"))
     # Two kinds of orphan: rows the dead worker never reached keep their place at the head of the
     # queue; the row it was sending is treated like a retry (crash backoff, behind the backlog).
+    # Recovery of one orphaning = the kill before its reap -> the message's next logged event (sent,
+    # or reaped again after a later kill: then it had been claimed again, the orphan recovered).
+    from delivery.models import DeliveryLog
+
+    timeline: dict = {}
+    for message_id, at in DeliveryLog.objects.filter(message_id__in=[r[0] for r in rows],
+                                                     event__in=["sent", "lease_expired"]).values_list("message_id", "at"):
+        timeline.setdefault(message_id, []).append(at)
     worst = {False: 0.0, True: 0.0}
     for message_id, at, data in rows:
         before = [k for k in kills if k <= at]
-        if before and sent_at.get(message_id):
+        after = sorted(t for t in timeline.get(message_id, []) if t > at)
+        if before and after:
             kind = bool(data.get("in_flight"))
-            worst[kind] = max(worst[kind], (sent_at[message_id] - before[-1]).total_seconds())
+            worst[kind] = max(worst[kind], (after[0] - before[-1]).total_seconds())
     figures["worst_orphan_recovery_s"] = round(worst[False], 1)
     figures["worst_in_flight_recovery_s"] = round(worst[True], 1)
     c.sup.remove_all()
