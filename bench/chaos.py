@@ -547,10 +547,11 @@ def main(argv: list[str]) -> int:
         say(f"chaos: {os.cpu_count()} cores, PostgreSQL + Redis + SMTP sink + workers on loopback; "
             f"{'quick' if q else 'full'} sizes")
         for name in args.scenarios:
-            t = time.monotonic()
+            t, load = time.monotonic(), os.getloadavg()[0]
             say(f"-- {name.upper()} …")
             result = plan[name]()
             result["seconds"] = round(time.monotonic() - t, 1)
+            result["load_average"] = [round(load, 1), round(os.getloadavg()[0], 1)]
             result["size"] = "quick" if q else "full"
             results.append(result)
             say(f"{result['id']} {'PASS' if result['pass'] else 'FAIL'}: {result['figure']}")
