@@ -37,7 +37,7 @@ from comms.enums import LogEvent, Status
 from delivery import health, ratelimit, routing, wakeup
 from delivery.models import Message, MessageBatch
 from delivery.providers.base import Content, SendResult
-from delivery.services.enqueue import message_fallback
+from delivery.services.enqueue import message_fallback, message_follow_up
 from delivery.services import screening
 from templates_app import services as templates
 from tracking.links import Tracker
@@ -186,6 +186,9 @@ def record_outcome(message: Message, result: SendResult, *, owner: str, provider
     stats.lost_lease += not ok
     if ok and status in (Status.FAILED, Status.DEAD) and message.fallback_channels:
         message_fallback(message=message)
+    if ok and status == Status.SENT and result.retry_addresses:
+        at = next_retry_at(priority=message.priority, attempt=1, origin=now, now=now)
+        message_follow_up(message=message, addresses=result.retry_addresses, at=at)
 
 
 class Unrenderable(Exception):
