@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
@@ -144,19 +144,39 @@ def _record(message: Message, *, owner: str, now: datetime, status: str, event: 
             provider: str, next_at: datetime | None = None, attempt_delta: int = 0) -> bool:
     """Write one outcome (status + log row) fenced by the lease; False when the lease was lost."""
     terminal_fail = status in (Status.FAILED, Status.DEAD)
-    with connection.cursor() as cursor:
-        cursor.execute(_OUTCOME_SQL, {
-            "status": status, "next_at": next_at, "sent_at": now if result.ok else None,
-            "failed_at": now if terminal_fail else None, "provider": provider, "ref": result.provider_ref,
-            "fcode": "" if result.ok else result.code, "freason": "" if result.ok else result.detail[:2000],
-            "now": now, "id": message.id, "owner": owner, "event": event, "code": result.code,
-            "variant": message.variant, "artifact": message.artifact, "attempt_delta": attempt_delta,
-            "detail": result.detail[:2000], "data": json.dumps({**result.data, **({"error_class": result.error_class} if not result.ok else {})}),
-        })
-        written = cursor.fetchone() is not None
+    params = {
+        "status": status, "next_at": next_at, "sent_at": now if result.ok else None,
+        "failed_at": now if terminal_fail else None, "provider": provider, "ref": result.provider_ref,
+        "fcode": "" if result.ok else result.code, "freason": "" if result.ok else result.detail[:2000],
+        "now": now, "id": message.id, "owner": owner, "event": event, "code": result.code,
+        "variant": message.variant, "artifact": message.artifact, "attempt_delta": attempt_delta,
+        "detail": result.detail[:2000], "data": json.dumps({**result.data, **({"error_class": result.error_class} if not result.ok else {})}),
+    }
+    written = _write_outcome(params)
     if not written:
         log.warning("lease lost for message %s before its outcome was recorded", message.id)
     return written
+
+
+def _write_outcome(params: dict) -> bool:
+    """Run the fenced outcome write, riding out a database blip for most of a lease.
+
+    The provider already has the message: giving up here means the lease expires and the message
+    is sent again. So a lost connection is retried (on a fresh one) for up to 80 % of a lease;
+    the lease-owner fence makes a write that comes too late a no-op, never a double outcome.
+    """
+    deadline = time.monotonic() + settings.COMMS_LEASE_SECONDS * 0.8
+    while True:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(_OUTCOME_SQL, params)
+                return cursor.fetchone() is not None
+        except (OperationalError, InterfaceError):
+            if connection.in_atomic_block or time.monotonic() > deadline:
+                raise
+            log.warning("database unreachable while recording the outcome of %s; retrying", params["id"])
+            connection.close()
+            time.sleep(0.5)
 
 
 def defer(message: Message, *, owner: str, now: datetime, seconds: float, reason: str, stats: DrainStats) -> None:
