@@ -140,6 +140,6 @@ class ScheduleDetailApi(APIView):
             raise errors.NotFound("No such schedule.")
         return Response(schedule_representation(schedule))
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def delete(self, request, schedule_id: int):
         return Response(schedule_representation(schedule_cancel(tenant=request.user.tenant, schedule_id=schedule_id)))

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from comms.enums import Category, Channel, Priority
-from comms.serializers import StrictSerializer
-
-
-def _priority(value) -> int:
-    try:
-        return int(Priority.parse(value))
-    except (ValueError, TypeError):
-        raise serializers.ValidationError("priority is 0-4, P0-P4, or critical/high/normal/low.") from None
+from comms.enums import Category, Channel
+from comms.serializers import PriorityField, StrictSerializer
 
 
 class EventSerializer(StrictSerializer):
@@ -22,11 +15,8 @@ class EventSerializer(StrictSerializer):
     actor = serializers.DictField(required=False, default=dict)
     cause_ref = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     category = serializers.ChoiceField(choices=Category.choices, required=False, default=Category.TRANSACTIONAL)
-    priority = serializers.JSONField(required=False, default=2)
+    priority = PriorityField(required=False, default=2)
     payload = serializers.DictField(required=False, default=dict)
-
-    def validate_priority(self, value) -> int:
-        return _priority(value)
 
 
 class EventBatchSerializer(StrictSerializer):
@@ -58,14 +48,11 @@ class CampaignSerializer(StrictSerializer):
     template = serializers.CharField(max_length=128)
     variables = serializers.DictField(required=False, default=dict)
     category = serializers.ChoiceField(choices=Category.choices, required=False, default=Category.MARKETING)
-    priority = serializers.JSONField(required=False, default=3)
+    priority = PriorityField(required=False, default=3)
     audience = serializers.DictField(help_text='{"recipients": [...]} | {"segment": "name"} | {"csv": "text"}')
     schedule = serializers.DictField(required=False, default=dict,
                                      help_text='{"at": iso} | {"local_date": "2026-12-01", "local_time": "09:00"}')
     throttle_per_minute = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=None)
-
-    def validate_priority(self, value) -> int:
-        return _priority(value)
 
 
 class ScheduleSerializer(StrictSerializer):

@@ -1,10 +1,63 @@
-"""Serializer base: unknown fields are an error, never silently dropped."""
+"""Serializer base: unknown fields are an error, never silently dropped, and a value whose JSON type
+is not the one the OpenAPI schema names is refused (DRF would turn 0 into "0" and "5" into 5)."""
 
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from comms.enums import Priority
+
+# What the schema says each field takes; DRF's own coercion is wider than JSON Schema.
+_JSON_TYPES: list[tuple[type, tuple[type, ...], str]] = [
+    (serializers.BooleanField, (bool,), "a boolean"),
+    (serializers.IntegerField, (int,), "an integer"),
+    (serializers.FloatField, (int, float), "a number"),
+    (serializers.CharField, (str,), "a string"),
+    (serializers.DateTimeField, (str,), "a string"),
+    (serializers.DateField, (str,), "a string"),
+    (serializers.TimeField, (str,), "a string"),
+]
+
+
+def json_type_problem(field: serializers.Field, value: Any) -> str | None:
+    """Why ``value`` (parsed JSON) is not of the type the schema documents for ``field``; None if it is."""
+    if value is None:
+        return None  # allow_null (or its absence) is DRF's to judge
+    if isinstance(field, serializers.ListField) and isinstance(value, list):
+        for index, item in enumerate(value):
+            problem = json_type_problem(field.child, item)
+            if problem:
+                return f"item {index}: {problem}"
+        return None
+    if isinstance(field, serializers.ChoiceField) and not isinstance(field, serializers.MultipleChoiceField):
+        if all(isinstance(key, str) for key in field.choices) and not isinstance(value, str):
+            return "Must be a string."
+        return None
+    for kind, types, label in _JSON_TYPES:
+        if isinstance(field, kind):
+            if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+                return f"Must be {label}."
+            return None
+    return None
+
+
+def json_type_errors(fields: dict[str, serializers.Field], data: dict) -> dict[str, list[str]]:
+    """Per field, the JSON type mismatches of a request body (refused with 400 COMMS_VALIDATION_ERROR)."""
+    wrong = {}
+    for name, value in data.items():
+        field = fields.get(name)
+        problem = json_type_problem(field, value) if field is not None and not field.read_only else None
+        if problem:
+            wrong[name] = [problem]
+    return wrong
 
 
 class StrictSerializer(serializers.Serializer):
-    """Unknown fields are refused, and a text field takes only a JSON string (DRF would turn 0 into "0")."""
+    """Unknown fields are refused, and a field takes only the JSON type the schema names (DRF would turn 0
+    into "0")."""
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
@@ -13,12 +66,33 @@ class StrictSerializer(serializers.Serializer):
                 raise serializers.ValidationError(
                     {name: [serializers.ErrorDetail("Unknown field.", code="COMMS_UNKNOWN_FIELD")] for name in unknown}
                 )
-            wrong = [name for name, value in data.items()
-                     if isinstance(self.fields[name], serializers.CharField) and value is not None
-                     and not isinstance(value, str)]
+            wrong = json_type_errors(self.fields, data)
             if wrong:
-                raise serializers.ValidationError({name: ["Must be a string."] for name in wrong})
+                raise serializers.ValidationError(wrong)
         return super().to_internal_value(data)
+
+
+# A priority as a number 0-4 or one of these names; exactly what the schema documents.
+PRIORITY_NAMES = [*(f"P{n}" for n in range(5)), *(f"p{n}" for n in range(5)), *(str(n) for n in range(5)),
+                  "critical", "emergency", "high", "alert", "normal", "low"]
+
+
+@extend_schema_field({"oneOf": [{"type": "integer", "minimum": 0, "maximum": 4},
+                                 {"type": "string", "enum": PRIORITY_NAMES}],
+                      "description": "0-4 (0 most urgent), P0-P4, or critical/high/normal/low."})
+class PriorityField(serializers.Field):
+    """0-4, "P0".."P4" or a seed name; validated to the int Priority value."""
+
+    default_error_messages = {"invalid": "priority is 0-4, P0-P4, or critical/high/normal/low."}
+
+    def to_internal_value(self, data) -> int:
+        if isinstance(data, bool) or not (isinstance(data, int) and 0 <= data <= 4
+                                          or isinstance(data, str) and data in PRIORITY_NAMES):
+            self.fail("invalid")
+        return int(Priority.parse(data))
+
+    def to_representation(self, value):
+        return value
 
 
 class RecipientSerializer(StrictSerializer):

@@ -126,3 +126,8 @@ def auth_failed(request: HttpRequest, *, kind: str) -> None:
 
 def retry_after(exc: errors.CommsError) -> float:
     return float(exc.details.get("retry_after_seconds", 1))
+
+
+def locked_out_response(request: HttpRequest, exc: errors.CommsError) -> HttpResponse:
+    """The 429 (+ Retry-After) a plain Django view answers for ``auth_locked``'s refusal."""
+    return _too_many(request, retry_after(exc), exc.message)

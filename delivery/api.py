@@ -213,7 +213,7 @@ class WebhookEndpointRotateApi(APIView):
 class WebhookEndpointDetailApi(APIView):
     required_scopes = {"DELETE": "admin"}
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def delete(self, request, endpoint_id: int):
         endpoint = _endpoint(request, endpoint_id)
         webhooks.endpoint_disable(endpoint=endpoint, reason="disabled via API", actor=request.user)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from comms.enums import Category, Channel, Priority
-from comms.serializers import StrictSerializer
+from comms.enums import Category, Channel
+from comms.serializers import PriorityField, StrictSerializer
 
 MAX_METADATA_BYTES = 16 * 1024
 
@@ -25,13 +25,6 @@ def _channel(value: str) -> str:
             f"Unknown channel '{value}'; use one of {', '.join(Channel.values)}.", code="COMMS_UNKNOWN_CHANNEL"
         )
     return value
-
-
-def _priority(value) -> int:
-    try:
-        return int(Priority.parse(value))
-    except (ValueError, TypeError):
-        raise serializers.ValidationError("priority is 0-4, P0-P4, or critical/high/normal/low.") from None
 
 
 def _metadata(value: dict) -> dict:
@@ -60,14 +53,11 @@ class ContentFields(StrictSerializer):
                                      help_text="Template key; renders the active version (templates issue).")
     variables = serializers.DictField(required=False, default=dict)
     locale = serializers.CharField(required=False, allow_blank=True, max_length=35, default="")
-    priority = serializers.JSONField(required=False, default=2, validators=[_priority])
+    priority = PriorityField(required=False, default=2)
     category = serializers.ChoiceField(choices=Category.choices, required=False, default=Category.TRANSACTIONAL)
     scheduled_for = serializers.DateTimeField(required=False, allow_null=True, default=None)
     metadata = serializers.DictField(required=False, default=dict, validators=[_metadata])
     idempotency_key = serializers.CharField(required=False, max_length=255, allow_blank=True, default="")
-
-    def validate_priority(self, value) -> int:
-        return _priority(value)
 
 
 class MessageCreateSerializer(ContentFields):

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.http import JsonResponse, StreamingHttpResponse
 
 from comms import errors
+from comms.throttles import auth_failed, auth_locked, locked_out_response
 from delivery.inbox import recipient_for_token, representation
 from delivery.models import InAppNotification
 from delivery.providers.in_app import inbox_channel
@@ -29,13 +30,20 @@ def _item(item_id: str) -> dict | None:
 
 
 async def inbox_stream(request):
+    """Same credential rules as the inbox API: a locked-out address gets 429 whatever it sends, and each
+    forged or expired token counts towards its lockout (comms.throttles)."""
     header = request.headers.get("Authorization", "")
     token = header[6:].strip() if header.lower().startswith("inbox ") else request.GET.get("token", "")
+    if not token:
+        return JsonResponse(errors.Unauthenticated("An inbox token is required.").as_dict(), status=401)
     try:
-        if not token:
-            raise errors.Unauthenticated("An inbox token is required.")
+        await sync_to_async(auth_locked)(request)
+    except errors.RateLimited as exc:
+        return locked_out_response(request, exc)
+    try:
         recipient = await sync_to_async(recipient_for_token)(token)
-    except errors.CommsError as exc:
+    except errors.Unauthenticated as exc:
+        await sync_to_async(auth_failed)(request, kind="inbox stream token")
         return JsonResponse(exc.as_dict(), status=exc.status)
 
     async def events():

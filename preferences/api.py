@@ -56,7 +56,8 @@ class SubscriptionsApi(APIView):
     def get(self, request, external_id: str):
         return Response({"results": subscriptions_of(recipient=_recipient(request, external_id))})
 
-    @extend_schema(request=SubscribeSerializer, responses=dict)
+    @extend_schema(request=SubscribeSerializer, responses={200: dict, 202: dict},
+                   description="200 when subscribed at once; 202 when a double opt-in confirmation was sent.")
     def post(self, request, external_id: str):
         recipient = _recipient(request, external_id)
         data = _valid(SubscribeSerializer, request.data)
@@ -146,7 +147,7 @@ class SuppressionsApi(APIView):
         return Response({"suppressed": services.is_suppressed(tenant=request.user.tenant, channel=channel,
                                                               address=address)})
 
-    @extend_schema(request=SuppressionSerializer, responses=dict)
+    @extend_schema(request=SuppressionSerializer, responses={201: dict})
     def post(self, request):
         data = _valid(SuppressionSerializer, request.data)
         row = services.suppression_add(tenant=request.user.tenant, **data)

@@ -94,7 +94,10 @@ def recipient_erase(*, recipient: Recipient, now=None) -> dict[str, Any]:
         done[getattr(eraser, "__name__", "eraser")] = eraser(tenant_id=tenant.pk, identifiers=identifiers,
                                                            message_ids=message_ids)
 
-    pseudonym = f"{ERASED}-{subject_hash(tenant.pk, recipient.external_id)[:24]}"
+    # The subject hash links the pseudonym to the consent ledger; the row's own id keeps it unique when
+    # the same external id is created and erased again (two erased rows would otherwise collide: a 500).
+    row_tag = str(recipient.pk).replace("-", "")[-12:]
+    pseudonym = f"{ERASED}-{subject_hash(tenant.pk, recipient.external_id)[:24]}-{row_tag}"
     Recipient.objects.filter(pk=recipient.pk).update(external_id=pseudonym, email="", phone="", attributes={},
                                                      locale="en-US", timezone="UTC", updated_at=now)
     done["pseudonym"] = pseudonym

@@ -5,17 +5,22 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from comms.enums import Channel
+from comms.serializers import json_type_errors
 from preferences.models import Frequency, SuppressionReason, UpdatedBy
 
 
 class StrictSerializer(serializers.Serializer):
-    """Unknown fields are an error (COMMS_UNKNOWN_FIELD), not silently dropped."""
+    """Unknown fields are an error (COMMS_UNKNOWN_FIELD), not silently dropped; a value of another JSON type
+    than the schema names is refused (DRF would store 0 as "0")."""
 
     def to_internal_value(self, data):
         unknown = set(data) - set(self.fields) if isinstance(data, dict) else set()
         if unknown:
             raise serializers.ValidationError({"non_field_errors": [serializers.ErrorDetail(
                 f"Unknown field(s): {', '.join(sorted(unknown))}.", code="COMMS_UNKNOWN_FIELD")]})
+        wrong = json_type_errors(self.fields, data) if isinstance(data, dict) else {}
+        if wrong:
+            raise serializers.ValidationError(wrong)
         return super().to_internal_value(data)
 
 

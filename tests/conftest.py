@@ -142,14 +142,16 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, message: 
 
 
 @contextlib.contextmanager
-def serving(args, name: str):
-    """Run a real server process on the test database until it answers /healthz; yields its URL."""
+def serving(args, name: str, *, extra_env: dict[str, str] | None = None, log=None):
+    """Run a real server process on the test database until it answers /healthz; yields its URL.
+    ``log``: an open file that gets the server's stdout and stderr (its log lines)."""
     import httpx
 
     from comms.embedded import free_port
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", *args(port)], cwd=ROOT, env=worker_env())
+    proc = subprocess.Popen([sys.executable, "-m", *args(port)], cwd=ROOT, env={**worker_env(), **(extra_env or {})},
+                            stdout=log, stderr=subprocess.STDOUT if log else None)
     url = f"http://127.0.0.1:{port}"
 
     def up():
@@ -177,12 +179,27 @@ def web_server():
         yield url
 
 
+def _uvicorn(port: int) -> list[str]:
+    return ["uvicorn", "config.asgi:application", "--port", str(port), "--log-level", "warning"]
+
+
 @pytest.fixture
 def asgi_server():
     """The ASGI process (uvicorn) that serves the live inbox stream."""
-    with serving(lambda port: ["uvicorn", "config.asgi:application", "--port", str(port), "--log-level", "warning"],
-                 "uvicorn") as url:
+    with serving(_uvicorn, "uvicorn") as url:
         yield url
+
+
+@pytest.fixture
+def make_asgi_server(tmp_path):
+    """Start uvicorn with extra settings in its environment; yields (url, path of its log)."""
+    with contextlib.ExitStack() as stack:
+        def start(**env: str) -> tuple[str, Path]:
+            log_path = tmp_path / f"uvicorn-{len(env)}-{time.monotonic_ns()}.log"
+            log = stack.enter_context(open(log_path, "w"))
+            return stack.enter_context(serving(_uvicorn, "uvicorn", extra_env=env, log=log)), log_path
+
+        yield start
 
 
 @pytest.fixture(scope="session")

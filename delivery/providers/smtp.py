@@ -7,6 +7,8 @@ ourselves so every message gets its own SMTP reply code, which decides transient
 
 from __future__ import annotations
 
+import binascii
+import re
 import smtplib
 import socket
 import time
@@ -19,7 +21,10 @@ from django.core.mail.backends.smtp import EmailBackend
 
 from comms.enums import Channel
 from delivery.providers.base import Content, Provider, SendResult
-from preferences.headers import list_unsubscribe_headers, message_unsubscribe_token, wants_unsubscribe
+from preferences.headers import (
+    CENTER_PLACEHOLDER, body_with_links, list_unsubscribe_headers, message_preferences_url, message_unsubscribe_token,
+    wants_unsubscribe,
+)
 
 
 def build_email(message: Any, content: Content, config: dict[str, Any]) -> EmailMultiAlternatives:
@@ -31,13 +36,48 @@ def build_email(message: Any, content: Content, config: dict[str, Any]) -> Email
         **list_unsubscribe_headers(message, getattr(message, "unsubscribe_token", None)),
         **content.data.get("headers", {}),
     }
+    # Non-critical mail shows its unsubscribe and preferences links in the body too (a footer unless the
+    # template placed {{unsubscribe_url}} / {{preferences_url}} itself).
+    body, body_html = body_with_links(message, content.body, content.body_html)
     email = EmailMultiAlternatives(
-        subject=content.subject, body=content.body, from_email=from_email, to=[message.recipient_address],
+        subject=content.subject, body=body, from_email=from_email, to=[message.recipient_address],
         headers=headers, reply_to=[message.metadata["reply_to"]] if message.metadata.get("reply_to") else None,
     )
-    if content.body_html:
-        email.attach_alternative(content.body_html, "text/html")
+    if body_html:
+        email.attach_alternative(body_html, "text/html")
     return email
+
+
+_QP = b"Content-Transfer-Encoding: quoted-printable\r\n"
+
+
+def _segments(wire: bytes) -> list[tuple[bytes, bytes]]:
+    """The wire as raw runs and quoted-printable payloads (decoded). Django encodes a part with a line
+    over 998 bytes as quoted-printable, whose soft line breaks can split a placeholder: substituting in
+    the decoded text and encoding again per message keeps the shared rendering usable for such parts.
+    Each segment is (its text, its encoded bytes if quoted-printable else b"")."""
+    if _QP not in wire:
+        return [(wire, b"")]
+    boundary = re.search(rb'boundary="([^"]+)"', wire[:wire.find(b"\r\n\r\n")])
+    out, at = [], 0
+    while (header := wire.find(_QP, at)) >= 0:
+        start = wire.find(b"\r\n\r\n", header) + 4
+        end = wire.find(b"\r\n--" + boundary.group(1), start) if boundary else len(wire)
+        end = len(wire) if end < 0 else end
+        out += [(wire[at:start], b""), (binascii.a2b_qp(wire[start:end]), wire[start:end])]
+        at = end
+    return [*out, (wire[at:], b"")]
+
+
+def _substitute(data: bytes, encoded: bytes, subs: list[tuple[str, str]]) -> bytes:
+    if encoded and not any(placeholder.encode() in data for placeholder, _ in subs):
+        return encoded  # a quoted-printable part without per-recipient values: as rendered
+    for placeholder, value in subs:
+        data = data.replace(placeholder.encode(), value.encode())
+    if not encoded:
+        return data
+    # b2a_qp breaks soft lines with the line ending it sees first (LF when there is none): SMTP wants CRLF.
+    return binascii.b2a_qp(data, istext=True).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 def _classify(code: int, text: str | bytes) -> SendResult:
@@ -55,6 +95,7 @@ class SmtpProvider(Provider):
     _TO = "comms-recipient@placeholder.invalid"
     _ID = "00000000-0000-0000-0000-000000000000"
     _UNSUB = "comms-unsubscribe-token-placeholder"
+    _PREFS = f"https://placeholder.invalid/p/{CENTER_PLACEHOLDER}"  # the whole URL: a bare address gets /u/…
 
     def __init__(self, config: dict[str, Any] | None = None):
         super().__init__(config)
@@ -145,29 +186,47 @@ class SmtpProvider(Provider):
         full, tracked = content, content.data.get("tracking")
         if tracked:  # click/open tracking (tracking.links): share the HTML with placeholders, substitute tokens
             content = replace(content, body_html=tracked["html"])
+        footer = (getattr(message, "locale", ""), bool(getattr(message, "recipient_id", None))) if unsubscribe else ()
         key = (content.subject, content.body, content.body_html, message.metadata.get("from_email"),
-               message.metadata.get("reply_to"), tuple(sorted(content.data.get("headers", {}).items())), unsubscribe)
+               message.metadata.get("reply_to"), tuple(sorted(content.data.get("headers", {}).items())), unsubscribe,
+               footer)  # the links footer's language and whether it has a preference center link
         cached = self._rendered.get(key)
         if cached is None:
             stand_in = type("StandIn", (), {"id": self._ID, "recipient_address": self._TO, "metadata": message.metadata,
                                             "tenant_id": message.tenant_id, "category": message.category,
-                                            "unsubscribe_token": self._UNSUB})()
+                                            "locale": getattr(message, "locale", ""),
+                                            "recipient_id": getattr(message, "recipient_id", None),
+                                            "unsubscribe_token": self._UNSUB, "preferences_url": self._PREFS})()
             email = self.build(stand_in, content)
-            wire = email.message().as_bytes(linesep="\r\n")
-            if tracked and not all(p.encode() in wire for p in tracked["tokens"]):
-                wire = b""  # a transfer encoding split a placeholder: this content renders per message
-            cached = self._rendered[key] = (email.from_email, wire)
-        from_email, template = cached
-        if not template:
+            segments = _segments(email.message().as_bytes(linesep="\r\n"))
+            text = b"".join(data for data, _ in segments)
+            if tracked and not all(p.encode() in text for p in tracked["tokens"]):
+                segments = []  # a placeholder did not survive the rendering: this content renders per message
+            if unsubscribe and not self._placeholders_intact(email, text):
+                segments = []
+            cached = self._rendered[key] = (email.from_email, segments)
+        from_email, segments = cached
+        if not segments:
             email = self.build(message, full)
             return email.from_email, email.message().as_bytes(linesep="\r\n")
-        wire = template.replace(self._TO.encode(), message.recipient_address.encode()).replace(
-            self._ID.encode(), str(message.id).encode())
-        for placeholder, token in (tracked["tokens"].items() if tracked else ()):
-            wire = wire.replace(placeholder.encode(), token.encode())
+        subs = [(self._TO, message.recipient_address), (self._ID, str(message.id)),
+                *(tracked["tokens"].items() if tracked else ())]
         if unsubscribe:  # the token is per recipient (or per message): substituted like the address
-            wire = wire.replace(self._UNSUB.encode(), message_unsubscribe_token(message).encode())
+            subs.append((self._UNSUB, message_unsubscribe_token(message)))
+            if any(self._PREFS.encode() in data for data, _ in segments):
+                subs.append((self._PREFS, message_preferences_url(message)))
+        wire = b"".join(_substitute(data, encoded, subs) for data, encoded in segments)
+        if max(map(len, wire.split(b"\r\n"))) > 998:
+            # Tokens are longer than their placeholders: a line the 8bit rendering kept under SMTP's 998
+            # limit (RFC 5321 4.5.3.1.6) may now exceed it; this message is encoded on its own.
+            email = self.build(message, full)
+            return email.from_email, email.message().as_bytes(linesep="\r\n")
         return from_email, wire
+
+    def _placeholders_intact(self, email: EmailMultiAlternatives, text: bytes) -> bool:
+        """Every per-recipient link placeholder of the parts survived the rendering whole."""
+        parts = [email.body, *(alt[0] for alt in email.alternatives), *map(str, email.extra_headers.values())]
+        return all(text.count(p.encode()) == sum(part.count(p) for part in parts) for p in (self._UNSUB, self._PREFS))
 
     def send(self, message: Any, content: Content) -> SendResult:
         message_id = f"<{message.id}@{settings.COMMS_MESSAGE_ID_DOMAIN}>"

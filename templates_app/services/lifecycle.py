@@ -168,6 +168,8 @@ def version_validate(version: TemplateVersion, *, check_assets: bool = True) -> 
     except errors.TemplateInvalid as exc:
         return [exc.message]
     declared = set((version.variables_schema or {}).get("properties", {}))
+    if "email" in template.channels:  # supplied at send time (preferences.headers.link_variables)
+        declared |= {"unsubscribe_url", "preferences_url"}
     for row in rows:
         sources = " ".join(str(getattr(row, f)) for f in (*TEXT_PARTS, *HTML_PARTS)) + " " + str(row.in_app_content)
         for variant in (version.experiment or {}).get("variants", []):

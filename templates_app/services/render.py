@@ -155,13 +155,18 @@ def render_channel(ctx: RenderContext, channel: str) -> rendering.Rendered:
     template: Template = ctx.version.template
     helpers = rendering.make_helpers(ctx.row.locale, ctx.timezone, trusted=template.trusted)
     out = rendering.Rendered()
+    variables = ctx.variables
+    if channel == Channel.EMAIL:  # {{unsubscribe_url}}, {{preferences_url}}: personalised when sent
+        from preferences.headers import link_variables
+
+        variables = {**link_variables(), **ctx.variables}
 
     def text(part: str, source: str) -> str:
         if not source:
             return ""
         if ctx.variant and part in ctx.variant:  # an overridden part is its own compiled template
             part = f"{part}@{ctx.variant.get('key', '')}"
-        return rendering.render_part(_compiled(ctx.version, ctx.row, part, source, html=False), ctx.variables, helpers)
+        return rendering.render_part(_compiled(ctx.version, ctx.row, part, source, html=False), variables, helpers)
 
     if channel == Channel.EMAIL:
         subject = _override(ctx.row, ctx.variant, "subject")
@@ -169,7 +174,7 @@ def render_channel(ctx: RenderContext, channel: str) -> rendering.Rendered:
         if ctx.row.body_html:
             html_source, check_urls = _email_html_source(ctx.version, ctx.row)
             fn = _compiled(ctx.version, ctx.row, "body_html", html_source, html=True)
-            out.body_html = rendering.render_part(fn, ctx.variables, helpers)
+            out.body_html = rendering.render_part(fn, variables, helpers)
             if check_urls:
                 out.body_html = rendering.sanitise_urls(out.body_html, out.problems)
         body_text = _override(ctx.row, ctx.variant, "body_text")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
@@ -11,56 +10,37 @@ from django.utils import timezone
 from admin_console import workers
 from delivery.models import Message
 from delivery.services import drain_all
-from templates_app.models import Template
 from tests.admin_console.seed import seed
-from tests.browser import SCREENSHOTS, browser_page
+from tests.browser import (
+    SCREENSHOTS, admin_approve_as, admin_draft_save, admin_login, admin_staff, admin_submit_for_review,
+    admin_template_add, browser_page,
+)
 from tests.templates_app.fixtures import ORDER_MJML, SCHEMA, variables
-from tests.templates_app.test_admin_e2e import _login, _staff
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _logout(page):
-    with page.expect_navigation(url="**/admin/logout/"):
-        page.evaluate("document.querySelector('#logout-form').submit()")
-
-
 def test_editor_approver_test_send_and_dashboard(live_server, settings, tenant, other_tenant, smtp_sink):
     settings.COMMS_ASSET_CHECK = False
     settings.COMMS_TEST_SEND_ALLOWLIST = ["qa@example.com"]
-    _staff("edith", "CommsEditor")
-    _staff("arthur", "CommsApprover")
+    admin_staff("edith", "CommsEditor")
+    admin_staff("arthur", "CommsApprover")
     base = live_server.url
     with browser_page() as page:
-        _login(page, base, "edith")
-        page.goto(f"{base}/admin/templates_app/template/add/")
-        page.fill("#id_template_key", "order_confirmation")
-        page.fill("#id_name", "Order confirmation")
-        page.fill("#id_channels", "email")
-        page.click("input[name=_save]")
-        page.wait_for_selector("#workflow")
-        page.fill("#id_variables_schema", json.dumps(SCHEMA))
-        page.fill("#id_sample_variables", json.dumps(variables()))
-        page.fill("#id_locales-0-subject", "Order {{order.id}} confirmed")
-        page.fill("#id_locales-0-body_html", ORDER_MJML)
-        page.click("input[name=_continue]")
+        admin_login(page, base, "edith")
+        admin_template_add(page, base, key="order_confirmation", name="Order confirmation", channels="email")
+        admin_draft_save(page, subject="Order {{order.id}} confirmed", body_html=ORDER_MJML, schema=SCHEMA,
+                         sample=variables())
         frame = page.frame_locator(".comms-preview[data-channel=email] iframe")
         assert "Hello Ada" in frame.locator("body").inner_text()
         page.screenshot(path=str(SCREENSHOTS / "console-editor-preview.png"), full_page=True)
-        page.click("button[name=submit_for_review]")
-        assert "submitted for review" in page.locator(".messagelist").inner_text()
+        admin_submit_for_review(page)
         # The editor cannot approve: the button posts, the workflow refuses.
         page.click("button[name=approve]")
         assert "Refused" in page.locator(".messagelist").inner_text()
-        _logout(page)
 
-        _login(page, base, "arthur")
-        version = Template.objects.get(template_key="order_confirmation").versions.get()
-        page.goto(f"{base}/admin/templates_app/templateversion/{version.pk}/change/")
-        page.fill("textarea[name=approve_notes]", "Checked")
-        page.click("button[name=approve]")
-        assert "approved and live" in page.locator(".messagelist").inner_text()
+        version = admin_approve_as(page, base, "arthur", key="order_confirmation", notes="Checked")
         page.fill("#test_address", "someone@gmail.com")
         page.click("button[name=test_send]")
         assert "not on the test-send allow-list" in page.locator(".messagelist").inner_text()

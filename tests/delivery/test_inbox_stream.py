@@ -43,3 +43,28 @@ def test_new_items_arrive_on_the_stream(asgi_server, admin_api):
 def test_stream_refuses_without_a_valid_token(asgi_server):
     response = httpx.get(f"{asgi_server}/api/v1/inbox/stream", params={"token": "forged"}, timeout=5)
     assert response.status_code == 401 and response.json()["code"] == "COMMS_UNAUTHENTICATED"
+
+
+def test_guessing_tokens_on_the_stream_is_locked_out_and_logged(make_asgi_server, admin_api):
+    """The stream shares the inbox API's lockout: forged tokens count per client address, past the limit
+    even a good token from that address gets 429 + Retry-After, other addresses are unaffected, and the
+    lockout is logged once on comms.security (in the uvicorn process's log)."""
+    url, log = make_asgi_server(COMMS_AUTH_FAILURE_LIMIT="3", LOG_LEVEL="WARNING")
+    admin_api.put("/api/v1/recipients/u-2", {"email": "u2@example.com"}, format="json")
+    token = admin_api.post("/api/v1/inbox-tokens", {"recipient_id": "u-2"}, format="json").json()["token"]
+    stream = f"{url}/api/v1/inbox/stream"
+    guesser = {"X-Forwarded-For": "198.51.100.77"}  # uvicorn trusts X-Forwarded-For from loopback
+    codes = [httpx.get(stream, params={"token": f"forged{i}"}, headers=guesser, timeout=5).status_code
+             for i in range(4)]
+    assert codes == [401, 401, 401, 429]
+    refused = httpx.get(stream, params={"token": token}, headers=guesser, timeout=5)
+    assert refused.status_code == 429 and refused.json()["code"] == "COMMS_RATE_LIMITED"
+    assert int(refused.headers["Retry-After"]) >= 1
+    refused = httpx.get(stream, headers={**guesser, "Authorization": f"Inbox {token}"}, timeout=5)
+    assert refused.status_code == 429
+    with httpx.stream("GET", stream, params={"token": token}, headers={"X-Forwarded-For": "198.51.100.78"},
+                      timeout=10) as other:
+        assert other.status_code == 200 and other.headers["content-type"].startswith("text/event-stream")
+    lockouts = [line for line in log.read_text().splitlines() if "lockout" in line]
+    assert len(lockouts) == 1 and "198.51.100.77" in lockouts[0] and "inbox stream token" in lockouts[0]
+    assert token not in log.read_text()

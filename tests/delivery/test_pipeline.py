@@ -35,8 +35,9 @@ def test_send_is_accepted_then_delivered_into_the_sink(api, smtp_sink):
     assert mail["Date"]
     assert "no-reply@comms.localhost" in mail["From"]
     parts = {p.get_content_type(): p.get_payload(decode=True).decode() for p in mail.walk() if not p.is_multipart()}
-    assert parts["text/plain"].strip() == "Hello Ada"
-    assert "<b>Ada</b>" in parts["text/html"]
+    text, footer = parts["text/plain"].replace("\r\n", "\n").split("\n-- \n")  # body, then the unsubscribe link
+    assert text.strip() == "Hello Ada" and footer.startswith("Unsubscribe: http")
+    assert "<b>Ada</b>" in parts["text/html"] and 'class="comms-footer"' in parts["text/html"]
 
     detail = api.get(f"/api/v1/messages/{body['id']}").json()
     assert detail["status"] == "sent"

@@ -183,3 +183,15 @@ def test_erasure_leaves_no_pii_in_any_table(admin_api, api, person, tenant, smtp
     assert ledger.count() == 2 and all(r.recipient_id is None and r.ip is None and r.erased_at for r in ledger)
     assert Recipient.objects.get(pk=person.pk).external_id.startswith("erased-")
     assert Message.objects.filter(recipient_address="erased").count() == 4  # 3 sends + the opt-in e-mail
+
+
+def test_an_external_id_created_again_can_be_erased_again(admin_api):
+    """schemathesis found it: the second erasure of a re-created id gave both rows one pseudonym (500)."""
+    pseudonyms = []
+    for _ in range(2):
+        assert admin_api.put("/api/v1/recipients/again", {"email": "again@example.com"}, format="json").status_code == 201
+        response = admin_api.post("/api/v1/recipients/again/erase")
+        assert response.status_code == 200, response.content
+        pseudonyms.append(response.json()["pseudonym"])
+    assert pseudonyms[0] != pseudonyms[1] and all(p.startswith("erased-") for p in pseudonyms)
+    assert Recipient.objects.filter(external_id__in=pseudonyms).count() == 2

@@ -54,10 +54,21 @@ def test_preference_center_from_a_real_email(live_server, settings, tenant, smtp
         # What the page shows after the reload is what was stored.
         assert not page.is_checked("#pref\\:booking\\:email") and page.is_checked("#pref\\:promotions\\:push")
 
-        page.set_viewport_size({"width": 390, "height": 844})  # a phone, in Spanish
+        page.set_viewport_size({"width": 360, "height": 800})  # a narrow phone, in Spanish
         page.goto(page.url.split("?")[0] + "?lang=es")
         assert page.locator("h1").inner_text() == "Preferencias de notificación"
         page.screenshot(path=str(SCREENSHOTS / "preferences-center-mobile-es.png"), full_page=True)
+        page.locator("#h-quiet").locator("xpath=..").screenshot(path=str(SCREENSHOTS / "preferences-quiet-mobile-es.png"))
+        # Every control stays inside its card (the time-zone select used to run past the right edge),
+        # and the page does not scroll sideways.
+        for control in page.locator(".card select, .card input, .card button").all():
+            card = control.locator("xpath=ancestor::*[contains(@class, 'card')][1]").bounding_box()
+            box = control.bounding_box()
+            if box is None:  # hidden
+                continue
+            assert card["x"] <= box["x"] and box["x"] + box["width"] <= card["x"] + card["width"], (
+                control.get_attribute("id") or control.get_attribute("name"), box, card)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
 
     prefs = {(p.channel, p.category): (p.enabled, p.frequency, p.updated_by)
              for p in UserPreference.objects.filter(recipient=person)}
