@@ -5,10 +5,13 @@ fan-out's query.
 Directory audiences (a list of recipient ids, a saved segment) reach a recipient on
 ``email``/``sms`` through that column, on ``in_app`` always, and on ``push`` when they have at least
 one enabled Device (the push provider fans out to the recipient's devices at send time; the address
-is the recipient id). ``webhook`` has no directory address: a webhook "recipient" is a subscriber
-system, registered as a verified WebhookEndpoint, not a person. A webhook campaign therefore takes a
-CSV audience whose ``to`` column names verified endpoints; a directory audience is refused at create
-time (``COMMS_CAMPAIGN_CHANNEL``) rather than failing in the background fan-out.
+is the recipient id).
+
+``webhook`` is refused for campaigns at create time (``422 COMMS_CAMPAIGN_CHANNEL``), not in the
+background fan-out: a webhook "recipient" is a subscriber system registered as a verified
+WebhookEndpoint, not a person of the directory, and templates have no webhook content to render.
+System notifications go out with ``POST /messages`` or ``/messages/bulk`` (channel webhook, body
+given) or through a routing rule.
 """
 
 from __future__ import annotations
@@ -30,16 +33,22 @@ def _has_device() -> Exists:
     return Exists(Device.objects.filter(recipient=OuterRef("pk"), disabled_at__isnull=True))
 
 
+def channels_check(channels: list[str]) -> None:
+    """Campaigns go to people: email, sms, in_app, push. Webhook is refused with the way to do it."""
+    refused = [c for c in channels if c not in ADDRESS_FIELD]
+    if refused:
+        raise errors.CampaignChannel(
+            f"Campaigns do not send on {', '.join(refused)}: webhook subscribers are systems, not recipients, "
+            "and templates have no webhook content. Use POST /messages/bulk with channel webhook, or a routing "
+            "rule.", details={"channels": refused, "allowed": sorted(ADDRESS_FIELD)})
+
+
 def reachable_q(channel: str) -> Q:
     """Recipients of a directory audience that have an address on `channel`."""
+    channels_check([channel])
     if channel == Channel.PUSH:
         return Q(_has_device())
-    field = ADDRESS_FIELD.get(channel)
-    if field is None:
-        raise errors.CampaignChannel(
-            f"A {channel} campaign cannot go to a directory audience: give a CSV audience with a 'to' column "
-            "of verified webhook endpoint URLs.", details={"channel": channel})
-    return ~Q(**{field: ""})
+    return ~Q(**{ADDRESS_FIELD[channel]: ""})
 
 
 def audience_queryset(campaign: Campaign) -> QuerySet:
@@ -73,9 +82,6 @@ def audience_set(campaign: Campaign, audience: dict) -> None:
         raise errors.AudienceInvalid("audience is one of {recipients: [...]}, {segment: name}, {csv: text}.")
     kind = kinds.pop()
     campaign.segment, campaign.audience_list, campaign.audience_errors = None, [], []
-    if kind != "csv":
-        for channel in campaign.channels:
-            reachable_q(channel)  # webhook: refused here, not in the background task
     if kind == "recipients":
         ids = audience["recipients"]
         if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
@@ -93,9 +99,6 @@ def audience_set(campaign: Campaign, audience: dict) -> None:
         header = [c.strip() for c in text.lstrip("\ufeff").split("\n", 1)[0].split(",")]
         if len(campaign.channels) > 1 and "to" in header:
             raise errors.CsvInvalid("A CSV with a 'to' column serves one channel; give one channel.")
-        if Channel.WEBHOOK in campaign.channels and "to" not in header:
-            raise errors.CampaignChannel("A webhook campaign's CSV needs a 'to' column of verified endpoint URLs.",
-                                         details={"channel": Channel.WEBHOOK, "columns": header})
         accepted, refused = csv_parse(tenant=campaign.tenant, text=text, channels=campaign.channels)
         campaign.audience_kind, campaign.audience_list = Campaign.AudienceKind.CSV, accepted
         campaign.audience_errors = refused[:1000]

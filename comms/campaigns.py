@@ -22,8 +22,11 @@ from django.utils import timezone
 from comms import errors
 from comms.campaign_models import Campaign
 from comms.campaign_fanout import campaign_pump, dispatch_cleanup, dispatch_fanout
-from comms.campaign_audience import audience_queryset, audience_set, audience_size  # noqa: F401 (re-exported)
-from delivery.services import batches_cancel, batches_hold, batches_progress
+from comms.campaign_audience import (  # noqa: F401 (audience_queryset re-exported)
+    audience_queryset, audience_set, audience_size, channels_check,
+)
+from delivery.services import SendSpec, batches_cancel, batches_hold, batches_progress
+from delivery.services.enqueue import check_sendable
 from templates_app import services as templates
 
 log = logging.getLogger(__name__)
@@ -68,8 +71,9 @@ def _schedule(campaign: Campaign, schedule: dict, now: datetime) -> None:
 def _fill(campaign: Campaign, data: dict, now: datetime) -> Campaign:
     """Every check a campaign passes before it is stored: template and its channels, variables,
     audience (valid, reachable on the channels, not empty) and schedule."""
-    version = templates.active_version(tenant=campaign.tenant, template_key=data["template"])
     channels = list(dict.fromkeys(data["channels"]))
+    channels_check(channels)
+    version = templates.active_version(tenant=campaign.tenant, template_key=data["template"])
     missing = [c for c in channels if c not in version.template.channels]
     if missing:
         raise errors.TemplateChannel(f"Template '{data['template']}' has no {', '.join(missing)} content.")
@@ -153,6 +157,10 @@ def campaign_schedule(*, tenant, campaign_id, now: datetime | None = None, actor
     if campaign.schedule_kind == Campaign.ScheduleKind.AT and campaign.send_at < now - timedelta(minutes=5):
         raise errors.ScheduleInPast("The campaign's send time has passed; edit the draft's schedule.",
                                     details={"scheduled_for": campaign.send_at.isoformat()})
+    for channel in campaign.channels:  # refused now, not chunk by chunk in the background fan-out
+        check_sendable(tenant=campaign.tenant, now=now, spec=SendSpec(
+            channel=channel, template_key=campaign.template_key, category=campaign.category,
+            priority=campaign.priority))
     size = audience_size(campaign)
     if size == 0:
         raise errors.AudienceEmpty("The campaign's audience has no recipients.", details={"campaign": str(campaign.id)})

@@ -85,7 +85,7 @@ def csv_parse(*, tenant, text: str, channel: str = "", channels: list[str] | Non
     """Parse an audience CSV: a `recipient_id` (directory) or `to` (address) column, others are variables.
 
     Returns (accepted rows, refused rows with their line number and reason). Unknown recipients,
-    invalid addresses (webhook: not a verified endpoint), recipients reachable on none of the
+    invalid addresses, recipients reachable on none of the
     `channels` and rows with neither column are refused, not fatal.
     """
     channels = list(channels or [channel])
@@ -104,7 +104,6 @@ def csv_parse(*, tenant, text: str, channel: str = "", channels: list[str] | Non
             raw_rows[-1][1]["__extra__"] = "1"
     wanted = {r.get("recipient_id") for _, r in raw_rows if r.get("recipient_id")}
     known = _reach(tenant, wanted, channels)
-    endpoints = _endpoints(tenant) if channel == "webhook" else None
     accepted: list[dict] = []
     refused: list[dict] = []
     for line, row in raw_rows:
@@ -115,8 +114,6 @@ def csv_parse(*, tenant, text: str, channel: str = "", channels: list[str] | Non
             entry: dict[str, Any] = {}
             if row.get("to"):
                 entry["to"] = normalise_address(channel, row["to"])
-                if endpoints is not None and entry["to"] not in endpoints:
-                    raise errors.WebhookUnverified(f"'{entry['to'][:80]}' is not a verified webhook endpoint")
             if row.get("recipient_id"):
                 if row["recipient_id"] not in known:
                     raise errors.RecipientNotFound(f"no recipient '{row['recipient_id']}'")
@@ -147,12 +144,6 @@ def _reach(tenant, wanted: set, channels: list[str]) -> dict[str, bool]:
         reach[external_id] = (("email" in channels and bool(email)) or ("sms" in channels and bool(phone))
                               or "in_app" in channels or pk in with_device)
     return reach
-
-
-def _endpoints(tenant) -> set[str]:
-    from delivery.models import WebhookEndpoint
-
-    return set(WebhookEndpoint.objects.filter(tenant=tenant, disabled_at__isnull=True).values_list("url", flat=True))
 
 
 def iter_chunks(queryset: QuerySet, size: int, fields: tuple[str, ...] = ("external_id", "timezone")
