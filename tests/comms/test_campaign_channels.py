@@ -13,7 +13,6 @@ from comms.models import Device, Recipient
 from delivery.models import Message
 from delivery.services import drain_all
 from tests.comms.router_fixtures import live_template
-from tests.delivery.conftest import fcm  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db
 
