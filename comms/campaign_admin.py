@@ -65,7 +65,7 @@ class CampaignForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         campaign = self.instance
-        if campaign.pk:
+        if not campaign._state.adding:  # (a new Campaign has its uuid pk already)
             self.fields["tenant"].disabled = True
             self.initial.update(
                 tenant=campaign.tenant_id, name=campaign.name, channels=campaign.channels,
@@ -83,7 +83,7 @@ class CampaignForm(forms.ModelForm):
                 raise forms.ValidationError({"segment": "Choose the segment."})
             return {"segment": data["segment"].name}
         if kind == Kind.CSV:
-            if not data.get("csv") and self.instance.pk and self.instance.audience_kind == Kind.CSV:
+            if not data.get("csv") and not self.instance._state.adding and self.instance.audience_kind == Kind.CSV:
                 raise forms.ValidationError({"csv": "Upload the CSV again to change a CSV audience."})
             return {"csv": data.get("csv") or ""}
         ids = [i.strip() for i in (data.get("recipients") or "").replace(",", "\n").splitlines() if i.strip()]
@@ -102,6 +102,9 @@ class CampaignForm(forms.ModelForm):
                     **({"local_date": data["local_date"].isoformat()} if data.get("local_date") else {})}
         return {}
 
+    def _post_clean(self):
+        """No model validation of the form's fields: ``campaign_validate`` in clean is the check."""
+
     def clean(self):
         from comms.router_serializers import CampaignSerializer
 
@@ -116,9 +119,10 @@ class CampaignForm(forms.ModelForm):
         if not serializer.is_valid():
             raise forms.ValidationError(json.dumps(serializer.errors))
         self.body = dict(serializer.validated_data)
-        tenant = self.instance.tenant if self.instance.pk else data["tenant"]
+        editing = not self.instance._state.adding
+        tenant = self.instance.tenant if editing else data["tenant"]
         try:
-            if self.instance.pk and self.instance.state != Campaign.State.DRAFT:
+            if editing and self.instance.state != Campaign.State.DRAFT:
                 raise errors.CampaignState(f"A {self.instance.state} campaign cannot be edited.")
             self.checked = campaign_validate(tenant=tenant, data=self.body)
         except errors.CommsError as exc:
@@ -207,13 +211,13 @@ class CampaignAdmin(admin.ModelAdmin):
 
     @admin.display(description="progress")
     def progress(self, obj):
-        if not obj.pk:
+        if obj._state.adding:
             return "—"
         return ", ".join(f"{k}: {v}" for k, v in campaign_progress(obj).items())
 
     @admin.display(description="metrics")
     def metrics(self, obj):
-        if not obj.pk:
+        if obj._state.adding:
             return "—"
         figures = campaign_metrics(obj)
         rates = figures.pop("rates")

@@ -12,9 +12,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from admin_console.services import client_ip
 from comms import errors
 from comms.router_models import Digest, Escalation, Event, RoutingRule, RoutingRuleVersion
-from comms.rules import rule_save, rule_validate
+from comms.rules import rule_activate, rule_save, rule_validate
 
 SAMPLE_EVENT = {"name": "", "recipients": ["user-1"], "cause_ref": "dry-run-1", "payload": {}}
 
@@ -26,6 +27,9 @@ class RoutingRuleForm(forms.ModelForm):
                                            '"dedupe": {"key": "BOOKING:{payload.booking_id}:{payload.status}"}}',
                                  widget=forms.Textarea(attrs={"rows": 18, "cols": 100, "class": "vLargeTextField"}))
     notes = forms.CharField(required=False, help_text="What changed (kept with the version).")
+    activate_version = forms.IntegerField(required=False, min_value=1, label="Activate version",
+                                          help_text="Roll back (or forward): make this stored version the active "
+                                                    "one. The definition above is then not saved.")
 
     class Meta:
         model = RoutingRule
@@ -35,6 +39,12 @@ class RoutingRuleForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk and self.instance.active_version_id:
             self.initial["definition"] = self.instance.active_version.definition
+
+    def clean_activate_version(self):
+        version = self.cleaned_data.get("activate_version")
+        if version and not (self.instance.pk and self.instance.versions.filter(version=version).exists()):
+            raise forms.ValidationError(f"This rule has no stored version {version}.")
+        return version
 
     def clean_definition(self):
         definition = self.cleaned_data["definition"]
@@ -80,8 +90,13 @@ class RoutingRuleAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         # Saving a changed definition adds a version and activates it (earlier ones stay for rollback).
         obj.save()
+        if form.cleaned_data.get("activate_version"):
+            rule_activate(rule=obj, version=form.cleaned_data["activate_version"], actor=request.user,
+                          ip=client_ip(request))
+            obj.refresh_from_db()
+            return
         rule_save(tenant=obj.tenant, event_name=obj.event_name, definition=form.cleaned_data["definition"],
-                  notes=form.cleaned_data.get("notes", ""), actor=request.user)
+                  notes=form.cleaned_data.get("notes", ""), actor=request.user, ip=client_ip(request))
         obj.refresh_from_db()
 
     def get_urls(self):
