@@ -19,6 +19,7 @@ from django.utils.html import format_html, format_html_join
 
 from admin_console.services import client_ip
 from comms import errors
+from comms.campaign_audience import ADDRESS_FIELD
 from comms.campaign_metrics import campaign_metrics
 from comms.campaign_models import Campaign, Schedule, Segment
 from comms.campaigns import (
@@ -41,7 +42,8 @@ class CampaignForm(forms.ModelForm):
 
     tenant = forms.ModelChoiceField(Tenant.objects.all())
     name = forms.CharField(max_length=200)
-    channels = forms.MultipleChoiceField(choices=Channel.choices, widget=forms.CheckboxSelectMultiple)
+    channels = forms.MultipleChoiceField(choices=[(c, label) for c, label in Channel.choices if c in ADDRESS_FIELD],
+                                         widget=forms.CheckboxSelectMultiple)
     template = forms.CharField(max_length=128, help_text="Key of an active template with content on every channel.")
     variables = forms.JSONField(required=False, initial=dict, help_text="Shared template variables (JSON object).")
     category = forms.ChoiceField(choices=Category.choices, initial=Category.MARKETING)
@@ -195,6 +197,10 @@ class CampaignAdmin(admin.ModelAdmin):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)  # a started campaign's rows are not deleted from a list page
         return actions
+
+    def has_change_permission(self, request, obj=None):
+        # Past draft the page is view-only (no save buttons); the list's actions still apply.
+        return super().has_change_permission(request, obj) and self._editable(obj)
 
     def has_delete_permission(self, request, obj=None):
         return super().has_delete_permission(request, obj) and obj is not None and obj.state == Campaign.State.DRAFT

@@ -52,7 +52,8 @@ def _schedule(campaign: Campaign, schedule: dict, now: datetime) -> None:
         if at.tzinfo is None:
             raise errors.ValidationFailed("schedule.at needs a UTC offset.", details={"field": "schedule.at"})
         if at < now - timedelta(seconds=5):
-            raise errors.ScheduleInPast(details={"scheduled_for": at.isoformat()})
+            raise errors.ScheduleInPast(f"schedule.at {at.isoformat()} lies in the past.",
+                                        details={"scheduled_for": at.isoformat()})
         campaign.schedule_kind, campaign.send_at = Campaign.ScheduleKind.AT, at
     elif "local_time" in schedule:
         try:
@@ -62,7 +63,8 @@ def _schedule(campaign: Campaign, schedule: dict, now: datetime) -> None:
         except (TypeError, ValueError):
             raise errors.ValidationFailed("local_time is HH:MM and local_date YYYY-MM-DD.") from None
         if campaign.local_date is not None and campaign.local_date < (now - timedelta(days=1)).date():
-            raise errors.ScheduleInPast(details={"local_date": campaign.local_date.isoformat()})
+            raise errors.ScheduleInPast(f"local_date {campaign.local_date.isoformat()} lies in the past.",
+                                        details={"local_date": campaign.local_date.isoformat()})
         campaign.schedule_kind = Campaign.ScheduleKind.LOCAL
     else:
         raise errors.ValidationFailed("schedule is {} (now), {at: iso} or {local_time, local_date}.")
