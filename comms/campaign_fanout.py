@@ -7,21 +7,28 @@ time: when their throttle slot or local time has come and fewer than ``WINDOW`` 
 still have rows waiting. Pause and cancel therefore only touch the rows of a few chunks, in the
 same transaction as the state change, however large the campaign; held rows of a cancelled
 campaign can never be sent and are marked cancelled afterwards by a cleanup task.
+
+Chunks are written by ``COMMS_CAMPAIGN_FANOUT_WRITERS`` threads, each on its own connection, while
+the calling thread reads the audience: PostgreSQL's per-row insert cost (heap, indexes, WAL) is the
+bound, and two backends spread it over two cores. Writers hold the campaign row FOR SHARE, which
+they do not contend on among themselves but which pause/cancel's FOR UPDATE waits for.
 """
 
 from __future__ import annotations
 
 import json
-from collections import namedtuple
 import logging
+import queue
+import threading
+from collections import namedtuple
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone as dt_timezone
 from typing import Iterator
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F
+from django.db import connection, connections, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from comms import errors
@@ -101,17 +108,26 @@ _WAITING_SQL = ("SELECT EXISTS (SELECT 1 FROM delivery_message WHERE batch_id = 
                 "AND status IN ('queued', 'sending', 'deferred'))")
 
 
-def _refresh_drained(open_batches: list[CampaignBatch], now: datetime) -> int:
-    """Mark released chunks with nothing left to send; returns how many still have rows waiting."""
+def _refresh_drained(open_batches: list[CampaignBatch], now: datetime, *, mark: bool = True) -> int:
+    """Returns how many released chunks still have rows waiting; marks the others drained (``mark``).
+
+    Fan-out writers count without marking: two of them updating the same chunk rows would queue on
+    each other's row locks; the pump, which holds the campaign lock, does the marking.
+    """
     waiting = 0
     with connection.cursor() as cursor:
         for batch in open_batches:
             cursor.execute(_WAITING_SQL, [batch.batch_id])
             if cursor.fetchone()[0]:
                 waiting += 1
-            else:
+            elif mark:
                 CampaignBatch.objects.filter(pk=batch.pk).update(drained_at=now)
     return waiting
+
+
+def fanned_out(campaign_id) -> int:
+    """Rows written so far: the sum of the chunks' sizes (exact at any moment, no counter to contend on)."""
+    return CampaignBatch.objects.filter(campaign_id=campaign_id).aggregate(n=Sum("size"))["n"] or 0
 
 
 def campaign_pump(campaign: Campaign, *, now: datetime) -> int:
@@ -135,7 +151,7 @@ def campaign_pump(campaign: Campaign, *, now: datetime) -> int:
     return released
 
 
-def campaign_fanout(*, campaign_id, now_fn=timezone.now) -> FanoutStats:
+def campaign_fanout(*, campaign_id, now_fn=timezone.now, writers: int | None = None) -> FanoutStats:
     """Write the campaign's rows chunk by chunk; resumable (chunks already written are skipped)."""
     stats = FanoutStats()
     campaign = Campaign.objects.select_related("tenant", "segment").get(pk=campaign_id)
@@ -146,37 +162,129 @@ def campaign_fanout(*, campaign_id, now_fn=timezone.now) -> FanoutStats:
     size = min(settings.COMMS_CAMPAIGN_CHUNK, settings.COMMS_BULK_MAX_RECIPIENTS, throttle or 10**9)
     done = {(b.seq, b.channel) for b in campaign.batches.all()}
     start = campaign.start_at or now_fn()
-    for channel in campaign.channels:
-        zone_sent: dict[str, int] = {}
-        for seq, (zone, rows) in enumerate(_chunks(campaign, channel, size)):
-            now = now_fn()
-            base = _local_due(campaign, zone, now) if campaign.schedule_kind == Campaign.ScheduleKind.LOCAL else start
-            offset = int(zone_sent.get(zone, 0) * 60 / throttle) if throttle else 0
-            zone_sent[zone] = zone_sent.get(zone, 0) + len(rows)
-            if (seq, channel) in done:
-                stats.skipped += 1
-                continue
-            if _write_chunk(campaign, channel, seq, rows, base + timedelta(seconds=offset), offset, now, stats):
-                return stats
+    writers = settings.COMMS_CAMPAIGN_FANOUT_WRITERS if writers is None else writers
+    if connection.in_atomic_block:  # other connections could not see the caller's uncommitted rows
+        writers = 1
+    with _Writers(writers, stats) as pool:
+        for channel in campaign.channels:
+            zone_sent: dict[str, int] = {}
+            for seq, (zone, rows) in enumerate(_chunks(campaign, channel, size)):
+                if pool.stopped:
+                    break
+                now = now_fn()
+                base = (_local_due(campaign, zone, now) if campaign.schedule_kind == Campaign.ScheduleKind.LOCAL
+                        else start)
+                offset = int(zone_sent.get(zone, 0) * 60 / throttle) if throttle else 0
+                zone_sent[zone] = zone_sent.get(zone, 0) + len(rows)
+                if (seq, channel) in done:
+                    pool.skipped()
+                    continue
+                send_at = base + timedelta(seconds=offset)
+                # `releasing` is read before the database: a chunk committing in between is counted
+                # twice (one release fewer), never missed (one release too many).
+                release = (campaign.state == State.RUNNING and send_at <= now
+                           and pool.releasing + _refresh_drained(_open_batches(campaign), now, mark=False) < WINDOW)
+                pool.submit((campaign, channel, seq, rows, send_at, offset, now, release), release)
+    if stats.stopped:
+        return stats
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
         campaign.fanout_done = True
-        campaign.save(update_fields=["fanout_done"])
+        campaign.queued_count = fanned_out(campaign.pk)
+        campaign.save(update_fields=["fanout_done", "queued_count"])
         stats.released += campaign_pump(campaign, now=now_fn())
     return stats
 
 
+class _Writers:
+    """Chunk writers: ``n`` threads with their own connections, or inline when ``n`` is 1.
+
+    The queue holds at most ``n`` chunks, so the reader never runs far ahead of the writers (memory
+    stays at a few chunks). The first error or a cancel stops the pool; the error is re-raised.
+    """
+
+    def __init__(self, n: int, stats: FanoutStats):
+        self.n, self.stats = max(1, n), stats
+        self.stopped = False
+        self.releasing = 0
+        self._error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._queue: queue.Queue = queue.Queue(maxsize=self.n)
+        self._threads: list[threading.Thread] = []
+
+    def __enter__(self) -> "_Writers":
+        if self.n > 1:
+            self._threads = [threading.Thread(target=self._run, name=f"fanout-writer-{i}", daemon=True)
+                             for i in range(self.n)]
+            for thread in self._threads:
+                thread.start()
+        return self
+
+    def submit(self, chunk: tuple, release: bool) -> None:
+        if release:  # counted against the window until committed, so the reader sees it before the database does
+            with self._lock:
+                self.releasing += 1
+        if not self._threads:
+            self._write(chunk)
+        else:
+            self._queue.put(chunk)
+
+    def skipped(self) -> None:
+        with self._lock:
+            self.stats.skipped += 1
+
+    def _write(self, chunk: tuple) -> None:
+        try:
+            outcome = _write_chunk(*chunk)
+        finally:
+            if chunk[-1]:
+                with self._lock:
+                    self.releasing -= 1
+        with self._lock:
+            if outcome == "cancelled":
+                self.stopped, self.stats.stopped = True, "cancelled"
+            elif outcome == "skipped":
+                self.stats.skipped += 1
+            else:
+                self.stats.chunks += 1
+                self.stats.rows += outcome
+
+    def _run(self) -> None:
+        try:
+            while (chunk := self._queue.get()) is not None:
+                if self.stopped:
+                    continue
+                try:
+                    self._write(chunk)
+                except BaseException as exc:  # handed to the reading thread, which re-raises it
+                    with self._lock:
+                        self._error, self.stopped = self._error or exc, True
+        finally:
+            connections.close_all()  # this thread's connections
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join()
+        if self._error is not None and exc is None:
+            self.stats.stopped = "error"
+            raise self._error
+
+
 def _write_chunk(campaign: Campaign, channel: str, seq: int, rows: list, send_at: datetime, offset: int,
-                 now: datetime, stats: FanoutStats) -> bool:
-    """One chunk in one transaction; True when the campaign was cancelled (stop)."""
+                 now: datetime, release: bool) -> int | str:
+    """One chunk in one transaction: the rows written, "skipped", or "cancelled" (stop).
+
+    ``release`` is the reader's window decision; it holds only if the campaign is still running.
+    """
     with transaction.atomic():
-        # FOR NO KEY UPDATE conflicts with pause/cancel's FOR UPDATE: they wait for this chunk.
-        locked = Campaign.objects.select_for_update(no_key=True).get(pk=campaign.pk)
-        if locked.state == State.CANCELLED:
-            stats.stopped = "cancelled"
-            return True
-        release = (locked.state == State.RUNNING and send_at <= now
-                   and _refresh_drained(_open_batches(locked), now) < WINDOW)
+        with connection.cursor() as cursor:  # FOR SHARE: writers share it; pause/cancel's FOR UPDATE waits
+            cursor.execute("SELECT state FROM comms_campaign WHERE id = %s FOR SHARE", [campaign.pk])
+            state = cursor.fetchone()[0]
+        if state == State.CANCELLED:
+            return "cancelled"
+        release = release and state == State.RUNNING
         spec = SendSpec(channel=channel, template_key=campaign.template_key, category=campaign.category,
                         priority=campaign.priority, scheduled_for=None if release else HOLD_UNTIL,
                         metadata={"campaign_id": str(campaign.id), "campaign_name": campaign.name[:200]})
@@ -190,18 +298,13 @@ def _write_chunk(campaign: Campaign, channel: str, seq: int, rows: list, send_at
                                                    now=now)
         except errors.CommsError as exc:  # e.g. nobody in this chunk reachable on this channel
             log.warning("campaign %s chunk %s/%s not written: %s", campaign.id, seq, channel, exc.message)
-            stats.skipped += 1
-            return False
+            return "skipped"
         if not result.created:
-            stats.skipped += 1
-            return False
+            return "skipped"
         CampaignBatch.objects.create(campaign=campaign, seq=seq, channel=channel, batch_id=result.batch.id,
                                      offset_seconds=offset, send_at=send_at, size=result.batch.accepted,
                                      released_at=now if release else None)
-        Campaign.objects.filter(pk=campaign.pk).update(queued_count=F("queued_count") + result.batch.accepted)
-    stats.chunks += 1
-    stats.rows += result.batch.accepted
-    return False
+    return result.batch.accepted
 
 
 def campaign_cleanup(*, campaign_id, now_fn=timezone.now) -> int:

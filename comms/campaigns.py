@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from comms import errors
 from comms.campaign_models import Campaign
-from comms.campaign_fanout import campaign_pump, dispatch_cleanup, dispatch_fanout
+from comms.campaign_fanout import campaign_pump, dispatch_cleanup, dispatch_fanout, fanned_out
 from comms.campaign_audience import (  # noqa: F401 (audience_queryset re-exported)
     audience_queryset, audience_set, audience_size, channels_check,
 )
@@ -264,7 +264,7 @@ def campaign_cancel(*, tenant, campaign_id, now: datetime | None = None, actor=N
 
 def campaign_progress(campaign: Campaign) -> dict:
     progress = batches_progress(batch_ids=campaign.batches.values_list("batch_id", flat=True))
-    return {**progress.summary(), "audience": campaign.audience_size, "fanned_out": campaign.queued_count,
+    return {**progress.summary(), "audience": campaign.audience_size, "fanned_out": fanned_out(campaign.pk),
             "fanout_done": campaign.fanout_done}
 
 

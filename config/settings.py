@@ -422,6 +422,8 @@ COMMS_WORKER_HEARTBEAT_SECONDS = env.float("COMMS_WORKER_HEARTBEAT_SECONDS", def
 # --- router: events, digests, escalations, campaigns, schedules (issue 8) ----------------------------
 COMMS_DIGEST_TEMPLATE = env.str("COMMS_DIGEST_TEMPLATE", default="digest")
 COMMS_CAMPAIGN_CHUNK = env.int("COMMS_CAMPAIGN_CHUNK", default=10_000)
+# Threads writing a campaign's chunks in parallel, each on its own database connection.
+COMMS_CAMPAIGN_FANOUT_WRITERS = env.int("COMMS_CAMPAIGN_FANOUT_WRITERS", default=2)
 CELERY_BEAT_SCHEDULE["comms-router-tick"] = {
     # Fires due schedules, flushes due digests, escalates unread in-app items, starts and finishes campaigns.
     "task": "comms.tasks.router_tick",

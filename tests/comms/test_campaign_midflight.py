@@ -57,3 +57,26 @@ def test_pause_resume_cancel_mid_flight(tenant, smtp_sink, celery_worker, settin
     total_sent = _count(status="sent")
     assert total_sent < 100
     assert len(smtp_sink.messages) == total_sent
+
+
+def test_parallel_writers_write_each_recipient_once(tenant, settings):
+    """Three writer threads on their own connections: every recipient gets exactly one row, the chunks
+    are recorded once each, and only the window's worth of chunks is released."""
+    settings.COMMS_CAMPAIGN_CHUNK = 20
+    live_template(tenant, "promo", subject="Hi", body_html="<p>Sale</p>", category="marketing")
+    Recipient.objects.bulk_create([Recipient(tenant=tenant, external_id=f"u{i}", email=f"u{i}@example.com")
+                                   for i in range(250)])
+    campaign = campaign_create(tenant=tenant, data={"name": "Sale", "channels": ["email"], "template": "promo",
+                                                    "audience": {"recipients": [f"u{i}" for i in range(250)]}})
+    campaign_schedule(tenant=tenant, campaign_id=campaign.id)
+    campaigns_tick()
+    stats = campaign_fanout(campaign_id=campaign.id, writers=3)
+    assert (stats.chunks, stats.rows, stats.stopped) == (13, 250, "")
+    rows = Message.objects.filter(batch__metadata__campaign=str(campaign.id))
+    assert rows.count() == 250 and rows.values("recipient_address").distinct().count() == 250
+    campaign.refresh_from_db()
+    assert campaign.fanout_done and campaign.queued_count == 250 and campaign.batches.count() == 13
+    assert campaign.batches.filter(released_at__isnull=False).count() == 3  # the window
+    assert _count(status="queued") == 60 and _count(status="scheduled") == 190
+    again = campaign_fanout(campaign_id=campaign.id, writers=3)  # a repeated task writes nothing
+    assert again.stopped == "done" and Message.objects.count() == 250
