@@ -270,6 +270,10 @@ class SegmentAdmin(admin.ModelAdmin):
         obj.pk = saved.pk
         obj._state.adding = False
 
+    def has_delete_permission(self, request, obj=None):
+        in_use = obj is not None and Campaign.objects.filter(segment=obj).exists()
+        return super().has_delete_permission(request, obj) and not in_use
+
     def delete_model(self, request, obj):
         from comms.segments import segment_delete
 

@@ -12,6 +12,7 @@ from comms.campaign_metrics import campaign_metrics
 from comms.campaign_models import Campaign, Schedule, Segment
 from comms.campaigns import (
     campaign_cancel, campaign_create, campaign_pause, campaign_progress, campaign_resume, campaign_schedule,
+    campaign_update,
 )
 from admin_console.services import client_ip
 from comms.router_serializers import CampaignSerializer, ScheduleSerializer, ScheduleUpdateSerializer, SegmentSerializer
@@ -61,7 +62,17 @@ class CampaignListApi(APIView):
 
 
 class CampaignDetailApi(APIView):
-    required_scopes = {"GET": "messages:read"}
+    """GET with progress and metrics; PUT replaces a draft's definition (same body and checks as create)."""
+
+    required_scopes = {"GET": "messages:read", "PUT": "admin"}
+
+    @extend_schema(request=CampaignSerializer, responses=OpenApiTypes.OBJECT)
+    def put(self, request, campaign_id: str):
+        serializer = CampaignSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        campaign = campaign_update(tenant=request.user.tenant, campaign_id=_uuid(campaign_id, "campaign"),
+                                   data=dict(serializer.validated_data), actor=request.user, ip=client_ip(request))
+        return Response(campaign_representation(campaign, progress=False))
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, campaign_id: str):

@@ -66,6 +66,9 @@ def test_api_actions_are_audited_with_the_key_as_actor(admin_api, tenant, world)
     entry, response = trail.one("campaign.create", lambda: post("/api/v1/campaigns", body))
     campaign = Campaign.objects.get()
     trail.target(entry, campaign)
+    entry, response = trail.one("campaign.update", lambda: put(f"/api/v1/campaigns/{campaign.pk}", {
+        **body, "name": "Spring sale", "throttle_per_minute": 60}))
+    assert response.json()["name"] == "Spring sale" and response.json()["throttle_per_minute"] == 60
     for action in ("schedule", "pause", "resume", "cancel"):
         entry, response = trail.one(f"campaign.{action}", lambda: post(f"/api/v1/campaigns/{campaign.pk}/{action}"))
         assert response.status_code == 200, response.json()
@@ -74,6 +77,7 @@ def test_api_actions_are_audited_with_the_key_as_actor(admin_api, tenant, world)
             campaigns_tick()  # running, so pause has something to pause
     refused = AuditEntry.objects.count()
     assert post(f"/api/v1/campaigns/{campaign.pk}/resume").status_code == 409
+    assert put(f"/api/v1/campaigns/{campaign.pk}", body).json()["code"] == "COMMS_CAMPAIGN_STATE"
     assert AuditEntry.objects.count() == refused  # a refused action leaves no row
 
     in_use = admin_api.delete("/api/v1/segments/pro")
