@@ -138,6 +138,11 @@ def metrics_reconcile(*, tenant_id, scope: str, key: str) -> CampaignMetrics:
             pending = Message.objects.filter(batch_id=key, status__in=["scheduled", "queued", "sending", "deferred"])
             if not pending.exists() and row.completed_at is None:
                 row.completed_at = now
+    if scope == CampaignMetrics.Scope.CAMPAIGN and not row.campaign_name:
+        # A campaign's batches carry its name (comms' fan-out writes {"campaign_id", "campaign_name"}).
+        named = (MessageBatch.objects.filter(tenant_id=tenant_id, metadata__campaign_id=key)
+                 .values_list("metadata", flat=True).first() or {})
+        row.campaign_name = str(named.get("campaign_name") or "")[:200]
     row.last_updated = row.reconciled_at = now
     row.save()
     return row
