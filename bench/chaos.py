@@ -40,6 +40,7 @@ CHAOS_ENV = {
     "COMMS_PUBLIC_RATES": '{"webhooks": "1000000/min"}',
 }
 CLIENT_TIMEOUT = 2.0
+R3_LEASE_SECONDS = 60
 
 
 def say(*parts) -> None:
@@ -216,7 +217,9 @@ def r3(c: Cluster, load_s: float, timeout: float) -> dict:
 
     log = c.root / "r3.log"
     c.sink(log)
-    c.workers(2, prefix="r3-worker")
+    # The production-sized lease (not the 5 s that makes R1 quick): a worker whose outcome write hits
+    # the outage retries it for most of a lease, so the outage must be shorter than that to be bridged.
+    c.workers(2, prefix="r3-worker", COMMS_LEASE_SECONDS=str(R3_LEASE_SECONDS))
     c.beat()
     url = c.web()
     key = api_key()
@@ -277,7 +280,8 @@ def r3(c: Cluster, load_s: float, timeout: float) -> dict:
     return {
         "id": "R3", "name": "PostgreSQL restart under API load",
         "does": f"4 clients POST /api/v1/messages for {load_s:.0f} s against gunicorn (2×4); PostgreSQL is "
-                "stopped (pg_ctl -m fast) for 5 s in the middle, then started; workers and beat keep running",
+                "stopped (pg_ctl -m fast) for 5 s in the middle, then started; workers (lease "
+                f"{R3_LEASE_SECONDS} s) and beat keep running",
         "figure": (f"{figures['requests']} requests: {statuses.get('202', 0)} × 202, "
                    f"{figures['503_typed_with_retry_after']} × 503 COMMS_UNAVAILABLE with Retry-After, "
                    f"{other_5xx} other 5xx, {figures['connection_errors']} connection errors; "
