@@ -72,9 +72,11 @@ The fast versions of these scenarios run in `make test` (`tests/reliability/`, `
 
 def write_reliability() -> Path:
     data = json.loads((RESULTS / "chaos.json").read_text())
+    loads = [x for r in data["results"] for x in r.get("load_average", [])]
+    load = (f"load average {min(loads):.1f}-{max(loads):.1f} at the starts and ends of the scenarios; other "
+            f"jobs shared the machine" if loads else "load average not recorded")
     out = [RELIABILITY_INTRO,
-           f"Last run: {data['generated_at']} on {data['machine']} (a 2-core machine shared with other jobs, load "
-           f"average 10-17 during the runs, so times are pessimistic). Sizes per row: "
+           f"Last run: {data['generated_at']} on {data['machine']} ({load}). Sizes per row: "
            f"{', '.join(r['id'] + ' ' + r.get('size', 'full') for r in data['results'])}.\n"]
     out += _table(data["results"])
     missing = data.get("missing") or []

@@ -25,3 +25,4 @@ class RecipientAdmin(admin.ModelAdmin):
 
 # Router, campaigns and schedules (issue 8) register their ModelAdmins there.
 from comms import router_admin  # noqa: E402,F401
+from comms import campaign_admin  # noqa: E402,F401

@@ -8,13 +8,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from comms import errors
+from comms.campaign_metrics import campaign_metrics
 from comms.campaign_models import Campaign, Schedule, Segment
 from comms.campaigns import (
     campaign_cancel, campaign_create, campaign_pause, campaign_progress, campaign_resume, campaign_schedule,
+    campaign_update,
 )
-from comms.router_serializers import CampaignSerializer, ScheduleSerializer, SegmentSerializer
-from comms.schedules import schedule_cancel, schedule_create
-from comms.segments import filter_validate, segment_queryset
+from admin_console.services import client_ip
+from comms.router_serializers import CampaignSerializer, ScheduleSerializer, ScheduleUpdateSerializer, SegmentSerializer
+from comms.schedules import schedule_cancel, schedule_create, schedule_update
+from comms.segments import segment_delete, segment_queryset, segment_save
 
 
 def _uuid(raw: str, what: str):
@@ -37,6 +40,7 @@ def campaign_representation(campaign: Campaign, *, progress: bool = True) -> dic
     }
     if progress:
         body["progress"] = campaign_progress(campaign)
+        body["metrics"] = campaign_metrics(campaign)
     return body
 
 
@@ -47,7 +51,8 @@ class CampaignListApi(APIView):
     def post(self, request):
         serializer = CampaignSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        campaign = campaign_create(tenant=request.user.tenant, data=dict(serializer.validated_data), actor=request.user)
+        campaign = campaign_create(tenant=request.user.tenant, data=dict(serializer.validated_data), actor=request.user,
+                                   ip=client_ip(request))
         return Response(campaign_representation(campaign, progress=False), status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
@@ -57,7 +62,17 @@ class CampaignListApi(APIView):
 
 
 class CampaignDetailApi(APIView):
-    required_scopes = {"GET": "messages:read"}
+    """GET with progress and metrics; PUT replaces a draft's definition (same body and checks as create)."""
+
+    required_scopes = {"GET": "messages:read", "PUT": "admin"}
+
+    @extend_schema(request=CampaignSerializer, responses=OpenApiTypes.OBJECT)
+    def put(self, request, campaign_id: str):
+        serializer = CampaignSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        campaign = campaign_update(tenant=request.user.tenant, campaign_id=_uuid(campaign_id, "campaign"),
+                                   data=dict(serializer.validated_data), actor=request.user, ip=client_ip(request))
+        return Response(campaign_representation(campaign, progress=False))
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, campaign_id: str):
@@ -80,7 +95,8 @@ class CampaignActionApi(APIView):
     def post(self, request, campaign_id: str, action: str):
         if action not in _ACTIONS:
             raise errors.NotFound(f"Unknown action '{action}'; use {', '.join(_ACTIONS)}.")
-        result = _ACTIONS[action](tenant=request.user.tenant, campaign_id=_uuid(campaign_id, "campaign"))
+        result = _ACTIONS[action](tenant=request.user.tenant, campaign_id=_uuid(campaign_id, "campaign"),
+                                  actor=request.user, ip=client_ip(request))
         campaign, extra = (result if isinstance(result, tuple) else (result, {}))
         return Response({**campaign_representation(campaign), **({"effect": extra} if extra else {})})
 
@@ -93,16 +109,38 @@ class SegmentListApi(APIView):
         serializer = SegmentSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        spec = filter_validate(data["filter"])
-        segment, _ = Segment.objects.update_or_create(tenant=request.user.tenant, name=data["name"], defaults={
-            "filter": spec, "description": data["description"]})
-        size = segment_queryset(tenant=request.user.tenant, spec=spec).count()
-        return Response({"name": segment.name, "filter": segment.filter, "size": size}, status=status.HTTP_201_CREATED)
+        segment, created = segment_save(tenant=request.user.tenant, name=data["name"], spec=data["filter"],
+                                        description=data["description"], actor=request.user, ip=client_ip(request))
+        return Response(segment_representation(segment),
+                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request):
         return Response({"results": list(Segment.objects.filter(tenant=request.user.tenant).values(
             "name", "description", "filter"))})
+
+
+def segment_representation(segment: Segment) -> dict:
+    size = segment_queryset(tenant=segment.tenant, spec=segment.filter).count()
+    return {"name": segment.name, "description": segment.description, "filter": segment.filter, "size": size}
+
+
+class SegmentDetailApi(APIView):
+    """GET a segment with its current size; DELETE it (refused while a campaign uses it)."""
+
+    required_scopes = {"GET": "messages:read", "DELETE": "admin"}
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, name: str):
+        segment = Segment.objects.filter(tenant=request.user.tenant, name=name).first()
+        if segment is None:
+            raise errors.NotFound("No such segment.")
+        return Response(segment_representation(segment))
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, name: str):
+        segment_delete(tenant=request.user.tenant, name=name, actor=request.user, ip=client_ip(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 def schedule_representation(schedule: Schedule) -> dict:
@@ -121,7 +159,8 @@ class ScheduleListApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         schedule = schedule_create(tenant=request.user.tenant, name=data["name"], event=data["event"],
-                                   cron=data["cron"], run_at=data["run_at"], tz=data["timezone"])
+                                   cron=data["cron"], run_at=data["run_at"], tz=data["timezone"],
+                                   actor=request.user, ip=client_ip(request))
         return Response(schedule_representation(schedule), status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
@@ -131,7 +170,7 @@ class ScheduleListApi(APIView):
 
 
 class ScheduleDetailApi(APIView):
-    required_scopes = {"GET": "messages:read", "DELETE": "admin"}
+    required_scopes = {"GET": "messages:read", "PATCH": "admin", "DELETE": "admin"}
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, schedule_id: int):
@@ -142,4 +181,15 @@ class ScheduleDetailApi(APIView):
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def delete(self, request, schedule_id: int):
-        return Response(schedule_representation(schedule_cancel(tenant=request.user.tenant, schedule_id=schedule_id)))
+        return Response(schedule_representation(schedule_cancel(tenant=request.user.tenant, schedule_id=schedule_id,
+                                                                actor=request.user, ip=client_ip(request))))
+
+    @extend_schema(request=ScheduleUpdateSerializer, responses=OpenApiTypes.OBJECT)
+    def patch(self, request, schedule_id: int):
+        serializer = ScheduleUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        changes = {k: data[k] for k in ("name", "event", "cron", "run_at") if k in data}
+        schedule = schedule_update(tenant=request.user.tenant, schedule_id=schedule_id, tz=data.get("timezone"),
+                                   actor=request.user, ip=client_ip(request), **changes)
+        return Response(schedule_representation(schedule))

@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 State = Campaign.State
 UTC = dt_timezone.utc
 WINDOW = 3  # released chunks with rows still waiting, per campaign
-_ADDRESS_FIELD = {"email": "email", "sms": "phone", "in_app": "external_id"}
 # The fields of delivery's BulkRow as a plain tuple: a million of them build 5x faster than the dataclass.
 DirectoryRow = namedtuple("DirectoryRow", BulkRow.__dataclass_fields__)
 
@@ -82,7 +81,7 @@ def _local_due(campaign: Campaign, tz: str, now: datetime) -> datetime:
 
 def _chunks(campaign: Campaign, channel: str, size: int) -> Iterator[tuple[str, list]]:
     """(timezone, rows) per chunk. CSV rows are dicts (validated per row); directory rows are BulkRows."""
-    from comms.campaigns import audience_queryset
+    from comms.campaign_audience import reachable
 
     shared = campaign.variables
     if campaign.audience_kind == Campaign.AudienceKind.CSV:
@@ -90,11 +89,7 @@ def _chunks(campaign: Campaign, channel: str, size: int) -> Iterator[tuple[str, 
         for start in range(0, len(rows), size):
             yield "", [{**r, "variables": {**shared, **r.get("variables", {})}} for r in rows[start:start + size]]
         return
-    queryset = audience_queryset(campaign)
-    field = _ADDRESS_FIELD.get(channel)
-    if field is None:  # push/webhook: addresses are not directory columns
-        raise errors.ValidationFailed(f"Campaigns to a directory audience support {', '.join(_ADDRESS_FIELD)}.")
-    queryset = queryset.exclude(**{field: ""})
+    queryset, field = reachable(campaign, channel)  # push: recipients with an enabled device, by id
     variables = json.dumps(shared) if shared else "{}"
     zones = [None]
     if campaign.schedule_kind == Campaign.ScheduleKind.LOCAL:
@@ -292,7 +287,7 @@ def _write_chunk(campaign: Campaign, channel: str, seq: int, rows: list, send_at
         release = release and state == State.RUNNING
         spec = SendSpec(channel=channel, template_key=campaign.template_key, category=campaign.category,
                         priority=campaign.priority, scheduled_for=None if release else HOLD_UNTIL,
-                        metadata={"campaign": str(campaign.id)})
+                        metadata={"campaign_id": str(campaign.id), "campaign_name": campaign.name[:200]})
         key = f"campaign:{campaign.id}:{channel}:{seq}"
         try:
             if rows and isinstance(rows[0], dict):  # CSV rows: validated per row, bad ones skipped

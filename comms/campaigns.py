@@ -20,11 +20,13 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from comms import errors
-from comms.campaign_models import Campaign, Segment
-from comms.models import Recipient
+from comms.campaign_models import Campaign
 from comms.campaign_fanout import campaign_pump, dispatch_cleanup, dispatch_fanout, fanned_out
-from comms.segments import csv_parse, segment_queryset
-from delivery.services import batches_cancel, batches_hold, batches_progress
+from comms.campaign_audience import (  # noqa: F401 (audience_queryset re-exported)
+    audience_queryset, audience_set, audience_size, channels_check,
+)
+from delivery.services import SendSpec, batches_cancel, batches_hold, batches_progress
+from delivery.services.enqueue import check_sendable
 from templates_app import services as templates
 
 log = logging.getLogger(__name__)
@@ -32,86 +34,104 @@ State = Campaign.State
 UTC = dt_timezone.utc
 
 
-# --- creation -------------------------------------------------------------------------------------
-
-def _audience(campaign: Campaign, audience: dict) -> None:
-    kinds = set(audience) & {"recipients", "segment", "csv"}
-    if len(kinds) != 1:
-        raise errors.AudienceInvalid("audience is one of {recipients: [...]}, {segment: name}, {csv: text}.")
-    kind = kinds.pop()
-    if kind == "recipients":
-        ids = audience["recipients"]
-        if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
-            raise errors.AudienceInvalid("audience.recipients is a list of recipient ids.")
-        campaign.audience_kind, campaign.audience_list = Campaign.AudienceKind.LIST, list(dict.fromkeys(ids))
-    elif kind == "segment":
-        segment = Segment.objects.filter(tenant=campaign.tenant, name=audience["segment"]).first()
-        if segment is None:
-            raise errors.AudienceInvalid(f"No segment '{audience['segment']}'.")
-        campaign.audience_kind, campaign.segment = Campaign.AudienceKind.SEGMENT, segment
-    else:
-        if len(campaign.channels) > 1 and "\nto" in "\n" + audience["csv"].split("\n", 1)[0].replace(",", "\n"):
-            raise errors.CsvInvalid("A CSV with a 'to' column serves one channel; give one channel.")
-        accepted, refused = csv_parse(tenant=campaign.tenant, text=audience["csv"], channel=campaign.channels[0])
-        campaign.audience_kind, campaign.audience_list = Campaign.AudienceKind.CSV, accepted
-        campaign.audience_errors = refused[:1000]
-        if not accepted:
-            raise errors.AudienceEmpty("No usable row in the CSV.", details={"refused": refused[:100]})
-
+# --- creation and draft edits ---------------------------------------------------------------------
 
 def _schedule(campaign: Campaign, schedule: dict, now: datetime) -> None:
+    campaign.send_at = campaign.local_date = campaign.local_time = None
     if not schedule:
         campaign.schedule_kind = Campaign.ScheduleKind.NOW
         return
+    if not isinstance(schedule, dict):
+        raise errors.ValidationFailed("schedule is {} (now), {at: iso} or {local_time, local_date}.")
     if "at" in schedule:
-        at = datetime.fromisoformat(str(schedule["at"]).replace("Z", "+00:00"))
+        try:
+            at = schedule["at"] if isinstance(schedule["at"], datetime) else datetime.fromisoformat(
+                str(schedule["at"]).replace("Z", "+00:00"))
+        except ValueError:
+            raise errors.ValidationFailed("schedule.at is an ISO 8601 time.", details={"field": "schedule.at"}) from None
         if at.tzinfo is None:
             raise errors.ValidationFailed("schedule.at needs a UTC offset.", details={"field": "schedule.at"})
         if at < now - timedelta(seconds=5):
-            raise errors.ScheduleInPast(details={"scheduled_for": at.isoformat()})
+            raise errors.ScheduleInPast(f"schedule.at {at.isoformat()} lies in the past.",
+                                        details={"scheduled_for": at.isoformat()})
         campaign.schedule_kind, campaign.send_at = Campaign.ScheduleKind.AT, at
     elif "local_time" in schedule:
         try:
-            campaign.local_time = time.fromisoformat(schedule["local_time"])
-            campaign.local_date = date.fromisoformat(schedule["local_date"]) if schedule.get("local_date") else None
+            campaign.local_time = time.fromisoformat(str(schedule["local_time"]))
+            campaign.local_date = date.fromisoformat(str(schedule["local_date"])) if schedule.get("local_date") \
+                else None
         except (TypeError, ValueError):
             raise errors.ValidationFailed("local_time is HH:MM and local_date YYYY-MM-DD.") from None
+        if campaign.local_date is not None and campaign.local_date < (now - timedelta(days=1)).date():
+            raise errors.ScheduleInPast(f"local_date {campaign.local_date.isoformat()} lies in the past.",
+                                        details={"local_date": campaign.local_date.isoformat()})
         campaign.schedule_kind = Campaign.ScheduleKind.LOCAL
     else:
         raise errors.ValidationFailed("schedule is {} (now), {at: iso} or {local_time, local_date}.")
 
 
-def campaign_create(*, tenant, data: dict, actor=None, now: datetime | None = None) -> Campaign:
-    """A draft campaign; the audience is checked (CSV rows refused are reported) but not expanded."""
-    now = now or timezone.now()
-    version = templates.active_version(tenant=tenant, template_key=data["template"])
-    missing = [c for c in data["channels"] if c not in version.template.channels]
+def _fill(campaign: Campaign, data: dict, now: datetime) -> Campaign:
+    """Every check a campaign passes before it is stored: template and its channels, variables,
+    audience (valid, reachable on the channels, not empty) and schedule."""
+    channels = list(dict.fromkeys(data["channels"]))
+    channels_check(channels)
+    version = templates.active_version(tenant=campaign.tenant, template_key=data["template"])
+    missing = [c for c in channels if c not in version.template.channels]
     if missing:
         raise errors.TemplateChannel(f"Template '{data['template']}' has no {', '.join(missing)} content.")
-    campaign = Campaign(tenant=tenant, name=data["name"], channels=list(dict.fromkeys(data["channels"])),
-                        template_key=data["template"], variables=data.get("variables") or {},
-                        category=data.get("category", "marketing"), priority=int(data.get("priority", 3)),
-                        throttle_per_minute=data.get("throttle_per_minute"), created_at=now,
-                        created_by=actor if getattr(actor, "_meta", None) else None)
-    _audience(campaign, data["audience"])
+    campaign.name, campaign.channels, campaign.template_key = data["name"], channels, data["template"]
+    campaign.variables = data.get("variables") or {}
+    campaign.category, campaign.priority = data.get("category", "marketing"), int(data.get("priority", 3))
+    campaign.throttle_per_minute = data.get("throttle_per_minute")
+    audience_set(campaign, data["audience"])
     if campaign.audience_kind != Campaign.AudienceKind.CSV:  # CSV rows add variables; checked per row
         templates.check_variables(version, campaign.variables)
     _schedule(campaign, data.get("schedule") or {}, now)
-    campaign.save()
     return campaign
 
 
-def audience_queryset(campaign: Campaign):
-    if campaign.audience_kind == Campaign.AudienceKind.SEGMENT:
-        return segment_queryset(tenant=campaign.tenant, spec=campaign.segment.filter)
-    ids = campaign.audience_list
-    return Recipient.objects.filter(tenant=campaign.tenant, external_id__in=ids)
+def campaign_validate(*, tenant, data: dict, now: datetime | None = None) -> Campaign:
+    """The campaign `data` would create, checked but unsaved (the admin form's clean uses it)."""
+    return _fill(Campaign(tenant=tenant), data, now or timezone.now())
 
 
-def audience_size(campaign: Campaign) -> int:
-    if campaign.audience_kind == Campaign.AudienceKind.CSV:
-        return len(campaign.audience_list)
-    return audience_queryset(campaign).count()
+@transaction.atomic
+def campaign_create(*, tenant, data: dict, actor=None, now: datetime | None = None, ip: str | None = None
+                    ) -> Campaign:
+    """A draft campaign; the audience is checked (CSV rows refused are reported) but not expanded."""
+    now = now or timezone.now()
+    campaign = _fill(Campaign(tenant=tenant, created_at=now, created_by=actor if _is_user(actor) else None),
+                     data, now)
+    campaign.save()
+    audit(actor, "campaign.create", campaign, {"channels": campaign.channels, "audience": campaign.audience_kind,
+                                               "size": campaign.audience_size}, ip)
+    return campaign
+
+
+@transaction.atomic
+def campaign_update(*, tenant, campaign_id, data: dict, actor=None, now: datetime | None = None,
+                    ip: str | None = None) -> Campaign:
+    """Edit a draft with the same checks as create; anything past draft changes only through actions."""
+    now = now or timezone.now()
+    campaign = _locked(tenant, campaign_id)
+    if campaign.state != State.DRAFT:
+        _refuse(campaign, "edited")
+    _fill(campaign, data, now)
+    campaign.save()
+    audit(actor, "campaign.update", campaign, {"channels": campaign.channels, "audience": campaign.audience_kind,
+                                               "size": campaign.audience_size}, ip)
+    return campaign
+
+
+def _is_user(actor) -> bool:
+    return bool(getattr(actor, "_meta", None)) and actor._meta.label_lower == "auth.user"
+
+
+def audit(actor, action: str, target, diff: dict | None = None, ip: str | None = None) -> None:
+    """One AuditEntry per campaign, segment or schedule change (actor: a user or an API key)."""
+    from admin_console.services import audit_record
+
+    audit_record(actor=actor, action=action, target=target, diff=diff or {}, ip=ip, tenant=target.tenant)
 
 
 # --- state changes ----------------------------------------------------------------------------------
@@ -129,12 +149,20 @@ def _refuse(campaign: Campaign, action: str) -> None:
 
 
 @transaction.atomic
-def campaign_schedule(*, tenant, campaign_id, now: datetime | None = None) -> Campaign:
+def campaign_schedule(*, tenant, campaign_id, now: datetime | None = None, actor=None,
+                      ip: str | None = None) -> Campaign:
     """draft → scheduled; an empty audience is refused. The beat tick (or this call's commit) starts it."""
     now = now or timezone.now()
     campaign = _locked(tenant, campaign_id)
     if campaign.state != State.DRAFT:
         _refuse(campaign, "scheduled")
+    if campaign.schedule_kind == Campaign.ScheduleKind.AT and campaign.send_at < now - timedelta(minutes=5):
+        raise errors.ScheduleInPast("The campaign's send time has passed; edit the draft's schedule.",
+                                    details={"scheduled_for": campaign.send_at.isoformat()})
+    for channel in campaign.channels:  # refused now, not chunk by chunk in the background fan-out
+        check_sendable(tenant=campaign.tenant, now=now, spec=SendSpec(
+            channel=channel, template_key=campaign.template_key, category=campaign.category,
+            priority=campaign.priority))
     size = audience_size(campaign)
     if size == 0:
         raise errors.AudienceEmpty("The campaign's audience has no recipients.", details={"campaign": str(campaign.id)})
@@ -142,6 +170,7 @@ def campaign_schedule(*, tenant, campaign_id, now: datetime | None = None) -> Ca
     campaign.state = State.SCHEDULED
     campaign.start_at = campaign.send_at if campaign.schedule_kind == Campaign.ScheduleKind.AT else now
     campaign.save(update_fields=["audience_size", "state", "start_at"])
+    audit(actor, "campaign.schedule", campaign, {"audience_size": size, "start_at": campaign.start_at.isoformat()}, ip)
     if campaign.start_at <= now:
         transaction.on_commit(lambda: campaigns_tick(now=now))
     return campaign
@@ -176,7 +205,8 @@ def campaigns_tick(*, now: datetime | None = None) -> TickStats:
 
 
 @transaction.atomic
-def campaign_pause(*, tenant, campaign_id, now: datetime | None = None) -> Campaign:
+def campaign_pause(*, tenant, campaign_id, now: datetime | None = None, actor=None,
+                   ip: str | None = None) -> Campaign:
     """Hold every released row not yet with a worker; nothing else of the campaign is claimable anyway."""
     now = now or timezone.now()
     campaign = _locked(tenant, campaign_id)
@@ -187,11 +217,13 @@ def campaign_pause(*, tenant, campaign_id, now: datetime | None = None) -> Campa
     open_batches.update(released_at=None)  # the pump releases them again on resume
     campaign.state, campaign.paused_at = State.PAUSED, now
     campaign.save(update_fields=["state", "paused_at"])
+    audit(actor, "campaign.pause", campaign, {}, ip)
     return campaign
 
 
 @transaction.atomic
-def campaign_resume(*, tenant, campaign_id, now: datetime | None = None) -> Campaign:
+def campaign_resume(*, tenant, campaign_id, now: datetime | None = None, actor=None,
+                    ip: str | None = None) -> Campaign:
     """Throttled chunks keep their spacing, shifted by the pause; local-time chunks keep their time."""
     now = now or timezone.now()
     campaign = _locked(tenant, campaign_id)
@@ -204,12 +236,14 @@ def campaign_resume(*, tenant, campaign_id, now: datetime | None = None) -> Camp
         campaign.start_at = now
     campaign.paused_at = None
     campaign.save(update_fields=["state", "paused_at", "start_at"])
+    audit(actor, "campaign.resume", campaign, {"state": campaign.state}, ip)
     campaign_pump(campaign, now=now)
     return campaign
 
 
 @transaction.atomic
-def campaign_cancel(*, tenant, campaign_id, now: datetime | None = None) -> tuple[Campaign, dict]:
+def campaign_cancel(*, tenant, campaign_id, now: datetime | None = None, actor=None,
+                    ip: str | None = None) -> tuple[Campaign, dict]:
     """Cancel every released row not yet with a worker, in this transaction; rows already with a
     worker (in flight) finish. Held rows can never be sent; a cleanup task marks them cancelled."""
     now = now or timezone.now()
@@ -224,6 +258,7 @@ def campaign_cancel(*, tenant, campaign_id, now: datetime | None = None) -> tupl
     campaign.save(update_fields=["state", "finished_at"])
     if held:
         dispatch_cleanup(campaign)
+    audit(actor, "campaign.cancel", campaign, {"cancelled": cancelled, "in_flight": in_flight, "held": held}, ip)
     return campaign, {"cancelled": cancelled, "in_flight": in_flight, "held_cancelled_in_background": held}
 
 

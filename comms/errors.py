@@ -95,6 +95,8 @@ AudienceInvalid = _error("COMMS_AUDIENCE_INVALID", 400, "The audience is not val
 CsvInvalid = _error("COMMS_CSV_INVALID", 400, "The CSV audience has rows that cannot be used.")
 CampaignState = _error("COMMS_CAMPAIGN_STATE", 409, "The campaign is not in a state that allows this.")
 ScheduleState = _error("COMMS_SCHEDULE_STATE", 409, "The schedule is not in a state that allows this.")
+CampaignChannel = _error("COMMS_CAMPAIGN_CHANNEL", 422, "This channel cannot be sent to this kind of audience.")
+SegmentInUse = _error("COMMS_SEGMENT_IN_USE", 409, "A campaign uses this segment.")
 # Preferences and compliance (issue 5).
 NoConsent = _error("COMMS_NO_CONSENT", 422, "The recipient has not given the consent this category needs.")
 UnknownCategory = _error("COMMS_UNKNOWN_CATEGORY", 400, "Unknown category.")

@@ -264,6 +264,10 @@ class _Router:
         threshold = settings.COMMS_EVENT_BULK_THRESHOLD
         queryset = audience_queryset(tenant=self.tenant, audience=self.event.audience)
         size = queryset.count()
+        if size == 0:  # stored with the event's outcome (and shown by the dry run), not silently nothing
+            self.plans.append(Plan(index, "audience (0)", "error", code=errors.AudienceEmpty.code,
+                                   reason="the audience matches no recipient; nothing was sent"))
+            return
         if size <= threshold or step.get("digest") or step.get("escalation") or "when" in step:
             if size > threshold:
                 self.plans.append(Plan(index, f"audience ({size})", "error", code=errors.AudienceInvalid.code,

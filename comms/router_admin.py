@@ -1,23 +1,21 @@
 """Admin for the router: rules (versioned JSON with a dry run), events (unrouted ones visible),
-digests, escalations, campaigns (progress and pause/resume/cancel), segments and schedules."""
+digests and escalations. Campaigns, segments and schedules: comms.campaign_admin."""
 
 from __future__ import annotations
 
 import json
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from admin_console.services import client_ip
 from comms import errors
-from comms.campaign_models import Campaign, Schedule, Segment
-from comms.campaigns import campaign_cancel, campaign_pause, campaign_progress, campaign_resume, campaign_schedule
 from comms.router_models import Digest, Escalation, Event, RoutingRule, RoutingRuleVersion
-from comms.rules import rule_save, rule_validate
-from comms.schedules import cron_validate
+from comms.rules import rule_activate, rule_save, rule_validate
 
 SAMPLE_EVENT = {"name": "", "recipients": ["user-1"], "cause_ref": "dry-run-1", "payload": {}}
 
@@ -29,6 +27,9 @@ class RoutingRuleForm(forms.ModelForm):
                                            '"dedupe": {"key": "BOOKING:{payload.booking_id}:{payload.status}"}}',
                                  widget=forms.Textarea(attrs={"rows": 18, "cols": 100, "class": "vLargeTextField"}))
     notes = forms.CharField(required=False, help_text="What changed (kept with the version).")
+    activate_version = forms.IntegerField(required=False, min_value=1, label="Activate version",
+                                          help_text="Roll back (or forward): make this stored version the active "
+                                                    "one. The definition above is then not saved.")
 
     class Meta:
         model = RoutingRule
@@ -38,6 +39,12 @@ class RoutingRuleForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk and self.instance.active_version_id:
             self.initial["definition"] = self.instance.active_version.definition
+
+    def clean_activate_version(self):
+        version = self.cleaned_data.get("activate_version")
+        if version and not (self.instance.pk and self.instance.versions.filter(version=version).exists()):
+            raise forms.ValidationError(f"This rule has no stored version {version}.")
+        return version
 
     def clean_definition(self):
         definition = self.cleaned_data["definition"]
@@ -83,8 +90,13 @@ class RoutingRuleAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         # Saving a changed definition adds a version and activates it (earlier ones stay for rollback).
         obj.save()
+        if form.cleaned_data.get("activate_version"):
+            rule_activate(rule=obj, version=form.cleaned_data["activate_version"], actor=request.user,
+                          ip=client_ip(request))
+            obj.refresh_from_db()
+            return
         rule_save(tenant=obj.tenant, event_name=obj.event_name, definition=form.cleaned_data["definition"],
-                  notes=form.cleaned_data.get("notes", ""), actor=request.user)
+                  notes=form.cleaned_data.get("notes", ""), actor=request.user, ip=client_ip(request))
         obj.refresh_from_db()
 
     def get_urls(self):
@@ -155,87 +167,3 @@ class EscalationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
-
-
-@admin.register(Segment)
-class SegmentAdmin(admin.ModelAdmin):
-    list_display = ("name", "tenant", "description")
-    search_fields = ("name",)
-
-    def save_model(self, request, obj, form, change):
-        from comms.segments import filter_validate
-
-        filter_validate(obj.filter)
-        super().save_model(request, obj, form, change)
-
-
-def _campaign_action(fn, label: str):
-    def action(modeladmin, request, queryset):
-        for campaign in queryset:
-            try:
-                fn(tenant=campaign.tenant, campaign_id=campaign.pk)
-                modeladmin.message_user(request, f"{campaign.name}: {label}.")
-            except errors.CommsError as exc:
-                modeladmin.message_user(request, f"{campaign.name}: {exc.message}", level=messages.ERROR)
-    action.short_description = f"{label.capitalize()} selected campaigns"
-    action.__name__ = f"campaign_{label.replace(' ', '_')}"
-    return action
-
-
-@admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
-    list_display = ("name", "state", "channels", "template_key", "audience_kind", "audience_size", "queued_count",
-                    "start_at", "finished_at")
-    list_filter = ("state", "tenant")
-    search_fields = ("name",)
-    readonly_fields = ("state", "audience_size", "queued_count", "fanout_done", "start_at", "started_at",
-                       "finished_at", "paused_at", "audience_errors", "progress")
-    actions = [_campaign_action(campaign_schedule, "scheduled"), _campaign_action(campaign_pause, "paused"),
-               _campaign_action(campaign_resume, "resumed"), _campaign_action(campaign_cancel, "cancelled")]
-
-    @admin.display(description="progress")
-    def progress(self, obj):
-        if not obj.pk:
-            return "—"
-        return ", ".join(f"{k}: {v}" for k, v in campaign_progress(obj).items())
-
-
-class ScheduleForm(forms.ModelForm):
-    class Meta:
-        model = Schedule
-        fields = ("tenant", "name", "kind", "cron", "timezone", "run_at", "event")
-
-    def clean_cron(self):
-        cron = self.cleaned_data.get("cron", "")
-        if cron:
-            try:
-                return cron_validate(cron)
-            except errors.CommsError as exc:
-                raise forms.ValidationError(exc.message) from None
-        return cron
-
-
-@admin.register(Schedule)
-class ScheduleAdmin(admin.ModelAdmin):
-    form = ScheduleForm
-    list_display = ("name", "kind", "cron", "timezone", "next_run_at", "last_run_at", "run_count", "cancelled_at",
-                    "last_error")
-    list_filter = ("kind", "tenant")
-    actions = ["cancel"]
-
-    def save_model(self, request, obj, form, change):
-        from django.utils import timezone
-
-        from comms.schedules import cron_next
-
-        if obj.cancelled_at is None:
-            obj.next_run_at = cron_next(obj.cron, obj.timezone, timezone.now()) if obj.kind == Schedule.Kind.CRON \
-                else obj.run_at
-        super().save_model(request, obj, form, change)
-
-    @admin.action(description="Cancel selected schedules")
-    def cancel(self, request, queryset):
-        from comms.schedules import schedule_cancel
-
-        for schedule in queryset.filter(cancelled_at__isnull=True):
-            schedule_cancel(tenant=schedule.tenant, schedule_id=schedule.pk)

@@ -10,8 +10,11 @@ from rest_framework.views import APIView
 from comms import errors
 from comms.events import EventInput, event_dry_run, event_ingest
 from comms.router_models import Event, RoutingRule, RoutingRuleVersion
-from comms.router_serializers import DryRunSerializer, EventBatchSerializer, EventSerializer, RuleSerializer
-from comms.rules import rule_save, rule_validate
+from admin_console.services import client_ip
+from comms.router_serializers import (
+    DryRunSerializer, EventBatchSerializer, EventSerializer, RuleActivateSerializer, RuleSerializer,
+)
+from comms.rules import rule_activate, rule_save, rule_validate
 
 
 def event_input(data: dict, idempotency_key: str = "") -> EventInput:
@@ -119,7 +122,8 @@ class RuleDetailApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         version = rule_save(tenant=request.user.tenant, event_name=event_name, definition=data["definition"],
-                            notes=data["notes"], description=data["description"], actor=request.user)
+                            notes=data["notes"], description=data["description"], actor=request.user,
+                            ip=client_ip(request))
         return Response(rule_representation(version.rule), status=status.HTTP_200_OK)
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
@@ -127,6 +131,24 @@ class RuleDetailApi(APIView):
         rule = RoutingRule.objects.filter(tenant=request.user.tenant, event_name=event_name).first()
         if rule is None:
             raise errors.NotFound("No rule for this event name.")
+        return Response(rule_representation(rule))
+
+
+class RuleActivateApi(APIView):
+    """POST {"version": n}: make an earlier (or later) stored version the active one (rollback)."""
+
+    required_scopes = {"POST": "admin"}
+
+    @extend_schema(request=RuleActivateSerializer, responses=OpenApiTypes.OBJECT)
+    def post(self, request, event_name: str):
+        serializer = RuleActivateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        rule = RoutingRule.objects.filter(tenant=request.user.tenant, event_name=event_name).first()
+        if rule is None:
+            raise errors.NotFound("No rule for this event name.")
+        rule_activate(rule=rule, version=serializer.validated_data["version"], actor=request.user,
+                      ip=client_ip(request))
+        rule.refresh_from_db()
         return Response(rule_representation(rule))
 
 

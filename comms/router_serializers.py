@@ -61,3 +61,17 @@ class ScheduleSerializer(StrictSerializer):
     run_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
     timezone = serializers.CharField(max_length=64, required=False, default="UTC")
     event = serializers.DictField()
+
+
+class ScheduleUpdateSerializer(StrictSerializer):
+    """PATCH /schedules/{id}: any of these; cron and run_at replace each other."""
+
+    name = serializers.CharField(max_length=200, required=False)
+    cron = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    run_at = serializers.DateTimeField(required=False, allow_null=True)
+    timezone = serializers.CharField(max_length=64, required=False)
+    event = serializers.DictField(required=False)
+
+
+class RuleActivateSerializer(StrictSerializer):
+    version = serializers.IntegerField(min_value=1)

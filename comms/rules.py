@@ -189,7 +189,7 @@ def render_key(template: str, context: dict[str, Any]) -> str:
 
 @transaction.atomic
 def rule_save(*, tenant, event_name: str, definition: Any, notes: str = "", actor=None,
-              description: str | None = None) -> RoutingRuleVersion:
+              description: str | None = None, ip: str | None = None) -> RoutingRuleVersion:
     """Validate and store a new version of the rule for `event_name`, and make it active.
 
     An unchanged definition does not add a version. Earlier versions stay for audit and rollback.
@@ -198,7 +198,7 @@ def rule_save(*, tenant, event_name: str, definition: Any, notes: str = "", acto
     if not event_name:
         raise errors.RuleInvalid("event_name is required.", details={"path": "event_name"})
     rule_validate(definition)
-    rule, _ = RoutingRule.objects.select_for_update().get_or_create(tenant=tenant, event_name=event_name)
+    rule, created = RoutingRule.objects.select_for_update().get_or_create(tenant=tenant, event_name=event_name)
     if description is not None and rule.description != description:
         rule.description = description
     current = rule.active_version
@@ -211,19 +211,22 @@ def rule_save(*, tenant, event_name: str, definition: Any, notes: str = "", acto
                                                 created_at=timezone.now())
     rule.active_version = version
     rule.save()
-    _audit(actor, "routing_rule.save", version, {"event_name": event_name, "version": version.version})
+    _audit(actor, "routing_rule.create" if created or last == 0 else "routing_rule.version", version,
+           {"event_name": event_name, "version": version.version, "notes": notes}, ip)
     return version
 
 
 @transaction.atomic
-def rule_activate(*, rule: RoutingRule, version: int, actor=None) -> RoutingRuleVersion:
+def rule_activate(*, rule: RoutingRule, version: int, actor=None, ip: str | None = None) -> RoutingRuleVersion:
     """Roll back (or forward) to an existing version."""
     target = rule.versions.filter(version=version).first()
     if target is None:
         raise errors.NotFound(f"Rule '{rule.event_name}' has no version {version}.")
+    previous = rule.active_version.version if rule.active_version_id else None
     rule.active_version = target
     rule.save(update_fields=["active_version", "updated_at"])
-    _audit(actor, "routing_rule.activate", target, {"event_name": rule.event_name, "version": version})
+    _audit(actor, "routing_rule.activate", target, {"event_name": rule.event_name, "version": version,
+                                                    "previous": previous}, ip)
     return target
 
 
@@ -232,7 +235,7 @@ def rule_for(*, tenant, event_name: str) -> RoutingRuleVersion | None:
     return rule.active_version if rule is not None else None
 
 
-def _audit(actor, action: str, target: RoutingRuleVersion, data: dict) -> None:
+def _audit(actor, action: str, target: RoutingRuleVersion, data: dict, ip: str | None = None) -> None:
     from admin_console.services import audit_record
 
-    audit_record(actor=actor, action=action, target=target, diff=data, tenant=target.rule.tenant)
+    audit_record(actor=actor, action=action, target=target, diff=data, ip=ip, tenant=target.rule.tenant)

@@ -61,27 +61,85 @@ def _event_check(event: dict) -> dict:
     return event
 
 
-def schedule_create(*, tenant, name: str, event: dict, cron: str = "", run_at: datetime | None = None,
-                    tz: str = "UTC", now: datetime | None = None) -> Schedule:
-    """A cron schedule (recurring) or a one-time one (run_at); exactly one of them."""
-    now = now or timezone.now()
+def _audit(actor, action: str, schedule: Schedule, diff: dict, ip: str | None) -> None:
+    from admin_console.services import audit_record
+
+    audit_record(actor=actor, action=action, target=schedule, diff=diff, ip=ip, tenant=schedule.tenant)
+
+
+def _timing(schedule: Schedule, *, cron: str, run_at: datetime | None, tz: str, now: datetime) -> None:
+    """Set kind, cron/run_at, timezone and the next run from exactly one of cron and run_at."""
     _zone(tz)
-    _event_check(event)
     if bool(cron) == bool(run_at):
         raise errors.ValidationFailed("Give either cron or run_at.", details={"field": "cron"})
     if cron:
         cron = cron_validate(cron)
-        kind, next_run = Schedule.Kind.CRON, cron_next(cron, tz, now)
+        schedule.kind, schedule.cron, schedule.run_at = Schedule.Kind.CRON, cron, None
+        schedule.next_run_at = cron_next(cron, tz, now)
     else:
         if run_at < now:
             raise errors.ScheduleInPast(details={"run_at": run_at.isoformat(), "now": now.isoformat()})
-        kind, next_run = Schedule.Kind.ONCE, run_at
-    return Schedule.objects.create(tenant=tenant, name=name or event["name"], kind=kind, cron=cron, timezone=tz,
-                                   run_at=run_at, event=event, next_run_at=next_run, created_at=now)
+        schedule.kind, schedule.cron, schedule.run_at, schedule.next_run_at = Schedule.Kind.ONCE, "", run_at, run_at
+    schedule.timezone = tz
+
+
+def schedule_validate(*, event: dict, cron: str = "", run_at: datetime | None = None, tz: str = "UTC",
+                      now: datetime | None = None) -> Schedule:
+    """The checks of create without saving (the admin form's clean): event, cron or run_at, zone."""
+    schedule = Schedule(event=_event_check(event), name=event.get("name", ""))
+    _timing(schedule, cron=cron, run_at=run_at, tz=tz, now=now or timezone.now())
+    return schedule
+
+
+def schedule_create(*, tenant, name: str, event: dict, cron: str = "", run_at: datetime | None = None,
+                    tz: str = "UTC", now: datetime | None = None, actor=None, ip: str | None = None) -> Schedule:
+    """A cron schedule (recurring) or a one-time one (run_at); exactly one of them."""
+    now = now or timezone.now()
+    _event_check(event)
+    schedule = Schedule(tenant=tenant, name=name or event["name"], event=event, created_at=now)
+    _timing(schedule, cron=cron, run_at=run_at, tz=tz, now=now)
+    with transaction.atomic():
+        schedule.save()
+        _audit(actor, "schedule.create", schedule, {"kind": schedule.kind, "cron": schedule.cron,
+                                                     "timezone": tz, "event": event["name"]}, ip)
+    return schedule
+
+
+_UNSET = object()
 
 
 @transaction.atomic
-def schedule_cancel(*, tenant, schedule_id: int, now: datetime | None = None) -> Schedule:
+def schedule_update(*, tenant, schedule_id: int, name: str | None = None, event: dict | None = None,
+                    cron: str | None = None, run_at=_UNSET, tz: str | None = None, now: datetime | None = None,
+                    actor=None, ip: str | None = None) -> Schedule:
+    """Change a live schedule with the create checks; the next run is recomputed from now."""
+    now = now or timezone.now()
+    schedule = Schedule.objects.select_for_update().filter(tenant=tenant, pk=schedule_id).first()
+    if schedule is None:
+        raise errors.NotFound("No such schedule.")
+    if schedule.cancelled_at is not None:
+        raise errors.ScheduleState("A cancelled schedule cannot be changed.")
+    before = {"name": schedule.name, "cron": schedule.cron, "run_at": schedule.run_at and schedule.run_at.isoformat(),
+              "timezone": schedule.timezone, "event": schedule.event}
+    if event is not None:
+        schedule.event = _event_check(event)
+    if name:
+        schedule.name = name
+    if cron is not None or run_at is not _UNSET or tz is not None:
+        new_cron = cron if cron is not None else ("" if run_at not in (_UNSET, None) else schedule.cron)
+        new_run_at = run_at if run_at is not _UNSET else (None if cron else schedule.run_at)
+        _timing(schedule, cron=new_cron, run_at=new_run_at, tz=tz or schedule.timezone, now=now)
+    schedule.save()
+    after = {"name": schedule.name, "cron": schedule.cron, "run_at": schedule.run_at and schedule.run_at.isoformat(),
+             "timezone": schedule.timezone, "event": schedule.event}
+    _audit(actor, "schedule.update", schedule,
+           {k: {"before": before[k], "after": after[k]} for k in after if before[k] != after[k]}, ip)
+    return schedule
+
+
+@transaction.atomic
+def schedule_cancel(*, tenant, schedule_id: int, now: datetime | None = None, actor=None,
+                    ip: str | None = None) -> Schedule:
     schedule = Schedule.objects.select_for_update().filter(tenant=tenant, pk=schedule_id).first()
     if schedule is None:
         raise errors.NotFound("No such schedule.")
@@ -89,6 +147,7 @@ def schedule_cancel(*, tenant, schedule_id: int, now: datetime | None = None) ->
         raise errors.ScheduleState("The schedule is already cancelled.")
     schedule.cancelled_at, schedule.next_run_at = now or timezone.now(), None
     schedule.save(update_fields=["cancelled_at", "next_run_at"])
+    _audit(actor, "schedule.cancel", schedule, {}, ip)
     return schedule
 
 

@@ -13,10 +13,12 @@ urlpatterns = [
     path("events/<str:event_id>", router_api.EventDetailApi.as_view(), name="event"),
     path("rules", router_api.RuleListApi.as_view(), name="rules"),
     path("rules/<str:event_name>", router_api.RuleDetailApi.as_view(), name="rule"),
+    path("rules/<str:event_name>/activate", router_api.RuleActivateApi.as_view(), name="rule-activate"),
     path("campaigns", campaign_api.CampaignListApi.as_view(), name="campaigns"),
     path("campaigns/<str:campaign_id>", campaign_api.CampaignDetailApi.as_view(), name="campaign"),
     path("campaigns/<str:campaign_id>/<str:action>", campaign_api.CampaignActionApi.as_view(), name="campaign-action"),
     path("segments", campaign_api.SegmentListApi.as_view(), name="segments"),
+    path("segments/<str:name>", campaign_api.SegmentDetailApi.as_view(), name="segment"),
     path("schedules", campaign_api.ScheduleListApi.as_view(), name="schedules"),
     path("schedules/<int:schedule_id>", campaign_api.ScheduleDetailApi.as_view(), name="schedule"),
 ]

@@ -59,9 +59,12 @@ class Message(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)  # time-ordered
-    tenant = models.ForeignKey("comms.Tenant", on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    # No single-column indexes on tenant and batch: message_tenant_idx/message_address_idx and
+    # message_batch_idx serve those lookups, and every index is paid on each row of a COPY fan-out.
+    tenant = models.ForeignKey("comms.Tenant", on_delete=models.CASCADE, related_name="+", db_constraint=False,
+                               db_index=False)
     batch = models.ForeignKey(MessageBatch, null=True, blank=True, on_delete=models.CASCADE, related_name="messages",
-                              db_constraint=False)
+                              db_constraint=False, db_index=False)
     channel = models.CharField(max_length=16, choices=Channel.choices)
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.P2)
     category = models.CharField(max_length=32, choices=Category.choices, default=Category.TRANSACTIONAL)
@@ -90,7 +93,7 @@ class Message(models.Model):
     # Multi-channel fallback (EC-COM-010): channels still to try, in order, if this one fails for good.
     fallback_channels = ArrayField(models.CharField(max_length=16), default=list, blank=True)
     fallback_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                                    db_constraint=False)
+                                    db_constraint=False, db_index=False)  # partial index below: almost all NULL
 
     # Queue bookkeeping: next_attempt_at is when the row may next be claimed (send time, retry time,
     # or the end of a deferral); the lease says who holds a 'sending' row and until when.
@@ -125,6 +128,7 @@ class Message(models.Model):
             models.Index(fields=["tenant", "recipient_address"], name="message_address_idx"),
             models.Index(fields=["batch"], name="message_batch_idx"),
             models.Index(fields=["provider_ref"], condition=~Q(provider_ref=""), name="message_provider_ref_idx"),
+            models.Index(fields=["fallback_of"], condition=Q(fallback_of__isnull=False), name="message_fallback_of_idx"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -41,6 +41,9 @@ class SendResult:
     maybe_accepted: bool = False
     # Extra facts for the delivery log (e.g. per-device outcomes of a push fan-out).
     data: dict[str, Any] = field(default_factory=dict, compare=False)
+    # A sent fan-out that some of its targets refused for now (a push reached the phone, the
+    # tablet answered 503): the engine sends those addresses a follow-up later. Never logged.
+    retry_addresses: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
     def sent(cls, provider_ref: str, detail: str = "") -> "SendResult":

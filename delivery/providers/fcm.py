@@ -10,8 +10,9 @@ click link). Options come from the message metadata: ``collapse_key``, ``thread_
 Per-device outcomes are kept in the delivery log. Tokens FCM reports dead (UNREGISTERED,
 SENDER_ID_MISMATCH, INVALID_ARGUMENT about the token) are pruned: the Device row is disabled, so
 later sends skip it until the app registers it again. The message is sent when any device took
-it; otherwise a 429/5xx/network answer on any device makes it transient (retried on the devices
-that are still active), and only all-dead or a bad payload is permanent.
+it, and the devices that answered 429/5xx/network get a follow-up message later (one per device);
+when none took it, such an answer makes the message transient (retried on the devices that are
+still active), and only all-dead or a bad payload is permanent.
 
 Config (ChannelProvider options + credentials, or settings ``COMMS_FCM``): ``service_account``
 (the JSON credential, as a dict or string) or ``service_account_file``; ``project_id`` (default:
@@ -20,6 +21,7 @@ the credential's); ``endpoint`` (base URL of the FCM API, for the loopback stand
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -242,7 +244,7 @@ class FcmProvider(Provider):
             answers = self._send_all(app, built)
         except (google.auth.exceptions.GoogleAuthError, exceptions.UnauthenticatedError) as exc:
             return SendResult.transient("401", f"FCM access token: {exc}"[:500])  # nothing was sent
-        devices, pruned = [], {}
+        devices, pruned, retry = [], {}, []
         for (token, platform, device_id), (name, error) in zip(targets, answers):
             entry = {"device": device_id, "platform": platform, "token": token[-12:]}
             if error is None:
@@ -250,6 +252,8 @@ class FcmProvider(Provider):
                 continue
             outcome, code, maybe = classify(error)
             devices.append({**entry, "outcome": outcome, "code": code, "maybe_accepted": maybe, "detail": str(error)[:200]})
+            if outcome == "transient":
+                retry.append(token)
             if outcome == "pruned":
                 pruned.setdefault(code, []).append(token)
         if pruned:
@@ -257,7 +261,8 @@ class FcmProvider(Provider):
 
             for code, tokens in pruned.items():
                 devices_disable(tenant_id=message.tenant_id, tokens=tokens, reason=f"FCM {code}")
-        return _summarise(devices)
+        result = _summarise(devices)
+        return dataclasses.replace(result, retry_addresses=tuple(retry)) if result.ok and retry else result
 
     def _send_all(self, app: firebase_admin.App, built: list[messaging.Message]) -> list[tuple[str | None, Any]]:
         """(FCM message name, None) or (None, FirebaseError) per device. One device is sent on this

@@ -21,25 +21,23 @@ import time
 import uuid
 import weakref
 from contextlib import ExitStack
-from functools import lru_cache
 from collections.abc import Callable
 from typing import Any
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
-from comms import errors
 from comms.enums import LogEvent, Status
 from delivery import health, ratelimit, routing, wakeup
 from delivery.models import Message, MessageBatch
 from delivery.providers.base import Content, SendResult
-from delivery.services.enqueue import message_fallback
+from delivery.services.content import Unrenderable, content_for
+from delivery.services.enqueue import message_fallback, message_follow_up
 from delivery.services import screening
-from templates_app import services as templates
 from tracking.links import Tracker
 
 log = logging.getLogger(__name__)
@@ -144,19 +142,39 @@ def _record(message: Message, *, owner: str, now: datetime, status: str, event: 
             provider: str, next_at: datetime | None = None, attempt_delta: int = 0) -> bool:
     """Write one outcome (status + log row) fenced by the lease; False when the lease was lost."""
     terminal_fail = status in (Status.FAILED, Status.DEAD)
-    with connection.cursor() as cursor:
-        cursor.execute(_OUTCOME_SQL, {
-            "status": status, "next_at": next_at, "sent_at": now if result.ok else None,
-            "failed_at": now if terminal_fail else None, "provider": provider, "ref": result.provider_ref,
-            "fcode": "" if result.ok else result.code, "freason": "" if result.ok else result.detail[:2000],
-            "now": now, "id": message.id, "owner": owner, "event": event, "code": result.code,
-            "variant": message.variant, "artifact": message.artifact, "attempt_delta": attempt_delta,
-            "detail": result.detail[:2000], "data": json.dumps({**result.data, **({"error_class": result.error_class} if not result.ok else {})}),
-        })
-        written = cursor.fetchone() is not None
+    params = {
+        "status": status, "next_at": next_at, "sent_at": now if result.ok else None,
+        "failed_at": now if terminal_fail else None, "provider": provider, "ref": result.provider_ref,
+        "fcode": "" if result.ok else result.code, "freason": "" if result.ok else result.detail[:2000],
+        "now": now, "id": message.id, "owner": owner, "event": event, "code": result.code,
+        "variant": message.variant, "artifact": message.artifact, "attempt_delta": attempt_delta,
+        "detail": result.detail[:2000], "data": json.dumps({**result.data, **({"error_class": result.error_class} if not result.ok else {})}),
+    }
+    written = _write_outcome(params)
     if not written:
         log.warning("lease lost for message %s before its outcome was recorded", message.id)
     return written
+
+
+def _write_outcome(params: dict) -> bool:
+    """Run the fenced outcome write, riding out a database blip for most of a lease.
+
+    The provider already has the message: giving up here means the lease expires and the message
+    is sent again. So a lost connection is retried (on a fresh one) for up to 80 % of a lease;
+    the lease-owner fence makes a write that comes too late a no-op, never a double outcome.
+    """
+    deadline = time.monotonic() + settings.COMMS_LEASE_SECONDS * 0.8
+    while True:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(_OUTCOME_SQL, params)
+                return cursor.fetchone() is not None
+        except (OperationalError, InterfaceError):
+            if connection.in_atomic_block or time.monotonic() > deadline:
+                raise
+            log.warning("database unreachable while recording the outcome of %s; retrying", params["id"])
+            connection.close()
+            time.sleep(0.5)
 
 
 def defer(message: Message, *, owner: str, now: datetime, seconds: float, reason: str, stats: DrainStats) -> None:
@@ -186,60 +204,9 @@ def record_outcome(message: Message, result: SendResult, *, owner: str, provider
     stats.lost_lease += not ok
     if ok and status in (Status.FAILED, Status.DEAD) and message.fallback_channels:
         message_fallback(message=message)
-
-
-class Unrenderable(Exception):
-    """A bulk row whose template cannot be rendered for it: a permanent failure of that row."""
-
-    def __init__(self, error: errors.CommsError):
-        self.error = error
-
-
-def content_for(message: Message, batches: dict) -> Content:
-    """The rendered content of a message.
-
-    Single sends were rendered when accepted. Bulk rows share their batch's inline content, or
-    are rendered here from the batch's pinned template version with the row's own variables and
-    locale (compiled once per version, so a 10,000-row batch compiles once) and archived.
-    """
-    batch = batches.get(message.batch_id) if message.batch_id else None
-    if batch is None:
-        data = message.payload
-        if message.template_version_id and message.channel == "email":
-            data = {**data, "headers": template_headers(message.template_key, message.template_version_id)}
-        return Content(subject=message.subject, body=message.body, body_html=message.body_html, data=data)
-    if not batch.template_version_id:
-        return Content(subject=batch.subject, body=batch.body, body_html=batch.body_html)
-    version = batch.template_version
-    try:
-        render = templates.render_for_send(
-            version=version, channel=message.channel, variables=message.variables, locale=message.locale,
-            timezone=message.recipient.timezone if message.recipient_id and message.recipient else "UTC",
-            recipient_key=message.recipient.external_id if message.recipient_id and message.recipient
-            else message.recipient_address,
-        )
-    except errors.CommsError as exc:
-        raise Unrenderable(exc) from None
-    message.variant = render.variant
-    message.artifact = templates.artifact_store(tenant_id=message.tenant_id, message_id=message.id, render=render,
-                                                channel=message.channel)
-    c = render.content
-    data = c.data
-    if message.channel == "email":
-        data = {**data, "headers": template_headers(version.template.template_key, version.pk)}
-    return Content(subject=c.subject, body=c.body, body_html=c.body_html, data=data)
-
-
-@lru_cache(maxsize=4096)
-def _version_number(version_id: int) -> int:
-    from templates_app.models import TemplateVersion
-
-    return TemplateVersion.objects.values_list("version", flat=True).get(pk=version_id)
-
-
-def template_headers(template_key: str, version_id: int) -> dict[str, str]:
-    """Which template (and exact version) produced an email, for the recipient's support desk."""
-    return {"X-Template-Name": template_key, "X-Template-Version": str(_version_number(version_id))}
+    if ok and status == Status.SENT and result.retry_addresses:
+        at = next_retry_at(priority=message.priority, attempt=1, origin=now, now=now)
+        message_follow_up(message=message, addresses=result.retry_addresses, at=at)
 
 
 # Failures that say the provider itself is in trouble (as opposed to one mailbox being busy, e.g. an

@@ -248,6 +248,49 @@ def message_fallback(*, message: Message) -> Message | None:
     return follow_up
 
 
+def message_follow_up(*, message: Message, addresses: tuple[str, ...], at: datetime | None) -> list[Message]:
+    """Send `message` again, later, to the addresses of its fan-out that refused it for now.
+
+    One follow-up per address (a push device), keyed on the message and the address so a repeated
+    outcome never makes two; each is screened and retried like any message. ``at`` None means the
+    retry budget allows no later try: the refusal is logged and nothing is queued.
+    """
+    recipient = Recipient.objects.filter(pk=message.recipient_id).first() if message.recipient_id else None
+    content = message.batch if message.batch_id and not message.subject and not message.body else message
+    made = []
+    for address in addresses:
+        tail = address[-12:]
+        if at is None:
+            DeliveryLog.objects.create(message=message, event=LogEvent.FAILED, attempt=message.attempt_count,
+                                       detail=f"device …{tail} refused it and no retry is left")
+            continue
+        spec = SendSpec(
+            channel=message.channel, to=address, recipient_id=recipient.external_id if recipient else "",
+            template_key=message.template_key, variables=message.variables,
+            locale=message.locale if not message.template_key else "",
+            subject="" if message.template_key else content.subject, body="" if message.template_key else content.body,
+            body_html="" if message.template_key else content.body_html, priority=message.priority,
+            category=message.category, metadata=message.metadata, scheduled_for=at,
+        )
+        key = f"follow-up:{message.id}:{hashlib.sha256(address.encode()).hexdigest()[:16]}"
+        existing = Message.objects.filter(tenant_id=message.tenant_id, idempotency_key=key).first()
+        if existing is not None:  # a repeated outcome (its time differs, so the fingerprint would too)
+            made.append(existing)
+            continue
+        try:
+            follow_up, _ = message_enqueue(tenant=message.tenant, spec=spec, idempotency_key=key,
+                                           fallback_of=message.id)
+        except errors.CommsError as exc:
+            DeliveryLog.objects.create(message=message, event=LogEvent.FAILED, attempt=message.attempt_count,
+                                       detail=f"device …{tail}: no follow-up: {exc.message}")
+            continue
+        DeliveryLog.objects.create(message=message, event=LogEvent.RETRYING, attempt=message.attempt_count,
+                                   detail=f"device …{tail} refused it for now; follow-up {follow_up.id}",
+                                   data={"follow_up": str(follow_up.id), "device": tail})
+        made.append(follow_up)
+    return made
+
+
 @transaction.atomic
 def message_cancel(*, tenant: Tenant, message_id: Any, now: datetime | None = None) -> Message:
     """Cancel a message that no worker has taken yet; anything already sending is past recall."""

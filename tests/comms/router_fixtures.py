@@ -27,14 +27,16 @@ def _staff(name: str, *perms: str):
 
 
 def live_template(tenant, key: str, *, subject: str, body_html: str, schema: dict | None = None,
-                  in_app: dict | None = None, sms: str = "", category: str = "transactional", sample: dict | None = None):
+                  in_app: dict | None = None, sms: str = "", category: str = "transactional", sample: dict | None = None,
+                  channels: list[str] | None = None, push: tuple[str, str] | None = None):
     """Create a template and take it through review to active."""
     editor, approver = _staff("router-editor"), _staff("router-approver", "templates_app.approve_template")
     template = templates.template_create(tenant=tenant, actor=editor, user=editor, data={
-        "template_key": key, "name": key, "category": category, "channels": ["email", "in_app", "sms"],
+        "template_key": key, "name": key, "category": category, "channels": channels or ["email", "in_app", "sms"],
         "default_locale": "en-US", "variables_schema": schema or {}, "sample_variables": sample or {},
         "locales": [{"locale": "en-US", "subject": subject, "body_html": body_html, "sms_text": sms or subject,
-                     "in_app_content": in_app or {"title": subject, "body": subject}}],
+                     "in_app_content": in_app or {"title": subject, "body": subject},
+                     **({"push_title": push[0], "push_body": push[1]} if push else {})}],
     })
     version = template.versions.get()
     templates.version_submit(version=version, actor=editor, user=editor)

@@ -72,7 +72,7 @@ def test_parallel_writers_write_each_recipient_once(tenant, settings):
     campaigns_tick()
     stats = campaign_fanout(campaign_id=campaign.id, writers=3)
     assert (stats.chunks, stats.rows, stats.stopped) == (13, 250, "")
-    rows = Message.objects.filter(batch__metadata__campaign=str(campaign.id))
+    rows = Message.objects.filter(batch__metadata__campaign_id=str(campaign.id))
     assert rows.count() == 250 and rows.values("recipient_address").distinct().count() == 250
     campaign.refresh_from_db()
     assert campaign.fanout_done and campaign.queued_count == 250 and campaign.batches.count() == 13

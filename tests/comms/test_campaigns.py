@@ -159,6 +159,13 @@ def test_segment_csv_and_bad_input(admin_api, tenant, promo):
     Segment.objects.create(tenant=tenant, name="nobody", filter={"all": [{"field": "locale", "op": "eq",
                                                                           "value": "xx"}]})
     empty = admin_api.post("/api/v1/campaigns", {"name": "Empty", "channels": ["email"], "template": "promo",
-                                                  "audience": {"segment": "nobody"}}, format="json").json()
-    zero = admin_api.post(f"/api/v1/campaigns/{empty['id']}/schedule")
+                                                  "audience": {"segment": "nobody"}}, format="json")
+    assert empty.status_code == 422 and empty.json()["code"] == "COMMS_AUDIENCE_EMPTY"
+    # a segment that empties between create and schedule is refused at schedule
+    Recipient.objects.create(tenant=tenant, external_id="xx1", email="xx@example.com", locale="xx")
+    later = admin_api.post("/api/v1/campaigns", {"name": "Later", "channels": ["email"], "template": "promo",
+                                                  "audience": {"segment": "nobody"}}, format="json")
+    assert later.status_code == 201 and later.json()["audience"]["size"] == 1
+    Recipient.objects.filter(external_id="xx1").delete()
+    zero = admin_api.post(f"/api/v1/campaigns/{later.json()['id']}/schedule")
     assert zero.status_code == 422 and zero.json()["code"] == "COMMS_AUDIENCE_EMPTY"

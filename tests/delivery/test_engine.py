@@ -119,6 +119,28 @@ def test_claims_take_ties_in_creation_order_whatever_the_physical_order(tenant):
     assert [m.id for m in again] == oldest[1:]  # the one it was sending waits out the crash backoff
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_outcome_survives_a_dropped_database_connection(tenant):
+    """The provider already has the message when its outcome is written: if the database drops the
+    worker's connection at that moment, the write is retried on a fresh one instead of leaving the
+    row to lease expiry (which would send it a second time)."""
+    import psycopg
+
+    _bulk(tenant, 1)
+    [m] = claim_batch(max_priority=2, limit=1, owner="w1")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    params = connection.get_connection_params()
+    with psycopg.connect(**params, autocommit=True) as admin:  # another session ends ours, as a restart would
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    stats = DrainStats()
+    record_outcome(m, SendResult.sent("<ref@x>"), owner="w1", provider="smtp", now=timezone.now(), stats=stats)
+    assert stats.sent == 1
+    m.refresh_from_db()
+    assert (m.status, m.provider_ref, m.lease_owner) == (Status.SENT, "<ref@x>", None)
+
+
 @pytest.mark.django_db
 def test_an_outcome_from_a_worker_that_lost_its_lease_is_not_recorded(tenant):
     _bulk(tenant, 1)

@@ -11,7 +11,7 @@ from comms.enums import Status
 from comms.models import Device
 from delivery import health
 from delivery.models import DeliveryLog, Message
-from delivery.services import drain_all
+from delivery.services import drain_all, waiting_promote
 
 pytestmark = pytest.mark.django_db
 PHONE, TABLET, BROWSER = "android-token-0001", "ios-token-00000002", "web-token-00000003"
@@ -135,6 +135,31 @@ def test_retry_after_a_partial_outage_goes_to_the_devices_left(api, ada, fcm):
     drain_all(clock=_later())
     assert Message.objects.get(id=message_id).status == Status.SENT
     assert set(fcm.by_token()) == {TABLET, BROWSER}
+
+
+def test_a_device_that_refused_for_now_gets_a_follow_up_the_others_do_not(api, ada, fcm):
+    """The phone and the browser took it, the tablet answered 503: the message is sent, and the
+    tablet alone gets the same push later (once, however often the outcome is recorded)."""
+    fcm.fail(TABLET, "503")
+    message_id = _push(api, metadata={"collapse_key": "order-42"})
+    drain_all()
+    message = Message.objects.get(id=message_id)
+    assert message.status == Status.SENT and set(fcm.by_token()) == {PHONE, BROWSER}
+    [follow_up] = Message.objects.filter(fallback_of=message_id)
+    assert (follow_up.channel, follow_up.recipient_address, follow_up.status) == ("push", TABLET, Status.SCHEDULED)
+    log = DeliveryLog.objects.get(message_id=message_id, event="retrying")
+    assert log.data == {"follow_up": str(follow_up.id), "device": TABLET[-12:]}
+    waiting_promote(now=_later()())  # beat's housekeeping: the follow-up's time has come
+    drain_all(clock=_later())
+    follow_up.refresh_from_db()
+    assert follow_up.status == Status.SENT
+    assert {t: len(m) for t, m in fcm.by_token().items()} == {PHONE: 1, BROWSER: 1, TABLET: 1}
+    tablet = fcm.by_token()[TABLET][0]
+    assert tablet["notification"]["title"] == "Order shipped" and tablet["apns"]["headers"]["apns-collapse-id"] == "order-42"
+    from delivery.services.enqueue import message_follow_up
+
+    again = message_follow_up(message=message, addresses=(TABLET,), at=timezone.now())
+    assert [m.id for m in again] == [follow_up.id]  # the same key: no second follow-up
 
 
 def test_a_timeout_is_retried_on_the_same_provider(api, ada, fcm):

@@ -91,7 +91,11 @@ def count_event(*, message: Message, event_type: str, bounce_type: str, at: date
 
 def _message_filter(scope: str, key: str) -> Q:
     if scope == CampaignMetrics.Scope.CAMPAIGN:
-        return Q(metadata__campaign_id=key) | Q(batch__metadata__campaign_id=key)
+        # The campaign's batches first (a short list from the small batch table), so the message
+        # side is two index scans (batch, and the partial tag index for single sends), never a
+        # scan of the whole queue table.
+        batches = list(MessageBatch.objects.filter(metadata__campaign_id=key).values_list("id", flat=True))
+        return Q(metadata__campaign_id=key) | Q(batch_id__in=batches)
     if scope == CampaignMetrics.Scope.BATCH:
         return Q(batch_id=key)
     if scope == CampaignMetrics.Scope.TEMPLATE_VERSION:
@@ -138,6 +142,11 @@ def metrics_reconcile(*, tenant_id, scope: str, key: str) -> CampaignMetrics:
             pending = Message.objects.filter(batch_id=key, status__in=["scheduled", "queued", "sending", "deferred"])
             if not pending.exists() and row.completed_at is None:
                 row.completed_at = now
+    if scope == CampaignMetrics.Scope.CAMPAIGN and not row.campaign_name:
+        # A campaign's batches carry its name (comms' fan-out writes {"campaign_id", "campaign_name"}).
+        named = (MessageBatch.objects.filter(tenant_id=tenant_id, metadata__campaign_id=key)
+                 .values_list("metadata", flat=True).first() or {})
+        row.campaign_name = str(named.get("campaign_name") or "")[:200]
     row.last_updated = row.reconciled_at = now
     row.save()
     return row
