@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.security import fixed_for, pypi_latest_audit, s4_result
+from bench.dependency_audit import fixed_for, pypi_latest_audit, s4_result
 
 
 @pytest.mark.parametrize("pinned, fixed_in, fixed", [
