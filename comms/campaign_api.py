@@ -104,7 +104,8 @@ class CampaignActionApi(APIView):
 class SegmentListApi(APIView):
     required_scopes = {"GET": "messages:read", "POST": "admin"}
 
-    @extend_schema(request=SegmentSerializer, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=SegmentSerializer, responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT},
+                   description="Creates the segment (201) or replaces the filter of the one with that name (200).")
     def post(self, request):
         serializer = SegmentSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

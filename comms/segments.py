@@ -9,6 +9,7 @@ import csv
 import io
 from typing import Any, Iterator
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q, QuerySet
 from jsonschema import Draft202012Validator
 
@@ -208,7 +209,11 @@ def segment_save(*, tenant, name: str, spec: Any, description: str = "", actor=N
             segment = Segment(tenant=tenant, name=name)
         before = {} if created else {"filter": segment.filter, "description": segment.description}
         segment.filter, segment.description = spec, description
-        segment.full_clean(exclude=["tenant"], validate_unique=False)
+        try:  # the filter was validated above ({} is a valid filter: everyone); the other fields here
+            segment.full_clean(exclude=["tenant", "filter"], validate_unique=False)
+        except DjangoValidationError as exc:
+            raise errors.ValidationFailed("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items()),
+                                          details={"fields": exc.message_dict}) from None
         segment.save()
         _audit(actor, "segment.create" if created else "segment.update", segment,
                {"filter": spec, **({"before": before} if before else {})}, ip)
