@@ -164,15 +164,21 @@ def _write_outcome(params: dict) -> bool:
     the lease-owner fence makes a write that comes too late a no-op, never a double outcome.
     """
     deadline = time.monotonic() + settings.COMMS_LEASE_SECONDS * 0.8
+    retries = 0
     while True:
         try:
             with connection.cursor() as cursor:
                 cursor.execute(_OUTCOME_SQL, params)
-                return cursor.fetchone() is not None
+                written = cursor.fetchone() is not None
+            if retries:
+                log.warning("outcome of %s recorded after %d retries", params["id"], retries)
+            return written
         except (OperationalError, InterfaceError):
             if connection.in_atomic_block or time.monotonic() > deadline:
                 raise
-            log.warning("database unreachable while recording the outcome of %s; retrying", params["id"])
+            if not retries:
+                log.warning("database unreachable while recording the outcome of %s; retrying", params["id"])
+            retries += 1
             connection.close()
             time.sleep(0.5)
 
