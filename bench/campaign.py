@@ -78,6 +78,46 @@ def sent_count() -> int:
         return cursor.fetchone()[0]
 
 
+class Watch:
+    """Times one operation; while it runs, samples what the other database sessions are doing, and
+    prints those samples when it took more than 3 s (what it waited on: a lock, I/O, a statement)."""
+
+    def __init__(self, label: str):
+        self.label, self.samples = label, []
+
+    def __enter__(self) -> "Watch":
+        import threading
+
+        import psycopg
+        from django.db import connection
+
+        params = connection.get_connection_params()
+        self.stop = threading.Event()
+
+        def sample() -> None:
+            with psycopg.connect(**params, autocommit=True) as mon:
+                while not self.stop.wait(0.5):
+                    self.samples.append((round(time.perf_counter() - self.started, 1), mon.execute(
+                        "SELECT pid, wait_event_type, wait_event, left(regexp_replace(query, '\\s+', ' ', 'g'), 100), "
+                        "round(extract(epoch FROM now() - query_start)::numeric, 1) FROM pg_stat_activity "
+                        "WHERE state = 'active' AND pid <> pg_backend_pid()").fetchall()))
+
+        self.thread = threading.Thread(target=sample, daemon=True)
+        self.started = time.perf_counter()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        took = time.perf_counter() - self.started
+        self.stop.set()
+        self.thread.join()
+        print(f"{self.label}: {took:.1f} s")
+        if took > 3:
+            for at, rows in self.samples:
+                for row in rows:
+                    print(f"    +{at} s {row}")
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     send_seconds = float(os.environ.get("BENCH_SEND_SECONDS", "60"))
@@ -153,15 +193,13 @@ def main() -> None:
         print(f"progress query: {time.perf_counter() - t:.2f} s -> {progress}")
         from comms.campaigns import campaign_cancel, campaign_pause, campaign_resume
 
-        t = time.perf_counter()
-        campaign_pause(tenant=tenant, campaign_id=campaign.id)
-        print(f"pause of the remaining rows: {time.perf_counter() - t:.1f} s")
-        t = time.perf_counter()
-        campaign_resume(tenant=tenant, campaign_id=campaign.id)
-        print(f"resume: {time.perf_counter() - t:.1f} s")
-        t = time.perf_counter()
-        _, effect = campaign_cancel(tenant=tenant, campaign_id=campaign.id)
-        print(f"cancel: {time.perf_counter() - t:.1f} s -> {effect}")
+        with Watch("pause"):
+            campaign_pause(tenant=tenant, campaign_id=campaign.id)
+        with Watch("resume"):
+            campaign_resume(tenant=tenant, campaign_id=campaign.id)
+        with Watch("cancel"):
+            _, effect = campaign_cancel(tenant=tenant, campaign_id=campaign.id)
+        print(f"  cancel -> {effect}")
         for worker in workers:
             env.stop(worker)
     finally:

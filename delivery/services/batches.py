@@ -23,14 +23,17 @@ UPDATE delivery_message SET status = 'scheduled', next_attempt_at = %(hold)s, up
  WHERE batch_id = ANY(%(ids)s) AND status IN ('queued', 'scheduled', 'deferred')
 """
 
+# One batch per statement, found through its batch index. A join against a list of batches let the
+# planner pick a hash join over the whole queue table once a million held rows had just been written
+# (stale statistics): 35 s with the campaign row locked, so a pause waited that long. The held-row
+# test is written so no index can serve it (the waiting index would otherwise look cheap for a
+# next_attempt_at nobody has counted yet, and walk every held row of every campaign).
 _RELEASE_SQL = """
-WITH due AS (SELECT * FROM unnest(%(ids)s::uuid[], %(dues)s::timestamptz[]) AS d(batch_id, due_at))
 UPDATE delivery_message AS m
-   SET status = CASE WHEN due.due_at <= %(now)s THEN 'queued' ELSE 'scheduled' END,
-       next_attempt_at = GREATEST(due.due_at, %(now)s), scheduled_for = GREATEST(due.due_at, %(now)s),
+   SET status = CASE WHEN %(due_at)s <= %(now)s THEN 'queued' ELSE 'scheduled' END,
+       next_attempt_at = GREATEST(%(due_at)s, %(now)s), scheduled_for = GREATEST(%(due_at)s, %(now)s),
        updated_at = %(now)s
-  FROM due
- WHERE m.batch_id = due.batch_id AND m.status = 'scheduled' AND m.next_attempt_at = %(hold)s
+ WHERE m.batch_id = %(batch_id)s AND m.status = 'scheduled' AND m.next_attempt_at + interval '0' = %(hold)s
 RETURNING m.priority
 """
 
@@ -57,12 +60,15 @@ def batches_release(*, due: dict[Any, datetime], now: datetime) -> int:
     """Resume: held rows of each batch become due at the given time (now or later); workers are woken."""
     if not due:
         return 0
-    ids, dues = list(due), [due[i] for i in due]
+    priorities, released = set(), 0
     with connection.cursor() as cursor:
-        cursor.execute(_RELEASE_SQL, {"ids": ids, "dues": dues, "now": now, "hold": HOLD_UNTIL})
-        rows = cursor.fetchall()
-    wakeup.wake_on_commit({row[0] for row in rows})
-    return len(rows)
+        for batch_id, due_at in due.items():
+            cursor.execute(_RELEASE_SQL, {"batch_id": batch_id, "due_at": due_at, "now": now, "hold": HOLD_UNTIL})
+            rows = cursor.fetchall()
+            priorities.update(row[0] for row in rows)
+            released += len(rows)
+    wakeup.wake_on_commit(priorities)
+    return released
 
 
 def batches_cancel(*, batch_ids: Iterable[Any], now: datetime, reason: str = "") -> tuple[int, int]:
