@@ -23,11 +23,9 @@ UPDATE delivery_message SET status = 'scheduled', next_attempt_at = %(hold)s, up
  WHERE batch_id = ANY(%(ids)s) AND status IN ('queued', 'scheduled', 'deferred')
 """
 
-# One batch per statement, found through its batch index. A join against a list of batches let the
-# planner pick a hash join over the whole queue table once a million held rows had just been written
-# (stale statistics): 35 s with the campaign row locked, so a pause waited that long. The held-row
-# test is written so no index can serve it (the waiting index would otherwise look cheap for a
-# next_attempt_at nobody has counted yet, and walk every held row of every campaign).
+# One batch per statement, found through its batch index. The held-row test is written so no index
+# can serve it: for a next_attempt_at that statistics have not counted yet (a million rows just held),
+# the waiting index would look cheap and walk every held row of every campaign.
 _RELEASE_SQL = """
 UPDATE delivery_message AS m
    SET status = CASE WHEN %(due_at)s <= %(now)s THEN 'queued' ELSE 'scheduled' END,
