@@ -167,6 +167,8 @@ def campaign_fanout(*, campaign_id, now_fn=timezone.now, writers: int | None = N
         writers = 1
     with _Writers(writers, stats) as pool:
         for channel in campaign.channels:
+            if pool.stopped:  # cancelled, or a writer failed: no other channel's audience is read either
+                break
             zone_sent: dict[str, int] = {}
             for seq, (zone, rows) in enumerate(_chunks(campaign, channel, size)):
                 if pool.stopped:
