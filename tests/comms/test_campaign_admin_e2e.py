@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 
 from admin_console.models import AuditEntry
 from comms.campaign_models import Campaign
-from tests.browser import SCREENSHOTS, browser_page
+from tests.browser import SCREENSHOTS, admin_login, browser_page
 from tests.comms.router_fixtures import booking_templates, person
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -34,11 +34,7 @@ def test_create_a_campaign_in_the_admin(live_server, tenant):
     get_user_model().objects.create_superuser("root", "root@example.com", "root-secret-pw")
     base = live_server.url
     with browser_page() as page:
-        page.goto(f"{base}/admin/login/")
-        page.fill("#id_username", "root")
-        page.fill("#id_password", "root-secret-pw")
-        page.click("input[type=submit]")
-        page.wait_for_selector("#site-name")
+        admin_login(page, base, "root")
 
         page.goto(f"{base}/admin/comms/campaign/add/")
         page.select_option("#id_tenant", str(tenant.pk))

@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from comms.router_models import Event, RoutingRule
-from tests.browser import SCREENSHOTS, browser_page
+from tests.browser import SCREENSHOTS, admin_login, browser_page
 from tests.comms.router_fixtures import booking_templates, person
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -24,11 +24,7 @@ def test_rule_edit_versions_and_dry_run(live_server, tenant):
     get_user_model().objects.create_superuser("root", "root@example.com", "root-secret-pw")
     base = live_server.url
     with browser_page() as page:
-        page.goto(f"{base}/admin/login/")
-        page.fill("#id_username", "root")
-        page.fill("#id_password", "root-secret-pw")
-        page.click("input[type=submit]")
-        page.wait_for_selector("#site-name")
+        admin_login(page, base, "root")
 
         page.goto(f"{base}/admin/comms/routingrule/add/")
         page.select_option("#id_tenant", str(tenant.pk))

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 
 from comms.enums import Status
 from delivery.models import Message
-from tests.browser import SCREENSHOTS, browser_page
+from tests.browser import SCREENSHOTS, admin_login, browser_page
 from webhooks.models import WebhookEvent
 from webhooks.services import webhook_process
 
@@ -29,11 +29,7 @@ def test_operator_reprocesses_an_orphan_from_the_admin(live_server, client, sign
     get_user_model().objects.create_superuser("ops", "ops@example.com", "ops-secret-pw")
     base = live_server.url
     with browser_page() as page:
-        page.goto(f"{base}/admin/login/")
-        page.fill("#id_username", "ops")
-        page.fill("#id_password", "ops-secret-pw")
-        page.click("input[type=submit]")
-        page.wait_for_selector("#site-name")
+        admin_login(page, base, "ops")
         page.goto(f"{base}/admin/webhooks/webhookevent/")
         page.screenshot(path=str(SCREENSHOTS / "webhook-events-list.png"), full_page=True)
         assert page.locator("#result_list tbody tr").count() == 2
