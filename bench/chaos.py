@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.chaos_infra import ROOT, Cluster, sink_counts, wait_until  # noqa: E402
+from bench.chaos_infra import ROOT, Cluster, say, sink_counts, wait_until  # noqa: E402
 
 RESULTS = ROOT / "docs" / "results" / "chaos.json"
 # Short timers so a run takes minutes: leases, housekeeping ticks, retries and client timeouts.
@@ -41,10 +41,6 @@ CHAOS_ENV = {
 }
 CLIENT_TIMEOUT = 2.0
 R3_LEASE_SECONDS = 60
-
-
-def say(*parts) -> None:
-    print(*parts, flush=True)
 
 
 def tenant():

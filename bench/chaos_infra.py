@@ -26,6 +26,15 @@ PY = sys.executable
 from comms.embedded import free_port, start_postgres  # noqa: E402
 
 
+def say(*parts) -> None:
+    print(*parts, flush=True)
+
+
+def run(cmd: list[str], timeout: float, **kw) -> subprocess.CompletedProcess:
+    """A command from the project root, output captured (the bench scripts' way to call tools)."""
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, **kw)
+
+
 class RedisProcess:
     """redis-server on a fixed port, so a restart is the same address for every client."""
 

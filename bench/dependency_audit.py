@@ -5,22 +5,16 @@ advisory service cannot be reached). Split out of bench/security.py; `python ben
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from datetime import datetime, timezone as dt_timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.chaos_infra import ROOT, run, say  # noqa: E402
+
 RESULTS = ROOT / "docs" / "results" / "security.json"
 BIN = Path(sys.executable).parent
-
-
-def say(*parts) -> None:
-    print(*parts, flush=True)
-
-
-def run(cmd: list[str], timeout: float, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, **kw)
 
 
 def pip_audit() -> dict:

@@ -18,7 +18,6 @@ import os
 import platform
 import re
 import signal
-import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -27,25 +26,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.chaos_infra import ROOT, Cluster  # noqa: E402
-from bench.dependency_audit import dependency_audit, s4_only, s4_result  # noqa: E402
-
-RESULTS = ROOT / "docs" / "results" / "security.json"
-BIN = Path(sys.executable).parent
+from bench.chaos_infra import ROOT, Cluster, run, say  # noqa: E402
+from bench.dependency_audit import BIN, RESULTS, dependency_audit, s4_only, s4_result  # noqa: E402
 OUR_CODE = ["comms", "delivery", "templates_app", "admin_console", "preferences", "tracking", "webhooks", "config"]
 FAILURE_CODES = {"ST101": "server error", "ST108": "response violates schema", "ST103": "undocumented status code",
                  "ST104": "undocumented content type", "ST105": "undocumented header", "ST201": "schema-violating "
                  "request accepted", "ST202": "schema-valid request rejected", "ST204": "wrong answer to undeclared "
                  "method", "ST301": "deleted resource still available", "ST302": "resource not available after "
                  "creation", "ST401": "auth ignored", "ST402": "object-level authorization"}
-
-
-def say(*parts) -> None:
-    print(*parts, flush=True)
-
-
-def run(cmd: list[str], timeout: float, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, **kw)
 
 
 # --- 1. schemathesis --------------------------------------------------------------------------------
