@@ -219,6 +219,19 @@ def message_enqueue(*, tenant: Tenant, spec: SendSpec, idempotency_key: str | No
     return message, True
 
 
+def _same_content(message: Message, **target: Any) -> SendSpec:
+    """A spec sending `message`'s content again (to `target`'s channel/address/time): the same template,
+    variables and locale, or the same inline text (a bulk row's is on its batch)."""
+    content = message.batch if message.batch_id and not message.subject and not message.body else message
+    inline = not message.template_key
+    return SendSpec(
+        template_key=message.template_key, variables=message.variables, locale=message.locale if inline else "",
+        subject=content.subject if inline else "", body=content.body if inline else "",
+        body_html=content.body_html if inline else "", priority=message.priority, category=message.category,
+        metadata=message.metadata, **target,
+    )
+
+
 def message_fallback(*, message: Message) -> Message | None:
     """After `message` failed for good, send the same content on its next fallback channel.
 
@@ -230,13 +243,8 @@ def message_fallback(*, message: Message) -> Message | None:
     recipient = Recipient.objects.filter(pk=message.recipient_id).first()
     if recipient is None:
         return None
-    spec = SendSpec(
-        channel=message.fallback_channels[0], recipient_id=recipient.external_id, template_key=message.template_key,
-        variables=message.variables, locale=message.locale if not message.template_key else "",
-        subject="" if message.template_key else message.subject, body="" if message.template_key else message.body,
-        body_html="" if message.template_key else message.body_html, priority=message.priority,
-        category=message.category, metadata=message.metadata, fallback=tuple(message.fallback_channels[1:]),
-    )
+    spec = _same_content(message, channel=message.fallback_channels[0], recipient_id=recipient.external_id,
+                         fallback=tuple(message.fallback_channels[1:]))
     try:
         follow_up, _ = message_enqueue(tenant=message.tenant, spec=spec, idempotency_key=f"fallback:{message.id}",
                                        fallback_of=message.id)
@@ -256,7 +264,6 @@ def message_follow_up(*, message: Message, addresses: tuple[str, ...], at: datet
     retry budget allows no later try: the refusal is logged and nothing is queued.
     """
     recipient = Recipient.objects.filter(pk=message.recipient_id).first() if message.recipient_id else None
-    content = message.batch if message.batch_id and not message.subject and not message.body else message
     made = []
     for address in addresses:
         tail = address[-12:]
@@ -264,14 +271,8 @@ def message_follow_up(*, message: Message, addresses: tuple[str, ...], at: datet
             DeliveryLog.objects.create(message=message, event=LogEvent.FAILED, attempt=message.attempt_count,
                                        detail=f"device …{tail} refused it and no retry is left")
             continue
-        spec = SendSpec(
-            channel=message.channel, to=address, recipient_id=recipient.external_id if recipient else "",
-            template_key=message.template_key, variables=message.variables,
-            locale=message.locale if not message.template_key else "",
-            subject="" if message.template_key else content.subject, body="" if message.template_key else content.body,
-            body_html="" if message.template_key else content.body_html, priority=message.priority,
-            category=message.category, metadata=message.metadata, scheduled_for=at,
-        )
+        spec = _same_content(message, channel=message.channel, to=address,
+                             recipient_id=recipient.external_id if recipient else "", scheduled_for=at)
         key = f"follow-up:{message.id}:{hashlib.sha256(address.encode()).hexdigest()[:16]}"
         existing = Message.objects.filter(tenant_id=message.tenant_id, idempotency_key=key).first()
         if existing is not None:  # a repeated outcome (its time differs, so the fingerprint would too)
