@@ -61,11 +61,14 @@ def recipient_erase(*, recipient: Recipient, now=None) -> dict[str, Any]:
                         source="gdpr_erasure", keep_copy=False)
 
     hashes = [address_hash(ch, a) for ch, a in addresses]
+    # The person's own rows, and rows of their addresses tied to nobody. A row of a shared number that
+    # is linked to another recipient (a STOP from a family phone) is that other person's record.
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL comms.consent_erasure = 'on'")
         cursor.execute(
             "UPDATE preferences_consentrecord SET recipient_id = NULL, ip = NULL, user_agent = '', erased_at = %s "
-            "WHERE tenant_id = %s AND erased_at IS NULL AND (recipient_id = %s OR address_hash = ANY(%s))",
+            "WHERE tenant_id = %s AND erased_at IS NULL AND (recipient_id = %s"
+            " OR (recipient_id IS NULL AND address_hash = ANY(%s)))",
             [now, tenant.pk, recipient.pk, hashes])
         done["consent_redacted"] = cursor.rowcount
         cursor.execute("SET LOCAL comms.consent_erasure = 'off'")

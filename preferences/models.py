@@ -177,7 +177,11 @@ class Suppression(models.Model):
     detail = models.TextField(blank=True)
     created_at = models.DateTimeField(default=dj_timezone.now)
     updated_at = models.DateTimeField(default=dj_timezone.now)
-    expires_at = models.DateTimeField(null=True, blank=True, help_text="Soft cases clear by themselves.")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Soft cases clear by themselves; counted "
+                                                                       "from when we applied the entry, not from "
+                                                                       "the provider's event time.")
+    event_at = models.DateTimeField(null=True, blank=True, help_text="When the provider says the cause (bounce, "
+                                                                     "complaint) happened; empty for our own entries.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "channel", "address_hash"],
@@ -232,8 +236,18 @@ class ConsentRecord(models.Model):
     consent_text = models.TextField(blank=True)
     legal_basis = models.CharField(max_length=24, choices=LegalBasis.choices, default=LegalBasis.CONSENT)
     erased_at = models.DateTimeField(null=True, blank=True)
+    source_ref = models.CharField(max_length=128, blank=True, default="",
+                                  help_text="What caused the record, when it has an id of its own (the provider's "
+                                            "inbound message id, a hash of the unsubscribe token): a redelivery of "
+                                            "the same cause writes no second row.")
 
     class Meta:
+        constraints = [
+            # One row per cause and subject: a redelivered STOP (same MessageSid) or a repeated RFC 8058
+            # POST (same token) is a no-op (INSERT … ON CONFLICT DO NOTHING in preferences.consent).
+            models.UniqueConstraint(fields=["tenant", "source_ref", "subject_hash"], condition=~Q(source_ref=""),
+                                    name="consent_unique_source_ref"),
+        ]
         indexes = [
             models.Index(fields=["tenant", "recipient", "id"], name="consent_recipient_idx"),
             models.Index(fields=["tenant", "address_hash", "id"], condition=~Q(address_hash=""),

@@ -19,9 +19,11 @@ from preferences import catalogue
 from preferences.decision import (  # noqa: F401  (re-exported: the decision API)
     ALLOW, BLOCK, DEFER, DIGEST, Decision, Item, decide_many,
 )
-from preferences.hashing import address_hash, canonical_address, subject_hash
+# The ledger writer (fan-out to every holder of an address, one row per cause), re-exported.
+from preferences.consent import consent_record, consent_ref_seen, token_ref  # noqa: F401
+from preferences.hashing import address_hash, canonical_address
 from preferences.models import (
-    REASON_RANK, ChannelSubscription, ConsentAction, ConsentRecord, Frequency, QuietHours, SubscriptionStatus,
+    REASON_RANK, ChannelSubscription, ConsentAction, Frequency, QuietHours, SubscriptionStatus,
     Suppression, SuppressionReason, UpdatedBy, UserPreference,
 )
 from preferences.tokens import (  # noqa: F401  (re-exported)
@@ -57,12 +59,15 @@ def raise_if_blocked(decision: Decision) -> None:
 # -- suppression -----------------------------------------------------------------------------------
 
 def suppression_add(*, tenant: Tenant, channel: str, address: str, reason: str, source: str,
-                    expires_at: dt.datetime | None = None, detail: str = "", keep_copy: bool = True) -> Suppression:
+                    expires_at: dt.datetime | None = None, detail: str = "", keep_copy: bool = True,
+                    event_at: dt.datetime | None = None) -> Suppression:
     """Suppress `address` on `channel` for every recipient of the tenant.
 
     Adding an address twice keeps the heavier reason (a hard bounce after an unsubscribe must stop
     critical mail too) and the later expiry (None = forever). `keep_copy=False` stores no
-    encrypted copy (erasure: the address must not survive even encrypted).
+    encrypted copy (erasure: the address must not survive even encrypted). `event_at` is when the
+    provider says the cause happened, kept for the record; callers count `expires_at` from now
+    (a late or replayed event must not produce an entry that is born expired).
     """
     if reason not in SuppressionReason.values:
         raise errors.ValidationFailed(f"Unknown suppression reason '{reason}'.",
@@ -73,11 +78,12 @@ def suppression_add(*, tenant: Tenant, channel: str, address: str, reason: str, 
         row = Suppression.objects.select_for_update().filter(tenant=tenant, channel=channel, address_hash=h).first()
         if row is None:
             row = Suppression(tenant=tenant, channel=channel, address_hash=h, reason=reason, source=source,
-                              detail=detail, expires_at=expires_at, created_at=now)
+                              detail=detail, expires_at=expires_at, created_at=now, event_at=event_at)
         else:
             active = row.expires_at is None or row.expires_at > now
             if not active or REASON_RANK[reason] >= REASON_RANK[row.reason]:
                 row.reason, row.source, row.detail = reason, source, detail or row.detail
+                row.event_at = event_at  # the time of the cause now on record
             if not active:
                 row.expires_at = expires_at
             elif row.expires_at is not None:
@@ -119,24 +125,6 @@ def suppression_lift(*, tenant: Tenant, channel: str, address: str, consent_text
                    source=source, ip=ip, user_agent=user_agent, consent_text=consent_text)
     row.delete()
     return True
-
-
-# -- consent ---------------------------------------------------------------------------------------
-
-def consent_record(*, tenant: Tenant, action: str, source: str, recipient: Recipient | None = None,
-                   address: str = "", channel: str = "", category: str = "", ip: str | None = None,
-                   user_agent: str | None = "", consent_text: str = "", legal_basis: str = "consent",
-                   at: dt.datetime | None = None) -> ConsentRecord:
-    """Append one grant/withdrawal to the ledger (never updated, never deleted)."""
-    if action not in ConsentAction.values:
-        raise errors.ValidationFailed(f"Unknown consent action '{action}'.")
-    subject = subject_hash(tenant.pk, recipient.external_id) if recipient else address_hash(channel, address)
-    return ConsentRecord.objects.create(
-        tenant_id=tenant.pk, recipient=recipient, subject_hash=subject,
-        address_hash=address_hash(channel, address) if address and channel else "", channel=channel,
-        category=category, action=action, source=source[:64], ip=ip or None, user_agent=(user_agent or "")[:500],
-        consent_text=consent_text, legal_basis=legal_basis, at=at or timezone.now(),
-    )
 
 
 # -- preferences -----------------------------------------------------------------------------------
@@ -252,11 +240,13 @@ def preferences_change(*, recipient: Recipient, data: dict[str, Any]) -> None:
 
 @transaction.atomic
 def unsubscribe(*, recipient: Recipient, category: str | None = None, channel: str | None = None, source: str,
-                ip: str | None = None, user_agent: str | None = None) -> int:
+                ip: str | None = None, user_agent: str | None = None, source_ref: str = "",
+                ref_once_per_grant: bool = False) -> int:
     """Opt `recipient` out of `category` (None: every non-critical category) on `channel` (None: all).
 
     Writes the preference rows, closes matching list subscriptions and appends one consent
-    withdrawal. Critical categories are left alone (they are not opt-out-able).
+    withdrawal (none when `source_ref` was already recorded: see preferences.consent). Critical
+    categories are left alone (they are not opt-out-able).
     """
     if category:
         cats = [catalogue.require(recipient.tenant_id, category)]
@@ -278,7 +268,7 @@ def unsubscribe(*, recipient: Recipient, category: str | None = None, channel: s
                                                                 unsubscribed_at=now)
     consent_record(tenant=recipient.tenant, recipient=recipient, channel=channel or "",
                    category=category or "", action=ConsentAction.WITHDRAWN, source=source, ip=ip,
-                   user_agent=user_agent, at=now,
+                   user_agent=user_agent, at=now, source_ref=source_ref, ref_once_per_grant=ref_once_per_grant,
                    consent_text=f"Unsubscribe from {category or 'all non-essential messages'}"
                                 f" on {channel or 'every channel'}")
     return n
@@ -287,7 +277,12 @@ def unsubscribe(*, recipient: Recipient, category: str | None = None, channel: s
 def unsubscribe_by_token(*, token: str, source: str, ip: str | None = None,
                          user_agent: str | None = None) -> dict[str, Any]:
     """One-click (RFC 8058) or confirmed unsubscribe from a link. A bare address (no directory
-    entry) is put on the suppression list instead, since it has no preferences to change."""
+    entry) is put on the suppression list instead, since it has no preferences to change; its
+    withdrawal is linked to every recipient holding that address.
+
+    Keyed by the token: mailbox providers may POST the same one-click request more than once, and
+    a repeat writes no second ledger row (unless the person re-subscribed in between).
+    """
     from delivery.models import Message
 
     claims = unsubscribe_claims(token)
@@ -300,7 +295,8 @@ def unsubscribe_by_token(*, token: str, source: str, ip: str | None = None,
             raise errors.InvalidToken("This link is not valid.", details={"reason": "unknown_recipient"})
         cat = catalogue.category(tenant.pk, claims.category)
         unsubscribe(recipient=recipient, category=cat.key if cat.key and not cat.critical else None,
-                    channel=claims.channel, source=source, ip=ip, user_agent=user_agent)
+                    channel=claims.channel, source=source, ip=ip, user_agent=user_agent, source_ref=token_ref(token),
+                    ref_once_per_grant=True)
         return {"recipient": recipient, "category": cat.key}
     message = Message.objects.filter(tenant=tenant, pk=claims.message_id).only("recipient_address", "channel").first()
     if message is None or not message.recipient_address or message.recipient_address == "erased":
@@ -310,7 +306,8 @@ def unsubscribe_by_token(*, token: str, source: str, ip: str | None = None,
                         reason=SuppressionReason.UNSUBSCRIBE, source=source)
         consent_record(tenant=tenant, address=message.recipient_address, channel=message.channel,
                        category=claims.category, action=ConsentAction.WITHDRAWN, source=source, ip=ip,
-                       user_agent=user_agent, consent_text="Unsubscribe link")
+                       user_agent=user_agent, consent_text="Unsubscribe link", source_ref=token_ref(token),
+                       ref_once_per_grant=True)
     return {"recipient": None, "category": claims.category}
 
 

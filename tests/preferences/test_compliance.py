@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_consent_ledger_refuses_update_and_delete(tenant, person):
-    record = consent_record(tenant=tenant, recipient=person, channel="email", action="granted", source="signup",
+    [record] = consent_record(tenant=tenant, recipient=person, channel="email", action="granted", source="signup",
                             ip="198.51.100.7", user_agent="ua", consent_text="Yes please")
     for statement in ("UPDATE preferences_consentrecord SET action = 'withdrawn' WHERE id = %s",
                       "DELETE FROM preferences_consentrecord WHERE id = %s",
@@ -34,6 +34,10 @@ def test_consent_ledger_refuses_update_and_delete(tenant, person):
         cursor.execute("SET LOCAL comms.consent_erasure = 'on'")
         cursor.execute("UPDATE preferences_consentrecord SET ip = NULL, user_agent = '', recipient_id = NULL, "
                        "erased_at = now(), action = 'withdrawn' WHERE id = %s", [record.pk])
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL comms.consent_erasure = 'on'")  # nor the cause's key (migration 0003)
+        cursor.execute("UPDATE preferences_consentrecord SET ip = NULL, user_agent = '', recipient_id = NULL, "
+                       "erased_at = now(), source_ref = 'x' WHERE id = %s", [record.pk])
     record.refresh_from_db()
     assert (record.action, record.consent_text, str(record.ip)) == ("granted", "Yes please", "198.51.100.7")
 

@@ -4,6 +4,10 @@ Hard bounces and complaints suppress the address (complaints under their own rea
 deliverability review can tell them apart); three soft bounces within 72 hours suppress it for a
 while; an unsubscribe reported by the ESP goes through preferences like our own unsubscribe link.
 Suppression itself belongs to the preferences app: this module only calls its services.
+
+`at` is the provider's time of the event (kept on the suppression as ``event_at``). A temporary
+suppression's expiry is counted from now, when we apply it: events arrive late (provider retries,
+a backlog, a re-processed row), and one counted from an event days old would be born expired.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.utils import timezone
 
 from delivery.models import Message
 from tracking.models import BounceType, EventType, MessageEvent
@@ -41,26 +46,39 @@ def apply(*, message: Message, event: NormalisedEvent, at: datetime) -> None:
     tenant = Tenant(pk=message.tenant_id)
     if event.event_type == EventType.BOUNCED and event.bounce_type != BounceType.SOFT:
         preferences.suppression_add(tenant=tenant, channel=message.channel, address=address, reason="hard_bounce",
-                                    source=_source(event), detail=event.reason[:500])
+                                    source=_source(event), detail=event.reason[:500], event_at=at)
     elif event.event_type == EventType.BOUNCED:
         count = soft_bounces_recent(tenant_id=tenant, address=address, at=at)
         if count >= settings.COMMS_SOFT_BOUNCE_LIMIT:
-            until = at + timedelta(hours=settings.COMMS_SOFT_BOUNCE_SUPPRESS_HOURS)
+            until = timezone.now() + timedelta(hours=settings.COMMS_SOFT_BOUNCE_SUPPRESS_HOURS)
             # preferences has no 'soft_bounce' reason: a temporary 'manual' entry, named in source/detail
             preferences.suppression_add(tenant=tenant, channel=message.channel, address=address, reason="manual",
-                                        source=f"{_source(event)}:soft_bounce", expires_at=until,
+                                        source=f"{_source(event)}:soft_bounce", expires_at=until, event_at=at,
                                         detail=f"{count} soft bounces within "
                                                f"{settings.COMMS_SOFT_BOUNCE_WINDOW_HOURS} h")
     elif event.event_type == EventType.COMPLAINED:
         preferences.suppression_add(tenant=tenant, channel=message.channel, address=address, reason="complaint",
-                                    source=_source(event), detail=event.reason[:500])
+                                    source=_source(event), detail=event.reason[:500], event_at=at)
     elif event.event_type == EventType.UNSUBSCRIBED and event.provider != "comms":
         if message.recipient_id:
             from comms.models import Recipient
 
             recipient = Recipient.objects.get(pk=message.recipient_id)
             preferences.unsubscribe(recipient=recipient, category=message.category, channel=message.channel,
-                                    source=_source(event), ip=event.ip or None, user_agent=event.user_agent or None)
+                                    source=_source(event), ip=event.ip or None, user_agent=event.user_agent or None,
+                                    source_ref=_ref(event))
         else:  # an ad-hoc address has no preferences to change: it is suppressed instead
             preferences.suppression_add(tenant=tenant, channel=message.channel, address=address, reason="unsubscribe",
-                                        source=_source(event))
+                                        source=_source(event), event_at=at)
+            # ... and the person's withdrawal is evidence like any other: recorded, linked to every
+            # recipient of the directory holding that address (before, it left no ledger row at all).
+            preferences.consent_record(tenant=tenant, address=address, channel=message.channel,
+                                       category=message.category, action="withdrawn", source=_source(event),
+                                       ip=event.ip or None, user_agent=event.user_agent or None, at=at,
+                                       consent_text=f"Unsubscribe reported by {event.provider}",
+                                       source_ref=_ref(event))
+
+
+def _ref(event: NormalisedEvent) -> str:
+    """The ledger's key for a provider event: the same id the event itself is deduplicated on."""
+    return f"event:{event.provider}:{event.stable_id()}"[:128]

@@ -102,14 +102,18 @@ def twiml(reply: str | None) -> HttpResponse:
     return HttpResponse('<?xml version="1.0" encoding="UTF-8"?>' + body, content_type="text/xml")
 
 
-def tenant_for_number(number: str):
-    """The tenant whose Twilio provider sends from `number` (the default tenant otherwise)."""
+def tenants_for_number(number: str) -> list:
+    """The tenants whose Twilio provider sends from `number` (several may share one number: a STOP to
+    it is a STOP to each, as Twilio's own opt-out blocks the number for all); the default tenant when
+    no tenant's provider names it (the settings-configured number serves it)."""
+    from comms.models import Tenant
     from comms.services import tenant_get_default
     from delivery.models import ChannelProvider
 
-    row = ChannelProvider.objects.filter(provider_class__endswith="twilio.TwilioProvider",
-                                         options__from_number=number, tenant__isnull=False).first()
-    return row.tenant if row is not None else tenant_get_default()
+    ids = ChannelProvider.objects.filter(provider_class__endswith="twilio.TwilioProvider", options__from_number=number,
+                                         tenant__isnull=False).values_list("tenant_id", flat=True)
+    tenants = list(Tenant.objects.filter(pk__in=ids).order_by("pk"))
+    return tenants or [tenant_get_default()]
 
 
 class TwilioInboundIntake(TwilioIntakeBase):
@@ -136,6 +140,11 @@ def inbound_handle(webhook: WebhookEvent) -> tuple[str, str, str | None]:
 
     p = webhook.payload if isinstance(webhook.payload, dict) else {}
     to_number, from_number = str(p.get("To", "")), str(p.get("From", ""))
-    reply = preferences.sms_keyword_handle(tenant=tenant_for_number(to_number), from_number=from_number,
-                                           to_number=to_number, body=str(p.get("Body", "")))
+    # MessageSid identifies the inbound message: a retried or re-processed copy applies nothing twice.
+    sid = str(p.get("MessageSid") or p.get("SmsSid") or "")
+    reply = None
+    for tenant in tenants_for_number(to_number):
+        reply = preferences.sms_keyword_handle(tenant=tenant, from_number=from_number, to_number=to_number,
+                                               body=str(p.get("Body", "")),
+                                               source_ref=f"twilio:{sid}" if sid else "")
     return WebhookEvent.State.PROCESSED, "keyword applied" if reply is not None else "no keyword: not a command", reply
