@@ -32,7 +32,7 @@ class SuppressionAdmin(admin.ModelAdmin):
     list_filter = ("channel", "reason")
     search_fields = ("address_hash",)
     readonly_fields = ("tenant", "channel", "address_hash", "masked_address", "reason", "source", "detail",
-                       "created_at", "updated_at", "expires_at")
+                       "created_at", "updated_at", "expires_at", "event_at")
     exclude = ("address_encrypted",)
     actions = ["lift_with_consent"]
 
@@ -98,7 +98,7 @@ class ConsentRecordAdmin(ReadOnly):
 
     list_display = ("at", "recipient", "channel", "category", "action", "source", "legal_basis", "erased_at")
     list_filter = ("action", "channel", "source", "legal_basis")
-    search_fields = ("recipient__external_id", "subject_hash")
+    search_fields = ("recipient__external_id", "subject_hash", "source_ref")  # source_ref: e.g. a MessageSid
 
 
 @admin.register(UserPreference)
