@@ -119,18 +119,24 @@ def make_helpers(locale: str, tz: str, *, trusted: bool) -> dict[str, Callable]:
     zone = ZoneInfo(tz) if tz else ZoneInfo("UTC")
 
     def format_currency_helper(this, amount, currency="USD", *args, **kwargs):
+        if not _printable(amount, currency):
+            return ""
         try:
             return fast_currency(Decimal(str(amount)), str(currency), locale)
         except (InvalidOperation, ValueError, TypeError):
             return str(amount)
 
     def format_number_helper(this, number, *args, **kwargs):
+        if not _printable(number):
+            return ""
         try:
             return format_decimal(Decimal(str(number)), locale=loc)
         except (InvalidOperation, ValueError, TypeError):
             return str(number)
 
     def format_date_helper(this, value, pattern="medium", *args, **kwargs):
+        if not _printable(value, pattern):
+            return ""
         moment = _to_datetime(value)
         if moment is None:
             return str(value or "")
@@ -155,11 +161,17 @@ def make_helpers(locale: str, tz: str, *, trusted: bool) -> dict[str, Callable]:
         return left == right or (left is not None and right is not None and str(left) == str(right))
 
     helpers = {"formatCurrency": format_currency_helper, "formatDate": format_date_helper,
-               "safeUrl": lambda this, value, *a, **k: safe_url(value),
+               "safeUrl": lambda this, value, *a, **k: safe_url(value) if _printable(value) else "",
                "formatNumber": format_number_helper, "pluralize": pluralize, "default": default, "eq": eq}
     if trusted:
-        helpers["raw"] = lambda this, value, *a, **k: pybars.strlist([str(value)])
+        helpers["raw"] = lambda this, value, *a, **k: pybars.strlist([str(value) if _printable(value) else ""])
     return helpers
+
+
+def _printable(*values: Any) -> bool:
+    """Helpers print text, numbers and dates; an object or a list given to them prints nothing
+    (str() of it would print every variable it holds)."""
+    return all(v is None or isinstance(v, (str, int, float, Decimal, date, datetime)) for v in values)
 
 
 def safe_url(value: Any) -> str:

@@ -166,7 +166,8 @@ def render_channel(ctx: RenderContext, channel: str) -> rendering.Rendered:
             return ""
         if ctx.variant and part in ctx.variant:  # an overridden part is its own compiled template
             part = f"{part}@{ctx.variant.get('key', '')}"
-        return rendering.render_part(_compiled(ctx.version, ctx.row, part, source, html=False), variables, helpers)
+        return rendering.render_part(_compiled(ctx.version, ctx.row, part, source, html=False), variables, helpers,
+                                     out.problems)
 
     if channel == Channel.EMAIL:
         subject = _override(ctx.row, ctx.variant, "subject")
@@ -174,7 +175,7 @@ def render_channel(ctx: RenderContext, channel: str) -> rendering.Rendered:
         if ctx.row.body_html:
             html_source, check_urls = _email_html_source(ctx.version, ctx.row)
             fn = _compiled(ctx.version, ctx.row, "body_html", html_source, html=True)
-            out.body_html = rendering.render_part(fn, variables, helpers)
+            out.body_html = rendering.render_part(fn, variables, helpers, out.problems)
             if check_urls:
                 out.body_html = rendering.sanitise_urls(out.body_html, out.problems)
         body_text = _override(ctx.row, ctx.variant, "body_text")
