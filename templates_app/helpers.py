@@ -5,13 +5,14 @@ Split from rendering.py; ``templates_app.rendering`` re-exports every public nam
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import date, datetime, timezone as dt_timezone
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
+
+from comms.links import SAFE_SCHEMES, safe_link, safe_url  # noqa: F401  (one link policy for every channel)
 
 import pybars
 from babel import Locale, UnknownLocaleError
@@ -26,7 +27,6 @@ from babel.numbers import (
     parse_pattern,
 )
 
-SAFE_SCHEMES = ("http:", "https:", "mailto:", "tel:", "cid:")
 
 
 # --- helpers ----------------------------------------------------------------------------------------------
@@ -174,7 +174,3 @@ def _printable(*values: Any) -> bool:
     return all(v is None or isinstance(v, (str, int, float, Decimal, date, datetime)) for v in values)
 
 
-def safe_url(value: Any) -> str:
-    text = "" if value is None else str(value)
-    probe = re.sub(r"[\x00-\x20]+", "", html.unescape(text)).lower()
-    return text if not probe or probe.startswith(SAFE_SCHEMES) or probe.startswith("#") else "#"

@@ -389,12 +389,13 @@ def render_part(compiled_fn: Callable, context: dict, helpers: dict, problems: l
     return text
 
 
-def render_json(value: Any, render: Callable[[str], str]) -> Any:
-    """In-app content is JSON: render every string in it as text."""
+def render_json(value: Any, render: Callable[[str, str], str], key: str = "") -> Any:
+    """In-app content is JSON: render every string in it, told the key it sits under (a list item
+    inherits its list's key), so links and text can follow their own policy."""
     if isinstance(value, str):
-        return render(value)
+        return render(value, key)
     if isinstance(value, list):
-        return [render_json(v, render) for v in value]
+        return [render_json(v, render, key) for v in value]
     if isinstance(value, dict):
-        return {k: render_json(v, render) for k, v in value.items()}
+        return {k: render_json(v, render, str(k)) for k, v in value.items()}
     return value
