@@ -116,12 +116,10 @@ def check_structure(source: str, *, part: str) -> None:
 def compile_handlebars(source: str, *, part: str) -> Callable:
     """Compile, refusing names that reach Python internals; the function reads plain data only."""
     check_structure(source, part=part)
+    check_names(source, part=part)
     try:
         with _compiler_lock:  # pybars' compiler keeps state while it works
-            tree, _ = _compiler._handlebars(_compiler.whitespace_control(source)).apply("template")
-            name = sandbox.unsafe_name(tree)
-            if name is None:
-                return sandbox.harden(_compiler.compile(source))
+            return sandbox.harden(_compiler.compile(source))
     except Exception as exc:  # pybars raises PybarsError or a grammar error with a position in its text
         text = str(exc)
         match = re.search(r"line (\d+)(?:, column (\d+))?", text) or re.search(r"at (\d+):(\d+)", text)
@@ -131,9 +129,23 @@ def compile_handlebars(source: str, *, part: str) -> Callable:
             line, column = _position(source, pos)
         raise TemplateSyntaxError(text.splitlines()[0] if text else "invalid Handlebars", part=part,
                                   line=line, column=column) from None
-    line, column = _name_position(source, name)
-    raise TemplateSyntaxError(f"'{name}' is not a variable: names starting with '_' are not allowed", part=part,
-                              line=line, column=column)
+
+
+def check_names(source: str, *, part: str) -> None:
+    """Refuse names starting with '_' (they only reach Python internals), at their line and column.
+
+    Run on the author's source (MJML included), so the position is the one they typed.
+    """
+    try:
+        with _compiler_lock:
+            tree, _ = _compiler._handlebars(_compiler.whitespace_control(source)).apply("template")
+    except Exception:  # not Handlebars: compiling reports it with its position
+        return
+    name = sandbox.unsafe_name(tree)
+    if name is not None:
+        line, column = _name_position(source, name)
+        raise TemplateSyntaxError(f"'{name}' is not a variable: names starting with '_' are not allowed",
+                                  part=part, line=line, column=column)
 
 
 def _name_position(source: str, name: str) -> tuple[int | None, int | None]:

@@ -41,9 +41,11 @@ def _syntax_check(template: Template, locales: list[dict]) -> None:
             for part in HTML_PARTS:
                 if row.get(part):
                     rendering.check_trusted_syntax(row[part], trusted=template.trusted, part=part)
+                    rendering.check_names(row[part], part=part)
                     rendering.compile_handlebars(rendering.compile_mjml(row[part]), part=part)
             for part in TEXT_PARTS:
                 if row.get(part):
+                    rendering.check_names(row[part], part=part)  # positions as typed, before {{ }} → {{{ }}}
                     rendering.compile_handlebars(rendering.as_text_source(row[part]), part=part)
             for path, source in _json_strings(row.get("in_app_content") or {}, "in_app_content"):
                 rendering.check_trusted_syntax(source, trusted=template.trusted, part=path)
