@@ -4,6 +4,7 @@ Safety rules (EC-COM-005): every ``{{variable}}`` in HTML is escaped; ``{{{…}}
 ``raw`` helper are refused unless the template is marked trusted; after rendering, every
 ``href``/``src`` must be http(s), mailto, tel, cid or an anchor, anything else becomes ``#``. Text
 channels (subject, text part, SMS, push) are rendered without HTML escaping, since they are not HTML.
+Templates read plain data only: dict keys and list items, never attributes (templates_app/sandbox.py).
 
 Speed: MJML compilation, CSS inlining, the generated text part and the Handlebars compilation
 happen once per (version, locale, part); a batch of 10,000 recipients only runs the compiled
