@@ -21,10 +21,9 @@ from __future__ import annotations
 import contextvars
 import sys
 from collections.abc import Mapping
-from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pybars
 from pybars import Scope, strlist
@@ -35,15 +34,18 @@ MAX_PROBLEMS = 10
 _problems: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("template_problems", default=None)
 
 
-@contextmanager
-def collecting() -> Iterator[list[str]]:
+class collecting:  # noqa: N801  (used as a context manager; a class is cheaper than @contextmanager)
     """Collect what a render read or printed that is not plain data (deduplicated, at most 10)."""
-    found: list[str] = []
-    token = _problems.set(found)
-    try:
-        yield found
-    finally:
-        _problems.reset(token)
+
+    __slots__ = ("found", "token")
+
+    def __enter__(self) -> list[str]:
+        self.found: list[str] = []
+        self.token = _problems.set(self.found)
+        return self.found
+
+    def __exit__(self, *exc: Any) -> None:
+        _problems.reset(self.token)
 
 
 def _note(message: str) -> None:
@@ -62,15 +64,24 @@ def _kind(value: Any) -> str:
     return "non-data"
 
 
+_DATA_TYPES = frozenset({str, int, float, bool, dict, list, type(None)})  # JSON: the fast path
+
+
 def plain(value: Any) -> Any:
     """The value if it is data a template may see, else None (never an object, never a callable)."""
-    if value is None or isinstance(value, (*_SCALARS, Mapping, list, tuple, SafeScope)):
+    if type(value) in _DATA_TYPES or isinstance(value, (*_SCALARS, Mapping, list, tuple, SafeScope)):
         return value
     return None
 
 
 def lookup(container: Any, key: Any) -> Any:
     """``container[key]`` for a mapping, a list index (or ``length``) for a list; nothing else."""
+    if type(container) is dict:  # the usual case, kept cheap: this runs for every {{name}} rendered
+        try:
+            value = container.get(key)
+        except TypeError:
+            return None
+        return value if type(value) in _DATA_TYPES else plain(value)
     if isinstance(container, SafeScope):
         return container.get(key)
     if container is None:
@@ -139,6 +150,8 @@ def resolve(context: Any, *segments: str) -> Any:
 
 def prepare(value: Any, should_escape: bool) -> Any:
     """Text for the output: strings, numbers and dates print; an object or a list prints nothing."""
+    if type(value) is str:
+        return escape(value) if should_escape else value
     if value is None:
         return ""
     if type(value) is strlist:  # a helper's already-rendered output (`raw`, block helpers)
