@@ -96,37 +96,54 @@ def normalise_address(channel: str, value: str) -> str:
 
 
 # Characters, except email bodies (bytes). SMS: 1,600 is the concatenation ceiling of Twilio and
-# most carriers (10 GSM-7 segments of 153 + headroom); push body: 256 per seed 000.
+# most carriers (10 GSM-7 segments of 153 + headroom); push body: 256 per seed 000; in-app: the
+# inbox row's title and deep_link columns (255 and 2,048).
 LIMITS = {
     Channel.SMS: {"body": 1600},
     Channel.PUSH: {"subject": 100, "body": 256},
-    Channel.IN_APP: {"subject": 255, "body": 10_000},
+    Channel.IN_APP: {"subject": 255, "body": 10_000, "link": 2048},
     Channel.WEBHOOK: {"body": 256 * 1024},
 }
+EMAIL_SUBJECT_CHARS = 998  # RFC 5322 §2.1.1 line limit
 
 
-def validate_content(channel: str, *, subject: str, body: str, body_html: str) -> None:
-    """Raise ContentTooLarge/ValidationFailed when inline content cannot go out on `channel`."""
+def content_limit_problems(channel: str, *, subject: str, body: str, body_html: str,
+                           data: dict | None = None) -> list[errors.CommsError]:
+    """Every limit the send path puts on content, as typed errors, not raised.
+
+    The send refuses on the first (validate_content); template preview and submit report them all,
+    so a template that previews clean is never refused when sent.
+    """
+    found: list[errors.CommsError] = []
     if channel == Channel.EMAIL:
         if "\r" in subject or "\n" in subject:
-            raise errors.ValidationFailed("subject must be a single line.", details={"field": "subject"})
-        if len(subject) > 998:  # RFC 5322 §2.1.1 line limit
-            raise errors.ContentTooLarge("subject is longer than 998 characters.", details={"field": "subject"})
+            found.append(errors.ValidationFailed("subject must be a single line.", details={"field": "subject"}))
+        if len(subject) > EMAIL_SUBJECT_CHARS:
+            found.append(errors.ContentTooLarge(
+                f"subject is {len(subject)} characters; email allows {EMAIL_SUBJECT_CHARS}.",
+                details={"field": "subject", "limit": EMAIL_SUBJECT_CHARS}))
         size = len(body.encode()) + len(body_html.encode())
         if size > settings.COMMS_MAX_EMAIL_BODY_BYTES:
-            raise errors.ContentTooLarge(
+            found.append(errors.ContentTooLarge(
                 f"email body is {size} bytes; the limit is {settings.COMMS_MAX_EMAIL_BODY_BYTES}.",
-                details={"field": "body", "limit_bytes": settings.COMMS_MAX_EMAIL_BODY_BYTES},
-            )
-        if not (body or body_html):
-            raise errors.ValidationFailed("email needs body or body_html (or a template).", details={"field": "body"})
-        return
+                details={"field": "body", "limit_bytes": settings.COMMS_MAX_EMAIL_BODY_BYTES}))
+        return found
     limits = LIMITS.get(channel, {})
-    if not body:
-        raise errors.ValidationFailed(f"{channel} needs a body (or a template).", details={"field": "body"})
-    for field, value in (("subject", subject), ("body", body)):
+    link = str((data or {}).get("link") or (data or {}).get("deep_link") or "")
+    for field, value in (("subject", subject), ("body", body), ("link", link)):
         if field in limits and len(value) > limits[field]:
-            raise errors.ContentTooLarge(
+            found.append(errors.ContentTooLarge(
                 f"{field} is {len(value)} characters; {channel} allows {limits[field]}.",
-                details={"field": field, "limit": limits[field]},
-            )
+                details={"field": field, "limit": limits[field]}))
+    return found
+
+
+def validate_content(channel: str, *, subject: str, body: str, body_html: str, data: dict | None = None) -> None:
+    """Raise ContentTooLarge/ValidationFailed when content cannot go out on `channel`."""
+    if channel != Channel.EMAIL and not body:
+        raise errors.ValidationFailed(f"{channel} needs a body (or a template).", details={"field": "body"})
+    problems = content_limit_problems(channel, subject=subject, body=body, body_html=body_html, data=data)
+    if problems:
+        raise problems[0]
+    if channel == Channel.EMAIL and not (body or body_html):
+        raise errors.ValidationFailed("email needs body or body_html (or a template).", details={"field": "body"})

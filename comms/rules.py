@@ -150,9 +150,26 @@ class ConditionResult:
     reason: str
 
 
+class _DataEval(simpleeval.EvalWithCompoundTypes):
+    """``payload.items`` is the payload's key ``items``, never a Python attribute.
+
+    simpleeval tries ``getattr`` before ``[]``: ``payload.items`` was ``dict.items`` (so
+    ``len(payload.items) > 0`` was never met) and ``payload.name.upper`` a bound method. Event data
+    is JSON, so a dotted name only reads a key of an object.
+    """
+
+    def _eval_attribute(self, node: ast.Attribute) -> Any:
+        if node.attr.startswith("_"):
+            raise simpleeval.FeatureNotAvailable("Names starting with '_' are not allowed.")
+        value = self._eval(node.value)
+        if isinstance(value, dict) and node.attr in value:
+            return value[node.attr]
+        raise simpleeval.AttributeDoesNotExist(node.attr, self.expr)
+
+
 def condition_eval(expression: str, context: dict[str, Any]) -> ConditionResult:
     """Evaluate a condition; a missing field or a type error counts as 'not met', with the reason."""
-    evaluator = simpleeval.EvalWithCompoundTypes(names=context, functions=_FUNCTIONS)
+    evaluator = _DataEval(names=context, functions=_FUNCTIONS)
     try:
         value = evaluator.eval(expression)
     except simpleeval.AttributeDoesNotExist as exc:

@@ -5,13 +5,14 @@ Split from rendering.py; ``templates_app.rendering`` re-exports every public nam
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import date, datetime, timezone as dt_timezone
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
+
+from comms.links import SAFE_SCHEMES, safe_link, safe_url  # noqa: F401  (one link policy for every channel)
 
 import pybars
 from babel import Locale, UnknownLocaleError
@@ -26,7 +27,6 @@ from babel.numbers import (
     parse_pattern,
 )
 
-SAFE_SCHEMES = ("http:", "https:", "mailto:", "tel:", "cid:")
 
 
 # --- helpers ----------------------------------------------------------------------------------------------
@@ -119,18 +119,24 @@ def make_helpers(locale: str, tz: str, *, trusted: bool) -> dict[str, Callable]:
     zone = ZoneInfo(tz) if tz else ZoneInfo("UTC")
 
     def format_currency_helper(this, amount, currency="USD", *args, **kwargs):
+        if not _printable(amount, currency):
+            return ""
         try:
             return fast_currency(Decimal(str(amount)), str(currency), locale)
         except (InvalidOperation, ValueError, TypeError):
             return str(amount)
 
     def format_number_helper(this, number, *args, **kwargs):
+        if not _printable(number):
+            return ""
         try:
             return format_decimal(Decimal(str(number)), locale=loc)
         except (InvalidOperation, ValueError, TypeError):
             return str(number)
 
     def format_date_helper(this, value, pattern="medium", *args, **kwargs):
+        if not _printable(value, pattern):
+            return ""
         moment = _to_datetime(value)
         if moment is None:
             return str(value or "")
@@ -155,14 +161,16 @@ def make_helpers(locale: str, tz: str, *, trusted: bool) -> dict[str, Callable]:
         return left == right or (left is not None and right is not None and str(left) == str(right))
 
     helpers = {"formatCurrency": format_currency_helper, "formatDate": format_date_helper,
-               "safeUrl": lambda this, value, *a, **k: safe_url(value),
+               "safeUrl": lambda this, value, *a, **k: safe_url(value) if _printable(value) else "",
                "formatNumber": format_number_helper, "pluralize": pluralize, "default": default, "eq": eq}
     if trusted:
-        helpers["raw"] = lambda this, value, *a, **k: pybars.strlist([str(value)])
+        helpers["raw"] = lambda this, value, *a, **k: pybars.strlist([str(value) if _printable(value) else ""])
     return helpers
 
 
-def safe_url(value: Any) -> str:
-    text = "" if value is None else str(value)
-    probe = re.sub(r"[\x00-\x20]+", "", html.unescape(text)).lower()
-    return text if not probe or probe.startswith(SAFE_SCHEMES) or probe.startswith("#") else "#"
+def _printable(*values: Any) -> bool:
+    """Helpers print text, numbers and dates; an object or a list given to them prints nothing
+    (str() of it would print every variable it holds)."""
+    return all(v is None or isinstance(v, (str, int, float, Decimal, date, datetime)) for v in values)
+
+

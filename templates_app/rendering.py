@@ -4,6 +4,7 @@ Safety rules (EC-COM-005): every ``{{variable}}`` in HTML is escaped; ``{{{…}}
 ``raw`` helper are refused unless the template is marked trusted; after rendering, every
 ``href``/``src`` must be http(s), mailto, tel, cid or an anchor, anything else becomes ``#``. Text
 channels (subject, text part, SMS, push) are rendered without HTML escaping, since they are not HTML.
+Templates read plain data only: dict keys and list items, never attributes (templates_app/sandbox.py).
 
 Speed: MJML compilation, CSS inlining, the generated text part and the Handlebars compilation
 happen once per (version, locale, part); a batch of 10,000 recipients only runs the compiled
@@ -24,6 +25,7 @@ import css_inline
 import html2text
 import pybars
 
+from templates_app import sandbox
 from templates_app.helpers import (  # noqa: F401  (re-exported: callers import them from rendering)
     SAFE_SCHEMES as _SAFE_SCHEMES,
     babel_locale,
@@ -113,10 +115,12 @@ def check_structure(source: str, *, part: str) -> None:
 
 
 def compile_handlebars(source: str, *, part: str) -> Callable:
+    """Compile, refusing names that reach Python internals; the function reads plain data only."""
     check_structure(source, part=part)
+    check_names(source, part=part)
     try:
         with _compiler_lock:  # pybars' compiler keeps state while it works
-            return _compiler.compile(source)
+            return sandbox.harden(_compiler.compile(source))
     except Exception as exc:  # pybars raises PybarsError or a grammar error with a position in its text
         text = str(exc)
         match = re.search(r"line (\d+)(?:, column (\d+))?", text) or re.search(r"at (\d+):(\d+)", text)
@@ -126,6 +130,31 @@ def compile_handlebars(source: str, *, part: str) -> Callable:
             line, column = _position(source, pos)
         raise TemplateSyntaxError(text.splitlines()[0] if text else "invalid Handlebars", part=part,
                                   line=line, column=column) from None
+
+
+def check_names(source: str, *, part: str) -> None:
+    """Refuse names starting with '_' (they only reach Python internals), at their line and column.
+
+    Run on the author's source (MJML included), so the position is the one they typed.
+    """
+    try:
+        with _compiler_lock:
+            tree, _ = _compiler._handlebars(_compiler.whitespace_control(source)).apply("template")
+    except Exception:  # not Handlebars: compiling reports it with its position
+        return
+    name = sandbox.unsafe_name(tree)
+    if name is not None:
+        line, column = _name_position(source, name)
+        raise TemplateSyntaxError(f"'{name}' is not a variable: names starting with '_' are not allowed",
+                                  part=part, line=line, column=column)
+
+
+def _name_position(source: str, name: str) -> tuple[int | None, int | None]:
+    for match in _TAG.finditer(source):
+        at = match.group(0).find(name)
+        if at != -1:
+            return _position(source, match.start() + at)
+    return None, None
 
 
 # In text channels nothing is HTML: turn every escaped mustache into an unescaped one.
@@ -224,7 +253,8 @@ def referenced_variables(source: str) -> set[str]:
                     continue
                 if re.fullmatch(r"-?\d+(\.\d+)?", word) or "=" in word:
                     continue
-                names.add(word.split(".")[0].split("[")[0])
+                word = re.sub(r"^(?:this[./]|\./)", "", word)  # {{this.items}} at the root reads `items`
+                names.add(word.split(".")[0].split("/")[0].split("[")[0])
         if opener == "#" and words and words[0] in ("each", "with"):
             depth += 1
     return names
@@ -354,22 +384,31 @@ class Rendered:
     sms: SmsInfo | None = None
 
 
-def render_part(compiled_fn: Callable, context: dict, helpers: dict) -> str:
-    """Render one compiled part; a failure inside pybars is a typed render error, never a crash."""
+def render_part(compiled_fn: Callable, context: dict, helpers: dict, problems: list[str] | None = None) -> str:
+    """Render one compiled part; a failure inside pybars is a typed render error, never a crash.
+
+    Reads that found no plain data (a field of a string, an object printed as text) rendered empty;
+    they are added to `problems` once each.
+    """
     try:
-        return str(compiled_fn(context, helpers=helpers))
+        with sandbox.collecting() as found:
+            text = str(compiled_fn(context, helpers=helpers))
     except pybars.PybarsError as exc:
         from comms import errors
 
         raise errors.TemplateRenderFailed(f"The template could not be rendered: {exc}") from None
+    if problems is not None:
+        problems.extend(p for p in found if p not in problems)
+    return text
 
 
-def render_json(value: Any, render: Callable[[str], str]) -> Any:
-    """In-app content is JSON: render every string in it as text."""
+def render_json(value: Any, render: Callable[[str, str], str], key: str = "") -> Any:
+    """In-app content is JSON: render every string in it, told the key it sits under (a list item
+    inherits its list's key), so links and text can follow their own policy."""
     if isinstance(value, str):
-        return render(value)
+        return render(value, key)
     if isinstance(value, list):
-        return [render_json(v, render) for v in value]
+        return [render_json(v, render, key) for v in value]
     if isinstance(value, dict):
-        return {k: render_json(v, render) for k, v in value.items()}
+        return {k: render_json(v, render, str(k)) for k, v in value.items()}
     return value

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 
 from comms.enums import Channel
+from comms.links import safe_link
 from delivery.models import InAppNotification
 from delivery.providers.base import Content, Provider, SendResult
 from delivery.wakeup import redis_client
@@ -32,7 +33,9 @@ class InAppProvider(Provider):
         item = InAppNotification(
             message_id=message.id, tenant_id=message.tenant_id, recipient_id=message.recipient_id,
             title=str(data.get("title") or content.subject)[:255], body=str(data.get("body") or content.body),
-            deep_link=str(data.get("link") or message.metadata.get("deep_link", ""))[:2048],
+            # Templated links were checked when rendered; the caller's metadata deep_link is checked here.
+            deep_link=safe_link(data.get("link") or data.get("deep_link")
+                                or message.metadata.get("deep_link", ""))[:2048],
             category=message.category, data=data, pinned=bool(message.metadata.get("pinned")),
             expires_at=message.metadata.get("expires_at") or None,
         )

@@ -116,7 +116,8 @@ def _render_template(message: Message, spec: SendSpec, recipient: Recipient | No
         recipient_key=recipient.external_id if recipient else message.recipient_address,
     )
     content = render.content
-    validate_content(spec.channel, subject=content.subject, body=content.body, body_html=content.body_html)
+    validate_content(spec.channel, subject=content.subject, body=content.body, body_html=content.body_html,
+                     data=content.data)
     message.subject, message.body, message.body_html = content.subject, content.body, content.body_html
     message.payload = content.data
     message.template_version, message.variant, message.locale = version, render.variant, render.locale

@@ -41,13 +41,31 @@ def _syntax_check(template: Template, locales: list[dict]) -> None:
             for part in HTML_PARTS:
                 if row.get(part):
                     rendering.check_trusted_syntax(row[part], trusted=template.trusted, part=part)
+                    rendering.check_names(row[part], part=part)
                     rendering.compile_handlebars(rendering.compile_mjml(row[part]), part=part)
             for part in TEXT_PARTS:
                 if row.get(part):
+                    rendering.check_names(row[part], part=part)  # positions as typed, before {{ }} → {{{ }}}
                     rendering.compile_handlebars(rendering.as_text_source(row[part]), part=part)
+            for path, source in _json_strings(row.get("in_app_content") or {}, "in_app_content"):
+                rendering.check_trusted_syntax(source, trusted=template.trusted, part=path)
+                rendering.compile_handlebars(source, part=path)
         except rendering.TemplateSyntaxError as exc:
             raise errors.TemplateInvalid(str(exc), details={
                 "locale": row.get("locale"), "part": exc.part, "line": exc.line, "column": exc.column}) from None
+
+
+def _json_strings(value: Any, path: str):
+    """(path, text) for every string in in-app JSON: each one is rendered, so each one must compile."""
+    if isinstance(value, str):
+        if "{{" in value:
+            yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _json_strings(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _json_strings(item, f"{path}[{index}]")
 
 
 def _validate_shape(data: dict) -> None:
@@ -177,10 +195,17 @@ def version_validate(version: TemplateVersion, *, check_assets: bool = True) -> 
         unknown = sorted(rendering.referenced_variables(sources) - declared)
         if unknown:
             problems.append(f"[{row.locale}] variables not in the schema: {', '.join(unknown)}")
-        for channel in template.channels:
-            rendered = render_channel(RenderContext(version, row, None, version.sample_variables or {}), channel)
-            problems += [f"[{row.locale}] {channel}: {p}" for p in rendered.problems
-                         if not p.startswith(("warning:", "unsafe URL"))]
+        variants = [v for v in (version.experiment or {}).get("variants", []) if isinstance(v, dict)]
+        for variant in [None, *variants]:
+            for channel in template.channels:
+                label = f"[{row.locale}] {channel}" + (f" (variant {variant.get('key', '')})" if variant else "")
+                try:  # a variant's parts are compiled here for the first time
+                    rendered = render_channel(RenderContext(version, row, variant, version.sample_variables or {}),
+                                              channel)
+                except rendering.TemplateSyntaxError as exc:
+                    problems.append(f"{label}: {exc}")
+                    continue
+                problems += [f"{label}: {p}" for p in rendered.problems if not p.startswith(("warning:", "unsafe URL"))]
         if check_assets and settings.COMMS_ASSET_CHECK and row.body_html:
             problems += [f"[{row.locale}] {p}" for p in _image_problems(rendering.compile_mjml(row.body_html))]
     sample_problems = variable_errors(schema_validator(version.variables_schema), version.sample_variables or {})

@@ -14,7 +14,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from comms import errors
-from comms.addresses import LIMITS
+from comms.addresses import content_limit_problems
+from comms.links import is_link_key, safe_link
 from comms.enums import Channel
 from templates_app import rendering
 from templates_app.models import Template, TemplateLocale, TemplateVersion
@@ -166,7 +167,8 @@ def render_channel(ctx: RenderContext, channel: str) -> rendering.Rendered:
             return ""
         if ctx.variant and part in ctx.variant:  # an overridden part is its own compiled template
             part = f"{part}@{ctx.variant.get('key', '')}"
-        return rendering.render_part(_compiled(ctx.version, ctx.row, part, source, html=False), variables, helpers)
+        return rendering.render_part(_compiled(ctx.version, ctx.row, part, source, html=False), variables, helpers,
+                                     out.problems)
 
     if channel == Channel.EMAIL:
         subject = _override(ctx.row, ctx.variant, "subject")
@@ -174,7 +176,7 @@ def render_channel(ctx: RenderContext, channel: str) -> rendering.Rendered:
         if ctx.row.body_html:
             html_source, check_urls = _email_html_source(ctx.version, ctx.row)
             fn = _compiled(ctx.version, ctx.row, "body_html", html_source, html=True)
-            out.body_html = rendering.render_part(fn, variables, helpers)
+            out.body_html = rendering.render_part(fn, variables, helpers, out.problems)
             if check_urls:
                 out.body_html = rendering.sanitise_urls(out.body_html, out.problems)
         body_text = _override(ctx.row, ctx.variant, "body_text")
@@ -187,8 +189,6 @@ def render_channel(ctx: RenderContext, channel: str) -> rendering.Rendered:
                 text_source = rendering.compiled.get((ctx.version.pk, ctx.row.locale, "generated_text"),
                                                      lambda: rendering.html_to_text_source(html_source))
             out.body = text("generated_text", text_source)
-        if len(out.subject.encode()) > 998:
-            out.problems.append("subject is longer than 998 bytes (RFC 5322)")
         if not (out.body or out.body_html):
             out.problems.append("email has no body")
     elif channel == Channel.SMS:
@@ -208,20 +208,37 @@ def render_channel(ctx: RenderContext, channel: str) -> rendering.Rendered:
     elif channel == Channel.PUSH:
         out.subject = text("push_title", _override(ctx.row, ctx.variant, "push_title")).strip()
         out.body = text("push_body", _override(ctx.row, ctx.variant, "push_body")).strip()
-        if len(out.body) > LIMITS[Channel.PUSH]["body"]:
-            out.problems.append(f"push body is {len(out.body)} characters; the limit is 256")
         if not out.body:
             out.problems.append("push body is empty")
     elif channel == Channel.IN_APP:
         content = ctx.row.in_app_content or {}
-        out.data = rendering.render_json(
-            content, lambda s: text(f"in_app:{hashlib.sha1(s.encode(), usedforsecurity=False).hexdigest()}", s))
+
+        def in_app(source: str, key: str) -> str:
+            # The inbox UI shows these strings, often in a web view: text is HTML with its variables
+            # escaped, as in email; a link is rendered as is and must pass the app-link policy.
+            digest = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+            if not is_link_key(key):
+                fn = _compiled(ctx.version, ctx.row, f"in_app_html:{digest}", source, html=True)
+                return rendering.render_part(fn, variables, helpers, out.problems)
+            link = text(f"in_app:{digest}", source)
+            checked = safe_link(link)
+            if checked != link:
+                out.problems.append(f"unsafe URL removed: {link[:60]}")
+            return checked
+
+        out.data = rendering.render_json(content, in_app)
         out.subject = str(out.data.get("title", ""))
         out.body = str(out.data.get("body", ""))
         if not content:
             out.problems.append("in-app content is empty")
+        elif not out.body:
+            out.problems.append("in-app content has no body")
     else:
         out.problems.append(f"channel {channel} has no template content")
+        return out
+    # The limits the send path enforces (comms.addresses), so preview and submit see every refusal.
+    out.problems += [p.message for p in content_limit_problems(
+        channel, subject=out.subject, body=out.body, body_html=out.body_html, data=out.data)]
     return out
 
 
