@@ -11,6 +11,7 @@ an admin form goes through here. The bound (COMMS_JSON_MAX_DEPTH, default 100) i
 from __future__ import annotations
 
 import json
+import math
 from itertools import accumulate
 from typing import Any
 
@@ -46,11 +47,25 @@ def check_depth(raw: bytes | str, limit: int | None = None) -> None:
         raise errors.JsonTooDeep(f"The JSON nests more than {limit} levels deep.", details={"max_depth": limit})
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259 section 6)")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e999: PostgreSQL's jsonb cannot store it, and RFC 8259 says so
+        raise ValueError(f"number {text[:40]} is out of range (RFC 8259 section 6)")
+    return value
+
+
 def loads(raw: bytes | str, limit: int | None = None) -> Any:
-    """json.loads with the depth bound: JsonTooDeep, or ValueError for a syntax error as json.loads."""
+    """json.loads with the depth bound: JsonTooDeep, or ValueError for a syntax error as json.loads.
+
+    NaN, Infinity and numbers that overflow to infinity are refused as RFC 8259 requires (Python
+    accepts them; PostgreSQL then fails on them, which surfaced as a misleading storage error)."""
     check_depth(raw, limit)
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
     except RecursionError:  # unbalanced openers the scan could not pair up: still too deep to parse
         limit = max_depth() if limit is None else limit
         raise errors.JsonTooDeep(f"The JSON nests more than {limit} levels deep.",

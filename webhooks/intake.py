@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIRequest
-from django.db import transaction
+from django.db import DataError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
@@ -196,7 +196,9 @@ class IntakeView(View):
         content_type = request.META.get("CONTENT_TYPE", "")
         headers = {name: request.headers[name] for name in AUDIT_HEADERS if name in request.headers}
         row = WebhookEvent(provider=self.provider, content_type=content_type[:200], headers=headers,
-                           body=body.decode("utf-8", errors="replace"), url=public_url(request)[:2048],
+                           # PostgreSQL text cannot hold NUL: shown as U+FFFD (a JSON body cannot contain one)
+                           body=body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
+                           url=public_url(request)[:2048],
                            remote_addr=request.META.get("REMOTE_ADDR") or None, received_at=timezone.now())
         malformed: Malformed | None = None
         try:
@@ -212,7 +214,7 @@ class IntakeView(View):
         except SignatureInvalid as exc:
             row.signature_valid, row.signature_error, row.state = False, str(exc)[:500], WebhookEvent.State.REJECTED
             row.event_type, row.provider_event_id = self._describe(payload)
-            row.save()
+            _store(row)
             log.warning("%s webhook #%s refused: %s", self.provider, row.pk, exc)
             return _error(errors.WebhookSignatureInvalid(), WWW_Authenticate=f'Basic realm="comms-{self.provider}"')
         row.signature_valid = True
@@ -222,15 +224,18 @@ class IntakeView(View):
                 self.check_shape(payload)
             except Malformed as exc:
                 malformed = exc
-        if malformed is not None:
-            row.state, row.unknown, row.error = WebhookEvent.State.MALFORMED, True, str(malformed)[:2000]
-            row.save()
-            log.warning("%s webhook #%s malformed: %s", self.provider, row.pk, malformed)
-            return _error(malformed.error(f"Malformed {self.provider} webhook body: {str(malformed)[:300]}"))
-        # The task processes the row at once; the beat sweep only steps in if the task was lost.
-        row.next_attempt_at = row.received_at + timedelta(seconds=settings.COMMS_WEBHOOK_SWEEP_GRACE_SECONDS)
-        row.save()
-        return self.after_store(row)
+        if malformed is None:
+            # The task processes the row at once; the beat sweep only steps in if the task was lost.
+            row.next_attempt_at = row.received_at + timedelta(seconds=settings.COMMS_WEBHOOK_SWEEP_GRACE_SECONDS)
+            if _store(row):
+                return self.after_store(row)
+            malformed = Malformed("the body holds values PostgreSQL cannot store (a NUL character or an unpaired "
+                                  "surrogate in a string)")
+        row.state, row.unknown, row.error = WebhookEvent.State.MALFORMED, True, str(malformed)[:2000]
+        row.next_attempt_at = None
+        _store(row)
+        log.warning("%s webhook #%s malformed: %s", self.provider, row.pk, malformed)
+        return _error(malformed.error(f"Malformed {self.provider} webhook body: {str(malformed)[:300]}"))
 
     def after_store(self, row: WebhookEvent) -> HttpResponse:
         from webhooks.tasks import process
@@ -245,7 +250,20 @@ class IntakeView(View):
             kind, event_id = self.describe(payload)
         except Exception:  # describing is best effort; the body is stored whole anyway
             return "", ""
-        return kind[:200], event_id[:255]
+        return str(kind).replace("\x00", "")[:200], str(event_id).replace("\x00", "")[:255]
+
+
+def _store(row: WebhookEvent) -> bool:
+    """Save the row; False when PostgreSQL refused the parsed payload (jsonb holds no \\u0000 and no
+    unpaired surrogate), in which case the row is kept without it: the raw body is what matters."""
+    try:
+        with transaction.atomic():
+            row.save()
+        return True
+    except DataError:
+        row.payload = None
+        row.save()
+        return False
 
 
 def _enqueue(task: Any, webhook_id: int) -> None:

@@ -135,3 +135,15 @@ def test_routing_rule_dry_run_with_deep_json_is_a_typed_problem(admin_client, te
     response = admin_client.post(f"/admin/comms/routingrule/{rule.pk}/dry-run/", {"event": nested(depth)})
     assert response.status_code == 200
     assert "COMMS_JSON_TOO_DEEP" in response.content.decode()
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_non_finite_numbers_are_invalid_json_not_a_storage_error(api, value):
+    """RFC 8259 section 6: no NaN or Infinity. Python's json accepts them and PostgreSQL then refused
+    them, which answered a misleading 'cannot be stored (e.g. a NUL character)'."""
+    body = '{"channel": "email", "to": "ada@example.com", "subject": "Hi", "body": "x", "metadata": {"n": ' + value + "}}"
+    before = row_counts()
+    response = api.generic("POST", "/api/v1/messages", body, content_type="application/json")
+    assert response.status_code == 400 and response.json()["code"] == "COMMS_INVALID_JSON"
+    assert "RFC 8259" in response.json()["message"]
+    assert row_counts() == before

@@ -195,3 +195,37 @@ def test_unknown_webhook_path_is_a_json_404(client, path):
     assert response.status_code == 404 and response["Content-Type"] == "application/json"
     assert response.json()["code"] == "COMMS_NOT_FOUND"
     assert client.get(path).json()["code"] == "COMMS_NOT_FOUND"
+
+
+# --- bodies PostgreSQL cannot store (found looking for other 500s: each was a 500 the provider retried) ------
+
+UNSTORABLE = [
+    (b'{"RecordType": "Bounce", "x": NaN}', "COMMS_INVALID_JSON"),  # RFC 8259 section 6
+    (b'{"RecordType": "Bounce", "x": 1e999}', "COMMS_INVALID_JSON"),
+    (b'{"RecordType": "Bounce", "x": "a\x00b"}', "COMMS_INVALID_JSON"),  # raw NUL: also no JSON
+    (b'{"RecordType": "Bounce", "x": "\\u0000"}', "COMMS_WEBHOOK_MALFORMED"),  # jsonb holds no \u0000
+    (b'{"RecordType": "Bounce", "x": "\\ud800"}', "COMMS_WEBHOOK_MALFORMED"),  # nor an unpaired surrogate
+    (b'{"RecordType": "Bounce\\u0000", "ID": "\\u0000"}', "COMMS_WEBHOOK_MALFORMED"),  # ... nor text columns
+]
+
+
+@pytest.mark.parametrize("body, code", UNSTORABLE)
+def test_signed_body_postgres_cannot_store_is_a_typed_400(client, signer, body, code):
+    s = signer("postmark")
+    response = client.generic("POST", s.path, body, content_type="application/json", **s.sign("x").meta())
+    row = _assert_malformed(response, code=code)
+    assert row.payload is None and "\x00" not in row.body + row.event_type + row.provider_event_id
+
+
+@pytest.mark.parametrize("body, code", UNSTORABLE)
+def test_unsigned_body_postgres_cannot_store_is_kept_as_rejected(client, signer, body, code):
+    s = signer("postmark")
+    response = client.generic("POST", s.path, body, content_type="application/json")
+    assert response.status_code == 401 and response.json()["code"] == "COMMS_WEBHOOK_SIGNATURE"
+    assert WebhookEvent.objects.get().state == "rejected"
+
+
+def test_twilio_form_value_with_nul_is_malformed(client, signer, sent_message):
+    s = signer("twilio")
+    ref = sent_message(channel="sms", address="+14155550123").provider_ref
+    _assert_malformed(s.form({"MessageSid": ref, "MessageStatus": "delivered", "To": "+1415\x00"}).send(client))
