@@ -229,3 +229,12 @@ def test_twilio_form_value_with_nul_is_malformed(client, signer, sent_message):
     s = signer("twilio")
     ref = sent_message(channel="sms", address="+14155550123").provider_ref
     _assert_malformed(s.form({"MessageSid": ref, "MessageStatus": "delivered", "To": "+1415\x00"}).send(client))
+
+
+@pytest.mark.parametrize("path", ["/webhooks/sendgrid", "/api/v1/messages"])
+def test_a_bad_host_header_is_a_json_400(client, path):
+    """Django answers DisallowedHost through handler400: JSON under /webhooks/ and /api/ too."""
+    response = client.post(path, "[]", content_type="application/json", HTTP_HOST="bad host")
+    assert response.status_code == 400 and response["Content-Type"] == "application/json"
+    assert response.json()["code"] == "COMMS_VALIDATION_ERROR"
+    assert not WebhookEvent.objects.exists()
