@@ -155,3 +155,18 @@ def test_a_redirect_to_a_private_address_is_blocked(admin_api, receiver, target)
     message = Message.objects.get(id=message_id)
     assert (message.status, message.failure_code) == (Status.FAILED, "COMMS_UNSAFE_DESTINATION")
     assert len(receiver.requests) == 1  # only the first, allowed hop was contacted
+
+
+def test_a_deeply_nested_body_is_delivered_not_crashed_on(admin_api, receiver):
+    """The body is the caller's string: its Content-Type sniffing must not recurse into RecursionError,
+    which failed every attempt of the send (found with issue 13 item 5)."""
+    _register(admin_api, f"{receiver.url}/hooks")
+    body = "[" * 100_000 + "]" * 100_000
+    response = admin_api.post("/api/v1/messages", {"channel": "webhook", "to": f"{receiver.url}/hooks", "body": body},
+                              format="json")
+    assert response.status_code == 202, response.content[:200]
+    drain_all()
+    message = Message.objects.get()
+    assert message.status == Status.SENT, (message.status, message.failure_code)
+    assert receiver.requests[0]["body"] == body
+    assert receiver.requests[0]["headers"]["content-type"].startswith("text/plain")
