@@ -19,6 +19,7 @@ from django.utils.html import format_html, format_html_join
 
 from admin_console.services import client_ip
 from comms import errors
+from comms.jsonlimits import BoundedJSONField
 from comms.campaign_audience import ADDRESS_FIELD
 from comms.campaign_metrics import campaign_metrics
 from comms.campaign_models import Campaign, Schedule, Segment
@@ -45,7 +46,7 @@ class CampaignForm(forms.ModelForm):
     channels = forms.MultipleChoiceField(choices=[(c, label) for c, label in Channel.choices if c in ADDRESS_FIELD],
                                          widget=forms.CheckboxSelectMultiple)
     template = forms.CharField(max_length=128, help_text="Key of an active template with content on every channel.")
-    variables = forms.JSONField(required=False, initial=dict, help_text="Shared template variables (JSON object).")
+    variables = BoundedJSONField(required=False, initial=dict, help_text="Shared template variables (JSON object).")
     category = forms.ChoiceField(choices=Category.choices, initial=Category.MARKETING)
     priority = forms.TypedChoiceField(choices=Priority.choices, coerce=int, initial=int(Priority.P3))
     audience_kind = forms.ChoiceField(choices=Kind.choices, label="Audience", initial=Kind.LIST)

@@ -13,7 +13,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from admin_console.services import client_ip
-from comms import errors
+from comms import errors, jsonlimits
+from comms.jsonlimits import BoundedJSONField
 from comms.router_models import Digest, Escalation, Event, RoutingRule, RoutingRuleVersion
 from comms.rules import rule_activate, rule_save, rule_validate
 
@@ -21,7 +22,7 @@ SAMPLE_EVENT = {"name": "", "recipients": ["user-1"], "cause_ref": "dry-run-1", 
 
 
 class RoutingRuleForm(forms.ModelForm):
-    definition = forms.JSONField(help_text='{"steps": [{"template": "…", "channels": ["in_app", "email"], '
+    definition = BoundedJSONField(help_text='{"steps": [{"template": "…", "channels": ["in_app", "email"], '
                                            '"when": "payload.amount > 100", "delay_seconds": 0, "escalation": '
                                            '{"after_seconds": 1800, "channels": ["email"]}}], '
                                            '"dedupe": {"key": "BOOKING:{payload.booking_id}:{payload.status}"}}',
@@ -113,7 +114,7 @@ class RoutingRuleAdmin(admin.ModelAdmin):
         result, problem = None, None
         if request.method == "POST":
             try:
-                raw = json.loads(text)
+                raw = jsonlimits.loads(text)
                 if isinstance(raw, dict):
                     raw.setdefault("name", rule.event_name)
                 result = event_dry_run(tenant=rule.tenant, event=_parse_event(raw))

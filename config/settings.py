@@ -121,6 +121,9 @@ STATIC_ROOT = VAR_DIR / "static"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Bulk sends carry up to 100,000 recipients in one JSON body (~10 MB); anything larger is refused.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("COMMS_MAX_REQUEST_BYTES", default=32 * 1024 * 1024)
+# Deepest JSON nesting accepted anywhere (API, provider webhooks, admin JSON fields): deeper is a
+# RecursionError in the parser and in everything that walks the result (comms/jsonlimits.py).
+COMMS_JSON_MAX_DEPTH = env.int("COMMS_JSON_MAX_DEPTH", default=100)
 
 # --- data stores -----------------------------------------------------------------------------------
 if not env.str("DATABASE_URL", default=""):

@@ -3,7 +3,7 @@ from django.http import JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
-from comms.errors import json_404, json_500
+from comms.errors import json_400, json_403, json_404, json_500
 
 
 def healthz(request):
@@ -26,5 +26,7 @@ urlpatterns = [
     path("", include("preferences.page_urls")),
 ]
 
+handler400 = json_400
+handler403 = json_403
 handler404 = json_404
 handler500 = json_500
