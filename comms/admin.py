@@ -22,7 +22,3 @@ class RecipientAdmin(admin.ModelAdmin):
     list_display = ("external_id", "tenant", "email", "phone", "locale", "timezone", "updated_at")
     list_filter = ("tenant", "locale")
     search_fields = ("external_id", "email", "phone")
-
-# Router, campaigns and schedules (issue 8) register their ModelAdmins there.
-from comms import router_admin  # noqa: E402,F401
-from comms import campaign_admin  # noqa: E402,F401

@@ -76,6 +76,9 @@ INSTALLED_APPS = [
     "preferences",
     "tracking",
     "webhooks",
+    # The kernel's upper packages: their own apps, above the ones they call down into.
+    "comms.campaigns",
+    "comms.router",
     "admin_console",
 ]
 
@@ -454,6 +457,6 @@ CELERY_BEAT_SCHEDULE["preferences-double-opt-in"] = {
     "options": {"queue": "p3", "expires": 600},
 }
 # The send-time gate hands rows whose recipient wants daily/weekly digests to the router's collector.
-COMMS_DIGEST_HANDLER = env.str("COMMS_DIGEST_HANDLER", default="comms.digests.digest_handler")
+COMMS_DIGEST_HANDLER = env.str("COMMS_DIGEST_HANDLER", default="comms.router.digests.digest_handler")
 # An event audience larger than this goes out through the COPY bulk path (one template, first channel).
 COMMS_EVENT_BULK_THRESHOLD = env.int("COMMS_EVENT_BULK_THRESHOLD", default=1000)

@@ -14,6 +14,8 @@ def healthz(request):
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("comms.urls")),
+    path("api/v1/", include("comms.router.urls")),
+    path("api/v1/", include("comms.campaigns.urls")),
     path("api/v1/", include("delivery.urls")),
     path("api/v1/", include("templates_app.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -127,12 +127,12 @@ def test_every_admin_json_field_is_bounded():
 
 @pytest.mark.parametrize("depth", DEPTHS)
 def test_routing_rule_dry_run_with_deep_json_is_a_typed_problem(admin_client, tenant, depth):
-    from comms.rules import rule_save
+    from comms.router.rules import rule_save
 
     rule = rule_save(tenant=tenant, event_name="order.paid",
                      definition={"steps": [{"template": "receipt", "channels": ["email"]}]})
     rule = getattr(rule, "rule", rule)
-    response = admin_client.post(f"/admin/comms/routingrule/{rule.pk}/dry-run/", {"event": nested(depth)})
+    response = admin_client.post(f"/admin/router/routingrule/{rule.pk}/dry-run/", {"event": nested(depth)})
     assert response.status_code == 200
     assert "COMMS_JSON_TOO_DEEP" in response.content.decode()
 
