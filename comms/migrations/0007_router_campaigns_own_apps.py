@@ -10,7 +10,8 @@ models back to Django's state, after this one.
 from django.db import migrations
 
 MOVED = {
-    "router": ["routingrule", "routingruleversion", "event", "digest", "digestitem", "escalation", "schedule"],
+    "router": ["routingrule", "routingruleversion", "event", "digest", "digestitem", "escalation",
+               "schedule"],
     "campaigns": ["campaign", "campaignbatch", "segment"],
 }
 
