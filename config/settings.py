@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Redoc/Swagger UI as our own static files (no CDN, works under the CSP)
     "comms",
     "templates_app",
     "delivery",
@@ -166,6 +167,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 # Typed error responses on every operation; request bodies closed to unknown fields (see comms/schema.py).
 SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
