@@ -101,7 +101,8 @@ ASGI_APPLICATION = "config.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Site-wide admin templates (admin/base_site.html) must come before django.contrib.admin's own.
+        "DIRS": [BASE_DIR / "admin_console" / "site_templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -217,13 +218,13 @@ COMMS_PRIORITIES = {
     0: {"name": "emergency", "batch": env.int("COMMS_P0_BATCH", default=10),
         "backoff": env.list("COMMS_P0_RETRY_BACKOFF", cast=int, default=[10, 30, 60, 120, 300]),
         "max_age": env.int("COMMS_P0_MAX_AGE", default=900)},
-    1: {"name": "alert", "batch": env.int("COMMS_P1_BATCH", default=50), "backoff": _default_backoff,
+    1: {"name": "high", "batch": env.int("COMMS_P1_BATCH", default=50), "backoff": _default_backoff,
         "max_age": env.int("COMMS_P1_MAX_AGE", default=6 * 3600)},
-    2: {"name": "newsletter", "batch": env.int("COMMS_P2_BATCH", default=200), "backoff": _default_backoff,
+    2: {"name": "normal", "batch": env.int("COMMS_P2_BATCH", default=200), "backoff": _default_backoff,
         "max_age": env.int("COMMS_P2_MAX_AGE", default=24 * 3600)},
-    3: {"name": "campaign", "batch": env.int("COMMS_P3_BATCH", default=200), "backoff": _default_backoff,
+    3: {"name": "low", "batch": env.int("COMMS_P3_BATCH", default=200), "backoff": _default_backoff,
         "max_age": env.int("COMMS_P3_MAX_AGE", default=24 * 3600)},
-    4: {"name": "transactional", "batch": env.int("COMMS_P4_BATCH", default=100), "backoff": _default_backoff,
+    4: {"name": "lowest", "batch": env.int("COMMS_P4_BATCH", default=100), "backoff": _default_backoff,
         "max_age": env.int("COMMS_P4_MAX_AGE", default=24 * 3600)},
 }
 # Which provider class serves each channel (dotted paths); ChannelProvider rows override per tenant.

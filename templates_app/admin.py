@@ -14,9 +14,24 @@ from django.views.decorators.http import require_POST
 
 from admin_console.services import audit_record
 from comms import errors
+from comms.enums import Channel
 from comms.services import tenant_get_default
 from templates_app import rendering, services
 from templates_app.models import Template, TemplateLocale, TemplateReview, TemplateVersion
+
+
+class TemplateForm(forms.ModelForm):
+    """Channels are a choice among the channel enum (checkboxes), never free text: a typo cannot be saved."""
+
+    channels = forms.TypedMultipleChoiceField(
+        choices=Channel.choices, widget=forms.CheckboxSelectMultiple, required=True,
+        help_text="The channels this template has content for.",
+        error_messages={"invalid_choice": "%(value)s is not a channel.",
+                        "required": "Choose at least one channel."})
+
+    class Meta:
+        model = Template
+        fields = "__all__"
 
 
 class TemplateLocaleForm(forms.ModelForm):
@@ -72,7 +87,7 @@ class TemplateVersionInline(admin.TabularInline):
     model = TemplateVersion
     extra = 0
     can_delete = False
-    fields = ("link", "status", "change_notes", "created_by", "submitted_at", "approved_at", "activated_at")
+    fields = ("link", "status", "change_notes", "creator", "submitted_at", "approved_at", "activated_at")
     readonly_fields = fields
     ordering = ("-version",)
 
@@ -87,11 +102,13 @@ class TemplateVersionInline(admin.TabularInline):
 
 @admin.register(Template)
 class TemplateAdmin(admin.ModelAdmin):
+    form = TemplateForm
     list_display = ("template_key", "name", "category", "channels", "live_version", "latest_status", "locales")
     list_filter = ("category", "tenant")
     search_fields = ("template_key", "name")
     inlines = [TemplateVersionInline]
-    readonly_fields = ("active_version", "created_by", "created_at", "updated_at")
+    exclude = ("created_by", "created_by_key")
+    readonly_fields = ("active_version", "creator", "created_at", "updated_at")
     actions = ["new_draft"]
 
     def get_queryset(self, request):
@@ -155,7 +172,7 @@ class TemplateAdmin(admin.ModelAdmin):
 
 @admin.register(TemplateVersion)
 class TemplateVersionAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "status", "created_by", "submitted_at", "approved_at", "activated_at")
+    list_display = ("__str__", "status", "creator", "submitted_at", "approved_at", "activated_at")
     list_filter = ("status",)
     inlines = [TemplateLocaleInline, TemplateReviewInline]
     fields = ("template", "version", "status", "change_notes", "variables_schema", "sample_variables", "experiment",
