@@ -38,6 +38,7 @@ def test_priority_labels_show_in_the_console_admin_and_openapi(client, admin_cli
     assert "P4 lowest" in messages and "P2 newsletter" not in messages  # the priority filter
     schema = client.get("/api/schema/").content.decode()
     assert "P2 newsletter" not in schema and "P4 transactional" not in schema
+    assert "P0 emergency, P1 high, P2 normal, P3 low, P4 lowest" in schema  # the priority field's description
 
 
 @pytest.fixture
