@@ -14,24 +14,10 @@ from django.views.decorators.http import require_POST
 
 from admin_console.services import audit_record
 from comms import errors
-from comms.enums import Channel
+from comms.forms import ChoiceArrayAdminMixin
 from comms.services import tenant_get_default
 from templates_app import rendering, services
 from templates_app.models import Template, TemplateLocale, TemplateReview, TemplateVersion
-
-
-class TemplateForm(forms.ModelForm):
-    """Channels are a choice among the channel enum (checkboxes), never free text: a typo cannot be saved."""
-
-    channels = forms.TypedMultipleChoiceField(
-        choices=Channel.choices, widget=forms.CheckboxSelectMultiple, required=True,
-        help_text="The channels this template has content for.",
-        error_messages={"invalid_choice": "%(value)s is not a channel.",
-                        "required": "Choose at least one channel."})
-
-    class Meta:
-        model = Template
-        fields = "__all__"
 
 
 class TemplateLocaleForm(forms.ModelForm):
@@ -101,8 +87,7 @@ class TemplateVersionInline(admin.TabularInline):
 
 
 @admin.register(Template)
-class TemplateAdmin(admin.ModelAdmin):
-    form = TemplateForm
+class TemplateAdmin(ChoiceArrayAdminMixin, admin.ModelAdmin):  # channels: checkboxes of the Channel enum
     list_display = ("template_key", "name", "category", "channels", "live_version", "latest_status", "locales")
     list_filter = ("category", "tenant")
     search_fields = ("template_key", "name")
