@@ -39,6 +39,7 @@ def test_api_docs_render_the_operations_from_local_files_without_csp_violations(
         page.goto(f"{live_server.url}/api/docs/")
         page.wait_for_selector("[data-section-id^='operation/']", timeout=30_000)
         page.screenshot(path=str(SCREENSHOTS / "api-docs-360.png"))
+        assert page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth") == 0
     assert violations == []
     # Nothing from a CDN: an air-gapped install gets the same page. The one exception is Redoc's own
     # 16-px "API docs by Redocly" logo, built into its bundle with no option to turn it off; without
