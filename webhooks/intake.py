@@ -44,7 +44,9 @@ log = logging.getLogger(__name__)
 
 # Headers every provider's row keeps (never Authorization: it holds a secret); each provider adds the
 # ones it signs with in its own ``audit_headers``.
-COMMON_AUDIT_HEADERS = ("Content-Type", "User-Agent", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host")
+COMMON_AUDIT_HEADERS = (
+    "Content-Type", "User-Agent", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
+)
 
 # In an ``event_types`` map: a raw type the provider documents that records no tracking event
 # (Twilio's progress reports before the handset, push-token feedback, an inbound SMS).
@@ -226,7 +228,8 @@ class IntakeView(View):
     def verify_configured(self, request: HttpRequest, body: bytes, payload: Any) -> None:
         """Without its secret a provider's signature cannot be checked: refuse everything."""
         if self.secret_setting and not getattr(settings, self.secret_setting, None):
-            raise SignatureInvalid(f"{self.name}: " + (self.secret_missing or f"no {self.secret_setting} configured"))
+            missing = self.secret_missing or f"no {self.secret_setting} configured"
+            raise SignatureInvalid(f"{self.name}: {missing}")
 
     def run_verify_steps(self, request: HttpRequest, body: bytes, payload: Any) -> None:
         """Raise SignatureInvalid unless every step passes; a class that declares no step of its own
@@ -261,7 +264,8 @@ class IntakeView(View):
     @classmethod
     def normalise(cls, webhook: WebhookEvent) -> list[NormalisedEvent]:
         """``parse``, with a body that is not in the provider's format ending as Malformed (typed),
-        whatever the parser (ours or anymail's) tripped over: found by fuzzing (tests/security/test_fuzz.py)."""
+        whatever the parser (ours or anymail's) tripped over: found by fuzzing
+        (tests/security/test_fuzz.py)."""
         try:
             return cls.parse(webhook)
         except (AnymailError, Malformed):
@@ -326,7 +330,8 @@ class IntakeView(View):
             row.event_type, row.provider_event_id = self._describe(payload)
             _store(row)
             log.warning("%s webhook #%s refused: %s", self.name, row.pk, exc)
-            return _error(errors.WebhookSignatureInvalid(), WWW_Authenticate=f'Basic realm="comms-{self.name}"')
+            return _error(errors.WebhookSignatureInvalid(),
+                          WWW_Authenticate=f'Basic realm="comms-{self.name}"')
         row.signature_valid = True
         row.event_type, row.provider_event_id = self._describe(payload)
         if malformed is None:

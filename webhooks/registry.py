@@ -24,7 +24,8 @@ _BY_NAME: dict[str, type[IntakeView]] = {cls.name: cls for cls in PROVIDERS}
 
 # Every stored row keeps the headers on any registered provider's allow-list (the rows have always
 # kept this union, whichever provider's URL was called; filtering per provider would change them).
-STORED_HEADERS: tuple[str, ...] = tuple(dict.fromkeys(h for cls in PROVIDERS for h in cls.header_allow_list()))
+STORED_HEADERS: tuple[str, ...] = tuple(
+    dict.fromkeys(h for cls in PROVIDERS for h in cls.header_allow_list()))
 
 
 def provider_for(name: str) -> type[IntakeView] | None:
@@ -39,4 +40,5 @@ def url_name(cls: type[IntakeView]) -> str:
 
 def urlpatterns() -> list[URLPattern]:
     """One route per registered provider, under /webhooks/ (config/urls.py)."""
-    return [path(cls.url, cls.as_view(stored_headers=STORED_HEADERS), name=url_name(cls)) for cls in PROVIDERS]
+    return [path(cls.url, cls.as_view(stored_headers=STORED_HEADERS), name=url_name(cls))
+            for cls in PROVIDERS]

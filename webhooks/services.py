@@ -3,7 +3,8 @@
 ``webhook_process`` is idempotent: events already applied are duplicates by their provider event
 id, so a row can be processed again (retry, sweep, admin re-process) without changing anything
 twice. What a row means is its provider class's business (``registry.provider_for``): either
-a side effect of its own (``act``) or normalised events handed to tracking (``normalise``). Events for messages not yet marked sent (EC-COM-022) make the row 'retrying' with a
+a side effect of its own (``act``) or normalised events handed to tracking (``normalise``).
+Events for messages not yet marked sent (EC-COM-022) make the row 'retrying' with a
 growing delay; after COMMS_WEBHOOK_ORPHAN_RETRIES it stays as an 'orphan' for inspection.
 """
 

@@ -86,7 +86,8 @@ class StricterPostmark(PostmarkIntake):
 
 
 def _post(view_class, req):
-    request = RequestFactory().generic("POST", req.path, req.body, content_type=req.content_type, **req.meta())
+    request = RequestFactory().generic("POST", req.path, req.body, content_type=req.content_type,
+                                       **req.meta())
     return view_class.as_view()(request)
 
 
@@ -179,6 +180,7 @@ def test_unknown_twilio_status_is_unknown_and_keeps_its_raw_fields(client, signe
 def test_known_events_keep_their_raw_payload_too(client, signer, sent_message):
     tw = signer("twilio")
     message = sent_message(channel="sms", address="+14155550123", ref="SM" + "b" * 32)
-    assert tw.status(sid=message.provider_ref, status="undelivered", error_code="30005").send(client).status_code == 200
+    req = tw.status(sid=message.provider_ref, status="undelivered", error_code="30005")
+    assert req.send(client).status_code == 200
     [event] = provider_for("twilio").normalise(WebhookEvent.objects.get())
     assert event.event_type == EventType.BOUNCED and event.raw["ErrorCode"] == "30005"

@@ -84,7 +84,8 @@ class TwilioStatusIntake(TwilioIntakeBase):
     event_types = {
         "delivered": EventType.DELIVERED, "read": EventType.OPENED,
         "undelivered": EventType.FAILED, "failed": EventType.FAILED,
-        "queued": NO_EVENT, "accepted": NO_EVENT, "sending": NO_EVENT, "sent": NO_EVENT, "scheduled": NO_EVENT,
+        "queued": NO_EVENT, "accepted": NO_EVENT, "sending": NO_EVENT, "sent": NO_EVENT,
+        "scheduled": NO_EVENT,
     }
 
     def check_shape(self, payload: Any) -> None:
@@ -106,7 +107,8 @@ class TwilioStatusIntake(TwilioIntakeBase):
         status = str(p.get("MessageStatus") or p.get("SmsStatus") or "")
         code = str(p.get("ErrorCode") or "")
         sid = str(p.get("MessageSid") or p.get("SmsSid") or "")
-        common = {"provider": cls.name, "raw_type": status, "event_id": f"{sid}:{status}", "provider_ref": sid,
+        common = {"provider": cls.name, "raw_type": status, "event_id": f"{sid}:{status}",
+                  "provider_ref": sid,
                   "recipient": str(p.get("To", "")), "timestamp": webhook.received_at,
                   "data": {"error_code": code} if code else {}, "raw": webhook.payload}
         kind = cls.event_type(status)
