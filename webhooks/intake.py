@@ -165,6 +165,7 @@ class IntakeView(View):
 
     - ``name``: the stored rows' provider column and the registry key (rate and size limits use it);
     - ``url``: the path under /webhooks/ (URL name ``webhook-<url with / as ->``);
+    - ``secret_setting``, ``max_body_bytes``: the setting holding its secret, its usual body cap;
     - ``audit_headers``: the headers it sends that a stored row keeps (declared even when empty);
     - ``event_types``: the provider's raw event type → ``tracking.models.EventType`` (``NO_EVENT`` for a
       documented type that records nothing); any type not listed is ``EventType.UNKNOWN``, kept and
@@ -187,6 +188,8 @@ class IntakeView(View):
     # A setting that must hold the provider's secret, and what to say when it does not (verify_configured).
     secret_setting: ClassVar[str] = ""
     secret_missing: ClassVar[str] = ""
+    # Body cap (bytes) unless COMMS_WEBHOOK_MAX_BYTES names one for this provider; None: its "default".
+    max_body_bytes: ClassVar[int | None] = None
     # Set by the registry's URLs: what every stored row keeps (the registered providers' allow-lists).
     stored_headers: tuple[str, ...] = ()
     http_method_names = ["post", "head", "options"]
@@ -283,8 +286,12 @@ class IntakeView(View):
         return HttpResponse("ok", content_type="text/plain")
 
     # --- plumbing ---------------------------------------------------------------------------------------
+    def body_limit(self) -> int:
+        caps = settings.COMMS_WEBHOOK_MAX_BYTES
+        return caps.get(self.name) or self.max_body_bytes or caps["default"]
+
     def read_body(self, request: HttpRequest) -> bytes | None:
-        limit = settings.COMMS_WEBHOOK_MAX_BYTES.get(self.name) or settings.COMMS_WEBHOOK_MAX_BYTES["default"]
+        limit = self.body_limit()
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

@@ -115,6 +115,7 @@ class SendGridIntake(AnymailIntake):
     """SendGrid Event Webhook with Signed Event Webhook (ECDSA P-256 over timestamp + body)."""
 
     name, url = "sendgrid", "sendgrid"
+    max_body_bytes = 8 * 1024 * 1024  # SendGrid batches many events per post
     audit_headers = ("X-Twilio-Email-Event-Webhook-Signature", "X-Twilio-Email-Event-Webhook-Timestamp")
     anymail_class = SendGridTrackingWebhookView
     secret_setting = "COMMS_SENDGRID_VERIFICATION_KEY"

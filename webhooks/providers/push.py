@@ -29,6 +29,7 @@ class PushFeedbackIntake(IntakeView):
     # Feedback is about a device token, not a message: it records no tracking event (process() prunes).
     event_types = {"push.token_invalid": NO_EVENT}
     secret_setting = "COMMS_PUSH_FEEDBACK_SECRET"
+    max_body_bytes = 64 * 1024  # one token per request
 
     def verify_standard_webhooks(self, request: HttpRequest, body: bytes, payload: Any) -> None:
         headers = {k.lower(): v for k, v in request.headers.items()}

@@ -102,6 +102,7 @@ def verify_sns(message: dict) -> None:
 
 class SesIntake(IntakeView):
     name, url = "ses", "ses"
+    max_body_bytes = 300 * 1024  # an SNS message is at most 256 KB
     audit_headers = ("X-Amz-Sns-Message-Type", "X-Amz-Sns-Message-Id", "X-Amz-Sns-Topic-Arn",
                      "X-Amz-Sns-Subscription-Arn")
     # anymail's SES parser has already mapped SES's eventType/notificationType to its own types

@@ -53,6 +53,7 @@ def auth_tokens() -> list[str]:
 
 class TwilioIntakeBase(IntakeView):
     audit_headers = ("X-Twilio-Signature",)
+    max_body_bytes = 64 * 1024  # a few form fields
 
     def verify_signature(self, request: HttpRequest, body: bytes, payload: Any) -> None:
         signature = request.headers.get("X-Twilio-Signature", "")
