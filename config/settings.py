@@ -365,10 +365,9 @@ STORAGES = {
 # Requests per provider endpoint (Redis fixed window, shared by all web processes); beyond: 429 +
 # Retry-After, which every provider retries. JSON object {"sendgrid": "3000/s", ...}; "default" for the rest.
 COMMS_WEBHOOK_RATES = {"default": "60000/min", **env.json("COMMS_WEBHOOK_RATES", default={})}
-# Body size cap per provider (bytes): SendGrid batches many events per post, SNS messages are ≤256 KB.
-COMMS_WEBHOOK_MAX_BYTES = {"default": 1024 * 1024, "sendgrid": 8 * 1024 * 1024, "ses": 300 * 1024,
-                           "twilio": 64 * 1024, "twilio_sms": 64 * 1024, "push": 64 * 1024,
-                           **env.json("COMMS_WEBHOOK_MAX_BYTES", default={})}
+# Body size cap (bytes): "default", or per provider name to override the provider class's own cap
+# (max_body_bytes in webhooks/providers/: SendGrid 8 MB, SES 300 KB, Twilio and push 64 KB).
+COMMS_WEBHOOK_MAX_BYTES = {"default": 1024 * 1024, **env.json("COMMS_WEBHOOK_MAX_BYTES", default={})}
 # Signed timestamps further than this from our clock are refused (replays, forgeries).
 COMMS_WEBHOOK_MAX_SKEW_SECONDS = env.int("COMMS_WEBHOOK_MAX_SKEW_SECONDS", default=600)
 # Events for messages not yet marked sent are retried this many times (delays in seconds), then kept as orphans.

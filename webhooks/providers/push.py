@@ -15,7 +15,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from webhooks.intake import IntakeView, SignatureInvalid, require
+from tracking.normalised import NormalisedEvent
+from webhooks.intake import NO_EVENT, Handled, IntakeView, SignatureInvalid, require
 from webhooks.models import WebhookEvent
 
 INVALID_REASONS = {"UNREGISTERED", "INVALID_ARGUMENT", "NOT_FOUND", "BadDeviceToken", "Unregistered",
@@ -23,11 +24,14 @@ INVALID_REASONS = {"UNREGISTERED", "INVALID_ARGUMENT", "NOT_FOUND", "BadDeviceTo
 
 
 class PushFeedbackIntake(IntakeView):
-    provider = "push"
+    name, url = "push", "push"
+    audit_headers = ("Webhook-Id", "Webhook-Timestamp", "Webhook-Signature")
+    # Feedback is about a device token, not a message: it records no tracking event (process() prunes).
+    event_types = {"push.token_invalid": NO_EVENT}
+    secret_setting = "COMMS_PUSH_FEEDBACK_SECRET"
+    max_body_bytes = 64 * 1024  # one token per request
 
-    def verify(self, request: HttpRequest, body: bytes, payload: Any) -> None:
-        if not settings.COMMS_PUSH_FEEDBACK_SECRET:
-            raise SignatureInvalid("push: no COMMS_PUSH_FEEDBACK_SECRET configured")
+    def verify_standard_webhooks(self, request: HttpRequest, body: bytes, payload: Any) -> None:
         headers = {k.lower(): v for k, v in request.headers.items()}
         if not all(h in headers for h in ("webhook-id", "webhook-timestamp", "webhook-signature")):
             raise SignatureInvalid("push: webhook-id/-timestamp/-signature header missing")
@@ -42,6 +46,15 @@ class PushFeedbackIntake(IntakeView):
 
     def describe(self, payload: Any) -> tuple[str, str]:
         return (str(payload.get("type", "")) if isinstance(payload, dict) else ""), ""
+
+    @classmethod
+    def parse(cls, webhook: WebhookEvent) -> list[NormalisedEvent]:
+        return []  # token feedback names no message of ours: act() prunes the devices
+
+    @classmethod
+    def act(cls, webhook: WebhookEvent) -> Handled | None:
+        state, note = process(webhook)
+        return Handled(state=state, note=note)
 
 
 def device_prune(*, token: str, reason: str) -> int:
