@@ -39,7 +39,8 @@ WITH u AS (
          failed_at = CASE WHEN %(status)s IN ('failed', 'bounced') THEN %(at)s ELSE failed_at END
    WHERE id = %(id)s AND status = ANY(%(allowed)s)
   RETURNING id)
-INSERT INTO delivery_deliverylog (message_id, event, at, attempt, provider, provider_event_id, status_code, detail, data)
+INSERT INTO delivery_deliverylog
+       (message_id, event, at, attempt, provider, provider_event_id, status_code, detail, data)
 SELECT %(id)s, %(event)s, %(now)s, %(attempt)s, %(provider)s, %(event_id)s, %(code)s, %(detail)s,
        %(data)s::jsonb || jsonb_build_object('status_changed', EXISTS (SELECT 1 FROM u))
 RETURNING (SELECT count(*) FROM u)
@@ -47,7 +48,8 @@ RETURNING (SELECT count(*) FROM u)
 
 # An event that moves nothing (an open, a click): its log line alone.
 _LOG_SQL = """
-INSERT INTO delivery_deliverylog (message_id, event, at, attempt, provider, provider_event_id, status_code, detail, data)
+INSERT INTO delivery_deliverylog
+       (message_id, event, at, attempt, provider, provider_event_id, status_code, detail, data)
 VALUES (%(id)s, %(event)s, %(now)s, %(attempt)s, %(provider)s, %(event_id)s, %(code)s, %(detail)s,
         %(data)s::jsonb || jsonb_build_object('status_changed', false))
 """

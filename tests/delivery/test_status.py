@@ -17,7 +17,8 @@ def _message(tenant, status: str = "sent") -> Message:
 
 
 def _lines(message: Message) -> list[tuple[str, bool]]:
-    return [(row.event, row.data["status_changed"]) for row in DeliveryLog.objects.filter(message=message).order_by("id")]
+    rows = DeliveryLog.objects.filter(message=message).order_by("id")
+    return [(row.event, row.data["status_changed"]) for row in rows]
 
 
 def test_status_moves_forward_and_never_back(tenant):
