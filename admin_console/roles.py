@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.contrib.auth.models import Group, Permission
 
-APPS = ("comms", "delivery", "templates_app", "admin_console", "preferences", "tracking", "webhooks")
+APPS = ("comms", "router", "campaigns", "delivery", "templates_app", "admin_console", "preferences", "tracking",
+        "webhooks")
 TEMPLATE_EDIT = [f"{action}_{model}" for model in ("template", "templateversion", "templatelocale")
                  for action in ("add", "change", "view")]
 # Approvers approve templates and lift suppressions (re-permission needs documented consent *and* an approver).

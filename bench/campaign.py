@@ -123,8 +123,8 @@ def main() -> None:
     send_seconds = float(os.environ.get("BENCH_SEND_SECONDS", "60"))
     env = Env()
     try:
-        from comms.campaign_models import Segment  # noqa: F811
-        from comms.campaigns import campaign_create, campaign_progress, campaign_schedule
+        from comms.campaigns.models import Segment  # noqa: F811
+        from comms.campaigns.services import campaign_create, campaign_progress, campaign_schedule
         from comms.services import tenant_get_default
 
         tenant = tenant_get_default()
@@ -139,8 +139,8 @@ def main() -> None:
         # "schedule" (audience count included) to the last chunk committed.
         from django.db import connection
 
-        from comms.campaign_fanout import campaign_fanout
-        from comms.campaigns import campaigns_tick
+        from comms.campaigns.fanout import campaign_fanout
+        from comms.campaigns.services import campaigns_tick
 
         load = os.getloadavg()[0]
         started = time.perf_counter()
@@ -191,7 +191,7 @@ def main() -> None:
         t = time.perf_counter()
         progress = campaign_progress(campaign)
         print(f"progress query: {time.perf_counter() - t:.2f} s -> {progress}")
-        from comms.campaigns import campaign_cancel, campaign_pause, campaign_resume
+        from comms.campaigns.services import campaign_cancel, campaign_pause, campaign_resume
 
         with Watch("pause"):
             campaign_pause(tenant=tenant, campaign_id=campaign.id)

@@ -7,7 +7,6 @@ recipient directory agree.
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 
 import phonenumbers
 from django.conf import settings
@@ -16,6 +15,7 @@ from django.core.validators import EmailValidator
 
 from comms import errors
 from comms.enums import Channel
+from comms.netsafe import split_http_url
 
 _email_validator = EmailValidator()
 # The common shape of an address (dot-atom local part, LDH labels, alphabetic TLD): every match is
@@ -68,10 +68,13 @@ def normalise_phone(value: str) -> str:
 
 
 def normalise_url(value: str) -> str:
+    """Webhook-channel addresses: a well-formed http(s) URL (a bad port or IPv6 literal is the
+    caller's error, not a 500); whether it is safe to call is netsafe's check at enqueue."""
     value = (value or "").strip()
-    parts = urlsplit(value)
-    if parts.scheme not in ("https", "http") or not parts.hostname or len(value) > 2048:
-        raise errors.InvalidAddress(f"'{value[:80]}' is not an http(s) URL.")
+    try:
+        split_http_url(value)
+    except errors.ValidationFailed as exc:
+        raise errors.InvalidAddress(exc.message) from None
     return value
 
 

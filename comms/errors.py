@@ -42,6 +42,7 @@ def _error(code: str, status: int, default_message: str) -> type[CommsError]:
 
 ValidationFailed = _error("COMMS_VALIDATION_ERROR", 400, "The request body is not valid.")
 InvalidJson = _error("COMMS_INVALID_JSON", 400, "The request body is not valid JSON.")
+JsonTooDeep = _error("COMMS_JSON_TOO_DEEP", 400, "The JSON nests arrays/objects too deeply.")
 UnknownField = _error("COMMS_UNKNOWN_FIELD", 400, "The request contains fields this endpoint does not know.")
 UnknownChannel = _error("COMMS_UNKNOWN_CHANNEL", 400, "Unknown channel.")
 InvalidAddress = _error("COMMS_INVALID_ADDRESS", 400, "The recipient address is not valid for this channel.")
@@ -78,6 +79,8 @@ UnsafeDestination = _error("COMMS_UNSAFE_DESTINATION", 422, "The URL points at a
 WebhookUnverified = _error("COMMS_WEBHOOK_UNVERIFIED", 422, "The URL is not a registered, active webhook endpoint.")
 WebhookSignatureInvalid = _error("COMMS_WEBHOOK_SIGNATURE", 401,
                                  "The webhook signature or credentials did not verify.")
+WebhookMalformed = _error("COMMS_WEBHOOK_MALFORMED", 400,
+                          "The webhook body is signed but not in the provider's format; it was kept, not processed.")
 TrackingTokenInvalid = _error("COMMS_TRACKING_TOKEN", 400, "The tracking link is not valid.")
 Internal = _error("COMMS_INTERNAL", 500, "Internal error; the request may be retried.")
 NoDevices = _error("COMMS_NO_DEVICES", 422, "The recipient has no active push device.")
@@ -202,13 +205,34 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]):
     return response
 
 
+# Paths whose every answer is JSON, errors included (the API, and the provider webhooks under /webhooks/).
+JSON_PREFIXES = ("/api/", "/webhooks/")
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith(JSON_PREFIXES) and not request.path.startswith(("/api/docs/", "/api/schema/"))
+
+
+def json_400(request: HttpRequest, exception: Exception | None = None):
+    """handler400 (SuspiciousOperation, e.g. a bad Host header or too many fields)."""
+    if _wants_json(request):
+        return JsonResponse(ValidationFailed("The request is not valid.").as_dict(), status=400)
+    return defaults.bad_request(request, exception)
+
+
+def json_403(request: HttpRequest, exception: Exception | None = None):
+    if _wants_json(request):
+        return JsonResponse(Forbidden("Forbidden.").as_dict(), status=403)
+    return defaults.permission_denied(request, exception)
+
+
 def json_404(request: HttpRequest, exception: Exception | None = None):
-    if request.path.startswith("/api/"):
+    if _wants_json(request):
         return JsonResponse(NotFound().as_dict(), status=404)
     return defaults.page_not_found(request, exception)
 
 
 def json_500(request: HttpRequest):
-    if request.path.startswith("/api/"):
+    if _wants_json(request):
         return JsonResponse(Internal().as_dict(), status=500)
     return defaults.server_error(request)

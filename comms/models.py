@@ -107,8 +107,3 @@ class Device(models.Model):
     def __str__(self) -> str:
         return f"{self.platform}:{self.token[:12]}…"
 
-
-# Router, campaign and schedule models live in their own modules (issue 8); importing them here
-# registers them with the comms app.
-from comms.router_models import Digest, DigestItem, Escalation, Event, RoutingRule, RoutingRuleVersion  # noqa: E402,F401
-from comms.campaign_models import Campaign, CampaignBatch, Schedule, Segment  # noqa: E402,F401

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from django.conf import settings
 
@@ -31,11 +31,33 @@ def address_is_public(ip: ipaddress._BaseAddress) -> bool:
                                  or ip.is_reserved or ip.is_unspecified)
 
 
-def resolve_safe(url: str) -> tuple[str, int, str]:
-    """(host, port, checked IP) for `url`, or UnsafeDestination."""
-    parts = urlsplit(url)
+def split_http_url(url: str) -> SplitResult:
+    """`url` split, if it is a well-formed absolute http(s) URL; else ValidationFailed (a 400).
+
+    urlsplit raises ValueError for a bad IPv6 literal and ``.port`` for a port that is not a number
+    in 0-65535 (RFC 3986 section 3.2.3 allows any digits; sockets do not): both are the caller's
+    malformed input, not our error. Whether the host is *safe* is resolve_safe's question (a 422).
+    """
+    if not isinstance(url, str) or not url or len(url) > 2048 or any(ord(c) <= 32 or ord(c) == 127 for c in url):
+        raise errors.ValidationFailed("The URL is empty, too long, or contains spaces or control characters.",
+                                      details={"field": "url"})
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError when out of range or not a number
+    except ValueError as exc:
+        raise errors.ValidationFailed(f"'{url[:80]}' is not a valid URL: {exc}.", details={"field": "url"}) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise errors.UnsafeDestination(f"'{url[:80]}' is not an http(s) URL.")
+        raise errors.ValidationFailed(f"'{url[:80]}' is not an absolute http(s) URL.", details={"field": "url"})
+    return parts
+
+
+def resolve_safe(url: str) -> tuple[str, int, str]:
+    """(host, port, checked IP) for `url`, or UnsafeDestination (a malformed URL, e.g. a redirect's
+    Location with a bad port, is also no destination we will connect to)."""
+    try:
+        parts = split_http_url(url)
+    except errors.ValidationFailed as exc:
+        raise errors.UnsafeDestination(exc.message, details={"url": url[:200]}) from None
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)

@@ -1,18 +1,18 @@
-"""JSON parsing with the request-size cap enforced.
+"""JSON parsing with the request-size cap and the nesting bound enforced.
 
 DRF's JSONParser reads the raw stream, which bypasses Django's DATA_UPLOAD_MAX_MEMORY_SIZE check
-(that only guards ``request.body``/``POST``); this parser applies the cap before reading.
+(that only guards ``request.body``/``POST``); this parser applies the cap before reading, and
+comms.jsonlimits' depth bound before parsing (deep nesting is a RecursionError, i.e. a 500, in
+json.loads and in everything that walks the result).
 """
 
 from __future__ import annotations
-
-import json
 
 from django.conf import settings
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
-from comms import errors
+from comms import errors, jsonlimits
 
 
 class JSONParser(parsers.JSONParser):
@@ -29,6 +29,6 @@ class JSONParser(parsers.JSONParser):
         if limit and len(raw) > limit:
             raise errors.PayloadTooLarge(f"The body is larger than {limit} bytes.", details={"limit_bytes": limit})
         try:
-            return json.loads(raw)
+            return jsonlimits.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"JSON parse error - {exc}") from None

@@ -70,12 +70,16 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Redoc/Swagger UI as our own static files (no CDN, works under the CSP)
     "comms",
     "templates_app",
     "delivery",
     "preferences",
     "tracking",
     "webhooks",
+    # The kernel's upper packages: their own apps, above the ones they call down into.
+    "comms.campaigns",
+    "comms.router",
     "admin_console",
 ]
 
@@ -100,7 +104,8 @@ ASGI_APPLICATION = "config.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Site-wide admin templates (admin/base_site.html) must come before django.contrib.admin's own.
+        "DIRS": [BASE_DIR / "admin_console" / "site_templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -121,6 +126,9 @@ STATIC_ROOT = VAR_DIR / "static"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Bulk sends carry up to 100,000 recipients in one JSON body (~10 MB); anything larger is refused.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("COMMS_MAX_REQUEST_BYTES", default=32 * 1024 * 1024)
+# Deepest JSON nesting accepted anywhere (API, provider webhooks, admin JSON fields): deeper is a
+# RecursionError in the parser and in everything that walks the result (comms/jsonlimits.py).
+COMMS_JSON_MAX_DEPTH = env.int("COMMS_JSON_MAX_DEPTH", default=100)
 
 # --- data stores -----------------------------------------------------------------------------------
 if not env.str("DATABASE_URL", default=""):
@@ -166,6 +174,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 # Typed error responses on every operation; request bodies closed to unknown fields (see comms/schema.py).
 SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
@@ -213,13 +224,13 @@ COMMS_PRIORITIES = {
     0: {"name": "emergency", "batch": env.int("COMMS_P0_BATCH", default=10),
         "backoff": env.list("COMMS_P0_RETRY_BACKOFF", cast=int, default=[10, 30, 60, 120, 300]),
         "max_age": env.int("COMMS_P0_MAX_AGE", default=900)},
-    1: {"name": "alert", "batch": env.int("COMMS_P1_BATCH", default=50), "backoff": _default_backoff,
+    1: {"name": "high", "batch": env.int("COMMS_P1_BATCH", default=50), "backoff": _default_backoff,
         "max_age": env.int("COMMS_P1_MAX_AGE", default=6 * 3600)},
-    2: {"name": "newsletter", "batch": env.int("COMMS_P2_BATCH", default=200), "backoff": _default_backoff,
+    2: {"name": "normal", "batch": env.int("COMMS_P2_BATCH", default=200), "backoff": _default_backoff,
         "max_age": env.int("COMMS_P2_MAX_AGE", default=24 * 3600)},
-    3: {"name": "campaign", "batch": env.int("COMMS_P3_BATCH", default=200), "backoff": _default_backoff,
+    3: {"name": "low", "batch": env.int("COMMS_P3_BATCH", default=200), "backoff": _default_backoff,
         "max_age": env.int("COMMS_P3_MAX_AGE", default=24 * 3600)},
-    4: {"name": "transactional", "batch": env.int("COMMS_P4_BATCH", default=100), "backoff": _default_backoff,
+    4: {"name": "lowest", "batch": env.int("COMMS_P4_BATCH", default=100), "backoff": _default_backoff,
         "max_age": env.int("COMMS_P4_MAX_AGE", default=24 * 3600)},
 }
 # Which provider class serves each channel (dotted paths); ChannelProvider rows override per tenant.
@@ -451,6 +462,6 @@ CELERY_BEAT_SCHEDULE["preferences-double-opt-in"] = {
     "options": {"queue": "p3", "expires": 600},
 }
 # The send-time gate hands rows whose recipient wants daily/weekly digests to the router's collector.
-COMMS_DIGEST_HANDLER = env.str("COMMS_DIGEST_HANDLER", default="comms.digests.digest_handler")
+COMMS_DIGEST_HANDLER = env.str("COMMS_DIGEST_HANDLER", default="comms.router.digests.digest_handler")
 # An event audience larger than this goes out through the COPY bulk path (one template, first channel).
 COMMS_EVENT_BULK_THRESHOLD = env.int("COMMS_EVENT_BULK_THRESHOLD", default=1000)

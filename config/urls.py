@@ -1,9 +1,10 @@
 from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+from drf_spectacular.views import SpectacularAPIView
 
-from comms.errors import json_404, json_500
+from comms.api_docs import ApiDocsView
+from comms.errors import json_400, json_403, json_404, json_500
 
 
 def healthz(request):
@@ -14,10 +15,12 @@ def healthz(request):
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("comms.urls")),
+    path("api/v1/", include("comms.router.urls")),
+    path("api/v1/", include("comms.campaigns.urls")),
     path("api/v1/", include("delivery.urls")),
     path("api/v1/", include("templates_app.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
     path("healthz", healthz),
     path("webhooks/", include("webhooks.urls")),
     path("", include("tracking.urls")),
@@ -26,5 +29,7 @@ urlpatterns = [
     path("", include("preferences.page_urls")),
 ]
 
+handler400 = json_400
+handler403 = json_403
 handler404 = json_404
 handler500 = json_500

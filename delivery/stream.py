@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import JsonResponse, StreamingHttpResponse
+from rest_framework.utils.encoders import JSONEncoder
 
 from comms import errors
 from comms.throttles import auth_failed, auth_locked, locked_out_response
@@ -61,7 +62,8 @@ async def inbox_stream(request):
                     item_id = json.loads(notice["data"])["id"]
                     item = await sync_to_async(_item)(item_id)
                     if item is not None:
-                        yield f"id: {item_id}\nevent: notification\ndata: {json.dumps(item, default=str)}\n\n"
+                        # DRF's encoder, as the inbox API renders the same dict: ISO 8601 with 'Z'
+                        yield f"id: {item_id}\nevent: notification\ndata: {json.dumps(item, cls=JSONEncoder)}\n\n"
                 elif loop.time() - last_beat > KEEPALIVE_SECONDS:
                     last_beat = loop.time()
                     yield ": keepalive\n\n"

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from admin_console.services import audit_record
 from comms import errors
+from comms.forms import ChoiceArrayAdminMixin
 from comms.services import tenant_get_default
 from templates_app import rendering, services
 from templates_app.models import Template, TemplateLocale, TemplateReview, TemplateVersion
@@ -72,7 +73,7 @@ class TemplateVersionInline(admin.TabularInline):
     model = TemplateVersion
     extra = 0
     can_delete = False
-    fields = ("link", "status", "change_notes", "created_by", "submitted_at", "approved_at", "activated_at")
+    fields = ("link", "status", "change_notes", "creator", "submitted_at", "approved_at", "activated_at")
     readonly_fields = fields
     ordering = ("-version",)
 
@@ -86,12 +87,13 @@ class TemplateVersionInline(admin.TabularInline):
 
 
 @admin.register(Template)
-class TemplateAdmin(admin.ModelAdmin):
+class TemplateAdmin(ChoiceArrayAdminMixin, admin.ModelAdmin):  # channels: checkboxes of the Channel enum
     list_display = ("template_key", "name", "category", "channels", "live_version", "latest_status", "locales")
     list_filter = ("category", "tenant")
     search_fields = ("template_key", "name")
     inlines = [TemplateVersionInline]
-    readonly_fields = ("active_version", "created_by", "created_at", "updated_at")
+    exclude = ("created_by", "created_by_key")
+    readonly_fields = ("active_version", "creator", "created_at", "updated_at")
     actions = ["new_draft"]
 
     def get_queryset(self, request):
@@ -155,7 +157,7 @@ class TemplateAdmin(admin.ModelAdmin):
 
 @admin.register(TemplateVersion)
 class TemplateVersionAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "status", "created_by", "submitted_at", "approved_at", "activated_at")
+    list_display = ("__str__", "status", "creator", "submitted_at", "approved_at", "activated_at")
     list_filter = ("status",)
     inlines = [TemplateLocaleInline, TemplateReviewInline]
     fields = ("template", "version", "status", "change_notes", "variables_schema", "sample_variables", "experiment",

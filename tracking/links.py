@@ -98,6 +98,7 @@ def safe_destination(url: str) -> bool:
         return False
     try:
         parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port out of 0-65535 (ValueError) is no destination either
     except ValueError:
         return False
     return parts.scheme in ("http", "https") and bool(parts.hostname) and "@" not in parts.netloc

@@ -11,7 +11,6 @@ sweeps up any row whose task was lost, so losing Redis loses no event.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import time
 from datetime import timedelta
@@ -20,14 +19,14 @@ from urllib.parse import parse_qs
 
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIRequest
-from django.db import transaction
+from django.db import DataError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from comms import errors
+from comms import errors, jsonlimits
 from comms.throttles import public_rate_limit
 from webhooks.models import WebhookEvent
 
@@ -47,7 +46,15 @@ class SignatureInvalid(Exception):
 
 
 class Malformed(Exception):
-    """The body is not in the provider's format (it is kept, flagged, and answered 400)."""
+    """The body is not in the provider's format (it is kept, marked malformed, and answered 400).
+
+    ``error`` is the typed error the provider is answered with: a 400, because a provider retries
+    5xx answers and a body that is not in its format will not get better by being sent again.
+    """
+
+    def __init__(self, message: str, error: type[errors.CommsError] = errors.WebhookMalformed):
+        super().__init__(message)
+        self.error = error
 
 
 def rebuild_request(*, body: bytes, content_type: str, headers: dict[str, str], url: str = "") -> HttpRequest:
@@ -64,14 +71,25 @@ def rebuild_request(*, body: bytes, content_type: str, headers: dict[str, str], 
 
 
 def parse_payload(body: bytes, content_type: str) -> Any:
-    """JSON bodies as JSON, form bodies as {field: value or [values]}; raises Malformed."""
-    text = body.decode("utf-8", errors="strict") if body else ""
+    """JSON bodies as JSON (nesting bounded), form bodies as {field: value or [values]}; raises Malformed."""
+    try:
+        text = body.decode("utf-8", errors="strict") if body else ""
+    except UnicodeDecodeError as exc:
+        raise Malformed(f"body is not UTF-8: {exc}", errors.InvalidJson) from None
     if content_type.startswith("application/x-www-form-urlencoded"):
         return {k: v[0] if len(v) == 1 else v for k, v in parse_qs(text, keep_blank_values=True).items()}
     try:
-        return json.loads(text)
+        return jsonlimits.loads(text)
+    except errors.JsonTooDeep as exc:
+        raise Malformed(exc.message, errors.JsonTooDeep) from None
     except ValueError as exc:
-        raise Malformed(f"body is not JSON: {exc}") from None
+        raise Malformed(f"body is not JSON: {exc}", errors.InvalidJson) from None
+
+
+def require(condition: bool, message: str) -> None:
+    """For check_shape: raise Malformed(message) unless `condition` holds."""
+    if not condition:
+        raise Malformed(message)
 
 
 def _error(err: errors.CommsError, **headers: str) -> JsonResponse:
@@ -134,9 +152,21 @@ class IntakeView(View):
         """Raise SignatureInvalid unless the request provably comes from the provider."""
         raise NotImplementedError
 
+    def check_shape(self, payload: Any) -> None:  # pragma: no cover - contract
+        """Raise Malformed unless the parsed body has the provider's documented shape (checked after
+        the signature, before the 200: a signed body in the wrong shape is answered 400, kept, and
+        never processed)."""
+        raise NotImplementedError
+
     def describe(self, payload: Any) -> tuple[str, str]:
         """(provider event type(s), provider event id) for the stored row's columns."""
         return "", ""
+
+    def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """JSON like every other error (Django's default is an empty HTML 405)."""
+        allowed = ", ".join(m.upper() for m in self._allowed_methods())
+        return _error(errors.MethodNotAllowed(f"{request.method} is not allowed here; allowed: {allowed}.",
+                                              details={"allowed": allowed.split(", ")}), Allow=allowed)
 
     def accepted(self, webhook: WebhookEvent) -> HttpResponse:
         return HttpResponse("ok", content_type="text/plain")
@@ -166,14 +196,15 @@ class IntakeView(View):
         content_type = request.META.get("CONTENT_TYPE", "")
         headers = {name: request.headers[name] for name in AUDIT_HEADERS if name in request.headers}
         row = WebhookEvent(provider=self.provider, content_type=content_type[:200], headers=headers,
-                           body=body.decode("utf-8", errors="replace"), url=public_url(request)[:2048],
+                           # PostgreSQL text cannot hold NUL: shown as U+FFFD (a JSON body cannot contain one)
+                           body=body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
+                           url=public_url(request)[:2048],
                            remote_addr=request.META.get("REMOTE_ADDR") or None, received_at=timezone.now())
+        malformed: Malformed | None = None
         try:
             payload = parse_payload(body, content_type)
-        except (Malformed, UnicodeDecodeError) as exc:
-            payload, malformed = None, str(exc)[:500]
-        else:
-            malformed = ""
+        except Malformed as exc:
+            payload, malformed = None, exc
         row.payload = payload
         verify_request = rebuild_request(body=body, content_type=content_type, headers=dict(request.headers),
                                          url=row.url)
@@ -183,19 +214,28 @@ class IntakeView(View):
         except SignatureInvalid as exc:
             row.signature_valid, row.signature_error, row.state = False, str(exc)[:500], WebhookEvent.State.REJECTED
             row.event_type, row.provider_event_id = self._describe(payload)
-            row.save()
+            _store(row)
             log.warning("%s webhook #%s refused: %s", self.provider, row.pk, exc)
             return _error(errors.WebhookSignatureInvalid(), WWW_Authenticate=f'Basic realm="comms-{self.provider}"')
         row.signature_valid = True
         row.event_type, row.provider_event_id = self._describe(payload)
-        if malformed:
-            row.state, row.unknown, row.error = WebhookEvent.State.FLAGGED, True, malformed
-            row.save()
-            return _error(errors.InvalidJson(f"Malformed {self.provider} webhook body."))
-        # The task processes the row at once; the beat sweep only steps in if the task was lost.
-        row.next_attempt_at = row.received_at + timedelta(seconds=settings.COMMS_WEBHOOK_SWEEP_GRACE_SECONDS)
-        row.save()
-        return self.after_store(row)
+        if malformed is None:
+            try:
+                self.check_shape(payload)
+            except Malformed as exc:
+                malformed = exc
+        if malformed is None:
+            # The task processes the row at once; the beat sweep only steps in if the task was lost.
+            row.next_attempt_at = row.received_at + timedelta(seconds=settings.COMMS_WEBHOOK_SWEEP_GRACE_SECONDS)
+            if _store(row):
+                return self.after_store(row)
+            malformed = Malformed("the body holds values PostgreSQL cannot store (a NUL character or an unpaired "
+                                  "surrogate in a string)")
+        row.state, row.unknown, row.error = WebhookEvent.State.MALFORMED, True, str(malformed)[:2000]
+        row.next_attempt_at = None
+        _store(row)
+        log.warning("%s webhook #%s malformed: %s", self.provider, row.pk, malformed)
+        return _error(malformed.error(f"Malformed {self.provider} webhook body: {str(malformed)[:300]}"))
 
     def after_store(self, row: WebhookEvent) -> HttpResponse:
         from webhooks.tasks import process
@@ -210,7 +250,20 @@ class IntakeView(View):
             kind, event_id = self.describe(payload)
         except Exception:  # describing is best effort; the body is stored whole anyway
             return "", ""
-        return kind[:200], event_id[:255]
+        return str(kind).replace("\x00", "")[:200], str(event_id).replace("\x00", "")[:255]
+
+
+def _store(row: WebhookEvent) -> bool:
+    """Save the row; False when PostgreSQL refused the parsed payload (jsonb holds no \\u0000 and no
+    unpaired surrogate), in which case the row is kept without it: the raw body is what matters."""
+    try:
+        with transaction.atomic():
+            row.save()
+        return True
+    except DataError:
+        row.payload = None
+        row.save()
+        return False
 
 
 def _enqueue(task: Any, webhook_id: int) -> None:

@@ -19,7 +19,8 @@ class WebhookEvent(models.Model):
         PROCESSED = "processed", "Processed"
         RETRYING = "retrying", "Retrying (message not yet sent)"
         ORPHAN = "orphan", "Orphan (no matching message)"
-        FLAGGED = "flagged", "Flagged (unknown type or format)"
+        FLAGGED = "flagged", "Flagged (unknown event type)"
+        MALFORMED = "malformed", "Malformed (signed, but not in the provider's format; answered 400)"
         FAILED = "failed", "Failed (processing error)"
         REJECTED = "rejected", "Rejected (invalid signature, never processed)"
 

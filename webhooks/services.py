@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from tracking.services import Outcome, event_ingest
+from webhooks.intake import Malformed
 from webhooks.models import WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,11 @@ def webhook_process(*, webhook_id: int, force: bool = False) -> ProcessResult:
                         "message_id", flat=True).first()
             else:
                 state, note = WebhookEvent.State.FLAGGED, f"no parser for provider {row.provider!r}"
+        except Malformed as exc:  # not the provider's format: retrying will not help (intake answers 400)
+            row.state, row.unknown, row.error = WebhookEvent.State.MALFORMED, True, str(exc)[:2000]
+            row.processed_at, row.next_attempt_at = now, None
+            row.save()
+            return ProcessResult(state=row.state)
         except Exception as exc:  # keep the row, say why, let the sweep or an admin try again
             log.exception("webhook #%s failed to process", row.pk)
             row.state, row.error, row.processed_at = WebhookEvent.State.FAILED, f"{type(exc).__name__}: {exc}"[:2000], now

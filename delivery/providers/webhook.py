@@ -9,7 +9,6 @@ secret is still valid). Every hop, redirects included, goes through comms.netsaf
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -19,7 +18,7 @@ import urllib3
 from django.conf import settings
 from standardwebhooks import Webhook
 
-from comms import errors
+from comms import errors, jsonlimits
 from comms.enums import Channel
 from comms.netsafe import resolve_safe
 from delivery.models import WebhookEndpoint
@@ -95,8 +94,10 @@ class WebhookProvider(Provider):
 
 
 def _is_json(text: str) -> bool:
+    """Content-Type only: a body nested past COMMS_JSON_MAX_DEPTH goes as text (json.loads would
+    recurse until RecursionError, which failed every attempt of the send)."""
     try:
-        json.loads(text)
-    except ValueError:
+        jsonlimits.loads(text)
+    except (ValueError, errors.JsonTooDeep):
         return False
     return True

@@ -14,7 +14,7 @@ from django.utils import timezone
 from admin_console.services import audit_record
 from comms import errors
 from comms.crypto import encrypt_json
-from comms.netsafe import resolve_safe
+from comms.netsafe import resolve_safe, split_http_url
 from delivery.models import WebhookEndpoint
 
 
@@ -23,7 +23,10 @@ def new_secret() -> str:
 
 
 def endpoint_create(*, tenant: Any, url: str, description: str = "", actor: Any = None) -> tuple[WebhookEndpoint, str]:
-    """Register a subscriber URL (checked against SSRF rules now, and again on every send)."""
+    """Register a subscriber URL (checked against SSRF rules now, and again on every send): a malformed
+    URL is a 400 COMMS_VALIDATION_ERROR, a well-formed one to a non-public address (however the host
+    is spelled: decimal, hex or octal IPv4, IPv4-mapped IPv6) a 422 COMMS_UNSAFE_DESTINATION."""
+    split_http_url(url)
     resolve_safe(url)
     secret = new_secret()
     try:

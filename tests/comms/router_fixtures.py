@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
 from comms.models import Recipient
-from comms.rules import rule_save
+from comms.router.rules import rule_save
 from templates_app import services as templates
 
 BOOKING_SCHEMA = {"type": "object", "required": ["booking_id"],

@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from admin_console.models import AuditEntry
-from comms.campaign_models import Campaign
+from comms.campaigns.models import Campaign
 from tests.browser import SCREENSHOTS, admin_login, browser_page
 from tests.comms.router_fixtures import booking_templates, person
 
@@ -36,7 +36,7 @@ def test_create_a_campaign_in_the_admin(live_server, tenant):
     with browser_page() as page:
         admin_login(page, base, "root")
 
-        page.goto(f"{base}/admin/comms/campaign/add/")
+        page.goto(f"{base}/admin/campaigns/campaign/add/")
         page.select_option("#id_tenant", str(tenant.pk))
         page.fill("#id_name", "Winter bookings")
         page.check("input[name=channels][value=email]")
@@ -77,7 +77,7 @@ def test_create_a_campaign_in_the_admin(live_server, tenant):
         page.wait_for_selector(".messagelist")
         assert "Winter bookings: scheduled." in page.locator(".messagelist").inner_text()
 
-        page.goto(f"{base}/admin/comms/campaign/{campaign.pk}/change/")
+        page.goto(f"{base}/admin/campaigns/campaign/{campaign.pk}/change/")
         assert page.locator("#id_name").count() == 0  # past draft: read-only, changed only by the actions
         assert page.locator("input[name=_save]").count() == 0
         # local-time campaigns start at once: the fan-out writes each zone's rows held until 09:00 there

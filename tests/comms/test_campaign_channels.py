@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from comms.campaign_fanout import campaign_fanout
-from comms.campaign_models import Campaign
-from comms.campaigns import campaigns_tick
+from comms.campaigns.fanout import campaign_fanout
+from comms.campaigns.models import Campaign
+from comms.campaigns.services import campaigns_tick
 from comms.models import Device, Recipient
 from delivery.models import Message
 from delivery.services import drain_all

@@ -9,8 +9,8 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 
-from comms.campaign_fanout import campaign_fanout
-from comms.campaigns import campaigns_tick
+from comms.campaigns.fanout import campaign_fanout
+from comms.campaigns.services import campaigns_tick
 from comms.models import Recipient
 from delivery.models import Message
 from delivery.services import drain_all
@@ -89,6 +89,6 @@ def test_campaign_metrics_are_exact_in_the_api_and_admin(client, admin_api, sett
 
     get_user_model().objects.create_superuser("boss", "boss@example.com", "boss-secret-pw")
     client.force_login(get_user_model().objects.get(username="boss"))
-    page = client.get(f"/admin/comms/campaign/{cid}/change/").content.decode()
+    page = client.get(f"/admin/campaigns/campaign/{cid}/change/").content.decode()
     shown = re.search(r'<span id="campaign-metrics">(.*?)</span>', page).group(1)
     assert "sent: <b>12</b>" in shown and "opened: <b>6</b>" in shown and "bounced: <b>2</b>" in shown

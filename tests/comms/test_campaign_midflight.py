@@ -7,9 +7,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from comms.campaign_fanout import campaign_fanout
-from comms.campaigns import campaign_cancel, campaign_create, campaign_pause, campaign_resume, campaign_schedule
-from comms.campaigns import campaigns_tick
+from comms.campaigns.fanout import campaign_fanout
+from comms.campaigns.services import campaign_cancel, campaign_create, campaign_pause, campaign_resume, campaign_schedule
+from comms.campaigns.services import campaigns_tick
 from comms.models import Recipient
 from delivery.models import Message
 from tests.comms.router_fixtures import live_template

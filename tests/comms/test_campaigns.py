@@ -7,12 +7,12 @@ from datetime import datetime, timedelta, timezone as dt_timezone
 import pytest
 from django.utils import timezone
 
-from comms.campaign_models import Campaign, Segment
-from comms.campaigns import (
+from comms.campaigns.models import Campaign, Segment
+from comms.campaigns.services import (
     campaign_cancel, campaign_create, campaign_pause, campaign_progress, campaign_resume,
     campaign_schedule, campaigns_tick,
 )
-from comms.campaign_fanout import campaign_cleanup, campaign_fanout
+from comms.campaigns.fanout import campaign_cleanup, campaign_fanout
 from comms.models import Recipient
 from delivery.models import Message
 from delivery.services import drain_all

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone as dt_timezone
 import pytest
 from django.db import connection
 
-from comms.digests import DigestSpec, digest_add, digests_flush, due_at
-from comms.events import EventInput, event_ingest
-from comms.router_models import Digest
+from comms.router.digests import DigestSpec, digest_add, digests_flush, due_at
+from comms.router.events import EventInput, event_ingest
+from comms.router.models import Digest
 from delivery.models import Message
 from delivery.services import drain_all
 from tests.comms.router_fixtures import booking_templates, person, rule

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from comms.escalations import escalations_run
-from comms.router_models import Escalation, Event
+from comms.router.escalations import escalations_run
+from comms.router.models import Escalation, Event
 from delivery.models import InAppNotification, Message
 from delivery.services import drain_all
 from delivery.wakeup import redis_client
@@ -172,7 +172,7 @@ def test_batch_form_answers_each_event(api, setup):
 
 
 def test_segment_audience_small_and_bulk(api, setup, settings, smtp_sink):
-    from comms.campaign_models import Segment
+    from comms.campaigns.models import Segment
 
     person(setup, "cy", plan="pro")
     person(setup, "di", plan="pro")

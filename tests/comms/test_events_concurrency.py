@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from comms.models import Scope
-from comms.router_models import Event
+from comms.router.models import Event
 from comms.services import api_key_create
 from delivery.models import Message
 from tests.comms.router_fixtures import booking_templates, person, rule

@@ -8,7 +8,7 @@ import os
 import pytest
 from django.contrib.auth import get_user_model
 
-from comms.router_models import Event, RoutingRule
+from comms.router.models import Event, RoutingRule
 from tests.browser import SCREENSHOTS, admin_login, browser_page
 from tests.comms.router_fixtures import booking_templates, person
 
@@ -26,7 +26,7 @@ def test_rule_edit_versions_and_dry_run(live_server, tenant):
     with browser_page() as page:
         admin_login(page, base, "root")
 
-        page.goto(f"{base}/admin/comms/routingrule/add/")
+        page.goto(f"{base}/admin/router/routingrule/add/")
         page.select_option("#id_tenant", str(tenant.pk))
         page.fill("#id_event_name", "booking.confirmed")
         bad = {"steps": [{"template": "booking_confirmed", "channels": ["email", "fax"]}]}
@@ -62,23 +62,23 @@ def test_rule_edit_versions_and_dry_run(live_server, tenant):
         assert "COMMS_RECIPIENT_NOT_FOUND" in rows.nth(2).inner_text()
         page.screenshot(path=str(SCREENSHOTS / "router-dry-run.png"), full_page=True)
 
-        from comms.campaigns import campaign_create
+        from comms.campaigns.services import campaign_create
 
         campaign = campaign_create(tenant=tenant, data={"name": "Spring sale", "channels": ["email"],
                                                         "template": "booking_confirmed",
                                                         "variables": {"booking_id": "X"},
                                                         "audience": {"recipients": ["ada"]}})
-        page.goto(f"{base}/admin/comms/campaign/")
+        page.goto(f"{base}/admin/campaigns/campaign/")
         page.check(f"input[name=_selected_action][value='{campaign.pk}']")
         page.select_option("select[name=action]", "campaign_scheduled")
         page.click("button[name=index]")
         page.wait_for_selector(".messagelist")
         assert "Spring sale: scheduled." in page.locator(".messagelist").inner_text()
-        page.goto(f"{base}/admin/comms/campaign/{campaign.pk}/change/")
+        page.goto(f"{base}/admin/campaigns/campaign/{campaign.pk}/change/")
         assert "total:" in page.locator(".field-progress").inner_text()
         page.screenshot(path=str(SCREENSHOTS / "router-campaign.png"), full_page=True)
 
-        page.goto(f"{base}/admin/comms/event/?state__exact=no_route")
+        page.goto(f"{base}/admin/router/event/?state__exact=no_route")
         assert "nobody.listens" in page.locator("#result_list").inner_text()
         page.screenshot(path=str(SCREENSHOTS / "router-unrouted-events.png"), full_page=True)
     from delivery.models import Message

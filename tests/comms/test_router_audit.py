@@ -9,10 +9,11 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from admin_console.models import AuditEntry
-from comms.campaign_models import Campaign, Schedule, Segment
-from comms.campaigns import campaigns_tick
+from comms.campaigns.models import Campaign, Segment
+from comms.router.models import Schedule
+from comms.campaigns.services import campaigns_tick
 from comms.models import ApiKey
-from comms.router_models import RoutingRule, RoutingRuleVersion
+from comms.router.models import RoutingRule, RoutingRuleVersion
 from tests.comms.router_fixtures import booking_templates, person
 
 pytestmark = pytest.mark.django_db
@@ -125,7 +126,7 @@ def test_admin_actions_are_audited_with_the_user_as_actor(client, tenant, world)
     client.force_login(user)
     trail = Trail("boss", user)
 
-    entry, _ = trail.one("segment.create", lambda: client.post("/admin/comms/segment/add/", {
+    entry, _ = trail.one("segment.create", lambda: client.post("/admin/campaigns/segment/add/", {
         "tenant": tenant.pk, "name": "pro", "description": "", "filter": '{"all": [{"field": "attributes.plan", '
                                                                          '"op": "eq", "value": "pro"}]}'}))
     segment = Segment.objects.get()
@@ -133,30 +134,30 @@ def test_admin_actions_are_audited_with_the_user_as_actor(client, tenant, world)
     form = {"tenant": tenant.pk, "name": "Spring", "channels": ["email"], "template": "booking_confirmed",
             "variables": '{"booking_id": "B1"}', "category": "marketing", "priority": "3", "audience_kind": "segment",
             "segment": segment.pk, "schedule_kind": "now", "recipients": "", "csv": ""}
-    entry, _ = trail.one("campaign.create", lambda: client.post("/admin/comms/campaign/add/", form))
+    entry, _ = trail.one("campaign.create", lambda: client.post("/admin/campaigns/campaign/add/", form))
     campaign = Campaign.objects.get()
     trail.target(entry, campaign)
-    entry, _ = trail.one("campaign.update", lambda: client.post(f"/admin/comms/campaign/{campaign.pk}/change/", {
+    entry, _ = trail.one("campaign.update", lambda: client.post(f"/admin/campaigns/campaign/{campaign.pk}/change/", {
         **form, "name": "Spring sale", "throttle_per_minute": "100"}))
     campaign.refresh_from_db()
     assert (campaign.name, campaign.throttle_per_minute) == ("Spring sale", 100)
-    entry, _ = trail.one("campaign.schedule", lambda: client.post("/admin/comms/campaign/", {
+    entry, _ = trail.one("campaign.schedule", lambda: client.post("/admin/campaigns/campaign/", {
         "action": "campaign_scheduled", "_selected_action": [campaign.pk]}))
     trail.target(entry, campaign)
-    entry, _ = trail.one("campaign.cancel", lambda: client.post("/admin/comms/campaign/", {
+    entry, _ = trail.one("campaign.cancel", lambda: client.post("/admin/campaigns/campaign/", {
         "action": "campaign_cancelled", "_selected_action": [campaign.pk]}))
     trail.target(entry, campaign)
 
     event = '{"name": "digest.weekly", "recipients": ["ann"]}'
-    entry, _ = trail.one("schedule.create", lambda: client.post("/admin/comms/schedule/add/", {
+    entry, _ = trail.one("schedule.create", lambda: client.post("/admin/router/schedule/add/", {
         "tenant": tenant.pk, "name": "weekly", "cron": "0 9 * * 1", "timezone": "UTC", "event": event}))
     schedule = Schedule.objects.get()
     assert schedule.kind == "cron" and schedule.next_run_at is not None
     trail.target(entry, schedule)
-    entry, _ = trail.one("schedule.cancel", lambda: client.post("/admin/comms/schedule/", {
+    entry, _ = trail.one("schedule.cancel", lambda: client.post("/admin/router/schedule/", {
         "action": "cancel", "_selected_action": [schedule.pk]}))
 
-    entry, _ = trail.one("routing_rule.create", lambda: client.post("/admin/comms/routingrule/add/", {
+    entry, _ = trail.one("routing_rule.create", lambda: client.post("/admin/router/routingrule/add/", {
         "tenant": tenant.pk, "event_name": "booking.confirmed", "description": "",
         "definition": '{"steps": [{"template": "booking_confirmed", "channels": ["email"]}]}', "notes": "",
         "versions-TOTAL_FORMS": "0", "versions-INITIAL_FORMS": "0"}))
@@ -169,12 +170,12 @@ def test_admin_actions_are_audited_with_the_user_as_actor(client, tenant, world)
     version_one = rule.versions.get()
     change["versions-0-id"] = version_one.pk
     entry, _ = trail.one("routing_rule.version", lambda: client.post(
-        f"/admin/comms/routingrule/{rule.pk}/change/", change))
+        f"/admin/router/routingrule/{rule.pk}/change/", change))
     change.update({"versions-TOTAL_FORMS": "2", "versions-INITIAL_FORMS": "2", "versions-1-rule": rule.pk,
                    "versions-0-id": rule.versions.get(version=2).pk, "versions-1-id": version_one.pk,
                    "activate_version": "1"})
     entry, _ = trail.one("routing_rule.activate", lambda: client.post(
-        f"/admin/comms/routingrule/{rule.pk}/change/", change))
+        f"/admin/router/routingrule/{rule.pk}/change/", change))
     trail.target(entry, version_one)
     rule.refresh_from_db()
     assert rule.active_version == version_one and rule.versions.count() == 2

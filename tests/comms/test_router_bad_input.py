@@ -9,8 +9,9 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 
-from comms.campaign_models import Schedule, Segment
-from comms.router_models import Event, RoutingRule
+from comms.campaigns.models import Segment
+from comms.router.models import Schedule
+from comms.router.models import Event, RoutingRule
 from delivery.models import Message
 from tests.comms.router_fixtures import booking_templates, person, rule
 
@@ -32,10 +33,10 @@ def _errors(response) -> str:
 def test_unknown_event_via_the_api_is_listed_in_the_admin(api, staff_client):
     response = api.post("/api/v1/events", {"name": "nobody.listens", "recipients": ["ann"]}, format="json")
     assert response.status_code == 202 and response.json()["code"] == "COMMS_NO_ROUTE"
-    page = staff_client.get("/admin/comms/event/?state__exact=no_route").content.decode()
+    page = staff_client.get("/admin/router/event/?state__exact=no_route").content.decode()
     assert "nobody.listens" in page
     event = Event.objects.get()
-    assert f"/admin/comms/event/{event.pk}/change/" in page and not Message.objects.exists()
+    assert f"/admin/router/event/{event.pk}/change/" in page and not Message.objects.exists()
 
 
 def test_an_audience_of_zero_is_a_typed_outcome(api, tenant, staff_client):
@@ -53,7 +54,7 @@ def test_an_audience_of_zero_is_a_typed_outcome(api, tenant, staff_client):
 
 
 def test_admin_forms_refuse_bad_rule_json_and_bad_cron(tenant, staff_client):
-    bad_rule = staff_client.post("/admin/comms/routingrule/add/", {
+    bad_rule = staff_client.post("/admin/router/routingrule/add/", {
         "tenant": tenant.pk, "event_name": "booking.confirmed", "description": "", "notes": "",
         "definition": '{"steps": [{"template": "booking_confirmed", "channels": ["email", "fax"]}]}',
         "versions-TOTAL_FORMS": "0", "versions-INITIAL_FORMS": "0"})
@@ -62,10 +63,10 @@ def test_admin_forms_refuse_bad_rule_json_and_bad_cron(tenant, staff_client):
     event = '{"name": "digest.weekly", "recipients": ["ann"]}'
     for cron, message in (("61 * * * *", "COMMS_CRON_INVALID"), ("0 0 9 * * 1", "COMMS_CRON_INVALID"),
                           ("", "COMMS_VALIDATION_ERROR: Give either cron or run_at")):
-        refused = staff_client.post("/admin/comms/schedule/add/", {
+        refused = staff_client.post("/admin/router/schedule/add/", {
             "tenant": tenant.pk, "name": "weekly", "cron": cron, "timezone": "UTC", "event": event})
         assert refused.status_code == 200 and message in _errors(refused), cron
-    zone = staff_client.post("/admin/comms/schedule/add/", {
+    zone = staff_client.post("/admin/router/schedule/add/", {
         "tenant": tenant.pk, "name": "weekly", "cron": "0 9 * * 1", "timezone": "Mars/Base", "event": event})
     assert "Unknown time zone" in _errors(zone)
     assert not Schedule.objects.exists()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from comms.rules import condition_eval
+from comms.router.rules import condition_eval
 
 CONTEXT = {"payload": {"items": [1, 2], "values": {"a": 1}, "name": "Ada", "count": 3}, "actor": {}, "event": {}}
 

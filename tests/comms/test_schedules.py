@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone as dt_timezone
 
 import pytest
 
-from comms.campaign_models import Schedule
-from comms.router_models import Event
-from comms.schedules import cron_next, schedule_create, schedules_run
+from comms.router.models import Schedule
+from comms.router.models import Event
+from comms.router.schedules import cron_next, schedule_create, schedules_run
 from delivery.models import Message
 from tests.comms.router_fixtures import booking_templates, person, rule
 

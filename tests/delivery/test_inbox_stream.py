@@ -38,6 +38,12 @@ def test_new_items_arrive_on_the_stream(asgi_server, admin_api):
     drain_all()
     listener.join(10)
     assert [e["title"] for e in events] == ["Live!"]
+    # One date format on the stream and in REST (issue 13 item 11): ISO 8601 with 'Z', as the API renders.
+    httpx_headers = {"Authorization": f"Inbox {token}"}
+    rest = httpx.get(f"{asgi_server}/api/v1/inbox", headers=httpx_headers, timeout=10).json()["results"][0]
+    assert rest["id"] == events[0]["id"]
+    assert events[0]["created_at"] == rest["created_at"] and rest["created_at"].endswith("Z")
+    assert "T" in events[0]["created_at"] and "+00:00" not in events[0]["created_at"]
 
 
 def test_stream_refuses_without_a_valid_token(asgi_server):

@@ -98,16 +98,43 @@ def test_unregistered_url_is_refused(admin_api, receiver):
 SSRF = ["http://127.0.0.1/", "http://localhost:8000/", "http://[::1]/", "http://10.0.0.1/x", "http://172.16.5.4/",
         "http://192.168.1.1/", "http://169.254.169.254/latest/meta-data/", "http://2130706433/",
         "http://0x7f.0.0.1/", "http://[::ffff:127.0.0.1]/", "http://[::ffff:169.254.169.254]/", "http://0.0.0.0/",
-        "http://[fe80::1]/", "http://100.64.0.1/", "ftp://example.com/"]
+        "http://[fe80::1]/", "http://100.64.0.1/", "http://0177.0.0.1/", "http://0x7f.1/", "http://017700000001/",
+        "http://127.1/", "http://[::ffff:7f00:1]/"]
 
 
 @pytest.mark.parametrize("url", SSRF)
 def test_ssrf_corpus_is_blocked(url, admin_api):
+    """Every spelling of a non-public host is the documented 422 COMMS_UNSAFE_DESTINATION (docs/api.md),
+    not a 400 from a URL validator that happens to dislike the spelling (issue 13 item 6)."""
     with pytest.raises(errors.UnsafeDestination):
         resolve_safe(url)
     response = admin_api.post("/api/v1/webhook-endpoints", {"url": url}, format="json")
-    assert response.status_code in (400, 422)
-    assert response.json()["code"] in ("COMMS_UNSAFE_DESTINATION", "COMMS_VALIDATION_ERROR")
+    assert response.status_code == 422, response.content
+    assert response.json()["code"] == "COMMS_UNSAFE_DESTINATION"
+    assert not WebhookEndpoint.objects.exists()
+
+
+MALFORMED_URLS = ["http://example.com:99999/", "https://example.com:65536/x", "http://example.com:-1/",
+                  "http://example.com:8o/", "http://[::1/", "http://[zz::1]/", "ftp://example.com/", "example.com",
+                  "http:///nohost", "http://exa mple.com/", "http://example.com/\x00", "", "x" * 3000]
+
+
+@pytest.mark.parametrize("url", MALFORMED_URLS)
+def test_malformed_endpoint_url_is_a_400_not_a_500(url, admin_api):
+    response = admin_api.post("/api/v1/webhook-endpoints", {"url": url}, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "COMMS_VALIDATION_ERROR"
+    assert not WebhookEndpoint.objects.exists()
+    with pytest.raises(errors.UnsafeDestination):  # and never a destination the worker would call
+        resolve_safe(url)
+
+
+@pytest.mark.parametrize("url", ["http://example.com:99999/", "http://[::1/", "http://exa mple.com/"])
+def test_malformed_webhook_channel_address_is_a_400(url, admin_api):
+    response = admin_api.post("/api/v1/messages", {"channel": "webhook", "to": url, "body": "{}"}, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "COMMS_INVALID_ADDRESS"
+    assert Message.objects.count() == 0
 
 
 def test_allow_list_is_exact(settings):
@@ -128,3 +155,18 @@ def test_a_redirect_to_a_private_address_is_blocked(admin_api, receiver, target)
     message = Message.objects.get(id=message_id)
     assert (message.status, message.failure_code) == (Status.FAILED, "COMMS_UNSAFE_DESTINATION")
     assert len(receiver.requests) == 1  # only the first, allowed hop was contacted
+
+
+def test_a_deeply_nested_body_is_delivered_not_crashed_on(admin_api, receiver):
+    """The body is the caller's string: its Content-Type sniffing must not recurse into RecursionError,
+    which failed every attempt of the send (found with issue 13 item 5)."""
+    _register(admin_api, f"{receiver.url}/hooks")
+    body = "[" * 100_000 + "]" * 100_000
+    response = admin_api.post("/api/v1/messages", {"channel": "webhook", "to": f"{receiver.url}/hooks", "body": body},
+                              format="json")
+    assert response.status_code == 202, response.content[:200]
+    drain_all()
+    message = Message.objects.get()
+    assert message.status == Status.SENT, (message.status, message.failure_code)
+    assert receiver.requests[0]["body"] == body
+    assert receiver.requests[0]["headers"]["content-type"].startswith("text/plain")

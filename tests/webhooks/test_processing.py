@@ -115,7 +115,7 @@ def test_malformed_json_is_kept_and_answered_400(client, signer):
     response = sg.sign('[{"event": "delivered",').send(client)
     assert response.status_code == 400 and response.json()["code"] == "COMMS_INVALID_JSON"
     row = WebhookEvent.objects.get()
-    assert row.signature_valid is True and row.state == "flagged" and row.payload is None
+    assert row.signature_valid is True and row.state == "malformed" and row.payload is None
 
 
 def test_oversized_body_refused_per_provider_limit(client, signer, settings):

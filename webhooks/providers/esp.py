@@ -22,7 +22,7 @@ from django.http import HttpRequest
 
 from tracking.models import BounceType, EventType
 from tracking.normalised import NormalisedEvent
-from webhooks.intake import IntakeView, SignatureInvalid, rebuild_request
+from webhooks.intake import IntakeView, SignatureInvalid, rebuild_request, require
 from webhooks.models import WebhookEvent
 
 ANYMAIL_TO_OURS = {
@@ -121,6 +121,12 @@ class SendGridIntake(AnymailIntake):
         super().verify(request, body, payload)
         check_skew(request.headers.get("X-Twilio-Email-Event-Webhook-Timestamp"), self.provider)
 
+    def check_shape(self, payload: Any) -> None:
+        # "SendGrid sends a JSON array of event objects" (Event Webhook reference).
+        require(isinstance(payload, list) and bool(payload), "sendgrid: the body is not a JSON array of events")
+        require(all(isinstance(e, dict) and isinstance(e.get("event"), str) for e in payload),
+                "sendgrid: every event must be an object with a string 'event'")
+
     def describe(self, payload: Any) -> tuple[str, str]:
         events = payload if isinstance(payload, list) else []
         kinds = sorted({str(e.get("event", "?")) for e in events if isinstance(e, dict)})
@@ -161,6 +167,15 @@ class MailgunIntake(AnymailIntake):
         if not redis_client().set(key, 1, nx=True, ex=settings.COMMS_WEBHOOK_MAX_SKEW_SECONDS * 2 + 60):
             raise SignatureInvalid("mailgun: token already used (replay)")
 
+    def check_shape(self, payload: Any) -> None:
+        # Current webhooks post {"signature": {...}, "event-data": {"event": ...}}; legacy ones are
+        # form fields with a top-level "event" (anymail reads both).
+        require(isinstance(payload, dict), "mailgun: the body is not a JSON object")
+        data = payload.get("event-data")
+        require(isinstance(data, dict) and isinstance(data.get("event"), str)
+                or data is None and isinstance(payload.get("event"), str),
+                "mailgun: no 'event-data' object with a string 'event'")
+
     def describe(self, payload: Any) -> tuple[str, str]:
         data = payload.get("event-data", {}) if isinstance(payload, dict) else {}
         return str(data.get("event") or payload.get("event", "")), str(data.get("id", ""))
@@ -198,6 +213,11 @@ class PostmarkIntake(AnymailIntake):
         if not settings.COMMS_POSTMARK_WEBHOOK_AUTH:
             raise SignatureInvalid("postmark: no basic auth configured (COMMS_POSTMARK_WEBHOOK_AUTH)")
         super().verify(request, body, payload)
+
+    def check_shape(self, payload: Any) -> None:
+        # One event per request: a JSON object whose RecordType names it (Postmark webhooks overview).
+        require(isinstance(payload, dict) and isinstance(payload.get("RecordType"), str),
+                "postmark: the body is not a JSON object with a string 'RecordType'")
 
     def describe(self, payload: Any) -> tuple[str, str]:
         if not isinstance(payload, dict):

@@ -18,7 +18,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from comms.models import Tenant
 from comms.services import devices_disable, tenant_get_default
-from webhooks.intake import IntakeView, SignatureInvalid
+from webhooks.intake import IntakeView, SignatureInvalid, require
 from webhooks.models import WebhookEvent
 
 INVALID_REASONS = {"UNREGISTERED", "INVALID_ARGUMENT", "NOT_FOUND", "BadDeviceToken", "Unregistered",
@@ -38,6 +38,10 @@ class PushFeedbackIntake(IntakeView):
             Webhook(settings.COMMS_PUSH_FEEDBACK_SECRET).verify(body, headers)
         except WebhookVerificationError as exc:
             raise SignatureInvalid(f"push: {exc}") from None
+
+    def check_shape(self, payload: Any) -> None:
+        require(isinstance(payload, dict) and isinstance(payload.get("type"), str)
+                and isinstance(payload.get("data"), dict), "push: the body is not {\"type\": …, \"data\": {…}}")
 
     def describe(self, payload: Any) -> tuple[str, str]:
         return (str(payload.get("type", "")) if isinstance(payload, dict) else ""), ""

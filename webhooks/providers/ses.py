@@ -29,7 +29,8 @@ from django.utils.dateparse import parse_datetime
 
 from tracking.models import BounceType, EventType
 from tracking.normalised import NormalisedEvent
-from webhooks.intake import IntakeView, SignatureInvalid
+from comms import errors, jsonlimits
+from webhooks.intake import IntakeView, SignatureInvalid, require
 from webhooks.models import WebhookEvent
 from webhooks.providers.esp import ANYMAIL_TO_OURS, anymail_view
 
@@ -117,30 +118,39 @@ class SesIntake(IntakeView):
             raise SignatureInvalid("ses: body is not an SNS message") from None
         verify_sns(payload)
 
+    def check_shape(self, payload: Any) -> None:
+        # verify_sns has checked the envelope; a Notification's Message must be one SES event
+        # (an object naming its eventType, or notificationType for identity notifications).
+        require(isinstance(payload, dict), "ses: the body is not an SNS message object")
+        if payload.get("Type") != "Notification":
+            return
+        try:
+            inner = jsonlimits.loads(payload.get("Message") or "")
+        except (TypeError, ValueError, errors.JsonTooDeep):
+            inner = None
+        require(isinstance(inner, dict) and isinstance(inner.get("eventType") or inner.get("notificationType"), str),
+                "ses: the SNS Message is not an SES event object")
+
     def describe(self, payload: Any) -> tuple[str, str]:
         if not isinstance(payload, dict):
             return "", ""
         kind = payload.get("Type", "")
         if kind == "Notification":
-            import json
-
             try:
-                inner = json.loads(payload.get("Message", ""))
+                inner = jsonlimits.loads(payload.get("Message", ""))
                 kind = inner.get("eventType") or inner.get("notificationType") or kind
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, AttributeError, errors.JsonTooDeep):
                 pass
         return str(kind), str(payload.get("MessageId", ""))
 
     @classmethod
     def parse(cls, webhook: WebhookEvent) -> list[NormalisedEvent]:
-        import json
-
         message = webhook.payload or {}
         if message.get("Type") != "Notification":
             return []  # confirmations are handled by confirm(); nothing to normalise
         try:
-            ses_event = json.loads(message.get("Message", ""))
-        except (TypeError, ValueError):
+            ses_event = jsonlimits.loads(message.get("Message", ""))
+        except (TypeError, ValueError, errors.JsonTooDeep):
             return [NormalisedEvent(provider=cls.provider, event_type=EventType.UNKNOWN, raw_type="unparsable")]
         if not isinstance(ses_event, dict):
             return [NormalisedEvent(provider=cls.provider, event_type=EventType.UNKNOWN, raw_type="unparsable")]

@@ -5,12 +5,22 @@ token, header X-Twilio-Signature). Behind a TLS-terminating proxy our own view o
 http://internal-host/...; ``intake.public_url`` rebuilds the public one from X-Forwarded-Proto/
 -Host when COMMS_TRUST_FORWARDED is set (or from COMMS_WEBHOOK_BASE_URL), else validation would
 fail for every genuine request. Callbacks carry no timestamp, so there is no skew check to make.
+
+A request whose body is JSON is signed differently: the body is not among the signed fields,
+instead the URL Twilio calls carries ``bodySHA256=<hex SHA-256 of the body>`` and that URL is what
+is signed ("Validating signatures from Twilio", twilio.com/docs/usage/webhooks/webhooks-security).
+So the body hash must be compared too, or a captured URL and signature would accept any body.
+We check it the way the SDK's RequestValidator.validate does (params = the raw body string), plus
+our own constant-time comparison of the hash, and refuse any non-form body that the URL does not
+pin by hash: such a body is covered by no signature at all.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
 
 from django.conf import settings
@@ -20,7 +30,7 @@ from twilio.request_validator import RequestValidator
 from delivery import selectors as delivery_selectors
 from tracking.models import BounceType, EventType
 from tracking.normalised import NormalisedEvent
-from webhooks.intake import IntakeView, SignatureInvalid
+from webhooks.intake import IntakeView, SignatureInvalid, require
 from webhooks.models import WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -45,8 +55,19 @@ class TwilioIntakeBase(IntakeView):
         signature = request.headers.get("X-Twilio-Signature", "")
         if not signature:
             raise SignatureInvalid("twilio: X-Twilio-Signature header missing")
-        params = request.POST
         url = self._signed_url
+        params: Any = request.POST
+        body_hash = parse_qs(urlsplit(url).query).get("bodySHA256")
+        if body_hash:
+            try:
+                params = body.decode("utf-8")  # the SDK hashes the body as text (compute_hash)
+            except UnicodeDecodeError:
+                raise SignatureInvalid("twilio: body is not UTF-8, so it cannot match bodySHA256") from None
+            computed = RequestValidator("").compute_hash(params)
+            if not hmac.compare_digest(computed.encode(), body_hash[0].encode()):
+                raise SignatureInvalid("twilio: body does not match the signed bodySHA256")
+        elif body and not request.content_type.startswith("application/x-www-form-urlencoded"):
+            raise SignatureInvalid("twilio: a non-form body must be pinned by bodySHA256 in the signed URL")
         if not any(RequestValidator(token).validate(url, params, signature) for token in auth_tokens()):
             raise SignatureInvalid("twilio: signature does not match")
 
@@ -61,6 +82,14 @@ class TwilioStatusIntake(TwilioIntakeBase):
     """Message status callbacks (the StatusCallback URL given when sending)."""
 
     provider = "twilio"
+
+    def check_shape(self, payload: Any) -> None:
+        # Status callbacks always name the message and its status (MessageSid/MessageStatus, or the
+        # older SmsSid/SmsStatus), each once.
+        require(isinstance(payload, dict), "twilio: the body is not a set of fields")
+        require(isinstance(payload.get("MessageSid") or payload.get("SmsSid"), str)
+                and isinstance(payload.get("MessageStatus") or payload.get("SmsStatus"), str),
+                "twilio: a status callback needs one MessageSid and one MessageStatus")
 
     def describe(self, payload: Any) -> tuple[str, str]:
         payload = payload if isinstance(payload, dict) else {}
@@ -119,6 +148,13 @@ class TwilioInboundIntake(TwilioIntakeBase):
     confirmation in the same exchange); the raw request is stored first like every other."""
 
     provider = "twilio_sms"
+
+    def check_shape(self, payload: Any) -> None:
+        require(isinstance(payload, dict), "twilio_sms: the body is not a set of fields")
+        require(all(isinstance(payload.get(name), str) for name in ("From", "To"))
+                and isinstance(payload.get("MessageSid") or payload.get("SmsSid"), str)
+                and isinstance(payload.get("Body", ""), str),
+                "twilio_sms: an inbound message needs one MessageSid, From, To and Body")
 
     def describe(self, payload: Any) -> tuple[str, str]:
         payload = payload if isinstance(payload, dict) else {}

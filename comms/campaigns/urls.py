@@ -1,0 +1,11 @@
+from django.urls import path
+
+from comms.campaigns import api
+
+urlpatterns = [
+    path("campaigns", api.CampaignListApi.as_view(), name="campaigns"),
+    path("campaigns/<str:campaign_id>", api.CampaignDetailApi.as_view(), name="campaign"),
+    path("campaigns/<str:campaign_id>/<str:action>", api.CampaignActionApi.as_view(), name="campaign-action"),
+    path("segments", api.SegmentListApi.as_view(), name="segments"),
+    path("segments/<str:name>", api.SegmentDetailApi.as_view(), name="segment"),
+]
