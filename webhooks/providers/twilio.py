@@ -27,6 +27,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from twilio.request_validator import RequestValidator
 
+from delivery import selectors as delivery_selectors
 from tracking.models import BounceType, EventType
 from tracking.normalised import NormalisedEvent
 from webhooks.intake import NO_EVENT, Handled, IntakeView, SignatureInvalid, require
@@ -43,10 +44,8 @@ UNSUBSCRIBED_CODES = {"21610"}
 
 def auth_tokens() -> list[str]:
     """Every configured account's token: settings first, then Twilio ChannelProvider rows."""
-    from delivery.models import ChannelProvider
-
     tokens = [settings.COMMS_TWILIO.get("auth_token", "")]
-    for row in ChannelProvider.objects.filter(provider_class__endswith="twilio.TwilioProvider"):
+    for row in delivery_selectors.providers_of_class(provider_class="twilio.TwilioProvider"):
         tokens.append(str(row.credentials.get("auth_token", "")))
     return [t for t in dict.fromkeys(tokens) if t]
 
@@ -140,10 +139,9 @@ def tenants_for_number(number: str) -> list:
     no tenant's provider names it (the settings-configured number serves it)."""
     from comms.models import Tenant
     from comms.services import tenant_get_default
-    from delivery.models import ChannelProvider
 
-    ids = ChannelProvider.objects.filter(provider_class__endswith="twilio.TwilioProvider", options__from_number=number,
-                                         tenant__isnull=False).values_list("tenant_id", flat=True)
+    ids = delivery_selectors.providers_for_number(provider_class="twilio.TwilioProvider",
+                                                  number=number).values_list("tenant_id", flat=True)
     tenants = list(Tenant.objects.filter(pk__in=ids).order_by("pk"))
     return tenants or [tenant_get_default()]
 
