@@ -55,12 +55,21 @@ class ServicePrincipal:
         return self.api_key.has_scope(scope)
 
 
-def _lookup(prefix: str) -> ApiKey | None:
-    now = time.monotonic()
+_MISS = object()
+
+
+def _cached(prefix: str) -> ApiKey | None | object:
+    """The cached lookup of `prefix` (a key or None), or _MISS when it would take a query."""
     with _cache_lock:
         hit = _cache.get(prefix)
-    if hit and hit[0] > now:
-        return hit[1]
+    return hit[1] if hit and hit[0] > time.monotonic() else _MISS
+
+
+def _lookup(prefix: str) -> ApiKey | None:
+    now = time.monotonic()
+    hit = _cached(prefix)
+    if hit is not _MISS:
+        return hit
     key = ApiKey.objects.select_related("tenant").filter(prefix=prefix, revoked_at__isnull=True).first()
     with _cache_lock:
         if len(_cache) >= _CACHE_MAX:
@@ -86,17 +95,29 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise errors.Unauthenticated("Use 'Authorization: Bearer <api key>'.")
         from comms.throttles import auth_failed, auth_locked
 
-        auth_locked(request)  # an address that keeps guessing keys is refused before any lookup
         raw = raw.strip()
         prefix = split_key(raw)
-        key = _lookup(prefix) if prefix else None
+        key = _cached(prefix) if prefix else None
+        lock_checked = key is _MISS
+        if lock_checked:
+            auth_locked(request)  # an address that keeps guessing keys is refused before any query
+            key = _lookup(prefix)
         # The stored value is a SHA-256 of the whole key, compared in constant time; an unknown
         # prefix still costs the same hash, so timing does not reveal which prefixes exist.
         if key is None:
             hmac.compare_digest(_DUMMY_HASH, hash_key(raw))
         if key is None or not hmac.compare_digest(key.key_hash, hash_key(raw)):
+            if not lock_checked:
+                auth_locked(request)  # a locked-out address learns nothing, not even that it guessed wrong
             auth_failed(request, kind="API key")
             raise errors.Unauthenticated("The API key is not valid.")
+        if not lock_checked:
+            # A locked-out address is refused even with the right key. The lockout check and the key's
+            # request budget share one Redis round trip (they were two on every API call).
+            counter = _key_counter(request, key)
+            counted = auth_locked(request, also=counter.queue if counter else None)
+            if counter and counted:
+                request._comms_key_count = (counter.name, counted[0])
         now = timezone.now()
         if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
             # Coarse on purpose: a write per request would cost more than the request itself.
@@ -124,6 +145,28 @@ class HasScope(permissions.BasePermission):
         return True
 
 
+@dataclass(frozen=True)
+class WindowCounter:
+    """One fixed window of a request budget: INCR its key and let it expire after the window."""
+
+    name: str
+    limit: int
+    seconds: int
+    wait: float
+
+    def queue(self, pipe) -> None:
+        pipe.incr(self.name)
+        pipe.expire(self.name, self.seconds + 1)
+
+
+def _key_counter(request: Request, key: ApiKey) -> WindowCounter | None:
+    """The key's budget window when the view is throttled per key, so authentication can count it."""
+    view = (getattr(request, "parser_context", None) or {}).get("view")
+    if view is None or ApiKeyRateThrottle not in getattr(view, "throttle_classes", ()):
+        return None
+    return ApiKeyRateThrottle().counter(key.prefix)
+
+
 class RedisWindowThrottle(throttling.BaseThrottle):
     """A fixed-window request budget in Redis: one pipelined INCR+EXPIRE per request, shared by
     every process. (DRF's SimpleRateThrottle keeps a list of timestamps per key, which grows with
@@ -137,23 +180,28 @@ class RedisWindowThrottle(throttling.BaseThrottle):
     def ident_for(self, request: Request) -> str:  # pragma: no cover - contract
         raise NotImplementedError
 
-    def allow_request(self, request: Request, view) -> bool:
-        from delivery.wakeup import redis_client
-
+    def counter(self, ident: str) -> "WindowCounter":
         count, _, period = self.rate().partition("/")
         limit, seconds = int(count), self.PERIODS[period[0]]
         now = time.time()
         window = int(now // seconds)
-        key = f"comms:throttle:{self.ident_for(request)}:{window}"
+        return WindowCounter(f"comms:throttle:{ident}:{window}", limit, seconds, (window + 1) * seconds - now)
+
+    def allow_request(self, request: Request, view) -> bool:
+        from delivery.wakeup import redis_client
+
+        counter = self.counter(self.ident_for(request))
+        self._wait = counter.wait
+        counted = getattr(request, "_comms_key_count", None)  # already counted with the lockout check
+        if counted and counted[0] == counter.name:
+            return counted[1] <= counter.limit
         try:
             pipe = redis_client().pipeline(transaction=False)
-            pipe.incr(key)
-            pipe.expire(key, seconds + 1)
+            counter.queue(pipe)
             used = pipe.execute()[0]
         except Exception:  # a Redis outage must not take the API down with it
             return True
-        self._wait = (window + 1) * seconds - now
-        return used <= limit
+        return used <= counter.limit
 
     def wait(self) -> float:
         return getattr(self, "_wait", 0.0)
