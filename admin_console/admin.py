@@ -2,49 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import json
-
 from django.contrib import admin
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest
 from django.urls import path
 from django.utils import timezone
 
 from admin_console.models import AuditEntry
-
-# Without the app list down the left side a change list gets the page's full width beside its filters
-# (issue 13: ten columns did not fit 1280 px); the admin index and breadcrumbs still reach every model.
-admin.site.enable_nav_sidebar = False
+from comms.admin_export import csv_response
 
 AUDIT_COLUMNS = ("at", "actor_label", "action", "target_type", "target_id", "target_label", "reason", "ip", "diff")
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def csv_response(*, filename: str, header: list[str], rows) -> StreamingHttpResponse:
-    """Stream rows as CSV (an export of a million audit rows never sits in memory)."""
-    writer = csv.writer(_Echo())
-    body = (writer.writerow(row) for row in _prefixed(header, rows))
-    response = StreamingHttpResponse(body, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
-def _prefixed(header, rows):
-    yield header
-    for row in rows:
-        yield [_cell(v) for v in row]
-
-
-def _cell(value) -> str:
-    """Values as text; a leading =, +, - or @ is quoted so spreadsheets never run it as a formula."""
-    if isinstance(value, (dict, list)):
-        value = json.dumps(value, ensure_ascii=False, sort_keys=True)
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
 @admin.register(AuditEntry)
@@ -90,6 +56,3 @@ class AuditEntryAdmin(admin.ModelAdmin):
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         rows = queryset.values_list(*AUDIT_COLUMNS).iterator(chunk_size=2000)
         return csv_response(filename=f"audit-{stamp}.csv", header=list(AUDIT_COLUMNS), rows=rows)
-
-
-from admin_console import admin_inbound, admin_messages, admin_templates  # noqa: E402,F401  (register their ModelAdmins)

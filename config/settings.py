@@ -61,7 +61,7 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SECURE_REFERRER_POLICY = "same-origin"
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "admin_console.apps.ConsoleAdminConfig",  # django.contrib.admin, its site from admin_console/site.py
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -1,7 +1,69 @@
-from django.contrib import admin
+"""Delivery in the admin: messages (search, the rendered artifact, one timeline of log + provider events,
+bulk cancel / requeue-from-DLQ through the delivery services, each audited), batches, channel providers."""
 
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Callable
+
+from django.contrib import admin, messages
+from django.core.files.storage import storages
+from django.db.models import Q
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+
+from admin_console.services import audit_record, client_ip
+from comms import admin_cells, errors
+from comms.addresses import normalise_email
 from comms.forms import ChoiceArrayAdminMixin
+from comms.models import Recipient
 from delivery.models import ChannelProvider, DeliveryLog, Message, MessageBatch
+from delivery.services import message_cancel, message_requeue
+
+log = logging.getLogger(__name__)
+MAX_BULK = 10_000  # a bulk action walks rows one service call each; bigger sets go through the API
+
+# Apps above delivery add their rows to a message's timeline (tracking: provider events and the webhooks
+# that carried them) from their own admin.py; delivery cannot import them. A source returns row dicts
+# with at, kind, what, provider, detail, link and, when link is set, signature.
+TimelineSource = Callable[[Message], list[dict]]
+_timeline_sources: list[TimelineSource] = []
+
+
+def message_timeline_source_register(source: TimelineSource) -> TimelineSource:
+    """Add a source of timeline rows to the message page (idempotent: a module imported twice adds once)."""
+    if source not in _timeline_sources:
+        _timeline_sources.append(source)
+    return source
+
+
+def artifact_content(message: Message) -> dict:
+    """What was (or will be) sent: the immutable artifact when there is one, else the row's own content."""
+    if message.artifact:
+        try:
+            with storages["artifacts"].open(message.artifact) as handle:
+                return {**json.load(handle), "source": f"artifact {message.artifact}"}
+        except Exception as exc:  # a missing file must not break the page; say so instead
+            log.warning("artifact %s unreadable: %s", message.artifact, exc)
+            return {"source": f"artifact {message.artifact} is unreadable ({type(exc).__name__})"}
+    if message.batch_id and not (message.subject or message.body or message.body_html):
+        batch = message.batch
+        return {"source": "bulk batch content", "subject": batch.subject, "body": batch.body,
+                "body_html": batch.body_html, "data": {}}
+    return {"source": "message row", "subject": message.subject, "body": message.body,
+            "body_html": message.body_html, "data": message.payload}
+
+
+def timeline_rows(message: Message) -> list[dict]:
+    """Delivery log plus every registered source's rows (provider events, their webhooks), oldest first."""
+    rows = [{"at": r.at, "kind": "log", "what": r.event, "provider": r.provider,
+             "detail": " ".join(x for x in (r.status_code, r.detail) if x), "link": ""}
+            for r in message.logs.order_by("id")]
+    for source in _timeline_sources:
+        rows.extend(source(message))
+    return sorted(rows, key=lambda r: r["at"])
 
 
 class DeliveryLogInline(admin.TabularInline):
@@ -17,13 +79,21 @@ class DeliveryLogInline(admin.TabularInline):
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ("id", "channel", "recipient_address", "status", "priority", "attempt_count", "created_at", "sent_at")
-    list_filter = ("status", "channel", "priority", "category")
-    search_fields = ("=id", "recipient_address", "provider_ref", "idempotency_key")
-    readonly_fields = [f.name for f in Message._meta.fields]
+    # Compact cells (comms.admin_cells): ten columns fit 1280 px beside the filters.
+    list_display = ("message_id", "created", "channel", "address", "status", "prio", "template", "via",
+                    "tries", "failure")
+    list_display_links = ("message_id",)
+    list_filter = ("status", "channel", "priority", "category", ("created_at", admin.DateFieldListFilter),
+                   ("sent_at", admin.DateFieldListFilter))
+    search_fields = ("=id",)  # replaced by get_search_results (index-friendly exact matches)
+    search_help_text = ("Message or batch id, exact address (email or E.164), recipient id, template key, "
+                        "provider reference or idempotency key.")
+    readonly_fields = [*(f.name for f in Message._meta.fields), "rendered", "timeline"]
     fieldsets = [
         (None, {"fields": ["id", "status", "channel", "priority", "category", "tenant", "batch"]}),
         ("Recipient", {"fields": ["recipient", "recipient_address"]}),
+        ("Rendered (what the recipient got)", {"fields": ["rendered"]}),
+        ("Timeline: delivery log, provider events, webhooks", {"fields": ["timeline"]}),
         ("Content", {"fields": ["template_key", "subject", "body", "body_html", "variables", "metadata"]}),
         ("Delivery", {"fields": ["provider", "provider_ref", "sent_at", "delivered_at", "failed_at", "failure_code",
                                  "failure_reason"]}),
@@ -34,6 +104,7 @@ class MessageAdmin(admin.ModelAdmin):
     inlines = [DeliveryLogInline]
     show_full_result_count = False  # COUNT(*) over millions of rows on every page is not free
     list_select_related = ["tenant"]
+    actions = ["cancel_selected", "requeue_selected"]
 
     # Messages are a record: they change through the delivery services (cancel, requeue), never by editing.
     def has_add_permission(self, request):
@@ -44,6 +115,130 @@ class MessageAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="id", ordering="id")
+    def message_id(self, obj: Message):
+        return admin_cells.short_id(obj.id)
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj: Message):
+        return admin_cells.compact_time(obj.created_at)
+
+    @admin.display(description="recipient", ordering="recipient_address")
+    def address(self, obj: Message):  # not "recipient": the model's field of that name would win
+        return admin_cells.clipped(obj.recipient_address)
+
+    @admin.display(description="priority", ordering="priority")
+    def prio(self, obj: Message):
+        return admin_cells.priority_short(obj.priority)
+
+    @admin.display(description="template", ordering="template_key")
+    def template(self, obj: Message):
+        return admin_cells.clipped(obj.template_key)
+
+    @admin.display(description="provider", ordering="provider")
+    def via(self, obj: Message):
+        return admin_cells.clipped(obj.provider, narrow=True)
+
+    @admin.display(description="tries", ordering="attempt_count")
+    def tries(self, obj: Message):
+        return obj.attempt_count
+
+    @admin.display(description="failure", ordering="failure_code")
+    def failure(self, obj: Message):
+        return admin_cells.clipped(obj.failure_code, narrow=True)
+
+    def get_search_results(self, request: HttpRequest, queryset, search_term: str):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        try:
+            as_uuid = uuid.UUID(term)
+        except ValueError:
+            as_uuid = None
+        if as_uuid is not None:
+            return queryset.filter(Q(id=as_uuid) | Q(batch_id=as_uuid)), False
+        if "@" in term:
+            try:
+                term = normalise_email(term)
+            except errors.CommsError:
+                pass
+            return queryset.filter(recipient_address=term), False
+        if term.startswith("+"):
+            return queryset.filter(recipient_address=term.replace(" ", "")), False
+        recipients = Recipient.objects.filter(external_id=term).values_list("id", flat=True)[:100]
+        return queryset.filter(Q(template_key=term) | Q(provider_ref=term) | Q(idempotency_key=term)
+                               | Q(recipient_id__in=list(recipients))), False
+
+    # -- the message page -------------------------------------------------------------------------
+    @admin.display(description="Rendered")
+    def rendered(self, obj: Message):
+        content = artifact_content(obj)
+        parts = [format_html("<p><small>from {}</small></p>", content.get("source", ""))]
+        if content.get("subject"):
+            parts.append(format_html("<p><b>Subject / title:</b> {}</p>", content["subject"]))
+        if content.get("body_html"):
+            parts.append(format_html(
+                '<iframe sandbox="" title="rendered message" srcdoc="{}" style="width: 640px; height: 360px; '
+                'border: 1px solid #ccc; background: #fff"></iframe>', content["body_html"]))
+        if content.get("body"):
+            parts.append(format_html('<pre style="white-space: pre-wrap; max-width: 640px">{}</pre>', content["body"]))
+        if content.get("data"):
+            parts.append(format_html("<pre>{}</pre>", json.dumps(content["data"], indent=2, ensure_ascii=False,
+                                                                 default=str)[:5000]))
+        return format_html_join("", "{}", ((p,) for p in parts))
+
+    @admin.display(description="Timeline")
+    def timeline(self, obj: Message):
+        rows = timeline_rows(obj)
+        if not rows:
+            return "nothing has happened to this message yet"
+        body = format_html_join("", "<tr><td>{}</td><td>{}</td><td><b>{}</b></td><td>{}</td><td>{}</td><td>{}</td></tr>", (
+            (r["at"].strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], r["kind"], r["what"], r["provider"], r["detail"][:300],
+             format_html('<a href="{}">webhook</a> (signature {})', r["link"], r.get("signature", ""))
+             if r.get("link") else "")
+            for r in rows))
+        return format_html('<table class="comms-timeline"><thead><tr><th>at (UTC)</th><th>source</th><th>event</th>'
+                           '<th>provider</th><th>detail</th><th>webhook</th></tr></thead><tbody>{}</tbody></table>',
+                           body)
+
+    # -- bulk actions -------------------------------------------------------------------------------
+    def has_operate_permission(self, request: HttpRequest) -> bool:
+        """Cancel and requeue change the queue: 'Can change message' (superusers, or granted to ops)."""
+        return request.user.has_perm("delivery.change_message")
+
+    def _each(self, request: HttpRequest, queryset, action: str, step) -> None:
+        rows = list(queryset.select_related("tenant")[:MAX_BULK + 1])
+        if len(rows) > MAX_BULK:
+            self.message_user(request, f"At most {MAX_BULK:,} messages per bulk action; narrow the filter.",
+                              messages.ERROR)
+            return
+        done, refused = 0, {}
+        for message in rows:
+            try:
+                changed = step(message)
+            except errors.CommsError as exc:
+                refused[exc.code] = refused.get(exc.code, 0) + 1
+                continue
+            audit_record(actor=request.user, action=action, target=changed, ip=client_ip(request),
+                         diff={"status": [message.status, changed.status]}, reason="admin bulk action")
+            done += 1
+        summary = f"{done} message(s) {'cancelled' if action == 'message.cancel' else 'requeued'}"
+        if refused:
+            summary += "; refused: " + ", ".join(f"{n} {code}" for code, n in sorted(refused.items()))
+        self.message_user(request, summary + ".", messages.SUCCESS if done else messages.WARNING)
+
+    @admin.action(description="Cancel selected messages (only those not yet handed to a provider)",
+                  permissions=["operate"])
+    def cancel_selected(self, request: HttpRequest, queryset):
+        self._each(request, queryset, "message.cancel",
+                   lambda m: message_cancel(tenant=m.tenant, message_id=m.id))
+
+    @admin.action(description="Requeue selected messages from the DLQ (dead or failed)", permissions=["operate"])
+    def requeue_selected(self, request: HttpRequest, queryset):
+        self._each(request, queryset, "message.requeue",
+                   lambda m: message_requeue(tenant=m.tenant, message_id=m.id,
+                                             reason=f"requeued from the admin by {request.user.get_username()}"))
 
 
 @admin.register(MessageBatch)

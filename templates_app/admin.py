@@ -1,13 +1,18 @@
-"""Template management in the Django admin: drafts with per-locale content, previews, review workflow."""
+"""Template management in the Django admin: drafts with per-locale content, previews, review workflow,
+version history with a side-by-side diff. The test send and experiment split buttons on a version's page
+post to the console's cross-app views (admin_console/site.py): a test send goes through delivery, above us."""
 
 from __future__ import annotations
 
 import json
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
@@ -18,6 +23,7 @@ from comms.forms import ChoiceArrayAdminMixin
 from comms.services import tenant_get_default
 from templates_app import rendering, services
 from templates_app.models import Template, TemplateLocale, TemplateReview, TemplateVersion
+from templates_app.version_diff import version_diff
 
 
 class TemplateLocaleForm(forms.ModelForm):
@@ -93,7 +99,7 @@ class TemplateAdmin(ChoiceArrayAdminMixin, admin.ModelAdmin):  # channels: check
     search_fields = ("template_key", "name")
     inlines = [TemplateVersionInline]
     exclude = ("created_by", "created_by_key")
-    readonly_fields = ("active_version", "creator", "created_at", "updated_at")
+    readonly_fields = ("active_version", "creator", "created_at", "updated_at", "history")
     actions = ["new_draft"]
 
     def get_queryset(self, request):
@@ -154,6 +160,48 @@ class TemplateAdmin(ChoiceArrayAdminMixin, admin.ModelAdmin):  # channels: check
             draft = services.template_edit(template=template, actor=request.user, data={}, user=request.user)
             self.message_user(request, f"{template.template_key}: draft v{draft.version} is open for editing.")
 
+    @admin.display(description="Version history")
+    def history(self, obj: Template):
+        versions = list(obj.versions.order_by("-version").select_related("created_by", "created_by_key"))
+        if not versions:
+            return "—"
+        rows = format_html_join("", "<tr><td><a href='{}'>v{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+                                    "<td>{}</td></tr>", (
+            (reverse("admin:templates_app_templateversion_change", args=[v.pk]), v.version, v.get_status_display(),
+             "live" if v.pk == obj.active_version_id else "", v.creator, v.change_notes[:80],
+             format_html("<a href='{}?a={}&amp;b={}'>diff with v{}</a>", reverse("admin:templates_app_template_diff",
+                                                                               args=[obj.pk]),
+                         v.version - 1, v.version, v.version - 1) if v.version > 1 else "")
+            for v in versions))
+        return format_html("<table id='version-history'><thead><tr><th>version</th><th>status</th><th></th><th>author"
+                           "</th><th>notes</th><th>compare</th></tr></thead><tbody>{}</tbody></table>", rows)
+
+    def get_urls(self):
+        own = [path("<int:pk>/diff/", self.admin_site.admin_view(self.diff_view), name="templates_app_template_diff")]
+        return own + super().get_urls()
+
+    def diff_view(self, request: HttpRequest, pk: int):
+        template = get_object_or_404(Template, pk=pk)
+        if not self.has_view_permission(request, template):
+            raise PermissionDenied
+        versions = list(template.versions.order_by("-version").prefetch_related("locales"))
+        if not versions:
+            return HttpResponseRedirect(reverse("admin:templates_app_template_change", args=[pk]))
+        by_number = {v.version: v for v in versions}
+
+        def pick(name: str, default: TemplateVersion) -> TemplateVersion:
+            try:
+                return by_number.get(int(request.GET.get(name, "")), default)
+            except ValueError:
+                return default
+
+        b = pick("b", versions[0])
+        a = pick("a", by_number.get(b.version - 1, versions[-1]))
+        context = {**self.admin_site.each_context(request), "template": template, "versions": versions, "a": a,
+                   "b": b, "parts": version_diff(a, b), "title": f"Compare versions of {template.template_key}",
+                   "opts": self.model._meta}
+        return TemplateResponse(request, "admin/templates_app/template/diff.html", context)
+
 
 @admin.register(TemplateVersion)
 class TemplateVersionAdmin(admin.ModelAdmin):
@@ -175,6 +223,10 @@ class TemplateVersionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = {"test_allowlist": settings.COMMS_TEST_SEND_ALLOWLIST, **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, extra)
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -215,7 +267,18 @@ class TemplateVersionAdmin(admin.ModelAdmin):
                     name="templates_app_templateversion_workflow")]
         return own + super().get_urls()
 
+    # Which role each workflow step needs (the services check approvals again; submit had no check).
+    STEP_PERMISSIONS = {"submit": "templates_app.change_templateversion",
+                        "approve": "templates_app.approve_template",
+                        "request_changes": "templates_app.approve_template",
+                        "activate": "templates_app.approve_template"}
+
     def workflow(self, request: HttpRequest, pk: int, step: str):
+        needed = self.STEP_PERMISSIONS.get(step)
+        if request.method == "POST" and needed and not request.user.has_perm(needed):
+            self.message_user(request, f"Refused: '{step}' needs the {'approver' if 'approve' in needed else 'editor'}"
+                                       " role.", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:templates_app_templateversion_change", args=[pk]))
         return require_POST(self._workflow)(request, pk, step)
 
     def _workflow(self, request: HttpRequest, pk: int, step: str):

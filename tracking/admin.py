@@ -1,11 +1,32 @@
-"""Read-only views of events, metrics and deliverability alerts, plus a reconcile action."""
+"""Read-only views of events, metrics and deliverability alerts, plus a reconcile action; the provider
+events on a message's timeline (delivery's message page)."""
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.urls import reverse
 
 from tracking.models import CampaignMetrics, DeliverabilityAlert, MessageEvent, TrackingMiss
+from delivery.admin import message_timeline_source_register
+from delivery.models import Message
 from tracking.services import metrics_reconcile
+
+
+@message_timeline_source_register
+def message_event_rows(message: Message) -> list[dict]:
+    """Tracked provider events of a message and the stored webhooks that carried them (signature verdict)."""
+    events = MessageEvent.objects.filter(message_id=message.id).select_related("webhook").order_by("timestamp")[:500]
+    rows = []
+    for e in events:
+        hook = e.webhook
+        rows.append({
+            "at": e.timestamp, "kind": "provider event", "what": e.event_type + (f" ({e.bounce_type})" if e.bounce_type else ""),
+            "provider": e.provider, "detail": " ".join(x for x in (e.reason, e.link_url, e.client) if x),
+            "link": reverse("admin:webhooks_webhookevent_change", args=[hook.pk]) if hook else "",
+            "signature": "" if hook is None else ("valid" if hook.signature_valid else
+                                                  "not checked" if hook.signature_valid is None else "INVALID"),
+        })
+    return rows
 
 
 class ReadOnly(admin.ModelAdmin):

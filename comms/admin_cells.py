@@ -2,7 +2,8 @@
 
 A cell shows the short form and keeps the full value in its title (hover) and in the row's page,
 so nothing is lost by clipping: a UUID shows its first 8 hex digits (as git shows commits), a
-timestamp drops the year, a long text is cut with an ellipsis by CSS (admin_console/admin.css).
+timestamp drops the year, a long text is cut with an ellipsis by CSS (admin_console/admin.css, the site's
+stylesheet). They sit in the kernel so every app's admin.py can use them (imports run downward).
 """
 
 from __future__ import annotations
