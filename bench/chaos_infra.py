@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PY = sys.executable
 
-from comms.embedded import free_port, start_postgres  # noqa: E402
+from comms.devserver.embedded import free_port, start_postgres  # noqa: E402
 
 
 def say(*parts) -> None:

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.run import PY, Env, pct  # noqa: E402
-from comms.embedded import free_port  # noqa: E402
+from comms.devserver.embedded import free_port  # noqa: E402
 
 MIX = {"email": 0.4, "sms": 0.2, "push": 0.2, "in_app": 0.1, "webhook": 0.1}
 SID, TOKEN = "AC" + "7" * 32, "bench-token"
@@ -32,7 +32,7 @@ SID, TOKEN = "AC" + "7" * 32, "bench-token"
 
 def _provider_env(folder: Path) -> dict[str, str]:
     """Ports and a generated FCM service account for the stand-ins; set before Django starts."""
-    from tests.standins.fcm import service_account
+    from comms.devserver.standins.fcm import service_account
 
     twilio_port, fcm_port = free_port(), free_port()
     credential = folder / "fcm-sa.json"
@@ -45,11 +45,13 @@ def _provider_env(folder: Path) -> dict[str, str]:
 
 def _standins(env: Env, provider_env: dict[str, str]):
     """The Twilio and FCM stand-ins in their own processes, and a webhook receiver here."""
-    from tests.standins.http_receiver import Receiver
+    from comms.devserver.standins.http_receiver import Receiver
 
-    env.spawn([PY, "-m", "tests.standins.twilio", "--port", provider_env["TWILIO_BASE_URL"].rsplit(":", 1)[1],
+    env.spawn([PY, "-m", "comms.devserver.standins.twilio",
+               "--port", provider_env["TWILIO_BASE_URL"].rsplit(":", 1)[1],
                "--account-sid", SID, "--auth-token", TOKEN])
-    env.spawn([PY, "-m", "tests.standins.fcm", "--port", provider_env["FCM_ENDPOINT"].rsplit(":", 1)[1],
+    env.spawn([PY, "-m", "comms.devserver.standins.fcm",
+               "--port", provider_env["FCM_ENDPOINT"].rsplit(":", 1)[1],
                "--service-account", provider_env["FCM_SERVICE_ACCOUNT_FILE"]])
     time.sleep(1.5)
     return Receiver()

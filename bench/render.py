@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from comms.embedded import start_for_tests  # noqa: E402
+from comms.devserver.embedded import start_for_tests  # noqa: E402
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PY = sys.executable
 
-from comms.embedded import free_port, start_for_tests  # noqa: E402
+from comms.devserver.embedded import free_port, start_for_tests  # noqa: E402
 
 SUBJECT, BODY = "Your weekly digest", "Hello,\n\nthis is the weekly digest.\n" * 20
 # BENCH_E2E_HTML=1: the e2e emails also carry an HTML part with five links (click/open tracking on).

@@ -15,10 +15,10 @@ from rest_framework.test import APIClient
 
 from comms.models import Scope
 from comms.services import api_key_create, tenant_get_default
-from comms.smtp_sink import start_sink
+from comms.devserver.smtp_sink import start_sink
 from delivery import health, routing
 from delivery.wakeup import redis_client
-from tests.standins.smtp import ScriptedSink
+from comms.devserver.standins.smtp import ScriptedSink
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -147,7 +147,7 @@ def serving(args, name: str, *, extra_env: dict[str, str] | None = None, log=Non
     ``log``: an open file that gets the server's stdout and stderr (its log lines)."""
     import httpx
 
-    from comms.embedded import free_port
+    from comms.devserver.embedded import free_port
 
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", *args(port)], cwd=ROOT, env={**worker_env(), **(extra_env or {})},

@@ -7,7 +7,7 @@ throwaway embedded servers. Set both variables yourself to test against external
 import os
 import shutil
 
-from comms.embedded import free_port, start_for_tests
+from comms.devserver.embedded import free_port, start_for_tests
 
 _started = None
 

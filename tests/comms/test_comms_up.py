@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from comms.embedded import free_port
+from comms.devserver.embedded import free_port
 from tests.conftest import ROOT, wait_for
 
 
@@ -135,7 +135,7 @@ def _ok(url: str) -> bool:
 def test_banner_names_the_twilio_standin_token_that_checks_inbound_webhooks(tmp_path):
     """Under `make run` inbound Twilio webhooks are verified with the stand-in's generated token: the
     banner prints it (and where it is kept) so a user can sign a test request (issue 13 item 15)."""
-    from comms.up_standins import ACCOUNT_SID, standin_children
+    from comms.devserver.up_standins import ACCOUNT_SID, standin_children
 
     env: dict[str, str] = {}
     children, lines = standin_children(tmp_path, env)

@@ -3,7 +3,7 @@
 import pytest
 
 from delivery.models import ChannelProvider
-from tests.standins.twilio import TwilioStandIn
+from comms.devserver.standins.twilio import TwilioStandIn
 
 SID, TOKEN = "AC" + "1" * 32, "secret-token"
 
@@ -24,7 +24,7 @@ def twilio():
 @pytest.fixture
 def fcm():
     """The FCM stand-in with a push provider row holding a service account the tests generated."""
-    from tests.standins.fcm import FcmStandIn
+    from comms.devserver.standins.fcm import FcmStandIn
 
     stand_in = FcmStandIn(project_id="comms-test")
     provider = ChannelProvider(channel="push", name="fcm", provider_class="delivery.providers.fcm.FcmProvider",
@@ -43,8 +43,8 @@ def sns():
     """moto in server mode behind a recording tap, and an SNS provider row (order 2: after a primary)."""
     from moto.server import ThreadedMotoServer
 
-    from comms.embedded import free_port
-    from tests.standins.tap import Tap
+    from comms.devserver.embedded import free_port
+    from comms.devserver.standins.tap import Tap
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)

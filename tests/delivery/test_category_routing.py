@@ -6,12 +6,12 @@ import os
 
 import pytest
 
-from comms.embedded import free_port
+from comms.devserver.embedded import free_port
 from comms.enums import Status
 from delivery import routing
 from delivery.models import ChannelProvider, Message
 from delivery.services import drain_all
-from tests.standins.esp import EspStandIn
+from comms.devserver.standins.esp import EspStandIn
 
 pytestmark = pytest.mark.django_db
 SMTP = "delivery.providers.smtp.SmtpProvider"

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from comms.embedded import free_port
+from comms.devserver.embedded import free_port
 from delivery import health
 from delivery.models import ChannelHealth, ChannelProvider
 from delivery.services import SendSpec, drain_all, message_enqueue

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from comms.embedded import free_port
+from comms.devserver.embedded import free_port
 from comms.enums import Status
 from delivery.models import ChannelProvider, Message
 from delivery.services import drain_all
-from tests.standins.esp import EspStandIn
+from comms.devserver.standins.esp import EspStandIn
 from tests.templates_app.conftest import _no_asset_fetch, approver, approver2, editor, make_live  # noqa: F401
 from tests.templates_app.fixtures import variables
 

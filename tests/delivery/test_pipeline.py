@@ -109,7 +109,7 @@ def test_retries_exhausted_go_to_the_dlq_and_can_be_requeued(admin_api, smtp_sin
 
 
 def test_connection_refused_is_transient(api, smtp_sink, settings):
-    from comms.embedded import free_port
+    from comms.devserver.embedded import free_port
 
     settings.EMAIL_PORT = free_port()  # nothing listens there
     message_id = api.post("/api/v1/messages", SEND, format="json").json()["id"]

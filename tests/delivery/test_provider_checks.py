@@ -11,7 +11,7 @@ from comms.crypto import encrypt_json
 from delivery.checks import provider_credentials
 from delivery.models import ChannelProvider
 from tests.conftest import ROOT, worker_env
-from tests.standins.fcm import service_account
+from comms.devserver.standins.fcm import service_account
 
 pytestmark = pytest.mark.django_db
 

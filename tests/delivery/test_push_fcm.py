@@ -176,7 +176,7 @@ def test_a_timeout_is_retried_on_the_same_provider(api, ada, fcm):
 
 
 def test_unreachable_fcm_fails_over_to_the_next_push_provider(api, ada, fcm):
-    from comms.embedded import free_port
+    from comms.devserver.embedded import free_port
     from delivery.models import ChannelProvider
 
     ChannelProvider.objects.filter(name="fcm").update(options={"endpoint": f"http://127.0.0.1:{free_port()}",
@@ -194,7 +194,7 @@ def test_unreachable_fcm_fails_over_to_the_next_push_provider(api, ada, fcm):
 
 def test_an_untrusted_service_account_is_retried_and_nothing_is_sent(api, ada, fcm):
     from delivery.models import ChannelProvider
-    from tests.standins.fcm import service_account
+    from comms.devserver.standins.fcm import service_account
 
     row = ChannelProvider.objects.get(name="fcm")
     row.credentials = {"service_account": service_account(token_uri=f"{fcm.url}/token", project_id="comms-test")}

@@ -76,7 +76,7 @@ def test_lost_wakeups_are_recovered_by_beat(tenant, smtp_sink, celery_worker):
 
 
 def test_api_accepts_while_redis_is_down(api, settings, smtp_sink):
-    from comms.embedded import free_port
+    from comms.devserver.embedded import free_port
     from delivery import wakeup
 
     settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there

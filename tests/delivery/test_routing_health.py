@@ -8,7 +8,7 @@ import time
 import pytest
 from django.utils import timezone
 
-from comms.embedded import free_port
+from comms.devserver.embedded import free_port
 from comms.enums import Status
 from delivery import health, ratelimit
 from delivery.models import ChannelProvider, DeliveryLog, Message

@@ -6,7 +6,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from comms.embedded import free_port
+from comms.devserver.embedded import free_port
 from comms.enums import Status
 from delivery.models import ChannelProvider, Message
 from delivery.services import drain_all

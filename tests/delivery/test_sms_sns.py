@@ -93,7 +93,7 @@ def test_failover_from_twilio_to_sns(api, twilio, sns):
 
 
 def test_unreachable_sns_is_transient(api, sns):
-    from comms.embedded import free_port
+    from comms.devserver.embedded import free_port
 
     ChannelProvider.objects.filter(name="sns").update(options={
         "region_name": SNS_REGION, "endpoint_url": f"http://127.0.0.1:{free_port()}"})

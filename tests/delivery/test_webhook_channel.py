@@ -15,7 +15,7 @@ from comms.enums import Status
 from comms.netsafe import resolve_safe
 from delivery.models import Message, WebhookEndpoint
 from delivery.services import drain_all
-from tests.standins.http_receiver import Receiver
+from comms.devserver.standins.http_receiver import Receiver
 
 pytestmark = pytest.mark.django_db
 

@@ -41,7 +41,7 @@ def twilio_sms():
     """The Twilio Messages API stand-in as the SMS provider (as in tests/delivery)."""
     from delivery.models import ChannelProvider
     from tests.delivery.conftest import SID, TOKEN
-    from tests.standins.twilio import TwilioStandIn
+    from comms.devserver.standins.twilio import TwilioStandIn
 
     stand_in = TwilioStandIn(SID, TOKEN)
     provider = ChannelProvider(channel="sms", name="twilio", provider_class="delivery.providers.twilio.TwilioProvider",

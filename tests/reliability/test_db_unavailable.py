@@ -8,7 +8,7 @@ import sys
 import httpx
 import pytest
 
-from comms.embedded import free_port
+from comms.devserver.embedded import free_port
 from tests.conftest import ROOT, wait_for, worker_env
 
 pytestmark = pytest.mark.django_db(transaction=True)

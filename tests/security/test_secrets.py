@@ -17,7 +17,7 @@ from delivery.models import ChannelProvider, DeliveryLog, Message, WebhookEndpoi
 from delivery.services import SendSpec, drain_all, message_enqueue
 from delivery.services.webhooks import endpoint_create
 from tests.delivery.conftest import TOKEN, twilio  # noqa: F401  (fixture)
-from tests.standins.http_receiver import Receiver
+from comms.devserver.standins.http_receiver import Receiver
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]  # the project root (comms/devserver/up.py)
 PY = sys.executable
 
 
@@ -129,7 +129,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(BASE_DIR))
-    from comms.embedded import start_postgres, start_redis
+    from comms.devserver.embedded import start_postgres, start_redis
 
     var = Path(os.environ.get("COMMS_VAR_DIR", BASE_DIR / "var"))
     var.mkdir(parents=True, exist_ok=True)
@@ -151,7 +151,7 @@ def main(argv: list[str]) -> int:
     if not os.environ.get("EMAIL_HOST"):
         env["EMAIL_HOST"], env["EMAIL_PORT"] = "127.0.0.1", str(args.smtp_port)
     env.setdefault("COMMS_PUBLIC_URL", f"http://{args.host}:{args.web_port}")
-    from comms.up_standins import standin_children
+    from comms.devserver.up_standins import standin_children
 
     standins, standin_lines = standin_children(var, env)  # before the others: it sets their provider env
     supervisor = Supervisor({**standins, **_children(args, var)}, env)

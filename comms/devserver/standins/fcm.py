@@ -12,7 +12,7 @@ request) or for every request (``outage = "503"``). Kinds: ``unregistered`` (404
 about something else), ``sender_mismatch`` (403), ``quota`` (429 QUOTA_EXCEEDED), ``500``, ``503``,
 ``timeout`` (the answer comes after ``timeout_seconds``) and ``apns_auth`` (401 THIRD_PARTY_AUTH_ERROR).
 
-Run alone (``python -m tests.standins.fcm --port 8931 --service-account sa.json``) it serves
+Run alone (``python -m comms.devserver.standins.fcm --port 8931 --service-account sa.json``) it serves
 ``make run``; ``service_account()`` writes a credential with a fresh RSA key for it.
 """
 

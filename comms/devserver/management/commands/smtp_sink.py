@@ -5,7 +5,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from comms.smtp_sink import SinkHandler, start_sink
+from comms.devserver.smtp_sink import SinkHandler, start_sink
 
 
 class Command(BaseCommand):

@@ -1,9 +1,9 @@
 """Provider stand-ins for `make run`: SMS (Twilio API) and push (FCM HTTP v1) that work offline.
 
 Unless real credentials are configured (TWILIO_ACCOUNT_SID / FCM_SERVICE_ACCOUNT_*), or
-COMMS_STANDINS=0, `comms_up` runs the loopback stand-ins from tests/standins as supervised children
-and points the Twilio SDK and firebase-admin at them, so SMS and push go through the real SDKs and
-the real pipeline and show up in the `twilio`/`fcm` lines of the output.
+COMMS_STANDINS=0, `comms_up` runs the loopback stand-ins of comms/devserver/standins (the product's own
+code: tests import them from there) as supervised children and points the Twilio SDK and firebase-admin
+at them, so SMS and push go through the real SDKs and the real pipeline and show up in the `twilio`/`fcm` lines of the output.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ ACCOUNT_SID = "AC" + "0" * 32  # Twilio's test-credential shape; never a real ac
 
 def standin_children(var: Path, env: dict[str, str]) -> tuple[dict[str, dict], list[str]]:
     """(supervisor specs, banner lines); sets the provider variables in `env` for the other children."""
-    from comms.embedded import free_port
+    from comms.devserver.embedded import free_port
 
     if env.get("COMMS_STANDINS", "1").lower() in ("0", "false", "no"):
         return {}, []
@@ -36,8 +36,8 @@ def standin_children(var: Path, env: dict[str, str]) -> tuple[dict[str, dict], l
             token_file.chmod(0o600)
         env.update({"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": token_file.read_text().strip(),
                     "TWILIO_FROM_NUMBER": "+15005550006", "TWILIO_BASE_URL": f"http://127.0.0.1:{port}"})
-        children["twilio"] = {"cmd": [PY, "-m", "tests.standins.twilio", "--port", str(port), "--account-sid",
-                                      ACCOUNT_SID, "--auth-token", env["TWILIO_AUTH_TOKEN"]]}
+        children["twilio"] = {"cmd": [PY, "-m", "comms.devserver.standins.twilio", "--port", str(port),
+                                      "--account-sid", ACCOUNT_SID, "--auth-token", env["TWILIO_AUTH_TOKEN"]]}
         lines.append(f"  SMS            Twilio stand-in http://127.0.0.1:{port} (messages print as 'twilio |')")
         # Inbound Twilio webhooks (/webhooks/twilio/*) are checked against this token (X-Twilio-Signature,
         # https://www.twilio.com/docs/usage/webhooks/webhooks-security): whoever signs a test request needs it.
@@ -48,7 +48,7 @@ def standin_children(var: Path, env: dict[str, str]) -> tuple[dict[str, dict], l
         credential = folder / "fcm-service-account.json"
         _service_account(credential, token_uri=f"http://127.0.0.1:{port}/token")
         env.update({"FCM_SERVICE_ACCOUNT_FILE": str(credential), "FCM_ENDPOINT": f"http://127.0.0.1:{port}"})
-        children["fcm"] = {"cmd": [PY, "-m", "tests.standins.fcm", "--port", str(port),
+        children["fcm"] = {"cmd": [PY, "-m", "comms.devserver.standins.fcm", "--port", str(port),
                                    "--service-account", str(credential)]}
         lines.append(f"  push           FCM stand-in http://127.0.0.1:{port} (pushes print as 'fcm |')")
     return children, lines
@@ -56,7 +56,7 @@ def standin_children(var: Path, env: dict[str, str]) -> tuple[dict[str, dict], l
 
 def _service_account(path: Path, *, token_uri: str) -> None:
     """A local service account (fresh RSA key) whose token_uri is the stand-in's current port."""
-    from tests.standins.fcm import service_account
+    from comms.devserver.standins.fcm import service_account
 
     info = json.loads(path.read_text()) if path.exists() else service_account(token_uri=token_uri)
     info["token_uri"] = token_uri

@@ -13,7 +13,7 @@ import asyncio
 import collections
 from email.message import Message
 
-from comms.smtp_sink import SinkHandler
+from comms.devserver.smtp_sink import SinkHandler
 
 
 class ScriptedSink(SinkHandler):
