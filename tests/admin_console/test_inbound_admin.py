@@ -59,3 +59,20 @@ def test_webhook_viewer_shows_payload_and_signature_and_reprocesses(client):
     client.force_login(make_user("superuser", "ops"))
     response = client.post(f"/admin/webhooks/webhookevent/{row.pk}/reprocess/", follow=True)
     assert "re-processed: rejected" in response.content.decode()  # a bad signature is never processed
+
+
+def test_message_page_timeline_shows_provider_events_and_their_webhook(client, tenant):
+    """The message page (delivery) shows tracking's provider events through the timeline-source hook."""
+    from delivery.models import Message
+    from tracking.models import MessageEvent
+
+    message = Message.objects.create(tenant=tenant, channel="email", recipient_address="ada@example.com",
+                                     status="sent", subject="Hi", body="Hi")
+    hook = WebhookEvent.objects.create(provider="postmark", event_type="Bounce", body="{}", payload={},
+                                       signature_valid=True, state="processed")
+    MessageEvent.objects.create(tenant=tenant, message=message, event_type="bounced", bounce_type="hard",
+                                provider="postmark", webhook=hook, reason="mailbox unknown")
+    client.force_login(make_user("CommsViewer"))
+    page = client.get(f"/admin/delivery/message/{message.pk}/change/").content.decode()
+    assert "provider event" in page and "bounced (hard)" in page and "mailbox unknown" in page
+    assert f"/admin/webhooks/webhookevent/{hook.pk}/change/" in page and "(signature valid)" in page
