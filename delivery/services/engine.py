@@ -32,8 +32,8 @@ from delivery.providers.base import Content, Provider, SendResult
 from delivery.services import inflight, screening
 from delivery.services.content import Unrenderable, content_for
 from delivery.services.outcomes import (  # noqa: F401  (re-exported: the engine's public names)
-    Clock, DrainStats, _record, claim_batch, defer, leases_extend, max_attempts, next_retry_at, policy,
-    record_outcome, worker_id,
+    Clock, DrainStats, Outcome, _record, claim_batch, defer, deferral, leases_extend, max_attempts, next_retry_at,
+    outcome_of, policy, record_many, record_outcome, worker_id,
 )
 from tracking.links import Tracker
 
@@ -78,6 +78,7 @@ class _Delivery:
         self.flight = inflight.Flight()
         self.parked: dict[str, deque[_Attempt]] = {}
         self.opened: dict[str, Provider] = {}
+        self.outbox: list[Outcome] = []  # answered, not yet written: written together by flush()
         self.half_lease = settings.COMMS_LEASE_SECONDS / 2
         self.extend_at = time.monotonic() + self.half_lease
 
@@ -95,12 +96,17 @@ class _Delivery:
         return provider
 
     def defer(self, a: _Attempt, seconds: float, reason: str) -> None:
-        defer(a.message, owner=self.owner, now=self.clock(), seconds=seconds, reason=reason, stats=self.stats)
+        self.outbox.append(deferral(a.message, now=self.clock(), seconds=seconds, reason=reason))
         self.pending.discard(a.message.id)
 
     def finish(self, m: Message, result: SendResult, used: str) -> None:
-        record_outcome(m, result, owner=self.owner, provider=used, now=self.clock(), stats=self.stats)
+        self.outbox.append(outcome_of(m, result, provider=used, now=self.clock()))
         self.pending.discard(m.id)
+
+    def flush(self) -> None:
+        """Write every outcome decided since the last flush, in one round trip."""
+        outbox, self.outbox = self.outbox, []
+        record_many(outbox, owner=self.owner, stats=self.stats)
 
     # -- the chain ---------------------------------------------------------------------------------------
     def advance(self, a: _Attempt) -> None:
@@ -170,14 +176,17 @@ class _Delivery:
         timeout = max(0.0, self.extend_at - time.monotonic()) if block else 0
         for (a, spec, provider, prepared), result, latency in self.flight.answers(timeout):
             self.answered(a, spec, provider, prepared, result, latency)
+        self.flush()
         self.keep_leases()
         for name, parked in list(self.parked.items()):
             while parked and not self.flight.full(name, self.opened.get(name)):
                 self.advance(parked.popleft())
+        self.flush()
 
     def settle_all(self) -> None:
         while len(self.flight) or any(self.parked.values()):
             self.collect(block=True)
+        self.flush()
 
 
 def deliver_batch(messages: list[Message], *, owner: str, clock: Clock = timezone.now,

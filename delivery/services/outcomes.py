@@ -64,6 +64,29 @@ SELECT id, %(event)s, %(now)s, attempt_count, %(provider)s, '', %(code)s, %(deta
 RETURNING message_id
 """
 
+# The same write for many outcomes at once (rows: a JSON array of Outcome.params()).
+_OUTCOMES_SQL = """
+WITH v AS (
+  SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS x(
+    id uuid, status text, next_at timestamptz, sent_at timestamptz, failed_at timestamptz, provider text,
+    ref text, variant text, artifact text, fcode text, freason text, attempt_delta int, now timestamptz,
+    event text, code text, detail text, data jsonb)
+), u AS (
+  UPDATE delivery_message AS m
+     SET status = v.status, next_attempt_at = COALESCE(v.next_at, m.next_attempt_at),
+         sent_at = COALESCE(v.sent_at, m.sent_at), failed_at = COALESCE(v.failed_at, m.failed_at),
+         provider = v.provider, provider_ref = COALESCE(NULLIF(v.ref, ''), m.provider_ref),
+         variant = COALESCE(NULLIF(v.variant, ''), m.variant), artifact = COALESCE(NULLIF(v.artifact, ''), m.artifact),
+         failure_code = v.fcode, failure_reason = v.freason, attempt_count = m.attempt_count + v.attempt_delta,
+         lease_owner = NULL, lease_expires_at = NULL, updated_at = v.now
+    FROM v
+   WHERE m.id = v.id AND m.lease_owner = %(owner)s AND m.status = 'sending'
+  RETURNING m.id, m.attempt_count, v.event, v.now, v.provider, v.code, v.detail, v.data)
+INSERT INTO delivery_deliverylog (message_id, event, at, attempt, provider, provider_event_id, status_code, detail, data)
+SELECT id, event, now, attempt_count, provider, '', code, detail, data FROM u
+RETURNING message_id
+"""
+
 _EXTEND_SQL = """
 UPDATE delivery_message SET lease_expires_at = %(until)s
  WHERE id = ANY(%(ids)s) AND lease_owner = %(owner)s AND status = 'sending'
@@ -129,26 +152,100 @@ def claim_batch(*, max_priority: int, limit: int, owner: str, now: datetime | No
     return claimed
 
 
+@dataclass
+class Outcome:
+    """Where one claimed row ends up after this attempt (written by ``record_many``)."""
+
+    message: Message
+    status: str
+    event: str
+    result: SendResult
+    provider: str
+    now: datetime
+    next_at: datetime | None = None
+    attempt_delta: int = 0
+    counter: str = ""  # the DrainStats counter a written outcome adds to
+    counts_lost: bool = True  # a lost lease is counted in DrainStats.lost_lease
+
+    def params(self) -> dict:
+        result, now = self.result, self.now
+        return {
+            "id": self.message.id, "status": self.status, "next_at": self.next_at,
+            "sent_at": now if result.ok else None,
+            "failed_at": now if self.status in (Status.FAILED, Status.DEAD) else None,
+            "provider": self.provider, "ref": result.provider_ref,
+            "fcode": "" if result.ok else result.code, "freason": "" if result.ok else result.detail[:2000],
+            "now": now, "event": self.event, "code": result.code,
+            "variant": self.message.variant, "artifact": self.message.artifact, "attempt_delta": self.attempt_delta,
+            "detail": result.detail[:2000],
+            "data": {**result.data, **({"error_class": result.error_class} if not result.ok else {})},
+        }
+
+
+def _json(value: object) -> str:
+    """datetimes in full (isoformat keeps the microseconds), UUIDs as text."""
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def outcome_of(message: Message, result: SendResult, *, provider: str, now: datetime) -> Outcome:
+    """sent, failed (permanent), queued again (transient, within budget) or dead (budget spent)."""
+    if result.ok:
+        return Outcome(message, Status.SENT, LogEvent.SENT, result, provider, now, counter="sent")
+    if result.error_class == "permanent":
+        return Outcome(message, Status.FAILED, LogEvent.FAILED, result, provider, now, counter="failed")
+    origin = message.scheduled_for or message.created_at
+    next_at = next_retry_at(priority=message.priority, attempt=message.attempt_count, origin=origin, now=now)
+    if next_at:
+        return Outcome(message, Status.QUEUED, LogEvent.RETRYING, result, provider, now, next_at, counter="retried")
+    return Outcome(message, Status.DEAD, LogEvent.DEAD, result, provider, now, counter="dead")
+
+
+def deferral(message: Message, *, now: datetime, seconds: float, reason: str) -> Outcome:
+    """Back to the queue for later without spending an attempt (a rate limit is not a failure)."""
+    at = now + timedelta(seconds=seconds + random.uniform(0, min(1.0, seconds / 10 + 0.01)))
+    return Outcome(message, Status.QUEUED, LogEvent.DEFERRED, SendResult.transient("throttled", reason), "", now,
+                   next_at=at, attempt_delta=-1, counter="deferred", counts_lost=False)
+
+
+def record_many(outcomes: list[Outcome], *, owner: str, stats: DrainStats) -> None:
+    """Write outcomes fenced by the lease: one round trip however many answers arrived together (the
+    engine collects what its sending threads returned since it last looked), then each written row's
+    fallback or follow-up."""
+    if not outcomes:
+        return
+    rows = [o.params() for o in outcomes]
+    if len(rows) == 1:
+        params = {**rows[0], "owner": owner, "data": json.dumps(rows[0]["data"])}
+        written = set(_write_outcome(_OUTCOME_SQL, params, rows[0]["id"]))
+    else:
+        written = set(_write_outcome(_OUTCOMES_SQL, {"rows": json.dumps(rows, default=_json), "owner": owner},
+                                     f"{len(rows)} messages"))
+    for o in outcomes:
+        ok = str(o.message.id) in written
+        if not ok:
+            log.warning("lease lost for message %s before its outcome was recorded", o.message.id)
+        if o.counter:
+            setattr(stats, o.counter, getattr(stats, o.counter) + ok)
+        if o.counts_lost:
+            stats.lost_lease += not ok
+        if ok and o.status in (Status.FAILED, Status.DEAD) and o.message.fallback_channels:
+            message_fallback(message=o.message)
+        if ok and o.status == Status.SENT and o.result.retry_addresses:
+            at = next_retry_at(priority=o.message.priority, attempt=1, origin=o.now, now=o.now)
+            message_follow_up(message=o.message, addresses=o.result.retry_addresses, at=at)
+
+
 def _record(message: Message, *, owner: str, now: datetime, status: str, event: str, result: SendResult,
             provider: str, next_at: datetime | None = None, attempt_delta: int = 0) -> bool:
     """Write one outcome (status + log row) fenced by the lease; False when the lease was lost."""
-    terminal_fail = status in (Status.FAILED, Status.DEAD)
-    params = {
-        "status": status, "next_at": next_at, "sent_at": now if result.ok else None,
-        "failed_at": now if terminal_fail else None, "provider": provider, "ref": result.provider_ref,
-        "fcode": "" if result.ok else result.code, "freason": "" if result.ok else result.detail[:2000],
-        "now": now, "id": message.id, "owner": owner, "event": event, "code": result.code,
-        "variant": message.variant, "artifact": message.artifact, "attempt_delta": attempt_delta,
-        "detail": result.detail[:2000], "data": json.dumps({**result.data, **({"error_class": result.error_class} if not result.ok else {})}),
-    }
-    written = _write_outcome(params)
-    if not written:
-        log.warning("lease lost for message %s before its outcome was recorded", message.id)
-    return written
+    stats = DrainStats()
+    record_many([Outcome(message, status, event, result, provider, now, next_at, attempt_delta, counter="sent")],
+                owner=owner, stats=stats)
+    return bool(stats.sent)
 
 
-def _write_outcome(params: dict) -> bool:
-    """Run the fenced outcome write, riding out a database blip for most of a lease.
+def _write_outcome(sql: str, params: dict, what: str) -> list[str]:
+    """Run a fenced outcome write (the ids it wrote), riding out a database blip for most of a lease.
 
     The provider already has the message: giving up here means the lease expires and the message
     is sent again. So a lost connection is retried (on a fresh one) for up to 80 % of a lease;
@@ -159,16 +256,16 @@ def _write_outcome(params: dict) -> bool:
     while True:
         try:
             with connection.cursor() as cursor:
-                cursor.execute(_OUTCOME_SQL, params)
-                written = cursor.fetchone() is not None
+                cursor.execute(sql, params)
+                written = [str(row[0]) for row in cursor.fetchall()]
             if retries:
-                log.warning("outcome of %s recorded after %d retries", params["id"], retries)
+                log.warning("outcome of %s recorded after %d retries", what, retries)
             return written
         except (OperationalError, InterfaceError):
             if connection.in_atomic_block or time.monotonic() > deadline:
                 raise
             if not retries:
-                log.warning("database unreachable while recording the outcome of %s; retrying", params["id"])
+                log.warning("database unreachable while recording the outcome of %s; retrying", what)
             retries += 1
             connection.close()
             time.sleep(0.5)
@@ -176,34 +273,13 @@ def _write_outcome(params: dict) -> bool:
 
 def defer(message: Message, *, owner: str, now: datetime, seconds: float, reason: str, stats: DrainStats) -> None:
     """Back to the queue for later without spending an attempt (a rate limit is not a failure)."""
-    at = now + timedelta(seconds=seconds + random.uniform(0, min(1.0, seconds / 10 + 0.01)))
-    ok = _record(message, owner=owner, now=now, status=Status.QUEUED, event=LogEvent.DEFERRED,
-                 result=SendResult.transient("throttled", reason), provider="", next_at=at, attempt_delta=-1)
-    stats.deferred += ok
+    record_many([deferral(message, now=now, seconds=seconds, reason=reason)], owner=owner, stats=stats)
 
 
 def record_outcome(message: Message, result: SendResult, *, owner: str, provider: str, now: datetime,
                    stats: DrainStats) -> None:
     """sent, failed (permanent), queued again (transient, within budget) or dead (budget spent)."""
-    next_at = None
-    if result.ok:
-        status, event, counter = Status.SENT, LogEvent.SENT, "sent"
-    elif result.error_class == "permanent":
-        status, event, counter = Status.FAILED, LogEvent.FAILED, "failed"
-    else:
-        origin = message.scheduled_for or message.created_at
-        next_at = next_retry_at(priority=message.priority, attempt=message.attempt_count, origin=origin, now=now)
-        status, event, counter = ((Status.QUEUED, LogEvent.RETRYING, "retried") if next_at
-                                  else (Status.DEAD, LogEvent.DEAD, "dead"))
-    ok = _record(message, owner=owner, now=now, status=status, event=event, result=result, provider=provider,
-                 next_at=next_at)
-    setattr(stats, counter, getattr(stats, counter) + ok)
-    stats.lost_lease += not ok
-    if ok and status in (Status.FAILED, Status.DEAD) and message.fallback_channels:
-        message_fallback(message=message)
-    if ok and status == Status.SENT and result.retry_addresses:
-        at = next_retry_at(priority=message.priority, attempt=1, origin=now, now=now)
-        message_follow_up(message=message, addresses=result.retry_addresses, at=at)
+    record_many([outcome_of(message, result, provider=provider, now=now)], owner=owner, stats=stats)
 
 
 def leases_extend(ids: list, *, owner: str, until: datetime) -> None:

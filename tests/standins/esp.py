@@ -12,6 +12,7 @@ import base64
 import json
 import secrets
 import threading
+import time
 import uuid
 from collections import deque
 from email.parser import BytesParser
@@ -35,7 +36,8 @@ def _form(content_type: str, body: bytes) -> dict[str, list[str]]:
 class EspStandIn:
     """``kind`` is "sendgrid", "mailgun" or "postmark"; ``api_url`` is what anymail's setting takes."""
 
-    def __init__(self, kind: str, *, key: str = "esp-test-key"):
+    def __init__(self, kind: str, *, key: str = "esp-test-key", latency_ms: float = 0.0):
+        self.latency_ms = latency_ms
         self.kind, self.key = kind, key
         self.requests: list[dict] = []
         self.replies: deque[tuple[int, object]] = deque()
@@ -45,6 +47,8 @@ class EspStandIn:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self):
+                if stand_in.latency_ms:  # an ESP's API answers in 30-150 ms (benchmarks set this)
+                    time.sleep(stand_in.latency_ms / 1000)
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 status, payload, headers = stand_in._answer(self.path, self.headers, body)
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()

@@ -64,7 +64,9 @@ def _public_pem(private_pem: str) -> bytes:
 
 
 class FcmStandIn:
-    def __init__(self, *, project_id: str = "comms-test", host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, *, project_id: str = "comms-test", host: str = "127.0.0.1", port: int = 0,
+                 latency_ms: float = 0.0):
+        self.latency_ms = latency_ms
         self.project_id = project_id
         self.messages: deque[dict] = deque(maxlen=100_000)  # bounded: `make run` keeps it up for days
         self.token_requests = 0
@@ -84,6 +86,8 @@ class FcmStandIn:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if self.path == "/token":
                     return self._reply(*stand_in._token(body))
+                if stand_in.latency_ms:  # FCM answers a send in 50-150 ms (benchmarks set this)
+                    time.sleep(stand_in.latency_ms / 1000)
                 if self.path != f"/v1/projects/{stand_in.project_id}/messages:send":
                     return self._reply(404, _error(404, "NOT_FOUND", f"no route {self.path}"))
                 auth = self.headers.get("Authorization", "")

@@ -18,7 +18,8 @@ from urllib.parse import parse_qs
 
 
 class TwilioStandIn:
-    def __init__(self, account_sid: str, auth_token: str, *, port: int = 0):
+    def __init__(self, account_sid: str, auth_token: str, *, port: int = 0, latency_ms: float = 0.0):
+        self.latency_ms = latency_ms
         self.account_sid, self.auth_token = account_sid, auth_token
         self.on_message = None  # callable(form) for each accepted message (`make run` prints them)
         self.messages: list[dict] = []
@@ -26,7 +27,11 @@ class TwilioStandIn:
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as Twilio's API
+
             def do_POST(self):
+                if stand_in.latency_ms:  # Twilio answers in 150-400 ms (benchmarks set this)
+                    time.sleep(stand_in.latency_ms / 1000)
                 expected = "Basic " + base64.b64encode(f"{stand_in.account_sid}:{stand_in.auth_token}".encode()).decode()
                 if self.headers.get("Authorization") != expected:
                     return self._reply(401, {"code": 20003, "message": "Authenticate", "status": 401})
@@ -57,6 +62,8 @@ class TwilioStandIn:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server.daemon_threads = True  # keep-alive connections must not hold up close()
+        self.server.block_on_close = False
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
