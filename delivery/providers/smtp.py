@@ -187,6 +187,8 @@ class SmtpProvider(Provider):
                footer)  # the links footer's language and whether it has a preference center link
         cached = self._rendered.get(key)
         if cached is None:
+            if len(self._rendered) >= 512:  # many distinct contents (per-recipient templates): stay bounded
+                self._rendered.clear()
             stand_in = type("StandIn", (), {"id": self._ID, "recipient_address": self._TO, "metadata": message.metadata,
                                             "tenant_id": message.tenant_id, "category": message.category,
                                             "locale": getattr(message, "locale", ""),

@@ -183,6 +183,40 @@ class _Delivery:
                 self.advance(parked.popleft())
         self.flush()
 
+    def feed(self, messages: list[Message]) -> None:
+        """Start every row of a claimed batch (or park it for a slot), answering what comes back meanwhile."""
+        batch_ids = {m.batch_id for m in messages if m.batch_id}
+        batches = (MessageBatch.objects.select_related("template_version__template").in_bulk(batch_ids)
+                   if batch_ids else {})
+        if any(b.template_version_id for b in batches.values()):
+            prefetch_related_objects(messages, "recipient")  # locale/timezone/bucketing, in one query
+        self.pending.update(m.id for m in messages)
+        held = screening.screen(messages, now=self.clock())  # preferences, consent, suppression, quiet hours
+        tracker = Tracker(messages)  # click/open tracking and UTM for email HTML (tracking.links)
+        for m in messages:
+            self.collect(block=False)
+            while self.flight.full():
+                self.collect(block=True)
+            if m.id in held and screening.hold(m, held[m.id], owner=self.owner, now=self.clock(), stats=self.stats):
+                self.pending.discard(m.id)
+                continue
+            chain = routing.provider_specs(tenant_id=m.tenant_id, channel=m.channel, category=m.category)
+            if not chain:
+                self.finish(m, SendResult.transient("COMMS_CHANNEL_UNAVAILABLE", f"no provider for {m.channel}"), "")
+                continue
+            try:
+                content = tracker.apply(m, content_for(m, batches))
+            except Unrenderable as exc:
+                self.finish(m, SendResult.permanent(exc.error.code, exc.error.message), "")
+                continue
+            self.advance(_Attempt(m, content, chain))
+        self.flush()
+
+    def ready_for_more(self) -> bool:
+        """Every row fed so far has started and a slot is free: time to claim the next batch while the
+        last sends are still in flight (so a batch's tail does not leave the slots idle)."""
+        return not self.flight.full() and not any(self.parked.values())
+
     def settle_all(self) -> None:
         while len(self.flight) or any(self.parked.values()):
             self.collect(block=True)
@@ -193,33 +227,10 @@ def deliver_batch(messages: list[Message], *, owner: str, clock: Clock = timezon
                   stats: DrainStats | None = None) -> DrainStats:
     """Send claimed rows, many at once; each provider keeps its sessions across batches (providers.base)."""
     stats = stats or DrainStats()
-    batch_ids = {m.batch_id for m in messages if m.batch_id}
-    batches = MessageBatch.objects.select_related("template_version__template").in_bulk(batch_ids) if batch_ids else {}
-    if any(b.template_version_id for b in batches.values()):
-        prefetch_related_objects(messages, "recipient")  # locale/timezone/bucketing, in one query
-    pending = {m.id for m in messages}
-    held = screening.screen(messages, now=clock())  # preferences, consent, suppression, quiet hours
-    tracker = Tracker(messages)  # click/open tracking and UTM for email HTML (tracking.links)
     with ExitStack() as entered:
-        run = _Delivery(owner=owner, clock=clock, stats=stats, entered=entered, pending=pending)
+        run = _Delivery(owner=owner, clock=clock, stats=stats, entered=entered, pending=set())
         try:
-            for m in messages:
-                run.collect(block=False)
-                while run.flight.full():
-                    run.collect(block=True)
-                if m.id in held and screening.hold(m, held[m.id], owner=owner, now=clock(), stats=stats):
-                    pending.discard(m.id)
-                    continue
-                chain = routing.provider_specs(tenant_id=m.tenant_id, channel=m.channel, category=m.category)
-                if not chain:
-                    run.finish(m, SendResult.transient("COMMS_CHANNEL_UNAVAILABLE", f"no provider for {m.channel}"), "")
-                    continue
-                try:
-                    content = tracker.apply(m, content_for(m, batches))
-                except Unrenderable as exc:
-                    run.finish(m, SendResult.permanent(exc.error.code, exc.error.message), "")
-                    continue
-                run.advance(_Attempt(m, content, chain))
+            run.feed(messages)
         finally:
             # Whatever happened on this thread, answers already on their way are still written.
             run.settle_all()
@@ -256,18 +267,26 @@ def drain(*, priority: int, owner: str | None = None, budget_seconds: float | No
     wakeup.clear(priority)
     _outcome_durability()
     deadline = time.monotonic() + budget
-    while True:
-        if time.monotonic() > deadline or (max_batches is not None and stats.batches >= max_batches):
-            wakeup.wake(priority)
-            break
-        batch = claim_batch(max_priority=priority, limit=limit, owner=owner, now=clock())
-        if not batch:
-            break
-        stats.batches += 1
-        stats.claimed += len(batch)
-        if len(batch) == limit:
-            wakeup.wake(priority)  # more is waiting: let an idle process in the pool help
-        deliver_batch(batch, owner=owner, clock=clock, stats=stats)
+    with ExitStack() as entered:
+        run = _Delivery(owner=owner, clock=clock, stats=stats, entered=entered, pending=set())
+        try:
+            while True:
+                if time.monotonic() > deadline or (max_batches is not None and stats.batches >= max_batches):
+                    wakeup.wake(priority)
+                    break
+                while not run.ready_for_more():
+                    run.collect(block=True)
+                batch = claim_batch(max_priority=priority, limit=limit, owner=owner, now=clock())
+                if not batch:
+                    break
+                stats.batches += 1
+                stats.claimed += len(batch)
+                if len(batch) == limit:
+                    wakeup.wake(priority)  # more is waiting: let an idle process in the pool help
+                run.feed(batch)
+        finally:
+            run.settle_all()
+    health.flush()
     return stats
 
 
