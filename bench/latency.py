@@ -1,6 +1,6 @@
 """Throughput against providers that take their time (issue 14): figures, no assertions.
 
-    python bench/latency.py [all|email|channels|cpu] [--n 20000] [--channel-n 6000] [--rounds 1]
+    python bench/latency.py [all|email|channels|cpu] [--n 20000] [--channel-n 6000] [--rounds 1] [--no-po]
 
 email     20,000 emails through an SMTP relay answering each DATA after 50 ms, `make run`'s bulk pool
           (2 worker processes, nice 5): comms emails/s; django-post-office (`send_queued_mail
@@ -110,18 +110,21 @@ def post_office_email(n: int, port: int, threads: int) -> dict:
     return {"emails_per_s": round(sent / elapsed, 1), "sent": sent, "threads_per_process": threads}
 
 
-def bench_email(env: Env, n: int, rounds: int, po_tuned: int) -> dict:
+def bench_email(env: Env, n: int, rounds: int, po_tuned: int, po: bool = True) -> dict:
     relay, loopback = sink(env, RELAY_MS), env.sink_port
     runs: dict[str, list[dict]] = {"relay": [], "loopback": []}
     for i in range(rounds):  # alternate A/B so a neighbour's load falls on both
         for kind in (("relay", "loopback") if i % 2 == 0 else ("loopback", "relay")):
             runs[kind].append(comms_email(env, n, relay if kind == "relay" else loopback, f"{kind}{i}"))
             print(f"  comms {kind} round {i + 1}: {json.dumps(runs[kind][-1])} (load {load()})", flush=True)
+    med = {k: statistics.median(r["emails_per_s"] for r in v) for k, v in runs.items()}
+    if not po:
+        print("email through a 50 ms relay (comms only):", json.dumps(med), flush=True)
+        return med
     po_default = post_office_email(n, relay, 5)
     print(f"  post-office default: {json.dumps(po_default)} (load {load()})", flush=True)
     po_best = post_office_email(n, relay, po_tuned)
     print(f"  post-office tuned: {json.dumps(po_best)} (load {load()})", flush=True)
-    med = {k: statistics.median(r["emails_per_s"] for r in v) for k, v in runs.items()}
     best_po = max(po_default["emails_per_s"], po_best["emails_per_s"])
     result = {
         "emails": n, "relay_ms": RELAY_MS, "processes": PROCESSES, "rounds": rounds,
@@ -222,6 +225,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--channel-n", type=int, default=6_000)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--no-po", action="store_true", help="skip django-post-office (its default takes minutes)")
     parser.add_argument("--po-threads", type=int, default=int(os.environ.get("BENCH_PO_TUNED_THREADS", 32)))
     args = parser.parse_args(argv)
     env = Env()
@@ -232,7 +236,7 @@ def main(argv: list[str]) -> int:
               f"{settings.COMMS_SEND_CONCURRENCY}, COMMS_PROVIDER_CONCURRENCY={settings.COMMS_PROVIDER_CONCURRENCY}",
               flush=True)
         if args.which in ("email", "all"):
-            bench_email(env, args.n, args.rounds, args.po_threads)
+            bench_email(env, args.n, args.rounds, args.po_threads, po=not args.no_po)
         if args.which in ("channels", "all"):
             bench_channels(env, args.channel_n)
         if args.which in ("cpu", "all"):
