@@ -17,7 +17,9 @@ import uuid
 from collections import deque
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.standins.httpserver import StandInServer
 from urllib.parse import parse_qs
 
 
@@ -62,8 +64,7 @@ class EspStandIn:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = StandInServer(("127.0.0.1", 0), Handler)
         base = f"http://127.0.0.1:{self.server.server_port}"
         self.api_url = {"sendgrid": f"{base}/v3/", "mailgun": f"{base}/v3/", "postmark": f"{base}/"}[kind]
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()

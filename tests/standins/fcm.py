@@ -24,7 +24,9 @@ import secrets
 import threading
 import time
 from collections import defaultdict, deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.standins.httpserver import StandInServer
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -106,8 +108,7 @@ class FcmStandIn:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
+        self.server = StandInServer((host, port), Handler)
         self.url = f"http://{host}:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 

@@ -13,7 +13,9 @@ import secrets
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.standins.httpserver import StandInServer
 from urllib.parse import parse_qs
 
 
@@ -61,9 +63,7 @@ class TwilioStandIn:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True  # keep-alive connections must not hold up close()
-        self.server.block_on_close = False
+        self.server = StandInServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
