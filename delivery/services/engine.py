@@ -62,7 +62,10 @@ class _Attempt:
 
 
 class _Delivery:
-    """One claimed batch in flight.
+    """The claimed rows of one drain (or one deliver_batch call) on their way to the providers.
+
+    Provider instances are entered once per drain, so a configuration change applies from the next
+    drain (at most COMMS_DRAIN_SECONDS later).
 
     Providers are tried in order, skipping open circuits. A transient failure moves on to the next
     provider only when the failed one certainly did not take the message (``maybe_accepted`` is
