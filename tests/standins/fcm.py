@@ -200,9 +200,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="FCM HTTP v1 + OAuth2 token stand-in on loopback")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8931)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="answer each send this much later")
     parser.add_argument("--service-account", required=True, help="JSON credential to trust (written if missing)")
     args = parser.parse_args(argv)
-    stand_in = FcmStandIn(host=args.host, port=args.port, project_id="comms-local")
+    stand_in = FcmStandIn(host=args.host, port=args.port, project_id="comms-local", latency_ms=args.latency_ms)
     path = Path(args.service_account)
     if path.exists():
         info = json.loads(path.read_text())

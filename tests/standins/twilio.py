@@ -80,8 +80,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8930)
     parser.add_argument("--account-sid", required=True)
     parser.add_argument("--auth-token", required=True)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="answer each message this much later")
     args = parser.parse_args(argv)
-    stand_in = TwilioStandIn(args.account_sid, args.auth_token, port=args.port)
+    stand_in = TwilioStandIn(args.account_sid, args.auth_token, port=args.port, latency_ms=args.latency_ms)
     stand_in.on_message = lambda form: print(f"SMS {form.get('From') or form.get('MessagingServiceSid')} -> "
                                              f"{form.get('To')} [{form['sid']}]: {form.get('Body')!r}", flush=True)
     print(f"Twilio stand-in on {stand_in.url} (account {args.account_sid})", flush=True)
