@@ -213,6 +213,10 @@ CELERY_BEAT_SCHEDULE = {
 # --- delivery engine -------------------------------------------------------------------------------
 COMMS_LEASE_SECONDS = env.int("COMMS_LEASE_SECONDS", default=120)
 COMMS_DRAIN_SECONDS = env.float("COMMS_DRAIN_SECONDS", default=20.0)
+# Provider calls in flight per worker process (sending threads), and per provider within that, so one
+# slow provider holds at most its own slots (delivery.services.inflight). 1 = the serial engine.
+COMMS_SEND_CONCURRENCY = env.int("COMMS_SEND_CONCURRENCY", default=128)
+COMMS_PROVIDER_CONCURRENCY = env.int("COMMS_PROVIDER_CONCURRENCY", default=64)
 # A row that was being sent when its worker died waits this long before its next try (it may be the
 # message that kills the worker); the rows the worker never reached go back at once.
 COMMS_CRASH_BACKOFF_SECONDS = env.float("COMMS_CRASH_BACKOFF_SECONDS", default=10.0)
