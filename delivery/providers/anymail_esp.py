@@ -3,7 +3,7 @@
 Config: ``backend`` (an anymail backend path, e.g. ``anymail.backends.amazon_ses.EmailBackend``) and
 ``backend_options`` (its keyword settings, e.g. ``{"client_params": {"region_name": "eu-west-1"}}``
 for SES or ``{"api_key": "…"}`` for SendGrid), plus the usual ``from_email``. The MIME message is
-the same one the SMTP provider builds; the ESP's own message id is kept as provider_ref.
+the email channel's (delivery.channels.email: compliance headers included); the ESP's own message id is kept as provider_ref.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from django.conf import settings
 from django.core.mail import get_connection
 
 from comms.enums import Channel
+from delivery.channels.email import build_email
 from delivery.providers.base import Content, Provider, SendResult
-from delivery.providers.smtp import build_email
 
 # Provider-side "try again later" answers that arrive as 4xx (AWS throttling is an HTTP 400).
 _TRANSIENT_CODES = {"Throttling", "ThrottlingException", "TooManyRequestsException", "LimitExceededException",

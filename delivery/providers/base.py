@@ -1,4 +1,9 @@
-"""The provider contract: every channel adapter in this package implements ``Provider``.
+"""The provider contract: every vendor adapter in this package implements ``Provider``.
+
+A vendor module speaks its vendor's wire format only. What a channel requires of every vendor (SMS
+footers, email compliance headers, push device targeting and pruning) is the channel layer's
+(``delivery.channels``): the engine applies it to the content before a vendor sees it and to the
+answer after; a vendor imports this module and its own channel's helpers, never another vendor.
 
 Subclasses must implement at least ``send()``. Instances live for the whole worker process (see
 ``routing.provider_for``); each claimed batch runs inside ``with provider:``, which calls
@@ -52,6 +57,9 @@ class SendResult:
     # A sent fan-out that some of its targets refused for now (a push reached the phone, the
     # tablet answered 503): the engine sends those addresses a follow-up later. Never logged.
     retry_addresses: tuple[str, ...] = field(default=(), compare=False)
+    # (address, the vendor's code) for each target the vendor said is gone for good (FCM's
+    # UNREGISTERED token): the channel layer acts on it (delivery.channels.push disables the device).
+    dead_addresses: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     @classmethod
     def sent(cls, provider_ref: str, detail: str = "") -> "SendResult":

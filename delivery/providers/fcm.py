@@ -8,8 +8,9 @@ click link). Options come from the message metadata: ``collapse_key``, ``thread_
 ``image``, ``badge``, ``sound``, ``ttl`` (seconds) and ``data`` (string map for the app).
 
 Per-device outcomes are kept in the delivery log. Tokens FCM reports dead (UNREGISTERED,
-SENDER_ID_MISMATCH, INVALID_ARGUMENT about the token) are pruned: the Device row is disabled, so
-later sends skip it until the app registers it again. The message is sent when any device took
+SENDER_ID_MISMATCH, INVALID_ARGUMENT about the token) are reported as ``dead_addresses``; the push
+channel (delivery.channels.push) disables those devices, so later sends skip them until the app
+registers them again. Which devices a message goes to is the push channel's too. The message is sent when any device took
 it, and the devices that answered 429/5xx/network get a follow-up message later (one per device);
 when none took it, such an answer makes the message transient (retried on the devices that are
 still active), and only all-dead or a bad payload is permanent.
@@ -37,6 +38,7 @@ from django.conf import settings
 from firebase_admin import _http_client, credentials, exceptions, messaging
 
 from comms.enums import Channel
+from delivery.channels import push
 from delivery.providers.base import Content, Provider, SendResult
 
 log = logging.getLogger(__name__)
@@ -229,39 +231,19 @@ class FcmProvider(Provider):
         return messaging.Message(**kwargs)
 
     # -- send -----------------------------------------------------------------------------------------
-    def targets(self, message: Any) -> list[tuple[str, str, Any]]:
-        """(token, platform, device id or None) for every device this message goes to."""
-        from comms.models import Device
-
-        active = Device.objects.filter(tenant_id=message.tenant_id, disabled_at__isnull=True)
-        if message.recipient_id is not None:
-            devices = list(active.filter(recipient_id=message.recipient_id).values_list("token", "platform", "id"))
-            one = [d for d in devices if d[0] == message.recipient_address]
-            return one or devices
-        known = list(active.filter(token=message.recipient_address).values_list("token", "platform", "id"))
-        return known or [(message.recipient_address, "android", None)]
-
     def _fanout_size(self) -> int:
         """Device requests in flight at once: enough for every send the engine may have in flight on
         this provider to reach two devices side by side."""
         return int(self.config.get("concurrency") or 2 * max(4, settings.COMMS_PROVIDER_CONCURRENCY))
 
     def prepare(self, message: Any, content: Content) -> dict:
-        """On the engine's thread: the devices to reach (a database read)."""
-        return {"targets": self.targets(message), "pruned": {}}
+        """On the engine's thread: the devices to reach (the push channel's database read)."""
+        return {"targets": push.targets(message)}
 
     def send(self, message: Any, content: Content) -> SendResult:
-        prepared = self.prepare(message, content)
-        result = self.send_prepared(message, content, prepared)
-        self.settle(message, result, prepared)
-        return result
-
-    def settle(self, message: Any, result: SendResult, prepared: Any) -> None:
-        """On the engine's thread: disable the devices FCM reported dead (a database write)."""
-        from comms.services import devices_disable
-
-        for code, tokens in (prepared or {}).get("pruned", {}).items():
-            devices_disable(tenant_id=message.tenant_id, tokens=tokens, reason=f"FCM {code}")
+        """A send outside the engine: the devices to reach, then the requests. Pruning the dead ones is
+        the engine's channel step (delivery.channels.settle), not this vendor's."""
+        return self.send_prepared(message, content, self.prepare(message, content))
 
     def send_prepared(self, message: Any, content: Content, prepared: Any) -> SendResult:
         targets = prepared["targets"]
@@ -278,7 +260,7 @@ class FcmProvider(Provider):
             answers = self._send_all(app, built)
         except (google.auth.exceptions.GoogleAuthError, exceptions.UnauthenticatedError) as exc:
             return SendResult.transient("401", f"FCM access token: {exc}"[:500])  # nothing was sent
-        devices, pruned, retry = [], prepared["pruned"], []
+        devices, dead, retry = [], [], []
         for (token, platform, device_id), (name, error) in zip(targets, answers):
             entry = {"device": device_id, "platform": platform, "token": token[-12:]}
             if error is None:
@@ -289,8 +271,8 @@ class FcmProvider(Provider):
             if outcome == "transient":
                 retry.append(token)
             if outcome == "pruned":
-                pruned.setdefault(code, []).append(token)
-        result = _summarise(devices)
+                dead.append((token, code))
+        result = dataclasses.replace(_summarise(devices), dead_addresses=tuple(dead))
         return dataclasses.replace(result, retry_addresses=tuple(retry)) if result.ok and retry else result
 
     def _send_all(self, app: firebase_admin.App, built: list[messaging.Message]) -> list[tuple[str | None, Any]]:

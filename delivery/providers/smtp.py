@@ -2,7 +2,8 @@
 
 Django's SMTP backend owns connection set-up (TLS/SSL, auth, timeouts); we drive the session
 ourselves so every message gets its own SMTP reply code, which decides transient vs permanent
-(RFC 5321 §4.2.1: 4yz is a transient negative completion, 5yz a permanent one).
+(RFC 5321 §4.2.1: 4yz is a transient negative completion, 5yz a permanent one). The message itself,
+compliance headers included, is the email channel's (delivery.channels.email.build_email).
 """
 
 from __future__ import annotations
@@ -21,32 +22,11 @@ from django.core.mail import EmailMultiAlternatives
 from django.core.mail.backends.smtp import EmailBackend
 
 from comms.enums import Channel
-from delivery.providers.base import Content, Provider, SendResult
-from preferences.headers import (
-    CENTER_PLACEHOLDER, body_with_links, list_unsubscribe_headers, message_preferences_url, message_unsubscribe_token,
-    wants_unsubscribe,
+from delivery.channels.email import (
+    CENTER_PLACEHOLDER, build_email, message_id as email_message_id, message_preferences_url,
+    message_unsubscribe_token, wants_unsubscribe,
 )
-
-
-def build_email(message: Any, content: Content, config: dict[str, Any]) -> EmailMultiAlternatives:
-    """The RFC 5322 message every email provider sends: stable Message-ID across retries."""
-    from_email = config.get("from_email") or message.metadata.get("from_email") or settings.DEFAULT_FROM_EMAIL
-    headers = {
-        "Message-ID": f"<{message.id}@{settings.COMMS_MESSAGE_ID_DOMAIN}>",
-        "X-Comms-Message-Id": str(message.id),
-        **list_unsubscribe_headers(message, getattr(message, "unsubscribe_token", None)),
-        **content.data.get("headers", {}),
-    }
-    # Non-critical mail shows its unsubscribe and preferences links in the body too (a footer unless the
-    # template placed {{unsubscribe_url}} / {{preferences_url}} itself).
-    body, body_html = body_with_links(message, content.body, content.body_html)
-    email = EmailMultiAlternatives(
-        subject=content.subject, body=body, from_email=from_email, to=[message.recipient_address],
-        headers=headers, reply_to=[message.metadata["reply_to"]] if message.metadata.get("reply_to") else None,
-    )
-    if body_html:
-        email.attach_alternative(body_html, "text/html")
-    return email
+from delivery.providers.base import Content, Provider, SendResult
 
 
 _QP = b"Content-Transfer-Encoding: quoted-printable\r\n"
@@ -235,7 +215,7 @@ class SmtpProvider(Provider):
             self._checkin(session)
 
     def _send_on(self, session: "_Session", message: Any, content: Content) -> SendResult:
-        message_id = f"<{message.id}@{settings.COMMS_MESSAGE_ID_DOMAIN}>"
+        message_id = email_message_id(message)
         connection = session.backend.connection
         session.last_used = time.monotonic()
         from_email, wire = self._serialise(message, content)

@@ -26,7 +26,6 @@ from django.conf import settings
 
 from comms.enums import Category, Channel
 from delivery.providers.base import Content, Provider, SendResult
-from delivery.providers.twilio import with_footer
 from templates_app.rendering import sms_segments
 
 _TRANSIENT = {"Throttling", "ThrottlingException", "ThrottledException", "KMSThrottling", "InternalError",
@@ -102,7 +101,7 @@ class SnsProvider(Provider):
         return {k: {"DataType": "String", "StringValue": v} for k, v in attrs.items()}
 
     def send(self, message: Any, content: Content) -> SendResult:
-        body = with_footer(content.body, category=message.category, locale=message.locale)
+        body = content.body  # with the channel's STOP/HELP footer already (delivery.channels.sms)
         info = sms_segments(body)
         client = self.client()
         try:

@@ -4,7 +4,7 @@ Config (ChannelProvider options + credentials, or settings): ``account_sid``, ``
 ``from_number`` or ``messaging_service_sid``; ``base_url`` points the SDK elsewhere (the tests'
 loopback stand-in). Classification follows Twilio's error reference: HTTP 429 and 5xx are
 transient; 4xx with an error code (21211 invalid 'To', 21610 unsubscribed recipient, 21614 not a
-mobile number, ...) are permanent.
+mobile number, ...) are permanent. The STOP/HELP footer is the SMS channel's (delivery.channels.sms).
 """
 
 from __future__ import annotations
@@ -17,22 +17,9 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from comms.enums import Category, Channel
+from comms.enums import Channel
 from delivery.providers.base import Content, Provider, SendResult
 from templates_app.rendering import sms_segments
-
-# CTIA/TCPA: marketing texts say how to stop and get help (carriers filter those that do not).
-STOP_FOOTER = {"en": "Reply STOP to opt out, HELP for help.", "es": "Responde STOP para cancelar, HELP para ayuda.",
-               "fr": "Répondez STOP pour vous désabonner, HELP pour de l'aide.",
-               "de": "Antworte STOP zum Abmelden, HELP für Hilfe."}
-
-
-def with_footer(body: str, *, category: str, locale: str) -> str:
-    if category != Category.MARKETING:
-        return body
-    footer = STOP_FOOTER.get((locale or "en").split("-")[0].lower(), STOP_FOOTER["en"])
-    return body if footer in body else f"{body}\n{footer}"
-
 
 class TwilioProvider(Provider):
     name = "twilio"
@@ -66,7 +53,7 @@ class TwilioProvider(Provider):
         """Each thread's client keeps its connection pool between batches."""
 
     def send(self, message: Any, content: Content) -> SendResult:
-        body = with_footer(content.body, category=message.category, locale=message.locale)
+        body = content.body  # with the channel's STOP/HELP footer already (delivery.channels.sms)
         params: dict[str, Any] = {"to": message.recipient_address, "body": body}
         if self.config.get("messaging_service_sid"):
             params["messaging_service_sid"] = self.config["messaging_service_sid"]

@@ -7,7 +7,8 @@ Safety model
   most the sends it had in flight (≤ COMMS_SEND_CONCURRENCY); its other rows come back when the
   lease expires. Leases are extended while sends are in flight.
 * Everything but the provider call runs on the worker's thread, in claim order: screening, rendering,
-  breaker state, rate limits and quotas, failover decisions, outcome writes, fallbacks, follow-ups.
+  the channel policy (delivery.channels: before the first vendor and after each answer), breaker
+  state, rate limits and quotas, failover decisions, outcome writes, fallbacks, follow-ups.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from django.db import connection
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
-from delivery import health, ratelimit, routing, wakeup
+from delivery import channels, health, ratelimit, routing, wakeup
 from delivery.models import Message, MessageBatch
 from delivery.providers.base import Content, Provider, SendResult
 from delivery.services import inflight, screening
@@ -161,8 +162,12 @@ class _Delivery:
         """A provider's answer, on the worker's thread: its writes, the breaker, then done or failover."""
         try:
             provider.settle(a.message, result, prepared)
-        except Exception:  # the answer stands; a failed follow-up write (e.g. device pruning) is logged
+        except Exception:  # the answer stands; a failed follow-up write is logged
             log.exception("provider %s could not settle message %s", spec.name, a.message.id)
+        try:
+            channels.settle(a.message, result, provider=provider)
+        except Exception:  # the answer stands; a failed channel write (e.g. device pruning) is logged
+            log.exception("channel %s could not settle message %s", a.message.channel, a.message.id)
         healthy = not _provider_fault(result)
         health.record(spec.name, healthy=healthy, latency_ms=latency_ms, code=result.code)
         self.flight.mark(provider, healthy=healthy)
@@ -208,7 +213,8 @@ class _Delivery:
                 self.finish(m, SendResult.transient("COMMS_CHANNEL_UNAVAILABLE", f"no provider for {m.channel}"), "")
                 continue
             try:
-                content = tracker.apply(m, content_for(m, batches))
+                # The channel's policy (e.g. the SMS STOP footer) once, before any vendor of the chain.
+                content = channels.prepare_content(m, tracker.apply(m, content_for(m, batches)))
             except Unrenderable as exc:
                 self.finish(m, SendResult.permanent(exc.error.code, exc.error.message), "")
                 continue
