@@ -66,9 +66,11 @@ RELIABILITY_NOTES = """
   has it" and "the outcome is committed", has *r × W* sends in that window at any moment, and a kill
   turns them into duplicates. *W* is at least the relay's own latency *L* (it has the message and has
   not answered yet), so with one kill every *K* s spread over *P* sending processes the duplicate rate
-  is at least **L / (K × P)**, whatever the engine: the serial engine (not measured here), waiting on the relay most of
-  its time, is in that window most of the time too, and leaves ~1 duplicate per kill, but among
-  proportionally fewer messages sent between kills (at most 20/s per process through a 50 ms relay). For R1 (L = 50 ms, K = 2 s, P = 4) that floor is **0.625 %**, so the 0.1 % bar cannot be
+  is at least **L / (K × P)**, whatever the engine: the serial engine (not measured here), waiting
+  on the relay most of its time, is in that window most of the time too, and leaves ~1 duplicate per
+  kill, but among proportionally fewer messages sent between kills (at most 20/s per process through
+  a 50 ms relay).
+  For R1 (L = 50 ms, K = 2 s, P = 4) that floor is **0.625 %**, so the 0.1 % bar cannot be
   met with a 50 ms relay at that kill rate by any engine; it was met (0.004 %) on the loopback sink,
   where *L* is a fraction of a millisecond. R1 reports duplicates per kill next to the floor's
   prediction (per-process rate × *L*); what they measure above it is *W − L*: the 250 reply waiting
