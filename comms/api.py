@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zoneinfo
 
-from django.db import connection, transaction
+from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -14,6 +14,7 @@ from admin_console.services import audit_record, client_ip
 from comms import errors
 from comms.addresses import normalise_email, normalise_phone
 from comms.models import Recipient
+from comms.readiness import stores_check
 from comms.serializers import (
     DeviceSerializer,
     DeviceUnregisterSerializer,
@@ -66,20 +67,7 @@ class HealthApi(APIView):
 
     @extend_schema(responses={200: dict, 503: dict})
     def get(self, request):
-        from delivery.wakeup import redis_client
-
-        checks = {}
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
-            checks["database"] = "ok"
-        except Exception as exc:  # report, don't crash: this endpoint exists to say what is down
-            checks["database"] = f"error: {type(exc).__name__}"
-        try:
-            redis_client().ping()
-            checks["redis"] = "ok"
-        except Exception as exc:
-            checks["redis"] = f"error: {type(exc).__name__}"
+        checks = stores_check()
         healthy = all(v == "ok" for v in checks.values())
         return Response({"status": "ok" if healthy else "degraded", "checks": checks},
                         status=200 if healthy else 503)

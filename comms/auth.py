@@ -15,6 +15,7 @@ from rest_framework.request import Request
 
 from comms import errors
 from comms.models import ApiKey, Tenant
+from comms.redis import redis_client
 
 KEY_PREFIX = "ck_"
 _CACHE_SECONDS = 30.0  # a revoked key stops working within this many seconds on every process
@@ -138,8 +139,6 @@ class RedisWindowThrottle(throttling.BaseThrottle):
         raise NotImplementedError
 
     def allow_request(self, request: Request, view) -> bool:
-        from delivery.wakeup import redis_client
-
         count, _, period = self.rate().partition("/")
         limit, seconds = int(count), self.PERIODS[period[0]]
         now = time.time()

@@ -28,6 +28,7 @@ from rest_framework import throttling
 
 from comms import errors
 from comms.auth import RedisWindowThrottle
+from comms.redis import rate_window, redis_client
 
 log = logging.getLogger("comms.security")
 
@@ -93,8 +94,6 @@ def _fail_key(ident: str) -> str:
 
 def auth_locked(request: HttpRequest) -> None:
     """Raise RateLimited when this client address is locked out for guessing credentials."""
-    from delivery.wakeup import redis_client
-
     try:
         used = int(redis_client().get(_fail_key(client_ident(request))) or 0)
     except Exception:  # Redis down: authentication still works, only the lockout is off
@@ -108,15 +107,9 @@ def auth_locked(request: HttpRequest) -> None:
 
 def auth_failed(request: HttpRequest, *, kind: str) -> None:
     """Count one failed credential check; log (once per window) when the address gets locked out."""
-    from delivery.wakeup import redis_client
-
     ident = client_ident(request)
-    key = _fail_key(ident)
     try:
-        pipe = redis_client().pipeline(transaction=False)
-        pipe.incr(key)
-        pipe.expire(key, settings.COMMS_AUTH_LOCKOUT_SECONDS + 1)
-        used = pipe.execute()[0]
+        used = rate_window(f"comms:authfail:{ident}", seconds=settings.COMMS_AUTH_LOCKOUT_SECONDS).hit()
     except Exception:
         return
     if used == settings.COMMS_AUTH_FAILURE_LIMIT:
