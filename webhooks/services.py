@@ -16,6 +16,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from comms.audit import audit_record
+from tracking.models import MessageEvent
 from tracking.services import Outcome, event_ingest
 from webhooks.intake import Malformed
 from webhooks.models import WebhookEvent
@@ -66,8 +68,6 @@ def webhook_process(*, webhook_id: int, force: bool = False) -> ProcessResult:
                     outcomes.append(event_ingest(event=event, webhook_id=row.pk).value)
                 row.events_total = len(events)
                 if Outcome.APPLIED.value in outcomes and row.message_id is None:
-                    from tracking.models import MessageEvent
-
                     row.message_id = MessageEvent.objects.filter(webhook_id=row.pk).values_list(
                         "message_id", flat=True).first()
             else:
@@ -108,8 +108,6 @@ def webhook_process(*, webhook_id: int, force: bool = False) -> ProcessResult:
 
 def webhook_reprocess(*, webhook_id: int, actor=None) -> ProcessResult:
     """Admin action: run a stored row through processing again (after a fix, or for an orphan)."""
-    from admin_console.services import audit_record
-
     row = WebhookEvent.objects.get(pk=webhook_id)
     if row.signature_valid is not True:
         return ProcessResult(state=row.state)

@@ -7,6 +7,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
+from tracking.services import alerts_check, metrics_reconcile_recent
 from webhooks.services import webhook_process, webhooks_sweep
 
 
@@ -26,7 +27,5 @@ def sweep() -> int:
 @shared_task(name="webhooks.tasks.tracking_periodic", acks_late=False, ignore_result=True)
 def tracking_periodic() -> dict:
     """Reconcile recently touched metrics and check the rolling deliverability rates."""
-    from tracking.services import alerts_check, metrics_reconcile_recent
-
     reconciled = metrics_reconcile_recent(since=timezone.now() - timedelta(hours=1))
     return {"reconciled": reconciled, "alerts": len(alerts_check())}

@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from comms.enums import LogEvent, Status
 from delivery import health, ratelimit, routing, wakeup
@@ -38,7 +39,6 @@ from delivery.providers.base import Content, SendResult
 from delivery.services.content import Unrenderable, content_for
 from delivery.services.enqueue import message_fallback, message_follow_up
 from delivery.services import screening
-from tracking.links import Tracker
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -287,7 +287,8 @@ def deliver_batch(messages: list[Message], *, owner: str, clock: Clock = timezon
     pending = {m.id for m in messages}
     opened: dict[str, Any] = {}
     held = screening.screen(messages, now=clock())  # preferences, consent, suppression, quiet hours
-    tracker = Tracker(messages)  # click/open tracking and UTM for email HTML (tracking.links)
+    # Click/open tracking and UTM for email HTML: tracking's (it sits above delivery), so named in settings.
+    tracker = import_string(settings.COMMS_LINK_TRACKER)(messages)
     with ExitStack() as entered:
         for m in messages:
             if time.monotonic() > extend_at:  # slow provider: keep the lease on what is left
