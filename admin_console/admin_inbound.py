@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from admin_console import listcells
 from admin_console.admin import csv_response
 from preferences.admin import SuppressionAdmin as BaseSuppressionAdmin
 from preferences.models import Suppression
@@ -67,8 +68,9 @@ class SuppressionAdmin(BaseSuppressionAdmin):
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(BaseWebhookEventAdmin):
-    list_display = ("id", "provider", "event_type", "state", "signature", "unknown", "events_applied",
-                    "events_duplicate", "events_orphan", "attempts", "received_at")
+    # Compact cells (admin_console.listcells): the state's code, the long label in its title.
+    list_display = ("id", "provider", "types", "state_code", "sig", "unknown", "applied", "duplicate", "orphan",
+                    "tries", "received")
     readonly_fields = ["signature", "raw_payload", *BaseWebhookEventAdmin.readonly_fields]
     change_form_template = "admin/admin_console/webhookevent_change_form.html"
 
@@ -79,6 +81,40 @@ class WebhookEventAdmin(BaseWebhookEventAdmin):
         if obj.signature_valid:
             return format_html('<span style="color: {}">valid</span>', "#047857")
         return format_html('<b style="color: #b91c1c">INVALID</b> {}', obj.signature_error)
+
+    @admin.display(description="signature", ordering="signature_valid")
+    def sig(self, obj: WebhookEvent):
+        if obj.signature_valid is False:  # the list shows the verdict; the reason is in the title and the page
+            return format_html('<b style="color: #b91c1c" title="{}">INVALID</b>', obj.signature_error)
+        return self.signature(obj)
+
+    @admin.display(description="applied", ordering="events_applied")
+    def applied(self, obj: WebhookEvent):
+        return obj.events_applied
+
+    @admin.display(description="dup.", ordering="events_duplicate")
+    def duplicate(self, obj: WebhookEvent):
+        return obj.events_duplicate
+
+    @admin.display(description="orphan", ordering="events_orphan")
+    def orphan(self, obj: WebhookEvent):
+        return obj.events_orphan
+
+    @admin.display(description="event type", ordering="event_type")
+    def types(self, obj: WebhookEvent):
+        return listcells.clipped(obj.event_type)
+
+    @admin.display(description="state", ordering="state")
+    def state_code(self, obj: WebhookEvent):
+        return format_html('<span title="{}">{}</span>', obj.get_state_display(), obj.state)
+
+    @admin.display(description="tries", ordering="attempts")
+    def tries(self, obj: WebhookEvent):
+        return obj.attempts
+
+    @admin.display(description="received (UTC)", ordering="received_at")
+    def received(self, obj: WebhookEvent):
+        return listcells.compact_time(obj.received_at)
 
     @admin.display(description="raw payload")
     def raw_payload(self, obj: WebhookEvent):

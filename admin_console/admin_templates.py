@@ -66,13 +66,13 @@ class TemplateAdmin(BaseTemplateAdmin):
 
     @admin.display(description="Version history")
     def history(self, obj: Template):
-        versions = list(obj.versions.order_by("-version").select_related("created_by"))
+        versions = list(obj.versions.order_by("-version").select_related("created_by", "created_by_key"))
         if not versions:
             return "—"
         rows = format_html_join("", "<tr><td><a href='{}'>v{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
                                     "<td>{}</td></tr>", (
             (reverse("admin:templates_app_templateversion_change", args=[v.pk]), v.version, v.get_status_display(),
-             "live" if v.pk == obj.active_version_id else "", v.created_by or "", v.change_notes[:80],
+             "live" if v.pk == obj.active_version_id else "", v.creator, v.change_notes[:80],
              format_html("<a href='{}?a={}&amp;b={}'>diff with v{}</a>", reverse("admin:templates_app_template_diff",
                                                                                args=[obj.pk]),
                          v.version - 1, v.version, v.version - 1) if v.version > 1 else "")

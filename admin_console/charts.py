@@ -33,31 +33,41 @@ def _fmt(value: float, unit: str) -> str:
     return f"{value:,.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
 
 
+def _open_svg(title: str, width: int, height: int, x0: float, y0: float, x1: float, y1: float) -> str:
+    """The <svg> element; data-plot is the axis box (x0 y0 x1 y1) every mark must stay inside (tested)."""
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 {width} {height}" '
+            f'width="{width}" height="{height}" data-plot="{x0:g} {y0:g} {x1:g} {y1:g}" '
+            f'aria-label="{escape(title)}">')
+
+
 def line_chart(*, title: str, x_labels: list[str], series: list[Series], thresholds: list[tuple[float, str]] = (),
                unit: str = "", width: int = 560, height: int = 220) -> str:
     """Lines over shared x labels, with dashed horizontal threshold lines (e.g. 0.3 % hard bounces)."""
-    left, right, top, bottom = 52, 12, 28, 34
+    # The right margin holds half of the last x label (text-anchor middle), so it is never cut off.
+    left, right, top, bottom = 52, 24, 28, 34
     plot_w, plot_h = width - left - right, height - top - bottom
     values = [v for s in series for v in s.values if v is not None] + [t for t, _ in thresholds]
     y_max = _nice_max(max(values, default=0) * 1.1)
-    n = max(len(x_labels), 1)
+    # One x slot per point of the longest series as well as per label: a series longer than its labels
+    # would otherwise be drawn past the right axis.
+    n = max(len(x_labels), *(len(s.values) for s in series), 1)
 
     def x(i: int) -> float:
         return left + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
 
     def y(v: float) -> float:
-        return top + plot_h - plot_h * v / y_max
+        return top + plot_h - plot_h * min(max(v, 0.0), y_max) / y_max
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 {width} {height}" '
-           f'width="{width}" height="{height}" aria-label="{escape(title)}">',
+    out = [_open_svg(title, width, height, left, top, width - right, top + plot_h),
            f'<text x="{left}" y="16" class="chart-title">{escape(title)}</text>']
     for i in range(5):
         v = y_max * i / 4
         out.append(f'<line x1="{left}" x2="{width - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" class="grid"/>'
                    f'<text x="{left - 6}" y="{y(v) + 4:.1f}" class="axis" text-anchor="end">{_fmt(v, unit)}</text>')
-    step = max(1, n // 8)
+    step = max(1, math.ceil(n / 8))  # at most ~8 labels: they never overlap
+    last = len(x_labels) - 1
     for i, label in enumerate(x_labels):
-        if i % step == 0 or i == n - 1:
+        if (i % step == 0 and last - i >= step) or i == last:  # the last label never crowds the one before
             out.append(f'<text x="{x(i):.1f}" y="{height - 14}" class="axis" text-anchor="middle">{escape(label)}</text>')
     label_x = width - right - 4
     for value, label in sorted(thresholds, reverse=True):
@@ -83,27 +93,26 @@ def line_chart(*, title: str, x_labels: list[str], series: list[Series], thresho
 def bar_chart(*, title: str, bars: list[tuple[str, float, str]], unit: str = "", width: int = 560,
               height: int = 220, color: str = PALETTE[0]) -> str:
     """Vertical bars (label, value, link); each bar links to the messages behind it."""
-    left, right, top, bottom = 52, 12, 28, 34
+    left, right, top, bottom = 52, 24, 28, 34
     plot_w, plot_h = width - left - right, height - top - bottom
     y_max = _nice_max(max((v for _, v, _ in bars), default=0))
     n = max(len(bars), 1)
     slot = plot_w / n
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 {width} {height}" '
-           f'width="{width}" height="{height}" aria-label="{escape(title)}">',
+    out = [_open_svg(title, width, height, left, top, width - right, top + plot_h),
            f'<text x="{left}" y="16" class="chart-title">{escape(title)}</text>']
     for i in range(5):
         v = y_max * i / 4
         yy = top + plot_h - plot_h * v / y_max
         out.append(f'<line x1="{left}" x2="{width - right}" y1="{yy:.1f}" y2="{yy:.1f}" class="grid"/>'
                    f'<text x="{left - 6}" y="{yy + 4:.1f}" class="axis" text-anchor="end">{_fmt(v, unit)}</text>')
-    step = max(1, n // 8)
+    step = max(1, math.ceil(n / 8))
     for i, (label, value, href) in enumerate(bars):
         h = plot_h * value / y_max
         bx = left + i * slot + slot * 0.15
         bar = (f'<rect x="{bx:.1f}" y="{top + plot_h - h:.1f}" width="{slot * 0.7:.1f}" height="{h:.1f}" '
                f'fill="{color}"><title>{escape(label)}: {_fmt(value, unit)}</title></rect>')
         out.append(f'<a href="{escape(href)}">{bar}</a>' if href else bar)
-        if i % step == 0 or i == n - 1:
+        if (i % step == 0 and n - 1 - i >= step) or i == n - 1:
             out.append(f'<text x="{bx + slot * 0.35:.1f}" y="{height - 14}" class="axis" '
                        f'text-anchor="middle">{escape(label)}</text>')
     out.append("</svg>")

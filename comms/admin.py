@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from comms.forms import ChoiceArrayAdminMixin
 from comms.models import ApiKey, Recipient, Tenant
 
 
@@ -10,7 +11,7 @@ class TenantAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(ChoiceArrayAdminMixin, admin.ModelAdmin):  # scopes: checkboxes
     list_display = ("name", "prefix", "tenant", "scopes", "created_at", "last_used_at", "revoked_at")
     list_filter = ("tenant",)
     readonly_fields = ("prefix", "key_hash", "created_at", "last_used_at")

@@ -12,18 +12,22 @@ class Channel(models.TextChoices):
 
 
 class Priority(models.IntegerChoices):
-    """P0 is never behind anything else: its own queue, its own worker pool, first in every claim."""
+    """P0 is never behind anything else: its own queue, its own worker pool, first in every claim.
+
+    Labels name urgency only, matching the names `parse` accepts (emergency/critical, high, normal,
+    low); what a message is about is its category (e.g. transactional), never its priority.
+    """
 
     P0 = 0, "P0 emergency"
-    P1 = 1, "P1 alert"
-    P2 = 2, "P2 newsletter"
-    P3 = 3, "P3 campaign"
-    P4 = 4, "P4 transactional"
+    P1 = 1, "P1 high"
+    P2 = 2, "P2 normal"
+    P3 = 3, "P3 low"
+    P4 = 4, "P4 lowest"
 
     @classmethod
     def parse(cls, value: "str | int") -> "Priority":
-        """Accept 0..4, "P0".."P4" and the seed's names (critical/high/normal/low)."""
-        aliases = {"critical": 0, "emergency": 0, "high": 1, "alert": 1, "normal": 2, "low": 3}
+        """Accept 0..4, "P0".."P4", the seed's names (critical/high/normal/low) and the labels' names."""
+        aliases = {"critical": 0, "emergency": 0, "high": 1, "alert": 1, "normal": 2, "low": 3, "lowest": 4}
         if isinstance(value, str):
             key = value.strip().lower()
             if key in aliases:

@@ -74,16 +74,19 @@ class StrictSerializer(serializers.Serializer):
 
 # A priority as a number 0-4 or one of these names; exactly what the schema documents.
 PRIORITY_NAMES = [*(f"P{n}" for n in range(5)), *(f"p{n}" for n in range(5)), *(str(n) for n in range(5)),
-                  "critical", "emergency", "high", "alert", "normal", "low"]
+                  "critical", "emergency", "high", "alert", "normal", "low", "lowest"]
+# Priorities name urgency (comms.enums.Priority labels); what a message is about is its category.
+PRIORITY_HELP = ("Urgency: " + ", ".join(p.label for p in Priority) + " (0 most urgent). Given as 0-4, P0-P4 or "
+                 "the name (emergency/critical, high, normal, low, lowest).")
 
 
 @extend_schema_field({"oneOf": [{"type": "integer", "minimum": 0, "maximum": 4},
                                  {"type": "string", "enum": PRIORITY_NAMES}],
-                      "description": "0-4 (0 most urgent), P0-P4, or critical/high/normal/low."})
+                      "description": PRIORITY_HELP})
 class PriorityField(serializers.Field):
     """0-4, "P0".."P4" or a seed name; validated to the int Priority value."""
 
-    default_error_messages = {"invalid": "priority is 0-4, P0-P4, or critical/high/normal/low."}
+    default_error_messages = {"invalid": "priority is 0-4, P0-P4, or emergency/critical, high, normal, low, lowest."}
 
     def to_internal_value(self, data) -> int:
         if isinstance(data, bool) or not (isinstance(data, int) and 0 <= data <= 4

@@ -39,6 +39,10 @@ def standin_children(var: Path, env: dict[str, str]) -> tuple[dict[str, dict], l
         children["twilio"] = {"cmd": [PY, "-m", "tests.standins.twilio", "--port", str(port), "--account-sid",
                                       ACCOUNT_SID, "--auth-token", env["TWILIO_AUTH_TOKEN"]]}
         lines.append(f"  SMS            Twilio stand-in http://127.0.0.1:{port} (messages print as 'twilio |')")
+        # Inbound Twilio webhooks (/webhooks/twilio/*) are checked against this token (X-Twilio-Signature,
+        # https://www.twilio.com/docs/usage/webhooks/webhooks-security): whoever signs a test request needs it.
+        lines.append(f"  Twilio token   {env['TWILIO_AUTH_TOKEN']} (account {ACCOUNT_SID}; in {token_file}): "
+                     "signs and checks /webhooks/twilio/*")
     if not (env.get("FCM_SERVICE_ACCOUNT_JSON") or env.get("FCM_SERVICE_ACCOUNT_FILE")):
         port = int(env.get("COMMS_FCM_STANDIN_PORT") or free_port())
         credential = folder / "fcm-service-account.json"

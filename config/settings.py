@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Redoc/Swagger UI as our own static files (no CDN, works under the CSP)
     "comms",
     "templates_app",
     "delivery",
@@ -103,7 +104,8 @@ ASGI_APPLICATION = "config.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Site-wide admin templates (admin/base_site.html) must come before django.contrib.admin's own.
+        "DIRS": [BASE_DIR / "admin_console" / "site_templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -172,6 +174,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 # Typed error responses on every operation; request bodies closed to unknown fields (see comms/schema.py).
 SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
@@ -219,13 +224,13 @@ COMMS_PRIORITIES = {
     0: {"name": "emergency", "batch": env.int("COMMS_P0_BATCH", default=10),
         "backoff": env.list("COMMS_P0_RETRY_BACKOFF", cast=int, default=[10, 30, 60, 120, 300]),
         "max_age": env.int("COMMS_P0_MAX_AGE", default=900)},
-    1: {"name": "alert", "batch": env.int("COMMS_P1_BATCH", default=50), "backoff": _default_backoff,
+    1: {"name": "high", "batch": env.int("COMMS_P1_BATCH", default=50), "backoff": _default_backoff,
         "max_age": env.int("COMMS_P1_MAX_AGE", default=6 * 3600)},
-    2: {"name": "newsletter", "batch": env.int("COMMS_P2_BATCH", default=200), "backoff": _default_backoff,
+    2: {"name": "normal", "batch": env.int("COMMS_P2_BATCH", default=200), "backoff": _default_backoff,
         "max_age": env.int("COMMS_P2_MAX_AGE", default=24 * 3600)},
-    3: {"name": "campaign", "batch": env.int("COMMS_P3_BATCH", default=200), "backoff": _default_backoff,
+    3: {"name": "low", "batch": env.int("COMMS_P3_BATCH", default=200), "backoff": _default_backoff,
         "max_age": env.int("COMMS_P3_MAX_AGE", default=24 * 3600)},
-    4: {"name": "transactional", "batch": env.int("COMMS_P4_BATCH", default=100), "backoff": _default_backoff,
+    4: {"name": "lowest", "batch": env.int("COMMS_P4_BATCH", default=100), "backoff": _default_backoff,
         "max_age": env.int("COMMS_P4_MAX_AGE", default=24 * 3600)},
 }
 # Which provider class serves each channel (dotted paths); ChannelProvider rows override per tenant.

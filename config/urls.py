@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+from drf_spectacular.views import SpectacularAPIView
 
+from comms.api_docs import ApiDocsView
 from comms.errors import json_400, json_403, json_404, json_500
 
 
@@ -19,7 +20,7 @@ urlpatterns = [
     path("api/v1/", include("delivery.urls")),
     path("api/v1/", include("templates_app.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
     path("healthz", healthz),
     path("webhooks/", include("webhooks.urls")),
     path("", include("tracking.urls")),

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from comms.admin_mixins import ReadOnlyMixin
+from comms.forms import ChoiceArrayAdminMixin
 from delivery.models import ChannelProvider, DeliveryLog, Message, MessageBatch
 
 
@@ -47,6 +48,6 @@ class MessageBatchAdmin(admin.ModelAdmin):
 
 
 @admin.register(ChannelProvider)
-class ChannelProviderAdmin(admin.ModelAdmin):
+class ChannelProviderAdmin(ChoiceArrayAdminMixin, admin.ModelAdmin):  # categories: checkboxes
     list_display = ("name", "channel", "tenant", "is_primary", "order", "status", "categories", "rate_limit", "daily_limit")
     list_filter = ("channel", "status")

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from comms import errors
 from comms.audit import client_ip
+from comms.forms import ChoiceArrayAdminMixin
 from comms.services import tenant_get_default
 from templates_app import rendering, services
 from templates_app.models import Template, TemplateLocale, TemplateReview, TemplateVersion
@@ -73,7 +74,7 @@ class TemplateVersionInline(admin.TabularInline):
     model = TemplateVersion
     extra = 0
     can_delete = False
-    fields = ("link", "status", "change_notes", "created_by", "submitted_at", "approved_at", "activated_at")
+    fields = ("link", "status", "change_notes", "creator", "submitted_at", "approved_at", "activated_at")
     readonly_fields = fields
     ordering = ("-version",)
 
@@ -87,12 +88,13 @@ class TemplateVersionInline(admin.TabularInline):
 
 
 @admin.register(Template)
-class TemplateAdmin(admin.ModelAdmin):
+class TemplateAdmin(ChoiceArrayAdminMixin, admin.ModelAdmin):  # channels: checkboxes of the Channel enum
     list_display = ("template_key", "name", "category", "channels", "live_version", "latest_status", "locales")
     list_filter = ("category", "tenant")
     search_fields = ("template_key", "name")
     inlines = [TemplateVersionInline]
-    readonly_fields = ("active_version", "created_by", "created_at", "updated_at")
+    exclude = ("created_by", "created_by_key")
+    readonly_fields = ("active_version", "creator", "created_at", "updated_at")
     actions = ["new_draft"]
 
     def get_queryset(self, request):
@@ -150,7 +152,7 @@ class TemplateAdmin(admin.ModelAdmin):
 
 @admin.register(TemplateVersion)
 class TemplateVersionAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "status", "created_by", "submitted_at", "approved_at", "activated_at")
+    list_display = ("__str__", "status", "creator", "submitted_at", "approved_at", "activated_at")
     list_filter = ("status",)
     inlines = [TemplateLocaleInline, TemplateReviewInline]
     fields = ("template", "version", "status", "change_notes", "variables_schema", "sample_variables", "experiment",

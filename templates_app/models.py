@@ -17,6 +17,16 @@ from comms.enums import Category, Channel
 CRITICAL_CATEGORIES = (Category.SECURITY, Category.LEGAL)
 
 
+def creator_label(obj: models.Model) -> str:
+    """Who made a template or version: the staff user, or the API key (name and prefix) it came through."""
+    if obj.created_by_id:
+        return str(obj.created_by)
+    if obj.created_by_key_id:
+        key = obj.created_by_key
+        return f"API key {key.name} ({key.prefix}…)"
+    return ""
+
+
 class Template(models.Model):
     tenant = models.ForeignKey("comms.Tenant", on_delete=models.CASCADE, related_name="templates")
     template_key = models.SlugField(max_length=128, help_text="Programmatic name, e.g. order_confirmation.")
@@ -34,6 +44,9 @@ class Template(models.Model):
                                        related_name="+")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
+    # Templates made through the API have no user behind them: the API key that made them is the actor.
+    created_by_key = models.ForeignKey("comms.ApiKey", null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="+", verbose_name="created by API key")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -44,6 +57,12 @@ class Template(models.Model):
 
     def __str__(self) -> str:
         return self.template_key
+
+    @property
+    def creator(self) -> str:
+        return creator_label(self)
+
+    creator.fget.short_description = "created by"
 
     @property
     def critical(self) -> bool:
@@ -72,6 +91,8 @@ class TemplateVersion(models.Model):
     review_notes = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
+    created_by_key = models.ForeignKey("comms.ApiKey", null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="+", verbose_name="created by API key")
     submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
@@ -85,6 +106,12 @@ class TemplateVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template.template_key} v{self.version}"
+
+    @property
+    def creator(self) -> str:
+        return creator_label(self)
+
+    creator.fget.short_description = "created by"
 
     @property
     def editable(self) -> bool:

@@ -61,7 +61,8 @@ def admin_template_add(page, base: str, *, key: str, name: str, channels: str, s
     page.goto(f"{base}/admin/templates_app/template/add/")
     page.fill("#id_template_key", key)
     page.fill("#id_name", name)
-    page.fill("#id_channels", channels)
+    for channel in channels.split(","):  # a checkbox per channel of the enum
+        page.check(f"input[name=channels][value={channel.strip()}]")
     page.click("input[name=_save]")
     if screenshot:
         page.screenshot(path=str(SCREENSHOTS / screenshot), full_page=True)

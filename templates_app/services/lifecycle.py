@@ -14,6 +14,7 @@ from django.utils import timezone
 from comms import errors
 from comms.audit import audit_record
 from comms.enums import Channel
+from comms.models import ApiKey
 from templates_app import rendering
 from templates_app.models import Template, TemplateLocale, TemplateReview, TemplateVersion
 from templates_app.services.render import (
@@ -94,7 +95,7 @@ def template_create(*, tenant: Any, actor: Any, data: dict, user: Any = None) ->
     """A new template and its first (draft) version. Nothing is saved when any part fails to compile."""
     _validate_shape(data)
     template = Template(tenant=tenant, template_key=data["template_key"], created_by=user,
-                        **{f: data[f] for f in TEMPLATE_FIELDS if f in data})
+                        created_by_key=_api_key(actor), **{f: data[f] for f in TEMPLATE_FIELDS if f in data})
     if data.get("trusted"):
         if user is None or not user.has_perm("templates_app.use_raw_html"):
             raise errors.Forbidden("Only users with the 'use raw HTML' permission may create trusted templates.")
@@ -107,20 +108,29 @@ def template_create(*, tenant: Any, actor: Any, data: dict, user: Any = None) ->
     except IntegrityError:
         raise errors.TemplateKeyTaken(details={"template": data["template_key"]}) from None
     version = TemplateVersion.objects.create(template=template, version=1, created_by=user,
+                                             created_by_key=_api_key(actor),
                                              **{f: data[f] for f in VERSION_FIELDS if f in data})
     _write_locales(version, locales)
     audit_record(actor=actor, action="template.create", target=template, diff={"version": 1}, tenant=tenant)
     return template
 
 
-def _open_draft(template: Template, user: Any) -> TemplateVersion:
+def _api_key(actor: Any) -> ApiKey | None:
+    """The API key when the actor is one (API calls), so "created by" names it; None for users/system."""
+    if isinstance(actor, ApiKey):
+        return actor
+    key = getattr(actor, "api_key", None)  # comms.auth.ServicePrincipal: request.user of an API call
+    return key if isinstance(key, ApiKey) else None
+
+
+def _open_draft(template: Template, user: Any, actor: Any = None) -> TemplateVersion:
     """The draft to edit: the open one, or a new copy of the latest version (never the live one)."""
     latest = template.versions.order_by("-version").first()
     if latest is not None and latest.status == Status.DRAFT:
         return latest
     draft = TemplateVersion.objects.create(
         template=template, version=(latest.version if latest else 0) + 1, created_by=user,
-        **{f: getattr(latest, f) for f in VERSION_FIELDS} if latest else {},
+        created_by_key=_api_key(actor), **{f: getattr(latest, f) for f in VERSION_FIELDS} if latest else {},
     )
     if latest is not None:
         for row in latest.locales.all():
@@ -140,7 +150,7 @@ def template_edit(*, template: Template, actor: Any, data: dict, user: Any = Non
     if "locales" in data:
         _syntax_check(template, data["locales"])
     template.save()
-    draft = _open_draft(template, user)
+    draft = _open_draft(template, user, actor)
     for f in VERSION_FIELDS:
         if f in data:
             setattr(draft, f, data[f])

@@ -105,6 +105,7 @@ def _sms_and_push_work_offline(base: str, key: str, system: ComposedSystem) -> N
     """SMS and push go through the real SDKs into the Twilio and FCM stand-ins `make run` starts."""
     auth = {"Authorization": f"Bearer {key}"}
     assert "Twilio stand-in http://127.0.0.1:" in system.text and "FCM stand-in http://127.0.0.1:" in system.text
+    assert re.search(r"Twilio token   [0-9a-f]{32} ", system.text)
     assert httpx.put(f"{base}/api/v1/recipients/ada", headers=auth, json={"phone": "+14155550123"}).status_code in (200, 201)
     device = httpx.post(f"{base}/api/v1/recipients/ada/devices", headers=auth,
                         json={"token": "make-run-device-0001", "platform": "android"})
@@ -129,3 +130,25 @@ def _ok(url: str) -> bool:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_banner_names_the_twilio_standin_token_that_checks_inbound_webhooks(tmp_path):
+    """Under `make run` inbound Twilio webhooks are verified with the stand-in's generated token: the
+    banner prints it (and where it is kept) so a user can sign a test request (issue 13 item 15)."""
+    from comms.up_standins import ACCOUNT_SID, standin_children
+
+    env: dict[str, str] = {}
+    children, lines = standin_children(tmp_path, env)
+    token = (tmp_path / "standins" / "twilio-auth-token").read_text().strip()
+    assert len(token) == 32 and env["TWILIO_AUTH_TOKEN"] == token  # what the web tier checks signatures with
+    line = next(x for x in lines if "Twilio token" in x)
+    assert token in line and ACCOUNT_SID in line and str(tmp_path / "standins" / "twilio-auth-token") in line
+    assert "/webhooks/twilio/" in line
+    assert token in children["twilio"]["cmd"]
+    # A second `make run` keeps the same token, so a signature computed once stays valid.
+    again: dict[str, str] = {}
+    _, lines_again = standin_children(tmp_path, again)
+    assert again["TWILIO_AUTH_TOKEN"] == token and any(token in x for x in lines_again)
+    # With a real Twilio account configured there is no stand-in and no stand-in token line.
+    _, real = standin_children(tmp_path, {"TWILIO_ACCOUNT_SID": "AC" + "1" * 32})
+    assert not any("Twilio token" in x for x in real)

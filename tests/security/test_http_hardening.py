@@ -61,7 +61,7 @@ def test_deploy_check_is_clean_under_production_settings():
     assert plain.returncode != 0 and "SESSION_COOKIE_SECURE" in plain.stdout + plain.stderr
 
 
-def test_admin_and_console_work_under_the_csp(live_server, tenant):
+def test_admin_and_console_work_under_the_csp(live_server, tenant, other_tenant):
     get_user_model().objects.create_superuser("ops", "ops@example.com", "correct horse battery")
     violations: list[str] = []
     with browser_page() as page:
@@ -77,4 +77,11 @@ def test_admin_and_console_work_under_the_csp(live_server, tenant):
         page.wait_for_load_state("networkidle")
         page.screenshot(path=str(SCREENSHOTS / "console-under-csp.png"), full_page=True)
         assert "Server Error" not in page.content()
+        # The tenant selector works under the CSP: choosing a tenant reloads the console for it.
+        with page.expect_navigation(url=f"**/console/?tenant={other_tenant.pk}"):
+            page.select_option("#tenant-select", label=other_tenant.slug)
+        assert page.locator("#tenant-select option:checked").inner_text() == other_tenant.slug
+        with page.expect_navigation(url="**/console/?tenant="):
+            page.select_option("#tenant-select", label="all tenants")
+        assert page.locator("#tenant-select option:checked").inner_text() == "all tenants"
     assert violations == []
