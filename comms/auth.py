@@ -15,7 +15,7 @@ from rest_framework.request import Request
 
 from comms import errors
 from comms.models import ApiKey, Tenant
-from comms.redis import redis_client
+from comms.redis import RateWindow, parse_rate, rate_window
 
 KEY_PREFIX = "ck_"
 _CACHE_SECONDS = 30.0  # a revoked key stops working within this many seconds on every process
@@ -56,12 +56,21 @@ class ServicePrincipal:
         return self.api_key.has_scope(scope)
 
 
-def _lookup(prefix: str) -> ApiKey | None:
-    now = time.monotonic()
+_MISS = object()
+
+
+def _cached(prefix: str) -> ApiKey | None | object:
+    """The cached lookup of `prefix` (a key or None), or _MISS when it would take a query."""
     with _cache_lock:
         hit = _cache.get(prefix)
-    if hit and hit[0] > now:
-        return hit[1]
+    return hit[1] if hit and hit[0] > time.monotonic() else _MISS
+
+
+def _lookup(prefix: str) -> ApiKey | None:
+    now = time.monotonic()
+    hit = _cached(prefix)
+    if hit is not _MISS:
+        return hit
     key = ApiKey.objects.select_related("tenant").filter(prefix=prefix, revoked_at__isnull=True).first()
     with _cache_lock:
         if len(_cache) >= _CACHE_MAX:
@@ -87,17 +96,29 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise errors.Unauthenticated("Use 'Authorization: Bearer <api key>'.")
         from comms.throttles import auth_failed, auth_locked
 
-        auth_locked(request)  # an address that keeps guessing keys is refused before any lookup
         raw = raw.strip()
         prefix = split_key(raw)
-        key = _lookup(prefix) if prefix else None
+        key = _cached(prefix) if prefix else None
+        lock_checked = key is _MISS
+        if lock_checked:
+            auth_locked(request)  # an address that keeps guessing keys is refused before any query
+            key = _lookup(prefix)
         # The stored value is a SHA-256 of the whole key, compared in constant time; an unknown
         # prefix still costs the same hash, so timing does not reveal which prefixes exist.
         if key is None:
             hmac.compare_digest(_DUMMY_HASH, hash_key(raw))
         if key is None or not hmac.compare_digest(key.key_hash, hash_key(raw)):
+            if not lock_checked:
+                auth_locked(request)  # a locked-out address learns nothing, not even that it guessed wrong
             auth_failed(request, kind="API key")
             raise errors.Unauthenticated("The API key is not valid.")
+        if not lock_checked:
+            # A locked-out address is refused even with the right key. The lockout check and the key's
+            # request budget share one Redis round trip (they were two on every API call).
+            counter = _key_counter(request, key)
+            counted = auth_locked(request, also=counter.queue if counter else None)
+            if counter and counted:
+                request._comms_key_count = (counter.name, counted[0])
         now = timezone.now()
         if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
             # Coarse on purpose: a write per request would cost more than the request itself.
@@ -125,12 +146,17 @@ class HasScope(permissions.BasePermission):
         return True
 
 
-class RedisWindowThrottle(throttling.BaseThrottle):
-    """A fixed-window request budget in Redis: one pipelined INCR+EXPIRE per request, shared by
-    every process. (DRF's SimpleRateThrottle keeps a list of timestamps per key, which grows with
-    the rate and is re-pickled on every request.) Subclasses give the rate and the identity."""
+def _key_counter(request: Request, key: ApiKey) -> RateWindow | None:
+    """The key's budget window when the view is throttled per key, so authentication can count it."""
+    view = (getattr(request, "parser_context", None) or {}).get("view")
+    if view is None or ApiKeyRateThrottle not in getattr(view, "throttle_classes", ()):
+        return None
+    return ApiKeyRateThrottle().counter(key.prefix)
 
-    PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+class RedisWindowThrottle(throttling.BaseThrottle):
+    """A fixed-window request budget in Redis (the kernel's one RateWindow, comms/redis.py), shared by
+    every process. Subclasses give the rate and the identity."""
 
     def rate(self) -> str:  # pragma: no cover - contract
         raise NotImplementedError
@@ -138,21 +164,21 @@ class RedisWindowThrottle(throttling.BaseThrottle):
     def ident_for(self, request: Request) -> str:  # pragma: no cover - contract
         raise NotImplementedError
 
+    def counter(self, ident: str) -> RateWindow:
+        limit, seconds = parse_rate(self.rate())
+        return rate_window(f"comms:throttle:{ident}", seconds=seconds, limit=limit)
+
     def allow_request(self, request: Request, view) -> bool:
-        count, _, period = self.rate().partition("/")
-        limit, seconds = int(count), self.PERIODS[period[0]]
-        now = time.time()
-        window = int(now // seconds)
-        key = f"comms:throttle:{self.ident_for(request)}:{window}"
+        counter = self.counter(self.ident_for(request))
+        self._wait = counter.wait
+        counted = getattr(request, "_comms_key_count", None)  # already counted with the lockout check
+        if counted and counted[0] == counter.name:
+            return counted[1] <= counter.limit
         try:
-            pipe = redis_client().pipeline(transaction=False)
-            pipe.incr(key)
-            pipe.expire(key, seconds + 1)
-            used = pipe.execute()[0]
+            used = counter.hit()
         except Exception:  # a Redis outage must not take the API down with it
             return True
-        self._wait = (window + 1) * seconds - now
-        return used <= limit
+        return used <= counter.limit
 
     def wait(self) -> float:
         return getattr(self, "_wait", 0.0)

@@ -57,7 +57,7 @@ class Category(models.TextChoices):
 
 
 class Status(models.TextChoices):
-    """Message lifecycle. Webhook-driven statuses only ever move forward (see FORWARD_RANK)."""
+    """Message lifecycle. Webhook-driven statuses only ever move forward (delivery.services.status)."""
 
     SCHEDULED = "scheduled", "Scheduled"
     QUEUED = "queued", "Queued"

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import SkipField, empty
 
 from comms.enums import Priority
 
@@ -70,6 +72,76 @@ class StrictSerializer(serializers.Serializer):
             if wrong:
                 raise serializers.ValidationError(wrong)
         return super().to_internal_value(data)
+
+    @classmethod
+    def validated(cls, data: Any) -> dict:
+        """``is_valid(raise_exception=True)`` and ``validated_data`` in one call, cheaply on the hot path.
+
+        DRF deep-copies every declared field for each serializer instance (~0.5 ms for the send
+        request's 15 fields, a fifth of its CPU). Validation itself needs no bound copy: the fast
+        path runs the declared fields' own ``run_validation`` and the serializer's ``validate``, so
+        the rules are the same code. Whatever it does not accept plainly (any error, an HTML form, a
+        field kind that needs binding) goes through the full serializer, which produces every error
+        message exactly as before.
+        """
+        fast = _fast_validated(cls, data)
+        if fast is not None:
+            return fast
+        serializer = cls(data=data)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+
+_FAST_PLANS: dict[type, dict[str, serializers.Field] | None] = {}
+
+
+def _shareable(field: serializers.Field, *, child: bool = False) -> bool:
+    """Whether validating with the unbound declared field is the same as with DRF's bound copy: no
+    nesting, no source, nothing that asks for the context, the parent or the field name. (A list's or
+    dict's child is bound to its field at construction, which is what DRF validates with too.)"""
+    if isinstance(field, (serializers.BaseSerializer, serializers.HiddenField, serializers.ReadOnlyField,
+                          serializers.SerializerMethodField)) or field.read_only:
+        return False
+    if field.source is not None and not child:
+        return False
+    if getattr(field.default, "requires_context", False):
+        return False
+    if any(getattr(v, "requires_context", False) for v in field.validators):
+        return False
+    inner = getattr(field, "child", None)
+    return inner is None or _shareable(inner, child=True)
+
+
+def _fast_plan(cls: type[StrictSerializer]) -> dict[str, serializers.Field] | None:
+    if cls not in _FAST_PLANS:
+        fields = dict(cls._declared_fields)
+        meta_validators = getattr(getattr(cls, "Meta", None), "validators", None)
+        _FAST_PLANS[cls] = None if meta_validators or not all(map(_shareable, fields.values())) else fields
+    return _FAST_PLANS[cls]
+
+
+def _fast_validated(cls: type[StrictSerializer], data: Any) -> dict | None:
+    """What DRF's ``Serializer.run_validation`` returns for `data`, or None to let DRF judge it."""
+    fields = _fast_plan(cls)
+    if fields is None or type(data) is not dict or not data.keys() <= fields.keys():
+        return None  # a QueryDict (HTML input) reads values differently; unknown fields are an error
+    if json_type_errors(fields, data):
+        return None
+    serializer = cls()
+    validated = {}
+    try:
+        for name, field in fields.items():
+            try:
+                value = field.run_validation(data.get(name, empty))
+            except SkipField:
+                continue
+            method = getattr(serializer, f"validate_{name}", None)
+            validated[name] = method(value) if method is not None else value
+        return serializer.validate(validated)
+    except (serializers.ValidationError, DjangoValidationError):
+        return None
+    except Exception:  # anything surprising: the full serializer raises (or answers) it as it always did
+        return None
 
 
 # A priority as a number 0-4 or one of these names; exactly what the schema documents.

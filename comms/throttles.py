@@ -92,17 +92,27 @@ def _fail_key(ident: str) -> str:
     return f"comms:authfail:{ident}:{window}"
 
 
-def auth_locked(request: HttpRequest) -> None:
-    """Raise RateLimited when this client address is locked out for guessing credentials."""
+def auth_locked(request: HttpRequest, *, also: Callable | None = None) -> list:
+    """Raise RateLimited when this client address is locked out for guessing credentials.
+
+    ``also(pipeline)`` may queue more Redis commands to run in the same round trip; their results
+    are returned (an empty list when Redis is down).
+    """
     try:
-        used = int(redis_client().get(_fail_key(client_ident(request))) or 0)
+        pipe = redis_client().pipeline(transaction=False)
+        pipe.get(_fail_key(client_ident(request)))
+        if also is not None:
+            also(pipe)
+        found, *results = pipe.execute()
+        used = int(found or 0)
     except Exception:  # Redis down: authentication still works, only the lockout is off
-        return
+        return []
     if used >= settings.COMMS_AUTH_FAILURE_LIMIT:
         window = settings.COMMS_AUTH_LOCKOUT_SECONDS
         wait = window - time.time() % window
         raise errors.RateLimited("Too many failed authentication attempts from this address.",
                                  details={"retry_after_seconds": max(1, int(wait))})
+    return results
 
 
 def auth_failed(request: HttpRequest, *, kind: str) -> None:

@@ -213,6 +213,10 @@ CELERY_BEAT_SCHEDULE = {
 # --- delivery engine -------------------------------------------------------------------------------
 COMMS_LEASE_SECONDS = env.int("COMMS_LEASE_SECONDS", default=120)
 COMMS_DRAIN_SECONDS = env.float("COMMS_DRAIN_SECONDS", default=20.0)
+# Provider calls in flight per worker process (sending threads), and per provider within that, so one
+# slow provider holds at most its own slots (delivery.services.inflight). 1 = the serial engine.
+COMMS_SEND_CONCURRENCY = env.int("COMMS_SEND_CONCURRENCY", default=128)
+COMMS_PROVIDER_CONCURRENCY = env.int("COMMS_PROVIDER_CONCURRENCY", default=64)
 # A row that was being sent when its worker died waits this long before its next try (it may be the
 # message that kills the worker); the rows the worker never reached go back at once.
 COMMS_CRASH_BACKOFF_SECONDS = env.float("COMMS_CRASH_BACKOFF_SECONDS", default=10.0)
@@ -365,10 +369,9 @@ STORAGES = {
 # Requests per provider endpoint (Redis fixed window, shared by all web processes); beyond: 429 +
 # Retry-After, which every provider retries. JSON object {"sendgrid": "3000/s", ...}; "default" for the rest.
 COMMS_WEBHOOK_RATES = {"default": "60000/min", **env.json("COMMS_WEBHOOK_RATES", default={})}
-# Body size cap per provider (bytes): SendGrid batches many events per post, SNS messages are ≤256 KB.
-COMMS_WEBHOOK_MAX_BYTES = {"default": 1024 * 1024, "sendgrid": 8 * 1024 * 1024, "ses": 300 * 1024,
-                           "twilio": 64 * 1024, "twilio_sms": 64 * 1024, "push": 64 * 1024,
-                           **env.json("COMMS_WEBHOOK_MAX_BYTES", default={})}
+# Body size cap (bytes): "default", or per provider name to override the provider class's own cap
+# (max_body_bytes in webhooks/providers/: SendGrid 8 MB, SES 300 KB, Twilio and push 64 KB).
+COMMS_WEBHOOK_MAX_BYTES = {"default": 1024 * 1024, **env.json("COMMS_WEBHOOK_MAX_BYTES", default={})}
 # Signed timestamps further than this from our clock are refused (replays, forgeries).
 COMMS_WEBHOOK_MAX_SKEW_SECONDS = env.int("COMMS_WEBHOOK_MAX_SKEW_SECONDS", default=600)
 # Events for messages not yet marked sent are retried this many times (delays in seconds), then kept as orphans.

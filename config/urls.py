@@ -14,10 +14,12 @@ def healthz(request):
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # delivery first: POST /api/v1/messages is the hot path, and no delivery pattern can match a
+    # comms one (resolution tries patterns in order, so the send request skips ~20 misses).
+    path("api/v1/", include("delivery.urls")),
     path("api/v1/", include("comms.urls")),
     path("api/v1/", include("comms.router.urls")),
     path("api/v1/", include("comms.campaigns.urls")),
-    path("api/v1/", include("delivery.urls")),
     path("api/v1/", include("templates_app.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),

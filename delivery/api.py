@@ -67,9 +67,7 @@ class MessageListCreateApi(APIView):
     @extend_schema(request=MessageCreateSerializer, responses={202: MessageSerializer, 200: MessageSerializer},
                    parameters=[IDEMPOTENCY_HEADER])
     def post(self, request):
-        serializer = MessageCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
+        data = MessageCreateSerializer.validated(request.data)
         key = _idempotency_key(request, data)
         spec = _spec(data, to=data["to"], recipient_id=data["recipient_id"], fallback=tuple(data["fallback_channels"]))
         message, created = message_enqueue(tenant=request.user.tenant, spec=spec, idempotency_key=key)

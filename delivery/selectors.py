@@ -1,4 +1,5 @@
-"""Read queries for messages; every one is scoped to a tenant."""
+"""Read queries: messages (every one scoped to a tenant) and provider configuration (for other apps
+that must know how we send: webhook signature keys, sending numbers and domains)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from django.db.models import Prefetch, Q, QuerySet
 
 from comms import errors
 from comms.models import Tenant
-from delivery.models import DeliveryLog, Message
+from delivery.models import ChannelProvider, DeliveryLog, Message
 
 
 def message_list(*, tenant: Tenant, status: str | None = None, channel: str | None = None,
@@ -43,3 +44,20 @@ def message_get(*, tenant: Tenant, message_id: uuid.UUID) -> Message:
         message.body = message.body or message.batch.body
         message.body_html = message.body_html or message.batch.body_html
     return message
+
+
+def providers_of_class(*, provider_class: str) -> QuerySet[ChannelProvider]:
+    """Configured providers whose class path ends with `provider_class` (e.g. "twilio.TwilioProvider"),
+    of every tenant: an inbound webhook must be checkable before we know whose it is."""
+    return ChannelProvider.objects.filter(provider_class__endswith=provider_class)
+
+
+def providers_for_number(*, provider_class: str, number: str) -> QuerySet[ChannelProvider]:
+    """Tenants' providers of `provider_class` that send from `number` (its ``from_number`` option)."""
+    return providers_of_class(provider_class=provider_class).filter(options__from_number=number,
+                                                                    tenant__isnull=False)
+
+
+def provider_options(*, name: str) -> dict:
+    """The options of the provider configured under `name` (the first such row), or {}."""
+    return ChannelProvider.objects.filter(name=name).values_list("options", flat=True).first() or {}

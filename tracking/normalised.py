@@ -13,7 +13,9 @@ class NormalisedEvent:
     """A provider event in our vocabulary (tracking.models.EventType), plus what identifies it.
 
     ``provider_ref`` is the provider's message id (our Message.provider_ref); ``message_id`` is our
-    own id when the provider echoes it back (custom args, X-Comms-Message-Id header).
+    own id when the provider echoes it back (custom args, X-Comms-Message-Id header). ``raw`` is the
+    provider's own event exactly as parsed from the request (as anymail's ``esp_event``), kept so an
+    unknown or surprising event can be read as the provider sent it; it is not stored on the event row.
     """
 
     provider: str
@@ -30,6 +32,7 @@ class NormalisedEvent:
     user_agent: str = ""
     ip: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+    raw: Any = field(default=None, repr=False, compare=False)
 
     def stable_id(self) -> str:
         """The provider's event id, or a digest of what makes the event unique when it has none

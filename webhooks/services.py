@@ -2,7 +2,9 @@
 
 ``webhook_process`` is idempotent: events already applied are duplicates by their provider event
 id, so a row can be processed again (retry, sweep, admin re-process) without changing anything
-twice. Events for messages not yet marked sent (EC-COM-022) make the row 'retrying' with a
+twice. What a row means is its provider class's business (``registry.provider_for``): either
+a side effect of its own (``act``) or normalised events handed to tracking (``normalise``).
+Events for messages not yet marked sent (EC-COM-022) make the row 'retrying' with a
 growing delay; after COMMS_WEBHOOK_ORPHAN_RETRIES it stays as an 'orphan' for inspection.
 """
 
@@ -21,6 +23,7 @@ from tracking.models import MessageEvent
 from tracking.services import Outcome, event_ingest
 from webhooks.intake import Malformed
 from webhooks.models import WebhookEvent
+from webhooks.registry import provider_for
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +43,6 @@ def _retry_delay(attempt: int) -> float:
 
 def webhook_process(*, webhook_id: int, force: bool = False) -> ProcessResult:
     """Process one stored request. Rows with an invalid signature are never processed."""
-    from webhooks.providers import PARSERS
-    from webhooks.providers import push, ses, twilio
-
     with transaction.atomic():
         row = WebhookEvent.objects.select_for_update(skip_locked=True).filter(pk=webhook_id).first()
         if row is None:
@@ -55,23 +55,21 @@ def webhook_process(*, webhook_id: int, force: bool = False) -> ProcessResult:
         now = timezone.now()
         outcomes: list[str] = []
         state, note, reply = WebhookEvent.State.PROCESSED, "", None
+        provider = provider_for(row.provider)
         try:
-            if row.provider == "push":
-                state, note = push.process(row)
-            elif row.provider == "twilio_sms":
-                state, note, reply = twilio.inbound_handle(row)
-            elif row.provider == "ses" and (row.payload or {}).get("Type") == "SubscriptionConfirmation":
-                note = ses.SesIntake.confirm(row)
-            elif row.provider in PARSERS:
-                events = PARSERS[row.provider](row)
+            handled = provider.act(row) if provider is not None else None
+            if provider is None:
+                state, note = WebhookEvent.State.FLAGGED, f"no parser for provider {row.provider!r}"
+            elif handled is not None:
+                state, note, reply = handled.state, handled.note, handled.reply
+            else:
+                events = provider.normalise(row)
                 for event in events:
                     outcomes.append(event_ingest(event=event, webhook_id=row.pk).value)
                 row.events_total = len(events)
                 if Outcome.APPLIED.value in outcomes and row.message_id is None:
                     row.message_id = MessageEvent.objects.filter(webhook_id=row.pk).values_list(
                         "message_id", flat=True).first()
-            else:
-                state, note = WebhookEvent.State.FLAGGED, f"no parser for provider {row.provider!r}"
         except Malformed as exc:  # not the provider's format: retrying will not help (intake answers 400)
             row.state, row.unknown, row.error = WebhookEvent.State.MALFORMED, True, str(exc)[:2000]
             row.processed_at, row.next_attempt_at = now, None

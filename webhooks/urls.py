@@ -1,13 +1,5 @@
-from django.urls import path
+"""Routes come from the provider registry: a new provider adds no line here."""
 
-from webhooks import providers as p
+from webhooks.registry import urlpatterns as _registered
 
-urlpatterns = [
-    path("sendgrid", p.SendGridIntake.as_view(), name="webhook-sendgrid"),
-    path("mailgun", p.MailgunIntake.as_view(), name="webhook-mailgun"),
-    path("postmark", p.PostmarkIntake.as_view(), name="webhook-postmark"),
-    path("ses", p.SesIntake.as_view(), name="webhook-ses"),
-    path("twilio/status", p.TwilioStatusIntake.as_view(), name="webhook-twilio-status"),
-    path("twilio/sms", p.TwilioInboundIntake.as_view(), name="webhook-twilio-sms"),
-    path("push", p.PushFeedbackIntake.as_view(), name="webhook-push"),
-]
+urlpatterns = _registered()

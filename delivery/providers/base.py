@@ -6,6 +6,14 @@ Subclasses must implement at least ``send()``. Instances live for the whole work
 batches in ``release()`` (a P0 message should not pay a TCP and TLS handshake) and only
 ``close()`` it when asked to.
 Every failure is classified: ``transient`` is retried with backoff, ``permanent`` never is.
+
+Concurrency: the engine keeps many sends in flight per process (delivery.services.inflight), so
+``send()`` runs on a sending thread, many at once on one instance: a provider keeps a pool of
+sessions, never one shared connection. A send on such a thread must not use the database (Django's
+connections are per thread, and the engine keeps every write on its own thread): what a provider
+must read first goes in ``prepare()``, what it must write after in ``settle()``, both on the
+engine's thread. A provider that cannot send without the database says ``concurrent = False`` and
+is sent on the engine's thread, one at a time.
 """
 
 from __future__ import annotations
@@ -63,6 +71,7 @@ class Provider:
 
     name: ClassVar[str] = "base"
     channel: ClassVar[Channel]
+    concurrent: ClassVar[bool] = True
 
     def __init__(self, config: dict[str, Any] | None = None):
         self.config = config or {}
@@ -91,3 +100,15 @@ class Provider:
 
     def send(self, message: Any, content: Content) -> SendResult:  # pragma: no cover - contract
         raise NotImplementedError
+
+    # -- the engine's three steps (see the module docstring); the defaults are ``send()`` alone ------
+    def prepare(self, message: Any, content: Content) -> Any:
+        """On the engine's thread, before the send: the database reads the send needs."""
+        return None
+
+    def send_prepared(self, message: Any, content: Content, prepared: Any) -> SendResult:
+        """On a sending thread: the provider call itself (no database)."""
+        return self.send(message, content)
+
+    def settle(self, message: Any, result: SendResult, prepared: Any) -> None:
+        """On the engine's thread, after the send: the database writes its answer implies."""

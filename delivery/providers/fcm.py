@@ -106,6 +106,7 @@ class FcmProvider(Provider):
         super().__init__({**settings.COMMS_FCM, **(config or {})})
         self._app: firebase_admin.App | None = None
         self._token_lock = threading.Lock()
+        self._init_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
 
     @classmethod
@@ -125,9 +126,16 @@ class FcmProvider(Provider):
         return []
 
     def app(self) -> firebase_admin.App:
-        """One firebase_admin App per provider instance, pointed at the configured endpoint."""
+        """One firebase_admin App per provider instance, pointed at the configured endpoint (made once,
+        though many sending threads may ask at the same time)."""
         if self._app is not None:
             return self._app
+        with self._init_lock:
+            if self._app is None:
+                self._app = self._make_app()
+        return self._app
+
+    def _make_app(self) -> firebase_admin.App:
         info = load_service_account(self.config)
         if not info:
             raise ValueError("FCM needs a service_account (or service_account_file)")
@@ -146,7 +154,11 @@ class FcmProvider(Provider):
         if self.config.get("endpoint"):
             service._fcm_url = f"{self.config['endpoint'].rstrip('/')}/v1/projects/{app.project_id}/messages:send"
         service._client = _http_client.JsonHttpClient(credential=service._credential, timeout=timeout, retries=False)
-        self._app = app
+        # One connection pool for every send of this provider in flight at once (the engine's sending
+        # threads and the fan-out pool); requests' default keeps only 10 and reconnects past that.
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=self._fanout_size(), max_retries=0)
+        service._client.session.mount("https://", adapter)
+        service._client.session.mount("http://", adapter)
         return app
 
     def _ensure_token(self, app: firebase_admin.App) -> None:
@@ -229,8 +241,30 @@ class FcmProvider(Provider):
         known = list(active.filter(token=message.recipient_address).values_list("token", "platform", "id"))
         return known or [(message.recipient_address, "android", None)]
 
+    def _fanout_size(self) -> int:
+        """Device requests in flight at once: enough for every send the engine may have in flight on
+        this provider to reach two devices side by side."""
+        return int(self.config.get("concurrency") or 2 * max(4, settings.COMMS_PROVIDER_CONCURRENCY))
+
+    def prepare(self, message: Any, content: Content) -> dict:
+        """On the engine's thread: the devices to reach (a database read)."""
+        return {"targets": self.targets(message), "pruned": {}}
+
     def send(self, message: Any, content: Content) -> SendResult:
-        targets = self.targets(message)
+        prepared = self.prepare(message, content)
+        result = self.send_prepared(message, content, prepared)
+        self.settle(message, result, prepared)
+        return result
+
+    def settle(self, message: Any, result: SendResult, prepared: Any) -> None:
+        """On the engine's thread: disable the devices FCM reported dead (a database write)."""
+        from comms.services import devices_disable
+
+        for code, tokens in (prepared or {}).get("pruned", {}).items():
+            devices_disable(tenant_id=message.tenant_id, tokens=tokens, reason=f"FCM {code}")
+
+    def send_prepared(self, message: Any, content: Content, prepared: Any) -> SendResult:
+        targets = prepared["targets"]
         if not targets:
             return SendResult.permanent("COMMS_NO_DEVICES", "the recipient has no active push device")
         try:
@@ -244,7 +278,7 @@ class FcmProvider(Provider):
             answers = self._send_all(app, built)
         except (google.auth.exceptions.GoogleAuthError, exceptions.UnauthenticatedError) as exc:
             return SendResult.transient("401", f"FCM access token: {exc}"[:500])  # nothing was sent
-        devices, pruned, retry = [], {}, []
+        devices, pruned, retry = [], prepared["pruned"], []
         for (token, platform, device_id), (name, error) in zip(targets, answers):
             entry = {"device": device_id, "platform": platform, "token": token[-12:]}
             if error is None:
@@ -256,11 +290,6 @@ class FcmProvider(Provider):
                 retry.append(token)
             if outcome == "pruned":
                 pruned.setdefault(code, []).append(token)
-        if pruned:
-            from comms.services import devices_disable
-
-            for code, tokens in pruned.items():
-                devices_disable(tenant_id=message.tenant_id, tokens=tokens, reason=f"FCM {code}")
         result = _summarise(devices)
         return dataclasses.replace(result, retry_addresses=tuple(retry)) if result.ok and retry else result
 
@@ -277,7 +306,7 @@ class FcmProvider(Provider):
         if len(built) == 1:
             return [one(built[0])]
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=int(self.config.get("concurrency") or 8),
+            self._pool = ThreadPoolExecutor(max_workers=self._fanout_size(),
                                             thread_name_prefix="fcm")
         return list(self._pool.map(one, built))
 

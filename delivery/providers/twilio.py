@@ -9,6 +9,7 @@ mobile number, ...) are permanent.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from django.conf import settings
@@ -39,7 +40,9 @@ class TwilioProvider(Provider):
 
     def __init__(self, config: dict[str, Any] | None = None):
         super().__init__({**settings.COMMS_TWILIO, **(config or {})})
-        self._client: Client | None = None
+        # One client (and HTTP session) per sending thread: TwilioHttpClient keeps the last
+        # request/response on itself, so it is not meant to be shared by concurrent requests.
+        self._local = threading.local()
 
     @classmethod
     def config_problems(cls, config: dict[str, Any]) -> list[str]:
@@ -50,13 +53,17 @@ class TwilioProvider(Provider):
         return problems
 
     def client(self) -> Client:
-        if self._client is None:
+        client = getattr(self._local, "client", None)
+        if client is None:
             c = self.config
             http = TwilioHttpClient(timeout=float(c.get("timeout", 10)), max_retries=0)
-            self._client = Client(c["account_sid"], c["auth_token"], http_client=http)
+            client = self._local.client = Client(c["account_sid"], c["auth_token"], http_client=http)
             if c.get("base_url"):
-                self._client.api.base_url = c["base_url"].rstrip("/")
-        return self._client
+                client.api.base_url = c["base_url"].rstrip("/")
+        return client
+
+    def release(self) -> None:
+        """Each thread's client keeps its connection pool between batches."""
 
     def send(self, message: Any, content: Content) -> SendResult:
         body = with_footer(content.body, category=message.category, locale=message.locale)

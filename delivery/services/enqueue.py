@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, replace
+import uuid
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from django.db import connection, transaction
+from django.contrib.postgres.fields import ArrayField
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from comms import errors
@@ -48,7 +51,12 @@ class SendSpec:
 
     def fingerprint(self) -> str:
         """Stable hash of the request, to tell an idempotent replay from a conflicting reuse."""
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True, default=str).encode()).hexdigest()
+        # The same JSON as json.dumps(asdict(self)) (stored hashes stay comparable) without asdict's deep copy.
+        values = {name: getattr(self, name) for name in _SPEC_FIELDS}
+        return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
+
+
+_SPEC_FIELDS = tuple(f.name for f in fields(SendSpec))
 
 
 def recipient_address_for(channel: str, recipient: Recipient, *, has_device: bool | None = None) -> str:
@@ -138,20 +146,48 @@ def _replay(existing: Message, fingerprint: str) -> tuple[Message, bool]:
     return existing, False
 
 
-def _insert(message: Message) -> bool:
-    """Insert `message`; False when its idempotency key already exists (one round trip).
-
-    The creation itself is not written to DeliveryLog: it is derived from the row (created_at,
-    scheduled_for), which halves the writes of a bulk fan-out. The log holds what happens after.
-    """
+@lru_cache(maxsize=1)
+def _insert_plan() -> tuple[str, list[tuple[Any, tuple[type, ...]]]]:
+    """The INSERT and, per column, the value types Django's own preparation would pass through
+    unchanged (so they skip it: it was a fifth of the cost of the insert). JSON, arrays and any
+    other type still go through ``get_db_prep_save``."""
     fields = Message._meta.concrete_fields
     sql = (
         f"INSERT INTO delivery_message ({', '.join(f.column for f in fields)}) "
         f"VALUES ({', '.join(['%s'] * len(fields))}) "
         "ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id"
     )
+    plan = []
+    for field in fields:
+        target = field.target_field if field.is_relation else field
+        if isinstance(target, (models.JSONField, ArrayField)):
+            plain: tuple[type, ...] = ()
+        elif isinstance(target, (models.CharField, models.TextField)):
+            plain = (str,)
+        elif isinstance(target, models.UUIDField):
+            plain = (uuid.UUID,)
+        elif isinstance(target, models.DateTimeField):
+            plain = (datetime,)  # aware only (a naive one gets Django's warning and conversion)
+        else:  # e.g. integers: Django wraps them (psycopg's Int2) for server-side binding
+            plain = ()
+        plan.append((field, plain))
+    return sql, plan
+
+
+def _insert(message: Message) -> bool:
+    """Insert `message`; False when its idempotency key already exists (one round trip).
+
+    The creation itself is not written to DeliveryLog: it is derived from the row (created_at,
+    scheduled_for), which halves the writes of a bulk fan-out. The log holds what happens after.
+    """
+    sql, plan = _insert_plan()
+    params = []
+    for field, plain in plan:
+        value = getattr(message, field.attname)
+        params.append(value if value is None and plain or type(value) in plain and not (
+            type(value) is datetime and value.tzinfo is None) else field.get_db_prep_save(value, connection))
     with connection.cursor() as cursor:
-        cursor.execute(sql, [f.get_db_prep_save(getattr(message, f.attname), connection) for f in fields])
+        cursor.execute(sql, params)
         inserted = cursor.fetchone() is not None
     if inserted:
         message._state.adding = False

@@ -74,3 +74,18 @@ def test_click_open_and_webhook_intake_have_per_address_budgets(client, settings
         codes = [method(url, REMOTE_ADDR="192.0.2.50").status_code for _ in range(3)]
         assert codes[2] == 429 and 429 not in codes[:2], (url, codes)
         assert method(url, REMOTE_ADDR="192.0.2.51").status_code != 429
+
+
+def test_each_key_request_counts_once_against_its_budget(api, make_client, tenant, settings):
+    """The key's budget is counted in the lockout check's round trip; the throttle must not count it again."""
+    from comms.models import Scope
+    from delivery.wakeup import redis_client
+
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key": "3/min"}}
+    codes = [api.get("/api/v1/messages").status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    prefix = api.raw_key.split("_")[1]
+    counted = [int(redis_client().get(k)) for k in redis_client().keys(f"comms:throttle:{prefix}:*")]
+    assert counted == [4]  # one count per request, not two
+    other = make_client(tenant, [Scope.MESSAGES_READ])
+    assert other.get("/api/v1/messages").status_code == 200  # another key has its own budget

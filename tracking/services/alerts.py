@@ -21,6 +21,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from comms.audit import audit_record
+from delivery import selectors as delivery_selectors
 from delivery.models import Message
 from templates_app.models import TemplateVersion
 from tracking.models import DeliverabilityAlert, EventType, MessageEvent
@@ -46,9 +47,7 @@ def sending_domain(provider: str) -> str:
     """The From domain a provider sends with (its ChannelProvider options, else DEFAULT_FROM_EMAIL)."""
     from email.utils import parseaddr
 
-    from delivery.models import ChannelProvider
-
-    options = ChannelProvider.objects.filter(name=provider).values_list("options", flat=True).first() or {}
+    options = delivery_selectors.provider_options(name=provider)
     address = parseaddr(str(options.get("from_email") or settings.DEFAULT_FROM_EMAIL))[1]
     return address.rpartition("@")[2].lower() or "unknown"
 

@@ -1,4 +1,4 @@
-"""Normalised events → MessageEvent + DeliveryLog + forward-only status + metrics + consequences.
+"""Normalised events → MessageEvent + (through delivery) forward-only status and its log + metrics + consequences.
 
 Everything one event causes happens in one transaction, keyed by the provider's event id: a
 redelivered event (EC-COM-023) hits the unique constraint and changes nothing.
@@ -9,13 +9,13 @@ from __future__ import annotations
 import enum
 import logging
 import uuid
-from datetime import datetime
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from comms.enums import LogEvent, Status
-from delivery.models import DeliveryLog, Message
+from delivery.models import Message
+from delivery.services import message_advance
 from tracking import useragent
 from tracking.models import BounceType, EventType, MessageEvent
 from tracking.normalised import NormalisedEvent
@@ -31,14 +31,14 @@ class Outcome(str, enum.Enum):
     UNKNOWN = "unknown"  # an event type we do not know (EC-COM-025)
 
 
-# Where a webhook may move a message, and from which statuses: status only ever moves forward, so a
-# late 'delivered' never overwrites 'bounced' and a 'delivered' after a complaint changes nothing.
-_FORWARD: dict[str, tuple[str, tuple[str, ...]]] = {
-    "delivered": (Status.DELIVERED, (Status.SENT,)),
-    "bounced:hard": (Status.BOUNCED, (Status.SENT, Status.DELIVERED)),
-    "complained": (Status.COMPLAINED, (Status.SENT, Status.DELIVERED)),
-    "failed": (Status.FAILED, (Status.SENT,)),
-    "rejected": (Status.FAILED, (Status.SENT,)),
+# Where a webhook means to move a message; delivery's message_advance decides whether it may (status
+# only ever moves forward, so a late 'delivered' never overwrites 'bounced').
+_TARGET: dict[str, str] = {
+    "delivered": Status.DELIVERED,
+    "bounced:hard": Status.BOUNCED,
+    "complained": Status.COMPLAINED,
+    "failed": Status.FAILED,
+    "rejected": Status.FAILED,
 }
 _LOG_EVENT = {
     EventType.DELIVERED: LogEvent.DELIVERED, EventType.BOUNCED: LogEvent.BOUNCED,
@@ -69,25 +69,6 @@ def message_match(*, message_id: str = "", provider_ref: str = "") -> Message | 
     return None
 
 
-def _advance(message: Message, key: str, at: datetime) -> bool:
-    target = _FORWARD.get(key)
-    if target is None:
-        return False
-    status, allowed_from = target
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE delivery_message SET status = %s, updated_at = %s, "
-            "delivered_at = CASE WHEN %s = 'delivered' THEN %s ELSE delivered_at END, "
-            "failed_at = CASE WHEN %s IN ('failed', 'bounced') THEN %s ELSE failed_at END "
-            "WHERE id = %s AND status = ANY(%s)",
-            [status, timezone.now(), status, at, status, at, message.id, list(allowed_from)],
-        )
-        moved = cursor.rowcount == 1
-    if moved:
-        message.status = status
-    return moved
-
-
 def event_ingest(*, event: NormalisedEvent, webhook_id: int | None = None,
                  message: Message | None = None) -> Outcome:
     """Apply one normalised event exactly once."""
@@ -115,13 +96,12 @@ def event_ingest(*, event: NormalisedEvent, webhook_id: int | None = None,
             )
             key = f"bounced:{event.bounce_type or BounceType.HARD}" if event.event_type == EventType.BOUNCED \
                 else event.event_type
-            moved = _advance(message, key, at)
-            if event.event_type in _LOG_EVENT:
-                DeliveryLog.objects.create(
-                    message_id=message.id, event=_LOG_EVENT[event.event_type], at=now, attempt=message.attempt_count,
-                    provider=event.provider, provider_event_id=row.provider_event_id[:255],
-                    status_code=(event.bounce_type or event.raw_type)[:32], detail=event.reason[:2000],
-                    data={"event": row.pk, "status_changed": moved, **({"url": event.url} if event.url else {})},
+            if event.event_type in _LOG_EVENT:  # every event that moves a status is logged
+                message_advance(
+                    message=message, status=_TARGET.get(key), log_event=_LOG_EVENT[event.event_type], at=at, now=now,
+                    provider=event.provider, provider_event_id=row.provider_event_id,
+                    status_code=event.bounce_type or event.raw_type, detail=event.reason,
+                    data={"event": row.pk, **({"url": event.url} if event.url else {})},
                 )
             metrics.count_event(message=message, event_type=event.event_type, bounce_type=row.bounce_type, at=at)
             consequences.apply(message=message, event=event, at=at)

@@ -26,12 +26,15 @@ from tracking.normalised import NormalisedEvent
 from webhooks.intake import IntakeView, SignatureInvalid, rebuild_request, require
 from webhooks.models import WebhookEvent
 
+# Anymail has already turned each provider's raw types into its own normalised ones (its per-ESP
+# event_types maps); this maps those to ours. Anymail's UNKNOWN (and INBOUND…) stay UNKNOWN.
 ANYMAIL_TO_OURS = {
     AnymailType.DELIVERED: EventType.DELIVERED, AnymailType.BOUNCED: EventType.BOUNCED,
     AnymailType.COMPLAINED: EventType.COMPLAINED, AnymailType.OPENED: EventType.OPENED,
     AnymailType.CLICKED: EventType.CLICKED, AnymailType.UNSUBSCRIBED: EventType.UNSUBSCRIBED,
     AnymailType.FAILED: EventType.FAILED, AnymailType.REJECTED: EventType.REJECTED,
     AnymailType.DEFERRED: EventType.DEFERRED, AnymailType.SENT: EventType.SENT, AnymailType.QUEUED: EventType.SENT,
+    AnymailType.UNKNOWN: EventType.UNKNOWN,
 }
 
 
@@ -52,13 +55,17 @@ def check_skew(timestamp: Any, provider: str) -> None:
 
 
 class AnymailIntake(IntakeView):
+    """An ESP whose signature check and parser anymail provides; ``event_types`` maps anymail's types."""
+
     anymail_class: ClassVar[type]
+    event_types = ANYMAIL_TO_OURS
 
     @classmethod
     def view_kwargs(cls) -> dict[str, Any]:  # pragma: no cover - contract
         raise NotImplementedError
 
-    def verify(self, request: HttpRequest, body: bytes, payload: Any) -> None:
+    def verify_anymail(self, request: HttpRequest, body: bytes, payload: Any) -> None:
+        """Anymail's validate_request chain for this ESP (signature, basic auth)."""
         view = anymail_view(self.anymail_class, **self.view_kwargs())
         try:
             view.run_validators(request)
@@ -73,14 +80,13 @@ class AnymailIntake(IntakeView):
 
     @classmethod
     def parse(cls, webhook: WebhookEvent) -> list[NormalisedEvent]:
-        """Normalise a stored request (the Celery task calls this; nothing is verified again)."""
         view = anymail_view(cls.anymail_class, **cls.view_kwargs())
         request = rebuild_request(body=webhook.body.encode(), content_type=webhook.content_type,
                                   headers=webhook.headers)
         out = []
         for ev in view.parse_events(request):
             esp_event = ev.esp_event if isinstance(ev.esp_event, dict) else {}
-            kind = ANYMAIL_TO_OURS.get(ev.event_type, EventType.UNKNOWN)
+            kind = cls.event_type(ev.event_type)
             bounce = ""
             if kind in (EventType.BOUNCED, EventType.DEFERRED):
                 bounce = cls.bounce_type(esp_event, ev.event_type)
@@ -88,12 +94,12 @@ class AnymailIntake(IntakeView):
                     kind = EventType.BOUNCED
             metadata = ev.metadata or {}
             out.append(NormalisedEvent(
-                provider=cls.provider, event_type=kind, raw_type=cls.raw_type(esp_event, ev.event_type),
+                provider=cls.name, event_type=kind, raw_type=cls.raw_type(esp_event, ev.event_type),
                 event_id=cls.event_id(esp_event, ev.event_id), provider_ref=ev.message_id or "",
                 message_id=str(metadata.get("comms_message_id", "")), recipient=ev.recipient or "",
                 timestamp=ev.timestamp, bounce_type=bounce, reason=ev.description or ev.mta_response or "",
                 url=ev.click_url or "", user_agent=ev.user_agent or "", ip=str(esp_event.get("ip", "") or ""),
-                data={"tags": ev.tags} if ev.tags else {},
+                data={"tags": ev.tags} if ev.tags else {}, raw=ev.esp_event,
             ))
         return out
 
@@ -109,18 +115,19 @@ class AnymailIntake(IntakeView):
 class SendGridIntake(AnymailIntake):
     """SendGrid Event Webhook with Signed Event Webhook (ECDSA P-256 over timestamp + body)."""
 
-    provider = "sendgrid"
+    name, url = "sendgrid", "sendgrid"
+    max_body_bytes = 8 * 1024 * 1024  # SendGrid batches many events per post
+    audit_headers = ("X-Twilio-Email-Event-Webhook-Signature", "X-Twilio-Email-Event-Webhook-Timestamp")
     anymail_class = SendGridTrackingWebhookView
+    secret_setting = "COMMS_SENDGRID_VERIFICATION_KEY"
+    secret_missing = "no verification key configured (COMMS_SENDGRID_VERIFICATION_KEY)"
 
     @classmethod
     def view_kwargs(cls) -> dict[str, Any]:
         return {"tracking_webhook_verification_key": settings.COMMS_SENDGRID_VERIFICATION_KEY or None}
 
-    def verify(self, request: HttpRequest, body: bytes, payload: Any) -> None:
-        if not settings.COMMS_SENDGRID_VERIFICATION_KEY:
-            raise SignatureInvalid("sendgrid: no verification key configured (COMMS_SENDGRID_VERIFICATION_KEY)")
-        super().verify(request, body, payload)
-        check_skew(request.headers.get("X-Twilio-Email-Event-Webhook-Timestamp"), self.provider)
+    def verify_timestamp(self, request: HttpRequest, body: bytes, payload: Any) -> None:
+        check_skew(request.headers.get("X-Twilio-Email-Event-Webhook-Timestamp"), self.name)
 
     def check_shape(self, payload: Any) -> None:
         # "SendGrid sends a JSON array of event objects" (Event Webhook reference).
@@ -146,23 +153,29 @@ class SendGridIntake(AnymailIntake):
 class MailgunIntake(AnymailIntake):
     """Mailgun webhooks (HMAC-SHA256 over timestamp + token, with the webhook signing key)."""
 
-    provider = "mailgun"
+    name, url = "mailgun", "mailgun"
+    audit_headers = ()  # Mailgun signs inside the body (signature.timestamp/token/signature)
     anymail_class = MailgunTrackingWebhookView
+    secret_setting = "COMMS_MAILGUN_SIGNING_KEY"
+    secret_missing = "no signing key configured (COMMS_MAILGUN_SIGNING_KEY)"
 
     @classmethod
     def view_kwargs(cls) -> dict[str, Any]:
         return {"webhook_signing_key": settings.COMMS_MAILGUN_SIGNING_KEY}
 
-    def verify(self, request: HttpRequest, body: bytes, payload: Any) -> None:
-        if not settings.COMMS_MAILGUN_SIGNING_KEY:
-            raise SignatureInvalid("mailgun: no signing key configured (COMMS_MAILGUN_SIGNING_KEY)")
-        super().verify(request, body, payload)
+    @staticmethod
+    def _signature_block(payload: Any) -> dict:
         block = payload.get("signature", {}) if isinstance(payload, dict) else {}
         if not isinstance(block, dict) or "token" not in block:
             block = payload if isinstance(payload, dict) else {}
-        check_skew(block.get("timestamp"), self.provider)
+        return block
+
+    def verify_timestamp(self, request: HttpRequest, body: bytes, payload: Any) -> None:
+        check_skew(self._signature_block(payload).get("timestamp"), self.name)
+
+    def verify_token_unused(self, request: HttpRequest, body: bytes, payload: Any) -> None:
         # Mailgun: "cache the token and deny any subsequent request with the same token" (replays).
-        key = f"comms:mailgun-token:{block.get('token', '')}"
+        key = f"comms:mailgun-token:{self._signature_block(payload).get('token', '')}"
         if not redis_client().set(key, 1, nx=True, ex=settings.COMMS_WEBHOOK_MAX_SKEW_SECONDS * 2 + 60):
             raise SignatureInvalid("mailgun: token already used (replay)")
 
@@ -200,18 +213,16 @@ class MailgunIntake(AnymailIntake):
 class PostmarkIntake(AnymailIntake):
     """Postmark webhooks: HTTP basic auth credentials embedded in the webhook URL."""
 
-    provider = "postmark"
+    name, url = "postmark", "postmark"
+    audit_headers = ("X-Postmark-Server-Token",)
     anymail_class = PostmarkTrackingWebhookView
+    secret_setting = "COMMS_POSTMARK_WEBHOOK_AUTH"
+    secret_missing = "no basic auth configured (COMMS_POSTMARK_WEBHOOK_AUTH)"
     _SOFT = {"SoftBounce", "Transient", "DnsError", "AutoResponder"}
 
     @classmethod
     def view_kwargs(cls) -> dict[str, Any]:
         return {"webhook_secret": settings.COMMS_POSTMARK_WEBHOOK_AUTH}
-
-    def verify(self, request: HttpRequest, body: bytes, payload: Any) -> None:
-        if not settings.COMMS_POSTMARK_WEBHOOK_AUTH:
-            raise SignatureInvalid("postmark: no basic auth configured (COMMS_POSTMARK_WEBHOOK_AUTH)")
-        super().verify(request, body, payload)
 
     def check_shape(self, payload: Any) -> None:
         # One event per request: a JSON object whose RecordType names it (Postmark webhooks overview).

@@ -3,7 +3,9 @@
 FCM reports UNREGISTERED / INVALID_ARGUMENT tokens in its send response rather than by webhook;
 a gateway that sends on our behalf posts them here, signed the Standard Webhooks way (the same
 scheme our outbound webhook channel uses) with COMMS_PUSH_FEEDBACK_SECRET.
-Body: {"type": "push.token_invalid", "data": {"token": "...", "reason": "UNREGISTERED"}}.
+Body: {"type": "push.token_invalid", "data": {"token": "...", "reason": "UNREGISTERED", "tenant": "slug"}}.
+Devices are pruned in the named tenant only (the default tenant when none is named): a token another
+tenant registered is that tenant's record, and the kernel's devices_disable prunes by tenant.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
-from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from webhooks.intake import IntakeView, SignatureInvalid, require
+from comms.models import Tenant
+from comms.services import devices_disable, tenant_get_default
+from tracking.normalised import NormalisedEvent
+from webhooks.intake import NO_EVENT, Handled, IntakeView, SignatureInvalid, require
 from webhooks.models import WebhookEvent
 
 INVALID_REASONS = {"UNREGISTERED", "INVALID_ARGUMENT", "NOT_FOUND", "BadDeviceToken", "Unregistered",
@@ -23,11 +27,14 @@ INVALID_REASONS = {"UNREGISTERED", "INVALID_ARGUMENT", "NOT_FOUND", "BadDeviceTo
 
 
 class PushFeedbackIntake(IntakeView):
-    provider = "push"
+    name, url = "push", "push"
+    audit_headers = ("Webhook-Id", "Webhook-Timestamp", "Webhook-Signature")
+    # Feedback is about a device token, not a message: it records no tracking event (process() prunes).
+    event_types = {"push.token_invalid": NO_EVENT}
+    secret_setting = "COMMS_PUSH_FEEDBACK_SECRET"
+    max_body_bytes = 64 * 1024  # one token per request
 
-    def verify(self, request: HttpRequest, body: bytes, payload: Any) -> None:
-        if not settings.COMMS_PUSH_FEEDBACK_SECRET:
-            raise SignatureInvalid("push: no COMMS_PUSH_FEEDBACK_SECRET configured")
+    def verify_standard_webhooks(self, request: HttpRequest, body: bytes, payload: Any) -> None:
         headers = {k.lower(): v for k, v in request.headers.items()}
         if not all(h in headers for h in ("webhook-id", "webhook-timestamp", "webhook-signature")):
             raise SignatureInvalid("push: webhook-id/-timestamp/-signature header missing")
@@ -43,13 +50,19 @@ class PushFeedbackIntake(IntakeView):
     def describe(self, payload: Any) -> tuple[str, str]:
         return (str(payload.get("type", "")) if isinstance(payload, dict) else ""), ""
 
+    @classmethod
+    def parse(cls, webhook: WebhookEvent) -> list[NormalisedEvent]:
+        return []  # token feedback names no message of ours: act() prunes the devices
 
-def device_prune(*, token: str, reason: str) -> int:
-    """Disable every device row holding a token the push service calls invalid."""
-    from comms.models import Device
+    @classmethod
+    def act(cls, webhook: WebhookEvent) -> Handled | None:
+        state, note = process(webhook)
+        return Handled(state=state, note=note)
 
-    return Device.objects.filter(token=token, disabled_at__isnull=True).update(
-        disabled_at=timezone.now(), disabled_reason=f"push feedback: {reason}"[:200])
+
+def device_prune(*, tenant_id: object, token: str, reason: str) -> int:
+    """Disable the tenant's device rows holding a token the push service calls invalid."""
+    return devices_disable(tenant_id=tenant_id, tokens=[token], reason=f"push feedback: {reason}")
 
 
 def process(webhook: WebhookEvent) -> tuple[str, str]:
@@ -61,5 +74,10 @@ def process(webhook: WebhookEvent) -> tuple[str, str]:
     reason = str(data.get("reason", ""))
     if reason and reason not in INVALID_REASONS:
         return WebhookEvent.State.FLAGGED, f"unknown reason {reason!r}: device kept"
-    pruned = device_prune(token=str(data["token"]), reason=reason or "invalid")
+    slug = str(data.get("tenant") or "")
+    tenant_id = Tenant.objects.filter(slug=slug).values_list("pk", flat=True).first() if slug \
+        else tenant_get_default().pk
+    if tenant_id is None:
+        return WebhookEvent.State.FLAGGED, f"unknown tenant {slug!r}: device kept"
+    pruned = device_prune(tenant_id=tenant_id, token=str(data["token"]), reason=reason or "invalid")
     return WebhookEvent.State.PROCESSED, f"{pruned} device(s) pruned"

@@ -18,6 +18,7 @@ from datetime import datetime, timezone as dt_timezone
 from functools import lru_cache
 from typing import Any
 
+from anymail.exceptions import AnymailError
 from anymail.webhooks.amazon_ses import AmazonSESTrackingWebhookView
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -30,7 +31,7 @@ from django.utils.dateparse import parse_datetime
 from tracking.models import BounceType, EventType
 from tracking.normalised import NormalisedEvent
 from comms import errors, jsonlimits
-from webhooks.intake import IntakeView, SignatureInvalid, require
+from webhooks.intake import Handled, IntakeView, SignatureInvalid, require
 from webhooks.models import WebhookEvent
 from webhooks.providers.esp import ANYMAIL_TO_OURS, anymail_view
 
@@ -100,22 +101,27 @@ def verify_sns(message: dict) -> None:
 
 
 class SesIntake(IntakeView):
-    provider = "ses"
+    name, url = "ses", "ses"
+    max_body_bytes = 300 * 1024  # an SNS message is at most 256 KB
+    audit_headers = ("X-Amz-Sns-Message-Type", "X-Amz-Sns-Message-Id", "X-Amz-Sns-Topic-Arn",
+                     "X-Amz-Sns-Subscription-Arn")
+    # anymail's SES parser has already mapped SES's eventType/notificationType to its own types
+    event_types = ANYMAIL_TO_OURS
 
     @classmethod
     def _anymail(cls) -> AmazonSESTrackingWebhookView:
         return anymail_view(AmazonSESTrackingWebhookView, webhook_secret=settings.COMMS_SES_WEBHOOK_AUTH or [],
                             auto_confirm_sns_subscriptions=False)
 
-    def verify(self, request: HttpRequest, body: bytes, payload: Any) -> None:
-        from anymail.exceptions import AnymailError
-
+    def verify_anymail(self, request: HttpRequest, body: bytes, payload: Any) -> None:
         try:  # anymail: header/body consistency (type, message id) and optional basic auth
             self._anymail().run_validators(request)
         except AnymailError as exc:
             raise SignatureInvalid(f"ses: {exc}") from None
         except ValueError:
             raise SignatureInvalid("ses: body is not an SNS message") from None
+
+    def verify_sns_signature(self, request: HttpRequest, body: bytes, payload: Any) -> None:
         verify_sns(payload)
 
     def check_shape(self, payload: Any) -> None:
@@ -151,29 +157,38 @@ class SesIntake(IntakeView):
         try:
             ses_event = jsonlimits.loads(message.get("Message", ""))
         except (TypeError, ValueError, errors.JsonTooDeep):
-            return [NormalisedEvent(provider=cls.provider, event_type=EventType.UNKNOWN, raw_type="unparsable")]
+            return [NormalisedEvent(provider=cls.name, event_type=EventType.UNKNOWN, raw_type="unparsable",
+                                    raw=message.get("Message"))]
         if not isinstance(ses_event, dict):
-            return [NormalisedEvent(provider=cls.provider, event_type=EventType.UNKNOWN, raw_type="unparsable")]
+            return [NormalisedEvent(provider=cls.name, event_type=EventType.UNKNOWN, raw_type="unparsable",
+                                    raw=ses_event)]
         headers = {h.get("name", "").lower(): h.get("value", "")
                    for h in ses_event.get("mail", {}).get("headers", []) if isinstance(h, dict)}
         out = []
         for ev in cls._anymail().esp_to_anymail_events(ses_event, message):
-            kind = ANYMAIL_TO_OURS.get(ev.event_type, EventType.UNKNOWN)
+            kind = cls.event_type(ev.event_type)
             bounce = ""
             if kind == EventType.BOUNCED:
                 bounce = BounceType.HARD if ses_event.get("bounce", {}).get("bounceType") == "Permanent" \
                     else BounceType.SOFT
             raw = ses_event.get("eventType") or ses_event.get("notificationType") or ""
             out.append(NormalisedEvent(
-                provider=cls.provider, event_type=kind, raw_type=str(raw),
+                provider=cls.name, event_type=kind, raw_type=str(raw),
                 # one SNS message can carry several recipients: the event id is per recipient
                 event_id=f"{ev.event_id}:{ev.recipient or ''}", provider_ref=ev.message_id or "",
                 message_id=headers.get("x-comms-message-id", ""), recipient=ev.recipient or "",
                 timestamp=ev.timestamp, bounce_type=bounce, reason=ev.description or ev.mta_response or "",
                 url=ev.click_url or "", user_agent=ev.user_agent or "",
-                ip=str(ses_event.get(str(raw).lower(), {}).get("ipAddress", "") or ""),
+                ip=str(ses_event.get(str(raw).lower(), {}).get("ipAddress", "") or ""), raw=ses_event,
             ))
         return out
+
+    @classmethod
+    def act(cls, webhook: WebhookEvent) -> Handled | None:
+        """A verified SubscriptionConfirmation is confirmed here; notifications go through parse()."""
+        if (webhook.payload or {}).get("Type") != "SubscriptionConfirmation":
+            return None
+        return Handled(state=WebhookEvent.State.PROCESSED, note=cls.confirm(webhook))
 
     @classmethod
     def confirm(cls, webhook: WebhookEvent) -> str:

@@ -27,9 +27,10 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from twilio.request_validator import RequestValidator
 
+from delivery import selectors as delivery_selectors
 from tracking.models import BounceType, EventType
 from tracking.normalised import NormalisedEvent
-from webhooks.intake import IntakeView, SignatureInvalid, require
+from webhooks.intake import NO_EVENT, Handled, IntakeView, SignatureInvalid, require
 from webhooks.models import WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -43,20 +44,21 @@ UNSUBSCRIBED_CODES = {"21610"}
 
 def auth_tokens() -> list[str]:
     """Every configured account's token: settings first, then Twilio ChannelProvider rows."""
-    from delivery.models import ChannelProvider
-
     tokens = [settings.COMMS_TWILIO.get("auth_token", "")]
-    for row in ChannelProvider.objects.filter(provider_class__endswith="twilio.TwilioProvider"):
+    for row in delivery_selectors.providers_of_class(provider_class="twilio.TwilioProvider"):
         tokens.append(str(row.credentials.get("auth_token", "")))
     return [t for t in dict.fromkeys(tokens) if t]
 
 
 class TwilioIntakeBase(IntakeView):
-    def verify(self, request: HttpRequest, body: bytes, payload: Any) -> None:
+    audit_headers = ("X-Twilio-Signature",)
+    max_body_bytes = 64 * 1024  # a few form fields
+
+    def verify_signature(self, request: HttpRequest, body: bytes, payload: Any) -> None:
         signature = request.headers.get("X-Twilio-Signature", "")
         if not signature:
             raise SignatureInvalid("twilio: X-Twilio-Signature header missing")
-        url = self._signed_url
+        url = self.signed_url  # the public URL Twilio called (intake.public_url), set by the base view
         params: Any = request.POST
         body_hash = parse_qs(urlsplit(url).query).get("bodySHA256")
         if body_hash:
@@ -72,17 +74,19 @@ class TwilioIntakeBase(IntakeView):
         if not any(RequestValidator(token).validate(url, params, signature) for token in auth_tokens()):
             raise SignatureInvalid("twilio: signature does not match")
 
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        from webhooks.intake import public_url
-
-        self._signed_url = public_url(request)
-        return super().post(request, *args, **kwargs)
-
 
 class TwilioStatusIntake(TwilioIntakeBase):
     """Message status callbacks (the StatusCallback URL given when sending)."""
 
-    provider = "twilio"
+    name, url = "twilio", "twilio/status"
+    # MessageStatus values (twilio.com/docs/messaging/api/message-resource#message-status-values).
+    # Progress before the handset records nothing; "undelivered"/"failed" are refined by ErrorCode.
+    event_types = {
+        "delivered": EventType.DELIVERED, "read": EventType.OPENED,
+        "undelivered": EventType.FAILED, "failed": EventType.FAILED,
+        "queued": NO_EVENT, "accepted": NO_EVENT, "sending": NO_EVENT, "sent": NO_EVENT,
+        "scheduled": NO_EVENT,
+    }
 
     def check_shape(self, payload: Any) -> None:
         # Status callbacks always name the message and its status (MessageSid/MessageStatus, or the
@@ -103,16 +107,14 @@ class TwilioStatusIntake(TwilioIntakeBase):
         status = str(p.get("MessageStatus") or p.get("SmsStatus") or "")
         code = str(p.get("ErrorCode") or "")
         sid = str(p.get("MessageSid") or p.get("SmsSid") or "")
-        common = {"provider": cls.provider, "raw_type": status, "event_id": f"{sid}:{status}", "provider_ref": sid,
+        common = {"provider": cls.name, "raw_type": status, "event_id": f"{sid}:{status}",
+                  "provider_ref": sid,
                   "recipient": str(p.get("To", "")), "timestamp": webhook.received_at,
-                  "data": {"error_code": code} if code else {}}
-        if status in ("queued", "accepted", "sending", "sent", "scheduled"):
+                  "data": {"error_code": code} if code else {}, "raw": webhook.payload}
+        kind = cls.event_type(status)
+        if kind is NO_EVENT:
             return []  # progress reports before the handset: nothing to record beyond the raw row
-        if status == "delivered":
-            return [NormalisedEvent(event_type=EventType.DELIVERED, **common)]
-        if status == "read":
-            return [NormalisedEvent(event_type=EventType.OPENED, **common)]
-        if status in ("undelivered", "failed"):
+        if kind == EventType.FAILED:
             reason = f"Twilio error {code}" if code else status
             if code in UNSUBSCRIBED_CODES:
                 return [NormalisedEvent(event_type=EventType.UNSUBSCRIBED, reason=reason, **common)]
@@ -123,7 +125,7 @@ class TwilioStatusIntake(TwilioIntakeBase):
                 return [NormalisedEvent(event_type=EventType.BOUNCED, bounce_type=BounceType.SOFT, reason=reason,
                                         **common)]
             return [NormalisedEvent(event_type=EventType.FAILED, reason=reason, **common)]
-        return [NormalisedEvent(event_type=EventType.UNKNOWN, **common)]
+        return [NormalisedEvent(event_type=kind, **common)]  # DELIVERED, OPENED, or UNKNOWN (kept, flagged)
 
 
 def twiml(reply: str | None) -> HttpResponse:
@@ -137,10 +139,9 @@ def tenants_for_number(number: str) -> list:
     no tenant's provider names it (the settings-configured number serves it)."""
     from comms.models import Tenant
     from comms.services import tenant_get_default
-    from delivery.models import ChannelProvider
 
-    ids = ChannelProvider.objects.filter(provider_class__endswith="twilio.TwilioProvider", options__from_number=number,
-                                         tenant__isnull=False).values_list("tenant_id", flat=True)
+    ids = delivery_selectors.providers_for_number(provider_class="twilio.TwilioProvider",
+                                                  number=number).values_list("tenant_id", flat=True)
     tenants = list(Tenant.objects.filter(pk__in=ids).order_by("pk"))
     return tenants or [tenant_get_default()]
 
@@ -149,7 +150,9 @@ class TwilioInboundIntake(TwilioIntakeBase):
     """Inbound SMS: STOP/START/HELP keywords are answered at once in TwiML (carriers expect the
     confirmation in the same exchange); the raw request is stored first like every other."""
 
-    provider = "twilio_sms"
+    name, url = "twilio_sms", "twilio/sms"
+    # Every request is one inbound message; it records no tracking event (keywords go to preferences).
+    event_types = {"inbound": NO_EVENT}
 
     def check_shape(self, payload: Any) -> None:
         require(isinstance(payload, dict), "twilio_sms: the body is not a set of fields")
@@ -168,6 +171,15 @@ class TwilioInboundIntake(TwilioIntakeBase):
         # Answered in the same exchange (carriers expect the STOP confirmation as the reply); if this
         # fails the row stays 'received' and the sweep applies the keyword later, without a reply.
         return twiml(webhook_process(webhook_id=row.pk).reply)
+
+    @classmethod
+    def parse(cls, webhook: WebhookEvent) -> list[NormalisedEvent]:
+        return []  # an inbound message is not an event about one of ours: act() applies its keyword
+
+    @classmethod
+    def act(cls, webhook: WebhookEvent) -> Handled | None:
+        state, note, reply = inbound_handle(webhook)
+        return Handled(state=state, note=note, reply=reply)
 
 
 def inbound_handle(webhook: WebhookEvent) -> tuple[str, str, str | None]:
