@@ -37,6 +37,8 @@ from django.conf import settings
 from firebase_admin import _http_client, credentials, exceptions, messaging
 
 from comms.enums import Channel
+from comms.models import Device
+from comms.services import devices_disable
 from delivery.providers.base import Content, Provider, SendResult
 
 log = logging.getLogger(__name__)
@@ -231,8 +233,6 @@ class FcmProvider(Provider):
     # -- send -----------------------------------------------------------------------------------------
     def targets(self, message: Any) -> list[tuple[str, str, Any]]:
         """(token, platform, device id or None) for every device this message goes to."""
-        from comms.models import Device
-
         active = Device.objects.filter(tenant_id=message.tenant_id, disabled_at__isnull=True)
         if message.recipient_id is not None:
             devices = list(active.filter(recipient_id=message.recipient_id).values_list("token", "platform", "id"))
@@ -258,8 +258,6 @@ class FcmProvider(Provider):
 
     def settle(self, message: Any, result: SendResult, prepared: Any) -> None:
         """On the engine's thread: disable the devices FCM reported dead (a database write)."""
-        from comms.services import devices_disable
-
         for code, tokens in (prepared or {}).get("pruned", {}).items():
             devices_disable(tenant_id=message.tenant_id, tokens=tokens, reason=f"FCM {code}")
 

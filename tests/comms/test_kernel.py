@@ -199,3 +199,14 @@ def test_webhook_and_lockout_limits_count_through_the_rate_window(settings, rf):
     auth_failed(request, kind="test")
     with pytest.raises(errors.RateLimited):
         auth_locked(request)
+
+
+def test_the_api_key_budget_counts_through_the_rate_window(settings):
+    from comms.auth import ApiKeyRateThrottle
+
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK,
+                               "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+                                                          "api_key": "2/min"}}
+    counter = ApiKeyRateThrottle().counter("abc123")
+    assert isinstance(counter, RateWindow) and counter.name.startswith("comms:throttle:abc123:")
+    assert (counter.limit, counter.seconds) == (2, 60)
