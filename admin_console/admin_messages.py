@@ -15,9 +15,10 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from admin_console import listcells
-from admin_console.services import audit_record, client_ip
 from comms import errors
+from comms.audit import client_ip
 from comms.addresses import normalise_email
+from comms.models import Recipient
 from delivery.admin import MessageAdmin as DeliveryMessageAdmin
 from delivery.models import Message
 from delivery.services import message_cancel, message_requeue
@@ -140,8 +141,6 @@ class MessageAdmin(DeliveryMessageAdmin):
             return queryset.filter(recipient_address=term), False
         if term.startswith("+"):
             return queryset.filter(recipient_address=term.replace(" ", "")), False
-        from comms.models import Recipient
-
         recipients = Recipient.objects.filter(external_id=term).values_list("id", flat=True)[:100]
         return queryset.filter(Q(template_key=term) | Q(provider_ref=term) | Q(idempotency_key=term)
                                | Q(recipient_id__in=list(recipients))), False
@@ -192,12 +191,10 @@ class MessageAdmin(DeliveryMessageAdmin):
         done, refused = 0, {}
         for message in rows:
             try:
-                changed = step(message)
+                step(message)  # the service writes the audit row (actor, IP, before/after status)
             except errors.CommsError as exc:
                 refused[exc.code] = refused.get(exc.code, 0) + 1
                 continue
-            audit_record(actor=request.user, action=action, target=changed, ip=client_ip(request),
-                         diff={"status": [message.status, changed.status]}, reason="admin bulk action")
             done += 1
         summary = f"{done} message(s) {'cancelled' if action == 'message.cancel' else 'requeued'}"
         if refused:
@@ -208,10 +205,14 @@ class MessageAdmin(DeliveryMessageAdmin):
                   permissions=["operate"])
     def cancel_selected(self, request: HttpRequest, queryset):
         self._each(request, queryset, "message.cancel",
-                   lambda m: message_cancel(tenant=m.tenant, message_id=m.id))
+                   lambda m: message_cancel(tenant=m.tenant, message_id=m.id, actor=request.user,
+                                            ip=client_ip(request), audit_reason="admin bulk action"))
 
     @admin.action(description="Requeue selected messages from the DLQ (dead or failed)", permissions=["operate"])
     def requeue_selected(self, request: HttpRequest, queryset):
         self._each(request, queryset, "message.requeue",
                    lambda m: message_requeue(tenant=m.tenant, message_id=m.id,
-                                             reason=f"requeued from the admin by {request.user.get_username()}"))
+                                             reason=f"requeued from the admin by "
+                                                    f"{request.user.get_username()}",
+                                             actor=request.user, ip=client_ip(request),
+                                             audit_reason="admin bulk action"))

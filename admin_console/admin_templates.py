@@ -16,11 +16,13 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
-from admin_console.services import client_ip, experiment_weights_set, template_test_send
 from comms import errors
+from comms.audit import client_ip
+from delivery.services.editor_send import template_test_send
 from templates_app.admin import TemplateAdmin as BaseTemplateAdmin
 from templates_app.admin import TemplateVersionAdmin as BaseVersionAdmin
 from templates_app.models import Template, TemplateVersion
+from templates_app.services import experiment_weights_set
 
 LOCALE_PARTS = ("subject", "body_html", "body_text", "push_title", "push_body", "sms_text", "in_app_content")
 VERSION_PARTS = ("variables_schema", "sample_variables", "experiment", "change_notes")

@@ -404,6 +404,8 @@ COMMS_TRACKING_SECRET = env.str("COMMS_TRACKING_SECRET", default="")
 COMMS_TRACKING_TOKEN_DAYS = env.int("COMMS_TRACKING_TOKEN_DAYS", default=90)
 COMMS_TRACKING_SENSITIVE_CATEGORIES = env.list("COMMS_TRACKING_SENSITIVE_CATEGORIES", default=["security", "legal"])
 COMMS_TRACKING_OFF_TEMPLATES = env.list("COMMS_TRACKING_OFF_TEMPLATES", default=[])
+# The engine's link tracker for email HTML (tracking sits above delivery: named here, not imported).
+COMMS_LINK_TRACKER = "tracking.links.Tracker"
 # Rolling 7-day deliverability guardrails (percent) and the volume below which no alert is raised.
 COMMS_ALERT_HARD_BOUNCE_PCT = env.float("COMMS_ALERT_HARD_BOUNCE_PCT", default=0.3)
 COMMS_ALERT_COMPLAINT_PCT = env.float("COMMS_ALERT_COMPLAINT_PCT", default=0.1)

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from comms.admin_mixins import ReadOnlyMixin
 from comms.forms import ChoiceArrayAdminMixin
 from delivery.models import ChannelProvider, DeliveryLog, Message, MessageBatch
 
@@ -16,7 +17,10 @@ class DeliveryLogInline(admin.TabularInline):
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Messages are a record: they change through the delivery services (cancel, requeue), never by
+    editing."""
+
     list_display = ("id", "channel", "recipient_address", "status", "priority", "attempt_count", "created_at", "sent_at")
     list_filter = ("status", "channel", "priority", "category")
     search_fields = ("=id", "recipient_address", "provider_ref", "idempotency_key")
@@ -35,15 +39,6 @@ class MessageAdmin(admin.ModelAdmin):
     show_full_result_count = False  # COUNT(*) over millions of rows on every page is not free
     list_select_related = ["tenant"]
 
-    # Messages are a record: they change through the delivery services (cancel, requeue), never by editing.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(MessageBatch)

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from comms import errors
+from comms.audit import audit_record
 from comms.models import Recipient, Tenant
 from preferences import catalogue
 from preferences.decision import (  # noqa: F401  (re-exported: the decision API)
@@ -105,8 +106,10 @@ def is_suppressed(*, tenant: Tenant, channel: str, address: str, now: dt.datetim
 
 @transaction.atomic
 def suppression_lift(*, tenant: Tenant, channel: str, address: str, consent_text: str, source: str,
-                     recipient: Recipient | None = None, ip: str | None = None, user_agent: str = "") -> bool:
-    """Re-permission: remove a suppression, only with documented consent (recorded here).
+                     recipient: Recipient | None = None, ip: str | None = None, user_agent: str = "",
+                     actor: Any = None) -> bool:
+    """Re-permission: remove a suppression, only with documented consent (recorded here; called for an
+    actor, also audited as ``suppression.lift`` with the consent text as the reason).
 
     Hard bounces, invalid addresses and legal (erasure) entries are refused: consent does not
     make a dead mailbox deliverable, and an erased person cannot consent through us.
@@ -123,6 +126,9 @@ def suppression_lift(*, tenant: Tenant, channel: str, address: str, consent_text
                                       details={"reason": row.reason})
     consent_record(tenant=tenant, recipient=recipient, address=address, channel=channel, action=ConsentAction.GRANTED,
                    source=source, ip=ip, user_agent=user_agent, consent_text=consent_text)
+    if actor is not None:
+        audit_record(actor=actor, action="suppression.lift", target=row, tenant=tenant, reason=consent_text,
+                     diff={"reason": row.reason})
     row.delete()
     return True
 

@@ -4,23 +4,13 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
+from comms.admin_mixins import ReadOnlyMixin
 from tracking.models import CampaignMetrics, DeliverabilityAlert, MessageEvent, TrackingMiss
 from tracking.services import metrics_reconcile
 
 
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
 @admin.register(MessageEvent)
-class MessageEventAdmin(ReadOnly):
+class MessageEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "event_type", "bounce_type", "provider", "message_id", "recipient_address", "device_type",
                     "client", "timestamp")
     list_filter = ("event_type", "bounce_type", "provider", "device_type")
@@ -28,7 +18,7 @@ class MessageEventAdmin(ReadOnly):
 
 
 @admin.register(CampaignMetrics)
-class CampaignMetricsAdmin(ReadOnly):
+class CampaignMetricsAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("scope", "key", "campaign_name", "sent_count", "delivered_count", "bounced_count",
                     "opened_count", "clicked_count", "complained_count", "unsubscribed_count", "delivery_rate",
                     "open_rate", "click_rate", "last_updated", "reconciled_at")
@@ -44,13 +34,13 @@ class CampaignMetricsAdmin(ReadOnly):
 
 
 @admin.register(DeliverabilityAlert)
-class DeliverabilityAlertAdmin(ReadOnly):
+class DeliverabilityAlertAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("created_at", "subject", "key", "metric", "rate", "threshold", "sent", "count", "action",
                     "resolved_at")
     list_filter = ("metric", "subject")
 
 
 @admin.register(TrackingMiss)
-class TrackingMissAdmin(ReadOnly):
+class TrackingMissAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("at", "kind", "reason", "message_id")
     list_filter = ("kind", "reason")

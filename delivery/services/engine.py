@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from delivery import channels, health, ratelimit, routing, wakeup
 from delivery.models import Message, MessageBatch
@@ -36,7 +37,6 @@ from delivery.services.outcomes import (  # noqa: F401  (re-exported: the engine
     Clock, DrainStats, Outcome, _record, claim_batch, defer, deferral, leases_extend, max_attempts, next_retry_at,
     outcome_of, policy, record_many, record_outcome, worker_id,
 )
-from tracking.links import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +200,8 @@ class _Delivery:
             prefetch_related_objects(messages, "recipient")  # locale/timezone/bucketing, in one query
         self.pending.update(m.id for m in messages)
         held = screening.screen(messages, now=self.clock())  # preferences, consent, suppression, quiet hours
-        tracker = Tracker(messages)  # click/open tracking and UTM for email HTML (tracking.links)
+        # Click/open tracking and UTM for email HTML: tracking's (it sits above delivery), named in settings.
+        tracker = import_string(settings.COMMS_LINK_TRACKER)(messages)
         for m in messages:
             self.collect(block=False)
             while self.flight.full():
