@@ -406,6 +406,10 @@ COMMS_TRACKING_SENSITIVE_CATEGORIES = env.list("COMMS_TRACKING_SENSITIVE_CATEGOR
 COMMS_TRACKING_OFF_TEMPLATES = env.list("COMMS_TRACKING_OFF_TEMPLATES", default=[])
 # The engine's link tracker for email HTML (tracking sits above delivery: named here, not imported).
 COMMS_LINK_TRACKER = "tracking.links.Tracker"
+# What preferences (below delivery) needs of delivery, named here rather than imported: the address an
+# unsubscribe link's message went to, and the pipeline's send for its double opt-in confirmations.
+COMMS_MESSAGE_ADDRESS_SELECTOR = "delivery.selectors.message_address"
+COMMS_SYSTEM_EMAIL_SENDER = "delivery.services.enqueue.system_email_enqueue"
 # Rolling 7-day deliverability guardrails (percent) and the volume below which no alert is raised.
 COMMS_ALERT_HARD_BOUNCE_PCT = env.float("COMMS_ALERT_HARD_BOUNCE_PCT", default=0.3)
 COMMS_ALERT_COMPLAINT_PCT = env.float("COMMS_ALERT_COMPLAINT_PCT", default=0.1)

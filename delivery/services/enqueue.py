@@ -380,3 +380,13 @@ def message_requeue(*, tenant: Tenant, message_id: Any, reason: str = "", now: d
                      diff={"status": [before, message.status]})
     wakeup.wake_on_commit({message.priority})
     return message
+
+
+def system_email_enqueue(*, tenant: Tenant, recipient_id: str, subject: str, body: str, body_html: str,
+                         category: str, priority: int, metadata: dict, idempotency_key: str) -> tuple[Message, bool]:
+    """An email comms itself sends to a directory recipient (a double opt-in confirmation), through
+    the one send pipeline. Apps below delivery (preferences) reach it through the dotted path
+    COMMS_SYSTEM_EMAIL_SENDER instead of importing delivery."""
+    spec = SendSpec(channel="email", recipient_id=recipient_id, subject=subject, body=body, body_html=body_html,
+                    category=category, priority=priority, metadata=metadata)
+    return message_enqueue(tenant=tenant, spec=spec, idempotency_key=idempotency_key)

@@ -1,9 +1,10 @@
 """The kernel at the bottom (issue 15, moves 1 and 7): the guard for the import rules, the audit log's
 state-only move, and the one rate window every limit counts through.
 
-The import walk is the guard later work keeps: no module-level import cycle between apps (the
-kernel's upper packages count as apps of their own), and no import at all, at module level or inside
-a function, from the kernel (outside its upper packages) into another app.
+The import walk is the guard later work keeps: no import cycle between apps (the kernel's upper
+packages count as apps of their own), counting imports inside functions too, so a cycle cannot be
+dodged by hiding one side in a function; and no import at all from the kernel (outside its upper
+packages) into another app.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def _node_of_file(path: Path) -> str:
 
 
 def _edges() -> tuple[dict[str, set[str]], list[str]]:
-    """Module-level edges between apps, and every import (any level) from the bare kernel to an app."""
+    """Edges between apps (module level and inside functions alike), and every import from the bare
+    kernel to an app."""
     edges: dict[str, set[str]] = {}
     kernel_up: list[str] = []
     for app in APPS:
@@ -52,8 +54,6 @@ def _edges() -> tuple[dict[str, set[str]], list[str]]:
                 continue
             source = _node_of_file(path)
             tree = ast.parse(path.read_text())
-            top = {id(n) for stmt in tree.body
-                   for n in (ast.walk(stmt) if isinstance(stmt, (ast.If, ast.Try)) else [stmt])}
             for node in ast.walk(tree):
                 if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                     modules = [node.module]
@@ -67,8 +67,7 @@ def _edges() -> tuple[dict[str, set[str]], list[str]]:
                         continue
                     if source == "comms" and not target.startswith("comms"):
                         kernel_up.append(f"{path.relative_to(ROOT)}:{node.lineno} -> {module}")
-                    if id(node) in top:
-                        edges.setdefault(source, set()).add(target)
+                    edges.setdefault(source, set()).add(target)
     return edges, kernel_up
 
 
@@ -112,6 +111,17 @@ def test_no_import_cycle_between_apps():
 def test_the_kernel_imports_no_other_app():
     _, kernel_up = _edges()
     assert kernel_up == []
+
+
+def test_preferences_reaches_delivery_only_through_named_settings(settings):
+    """delivery calls preferences' send-time decision, so preferences may not import delivery, not even
+    inside a function (as it did for the unsubscribe page and double opt-in): it names what it needs."""
+    from django.utils.module_loading import import_string
+
+    edges, _ = _edges()
+    assert "preferences" in edges["delivery"] and "delivery" not in edges.get("preferences", set())
+    assert callable(import_string(settings.COMMS_MESSAGE_ADDRESS_SELECTOR))
+    assert callable(import_string(settings.COMMS_SYSTEM_EMAIL_SENDER))
 
 
 def test_the_guard_sees_a_cycle():
