@@ -7,14 +7,17 @@ from django.http import HttpRequest
 from django.urls import path
 from django.utils import timezone
 
-from admin_console.models import AuditEntry
+from comms.admin_mixins import ReadOnlyMixin
 from comms.admin_export import csv_response
+from comms.models import AuditEntry
 
 AUDIT_COLUMNS = ("at", "actor_label", "action", "target_type", "target_id", "target_label", "reason", "ip", "diff")
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Append-only: nobody adds, edits or deletes entries here (a database trigger refuses it anyway)."""
+
     list_display = ("at", "actor_label", "action", "target_type", "target_label", "reason", "ip")
     list_filter = ("action", "target_type", ("at", admin.DateFieldListFilter), "tenant")
     search_fields = ("actor_label", "target_id", "target_label", "reason", "=ip")
@@ -24,18 +27,8 @@ class AuditEntryAdmin(admin.ModelAdmin):
     show_full_result_count = False
     change_list_template = "admin/admin_console/auditentry/change_list.html"
 
-    # Append-only: nobody adds, edits or deletes entries here (a database trigger refuses it anyway).
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
     def get_urls(self):
-        own = [path("export.csv", self.admin_site.admin_view(self.export_view), name="admin_console_auditentry_export")]
+        own = [path("export.csv", self.admin_site.admin_view(self.export_view), name="comms_auditentry_export")]
         return own + super().get_urls()
 
     def export_view(self, request: HttpRequest):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hmac
 
 from django.conf import settings
-from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
@@ -17,7 +16,7 @@ from rest_framework.views import APIView
 
 from admin_console import dashboard, stats, workers
 from comms import errors
-from delivery.wakeup import redis_client
+from comms.readiness import stores_check
 
 
 def _days(request) -> int:
@@ -149,18 +148,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
 
 def readyz(request: HttpRequest) -> JsonResponse:
     """Readiness for orchestrators: the database and Redis answer and at least one worker is alive."""
-    checks: dict[str, str] = {}
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        checks["database"] = "ok"
-    except Exception as exc:  # this endpoint exists to say what is down, not to crash
-        checks["database"] = f"error: {type(exc).__name__}"
-    try:
-        redis_client().ping()
-        checks["redis"] = "ok"
-    except Exception as exc:
-        checks["redis"] = f"error: {type(exc).__name__}"
+    checks = stores_check()
     try:
         alive = workers.alive() if checks["redis"] == "ok" else []
         checks["workers"] = "ok" if alive else "error: no worker heartbeat"

@@ -18,9 +18,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from admin_console.services import client_ip, experiment_weights_set, template_test_send
 from comms import errors
+from comms.audit import client_ip
+from delivery.services.editor_send import template_test_send
 from templates_app.models import TemplateVersion
+from templates_app.services import experiment_weights_set
 
 
 def _back(pk: int) -> HttpResponseRedirect:

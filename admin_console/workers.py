@@ -14,7 +14,7 @@ import time
 
 from django.conf import settings
 
-from delivery.wakeup import redis_client
+from comms.redis import redis_client
 
 log = logging.getLogger(__name__)
 PREFIX = "comms:worker:"

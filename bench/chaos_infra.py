@@ -164,11 +164,12 @@ class Cluster:
         self.sink_proc: subprocess.Popen | None = None
 
     # -- processes ---------------------------------------------------------------------------------
-    def sink(self, log: Path, *, fault_rate: float = 0.0, delay: float = 0.0) -> None:
+    def sink(self, log: Path, *, fault_rate: float = 0.0, delay: float = 0.0, latency_ms: float = 0.0) -> None:
         """(Re)start the recording SMTP sink; faults hit a message the first time it is seen."""
         self.stop_sink()
         self.sink_proc = subprocess.Popen([PY, str(ROOT / "bench" / "chaos_sink.py"), "--port", str(self.sink_port),
-                                           "--log", str(log), "--fault-rate", str(fault_rate), "--delay", str(delay)],
+                                           "--log", str(log), "--fault-rate", str(fault_rate), "--delay", str(delay),
+                                           "--latency-ms", str(latency_ms)],
                                           cwd=ROOT)
         import socket
 

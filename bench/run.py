@@ -1,14 +1,16 @@
 """comms benchmarks: they print figures, they assert nothing.
 
-    python bench/run.py api|e2e|bulk|p0|compare|all
+    python bench/run.py api|e2e|bulk|p0|compare|all [--relay-ms 50]
 
 Each run starts its own embedded PostgreSQL + Redis in a throwaway directory and a counting
 SMTP sink in its own process, so figures are comparable between runs on the same machine.
-Results are recorded by hand in docs/benchmarks.md.
+Results are recorded by hand in docs/benchmarks.md. --relay-ms makes the sink answer each DATA
+that much later, as a real relay does (30-150 ms), instead of at loopback speed.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -39,7 +41,8 @@ def pct(values: list[float], q: float) -> float:
 class Env:
     """Servers, settings and helper processes for one benchmark run."""
 
-    def __init__(self):
+    def __init__(self, relay_ms: float = 0.0):
+        self.relay_ms = relay_ms
         self.pg, self.redis, self.root = start_for_tests()
         self.sink_port = free_port()
         os.environ.update({
@@ -55,7 +58,8 @@ class Env:
 
         call_command("migrate", verbosity=0)
         self.procs: list[subprocess.Popen] = []
-        self.sink = self.spawn([PY, "manage.py", "smtp_sink", "--port", str(self.sink_port), "--discard"])
+        self.sink = self.spawn([PY, "manage.py", "smtp_sink", "--port", str(self.sink_port), "--discard",
+                                "--latency-ms", str(relay_ms)])
         time.sleep(1.0)
 
     def spawn(self, cmd: list[str], nice: int = 0, **env) -> subprocess.Popen:
@@ -293,7 +297,8 @@ def bench_p0(env: Env, backlog: int = 200_000, samples: int = 200, rate: float =
     rows = Message.objects.filter(id__in=ids, status="sent").values_list("created_at", "sent_at")
     lat = [(s - c).total_seconds() * 1000 for c, s in rows]
     p3_sent = Message.objects.filter(priority=3, status="sent").count()
-    result = {"p3_backlog": backlog, "p3_sent_during_run": p3_sent, "p0_samples": len(lat), "p0_unsent": samples - len(lat),
+    result = {"relay_ms": env.relay_ms, "load_average": [round(x, 1) for x in os.getloadavg()],
+              "p3_backlog": backlog, "p3_sent_during_run": p3_sent, "p0_samples": len(lat), "p0_unsent": samples - len(lat),
               "p0_p50_ms": round(pct(lat, 50), 1), "p0_p99_ms": round(pct(lat, 99), 1), "p0_max_ms": round(max(lat), 1)}
     print("(d) P0 latency while P3 drains:", json.dumps(result))
     for proc in env.procs[1:]:
@@ -342,10 +347,17 @@ def bench_compare(env: Env, n: int = 20_000, ours: dict | None = None) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    which = argv[0] if argv else "all"
-    env = Env()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("which", nargs="?", default="all", choices=["api", "e2e", "bulk", "p0", "compare", "all"])
+    parser.add_argument("--relay-ms", type=float, default=0.0,
+                        help="the SMTP sink answers each DATA this many ms later (a relay's latency; default 0)")
+    args = parser.parse_args(argv)
+    which = args.which
+    env = Env(relay_ms=args.relay_ms)
     try:
-        print(f"machine: {os.cpu_count()} cores; PostgreSQL + Redis embedded; sink in its own process", flush=True)
+        print(f"machine: {os.cpu_count()} cores; PostgreSQL + Redis embedded; sink in its own process"
+              f"{f', answering each DATA after {args.relay_ms:g} ms' if args.relay_ms else ''}; "
+              f"load average {os.getloadavg()[0]:.1f}", flush=True)
         if which in ("api", "all"):
             bench_api(env)
         if which in ("bulk", "all"):

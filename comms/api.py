@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import zoneinfo
 
-from django.db import connection, transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from admin_console.services import audit_record, client_ip
 from comms import errors
+from comms.audit import client_ip
 from comms.addresses import normalise_email, normalise_phone
 from comms.models import Recipient
+from comms.readiness import stores_check
 from comms.serializers import (
     DeviceSerializer,
     DeviceUnregisterSerializer,
@@ -42,10 +42,8 @@ class RecipientApi(APIView):
             data["phone"] = normalise_phone(data["phone"])
         if data.get("timezone") and data["timezone"] not in zoneinfo.available_timezones():
             raise errors.ValidationFailed(f"Unknown time zone '{data['timezone']}'.", details={"field": "timezone"})
-        with transaction.atomic():
-            recipient, created = recipient_upsert(tenant=request.user.tenant, external_id=external_id, data=data)
-            audit_record(actor=request.user, action="recipient.create" if created else "recipient.update",
-                         target=recipient, diff={"fields": sorted(data)}, ip=client_ip(request))
+        recipient, created = recipient_upsert(tenant=request.user.tenant, external_id=external_id, data=data,
+                                              actor=request.user, ip=client_ip(request))
         return Response(RecipientOutputSerializer(recipient).data,
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -66,20 +64,7 @@ class HealthApi(APIView):
 
     @extend_schema(responses={200: dict, 503: dict})
     def get(self, request):
-        from delivery.wakeup import redis_client
-
-        checks = {}
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
-            checks["database"] = "ok"
-        except Exception as exc:  # report, don't crash: this endpoint exists to say what is down
-            checks["database"] = f"error: {type(exc).__name__}"
-        try:
-            redis_client().ping()
-            checks["redis"] = "ok"
-        except Exception as exc:
-            checks["redis"] = f"error: {type(exc).__name__}"
+        checks = stores_check()
         healthy = all(v == "ok" for v in checks.values())
         return Response({"status": "ok" if healthy else "degraded", "checks": checks},
                         status=200 if healthy else 503)
@@ -100,12 +85,9 @@ class RecipientDevicesApi(APIView):
     def post(self, request, external_id: str):
         serializer = DeviceSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        with transaction.atomic():
-            device, created = device_register(recipient=self._recipient(request, external_id),
-                                              **serializer.validated_data)
-            if created:
-                audit_record(actor=request.user, action="device.register", target=device, ip=client_ip(request),
-                             tenant=request.user.tenant, diff={"platform": device.platform})
+        device, created = device_register(recipient=self._recipient(request, external_id),
+                                          **serializer.validated_data, actor=request.user,
+                                          ip=client_ip(request))
         return Response(device_representation(device), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(responses=dict)
@@ -121,9 +103,8 @@ class DeviceUnregisterApi(APIView):
     def post(self, request):
         serializer = DeviceUnregisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        with transaction.atomic():
-            if not device_unregister(tenant=request.user.tenant, token=serializer.validated_data["token"]):
-                raise errors.NotFound("No such device token.")
-            audit_record(actor=request.user, action="device.unregister", target=request.user.tenant,
-                         ip=client_ip(request), reason="token unregistered via API")
+        if not device_unregister(tenant=request.user.tenant, token=serializer.validated_data["token"],
+                                 actor=request.user, ip=client_ip(request),
+                                 reason="token unregistered via API"):
+            raise errors.NotFound("No such device token.")
         return Response({"unregistered": True})

@@ -15,6 +15,7 @@ from rest_framework.request import Request
 
 from comms import errors
 from comms.models import ApiKey, Tenant
+from comms.redis import RateWindow, parse_rate, rate_window
 
 KEY_PREFIX = "ck_"
 _CACHE_SECONDS = 30.0  # a revoked key stops working within this many seconds on every process
@@ -145,21 +146,7 @@ class HasScope(permissions.BasePermission):
         return True
 
 
-@dataclass(frozen=True)
-class WindowCounter:
-    """One fixed window of a request budget: INCR its key and let it expire after the window."""
-
-    name: str
-    limit: int
-    seconds: int
-    wait: float
-
-    def queue(self, pipe) -> None:
-        pipe.incr(self.name)
-        pipe.expire(self.name, self.seconds + 1)
-
-
-def _key_counter(request: Request, key: ApiKey) -> WindowCounter | None:
+def _key_counter(request: Request, key: ApiKey) -> RateWindow | None:
     """The key's budget window when the view is throttled per key, so authentication can count it."""
     view = (getattr(request, "parser_context", None) or {}).get("view")
     if view is None or ApiKeyRateThrottle not in getattr(view, "throttle_classes", ()):
@@ -168,11 +155,8 @@ def _key_counter(request: Request, key: ApiKey) -> WindowCounter | None:
 
 
 class RedisWindowThrottle(throttling.BaseThrottle):
-    """A fixed-window request budget in Redis: one pipelined INCR+EXPIRE per request, shared by
-    every process. (DRF's SimpleRateThrottle keeps a list of timestamps per key, which grows with
-    the rate and is re-pickled on every request.) Subclasses give the rate and the identity."""
-
-    PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    """A fixed-window request budget in Redis (the kernel's one RateWindow, comms/redis.py), shared by
+    every process. Subclasses give the rate and the identity."""
 
     def rate(self) -> str:  # pragma: no cover - contract
         raise NotImplementedError
@@ -180,25 +164,18 @@ class RedisWindowThrottle(throttling.BaseThrottle):
     def ident_for(self, request: Request) -> str:  # pragma: no cover - contract
         raise NotImplementedError
 
-    def counter(self, ident: str) -> "WindowCounter":
-        count, _, period = self.rate().partition("/")
-        limit, seconds = int(count), self.PERIODS[period[0]]
-        now = time.time()
-        window = int(now // seconds)
-        return WindowCounter(f"comms:throttle:{ident}:{window}", limit, seconds, (window + 1) * seconds - now)
+    def counter(self, ident: str) -> RateWindow:
+        limit, seconds = parse_rate(self.rate())
+        return rate_window(f"comms:throttle:{ident}", seconds=seconds, limit=limit)
 
     def allow_request(self, request: Request, view) -> bool:
-        from delivery.wakeup import redis_client
-
         counter = self.counter(self.ident_for(request))
         self._wait = counter.wait
         counted = getattr(request, "_comms_key_count", None)  # already counted with the lockout check
         if counted and counted[0] == counter.name:
             return counted[1] <= counter.limit
         try:
-            pipe = redis_client().pipeline(transaction=False)
-            counter.queue(pipe)
-            used = pipe.execute()[0]
+            used = counter.hit()
         except Exception:  # a Redis outage must not take the API down with it
             return True
         return used <= counter.limit

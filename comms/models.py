@@ -1,9 +1,10 @@
-"""Kernel models: tenants, service API keys and the recipient directory."""
+"""Kernel models: tenants, service API keys, the recipient directory and the audit log."""
 
 from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone as dj_timezone
@@ -107,3 +108,35 @@ class Device(models.Model):
     def __str__(self) -> str:
         return f"{self.platform}:{self.token[:12]}…"
 
+
+
+class AuditEntry(models.Model):
+    """Who did what to which object, with the change and why. A trigger refuses UPDATE/DELETE.
+
+    Written only by ``comms.audit.audit_record``, called by the service that changes the state. The
+    table keeps the name it had when the console owned it (the move was state-only, comms 0008).
+    """
+
+    at = models.DateTimeField(default=dj_timezone.now, db_index=True)
+    # No database constraint and no cascade: the trail outlives users and tenants (the label stays).
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING,
+                              related_name="+", db_constraint=False)
+    actor_label = models.CharField(max_length=200, help_text="User name or API key prefix, kept if the user goes.")
+    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+",
+                               db_constraint=False)
+    action = models.CharField(max_length=64, db_index=True)
+    target_type = models.CharField(max_length=64)
+    target_id = models.CharField(max_length=64)
+    target_label = models.CharField(max_length=255, blank=True)
+    diff = models.JSONField(default=dict, blank=True)
+    reason = models.TextField(blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        db_table = "admin_console_auditentry"
+        verbose_name_plural = "audit entries"
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["target_type", "target_id"], name="admin_conso_target__eebac3_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.target_label}"

@@ -1,4 +1,4 @@
-"""JSON parsing with the request-size cap and the nesting bound enforced.
+"""Request parsing: JSON with the request-size cap and the nesting bound enforced; ids in URLs.
 
 DRF's JSONParser reads the raw stream, which bypasses Django's DATA_UPLOAD_MAX_MEMORY_SIZE check
 (that only guards ``request.body``/``POST``); this parser applies the cap before reading, and
@@ -7,6 +7,8 @@ json.loads and in everything that walks the result).
 """
 
 from __future__ import annotations
+
+import uuid
 
 from django.conf import settings
 from rest_framework import parsers
@@ -32,3 +34,11 @@ class JSONParser(parsers.JSONParser):
             return jsonlimits.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
+
+
+def uuid_or_404(raw: str, message: str = "No such message.") -> uuid.UUID:
+    """Ids in URLs: a malformed one is simply not found."""
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise errors.NotFound(message) from None

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import transaction
 
+from comms.audit import audit_record
 from comms.auth import KEY_PREFIX, forget_cached_key, hash_key
 from comms.models import ApiKey, Device, Recipient, Scope, Tenant
 
@@ -36,8 +37,10 @@ def api_key_revoke(*, api_key: ApiKey) -> None:
 
 
 @transaction.atomic
-def recipient_upsert(*, tenant: Tenant, external_id: str, data: dict[str, Any]) -> tuple[Recipient, bool]:
-    """Create or replace a recipient's directory entry (PUT semantics: absent fields reset)."""
+def recipient_upsert(*, tenant: Tenant, external_id: str, data: dict[str, Any], actor: Any = None,
+                     ip: str | None = None) -> tuple[Recipient, bool]:
+    """Create or replace a recipient's directory entry (PUT semantics: absent fields reset). Called for
+    an actor (a user, an API key), it is audited as ``recipient.create``/``recipient.update``."""
     defaults = {
         "email": data.get("email") or "",
         "phone": data.get("phone") or "",
@@ -45,24 +48,42 @@ def recipient_upsert(*, tenant: Tenant, external_id: str, data: dict[str, Any]) 
         "timezone": data.get("timezone") or "UTC",
         "attributes": data.get("attributes") or {},
     }
-    return Recipient.objects.update_or_create(tenant=tenant, external_id=external_id, defaults=defaults)
+    recipient, created = Recipient.objects.update_or_create(tenant=tenant, external_id=external_id,
+                                                            defaults=defaults)
+    if actor is not None:
+        audit_record(actor=actor, action="recipient.create" if created else "recipient.update",
+                     target=recipient, diff={"fields": sorted(data)}, ip=ip)
+    return recipient, created
 
 
 @transaction.atomic
-def device_register(*, recipient: Recipient, token: str, platform: str, app_id: str = "") -> tuple[Device, bool]:
+def device_register(*, recipient: Recipient, token: str, platform: str, app_id: str = "", actor: Any = None,
+                    ip: str | None = None) -> tuple[Device, bool]:
     """Register (or move) a push token. A token belongs to one install, so re-registering it for
-    another recipient (a different user logged in on the same phone) moves it."""
+    another recipient (a different user logged in on the same phone) moves it. A new token registered
+    for an actor is audited."""
     from django.utils import timezone
 
-    return Device.objects.update_or_create(
+    device, created = Device.objects.update_or_create(
         tenant_id=recipient.tenant_id, token=token,
         defaults={"recipient": recipient, "platform": platform, "app_id": app_id, "last_seen_at": timezone.now(),
                   "disabled_at": None, "disabled_reason": ""},
     )
+    if created and actor is not None:
+        audit_record(actor=actor, action="device.register", target=device, ip=ip, tenant=recipient.tenant,
+                     diff={"platform": device.platform})
+    return device, created
 
 
-def device_unregister(*, tenant: Tenant, token: str) -> bool:
-    return Device.objects.filter(tenant=tenant, token=token).delete()[0] > 0
+@transaction.atomic
+def device_unregister(*, tenant: Tenant, token: str, actor: Any = None, ip: str | None = None,
+                      reason: str = "") -> bool:
+    """Forget a push token; audited for an actor (against the tenant: the device row is gone) when one
+    was removed."""
+    removed = Device.objects.filter(tenant=tenant, token=token).delete()[0] > 0
+    if removed and actor is not None:
+        audit_record(actor=actor, action="device.unregister", target=tenant, ip=ip, reason=reason)
+    return removed
 
 
 def devices_disable(*, tenant_id: Any, tokens: list[str], reason: str) -> int:

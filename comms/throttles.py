@@ -28,6 +28,7 @@ from rest_framework import throttling
 
 from comms import errors
 from comms.auth import RedisWindowThrottle
+from comms.redis import rate_window, redis_client
 
 log = logging.getLogger("comms.security")
 
@@ -97,8 +98,6 @@ def auth_locked(request: HttpRequest, *, also: Callable | None = None) -> list:
     ``also(pipeline)`` may queue more Redis commands to run in the same round trip; their results
     are returned (an empty list when Redis is down).
     """
-    from delivery.wakeup import redis_client
-
     try:
         pipe = redis_client().pipeline(transaction=False)
         pipe.get(_fail_key(client_ident(request)))
@@ -118,15 +117,9 @@ def auth_locked(request: HttpRequest, *, also: Callable | None = None) -> list:
 
 def auth_failed(request: HttpRequest, *, kind: str) -> None:
     """Count one failed credential check; log (once per window) when the address gets locked out."""
-    from delivery.wakeup import redis_client
-
     ident = client_ident(request)
-    key = _fail_key(ident)
     try:
-        pipe = redis_client().pipeline(transaction=False)
-        pipe.incr(key)
-        pipe.expire(key, settings.COMMS_AUTH_LOCKOUT_SECONDS + 1)
-        used = pipe.execute()[0]
+        used = rate_window(f"comms:authfail:{ident}", seconds=settings.COMMS_AUTH_LOCKOUT_SECONDS).hit()
     except Exception:
         return
     if used == settings.COMMS_AUTH_FAILURE_LIMIT:

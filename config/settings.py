@@ -214,6 +214,10 @@ CELERY_BEAT_SCHEDULE = {
 # --- delivery engine -------------------------------------------------------------------------------
 COMMS_LEASE_SECONDS = env.int("COMMS_LEASE_SECONDS", default=120)
 COMMS_DRAIN_SECONDS = env.float("COMMS_DRAIN_SECONDS", default=20.0)
+# Provider calls in flight per worker process (sending threads), and per provider within that, so one
+# slow provider holds at most its own slots (delivery.services.inflight). 1 = the serial engine.
+COMMS_SEND_CONCURRENCY = env.int("COMMS_SEND_CONCURRENCY", default=128)
+COMMS_PROVIDER_CONCURRENCY = env.int("COMMS_PROVIDER_CONCURRENCY", default=64)
 # A row that was being sent when its worker died waits this long before its next try (it may be the
 # message that kills the worker); the rows the worker never reached go back at once.
 COMMS_CRASH_BACKOFF_SECONDS = env.float("COMMS_CRASH_BACKOFF_SECONDS", default=10.0)
@@ -401,6 +405,12 @@ COMMS_TRACKING_SECRET = env.str("COMMS_TRACKING_SECRET", default="")
 COMMS_TRACKING_TOKEN_DAYS = env.int("COMMS_TRACKING_TOKEN_DAYS", default=90)
 COMMS_TRACKING_SENSITIVE_CATEGORIES = env.list("COMMS_TRACKING_SENSITIVE_CATEGORIES", default=["security", "legal"])
 COMMS_TRACKING_OFF_TEMPLATES = env.list("COMMS_TRACKING_OFF_TEMPLATES", default=[])
+# The engine's link tracker for email HTML (tracking sits above delivery: named here, not imported).
+COMMS_LINK_TRACKER = "tracking.links.Tracker"
+# What preferences (below delivery) needs of delivery, named here rather than imported: the address an
+# unsubscribe link's message went to, and the pipeline's send for its double opt-in confirmations.
+COMMS_MESSAGE_ADDRESS_SELECTOR = "delivery.selectors.message_address"
+COMMS_SYSTEM_EMAIL_SENDER = "delivery.services.enqueue.system_email_enqueue"
 # Rolling 7-day deliverability guardrails (percent) and the volume below which no alert is raised.
 COMMS_ALERT_HARD_BOUNCE_PCT = env.float("COMMS_ALERT_HARD_BOUNCE_PCT", default=0.3)
 COMMS_ALERT_COMPLAINT_PCT = env.float("COMMS_ALERT_COMPLAINT_PCT", default=0.1)

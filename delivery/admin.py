@@ -14,9 +14,10 @@ from django.db.models import Q
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
-from admin_console.services import audit_record, client_ip
 from comms import admin_cells, errors
 from comms.addresses import normalise_email
+from comms.admin_mixins import ReadOnlyMixin
+from comms.audit import client_ip
 from comms.forms import ChoiceArrayAdminMixin
 from comms.models import Recipient
 from delivery.models import ChannelProvider, DeliveryLog, Message, MessageBatch
@@ -78,7 +79,10 @@ class DeliveryLogInline(admin.TabularInline):
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Messages are a record: they change through the delivery services (cancel, requeue), never by
+    editing."""
+
     # Compact cells (comms.admin_cells): ten columns fit 1280 px beside the filters.
     list_display = ("message_id", "created", "channel", "address", "status", "prio", "template", "via",
                     "tries", "failure")
@@ -105,16 +109,6 @@ class MessageAdmin(admin.ModelAdmin):
     show_full_result_count = False  # COUNT(*) over millions of rows on every page is not free
     list_select_related = ["tenant"]
     actions = ["cancel_selected", "requeue_selected"]
-
-    # Messages are a record: they change through the delivery services (cancel, requeue), never by editing.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="id", ordering="id")
     def message_id(self, obj: Message):
@@ -216,12 +210,10 @@ class MessageAdmin(admin.ModelAdmin):
         done, refused = 0, {}
         for message in rows:
             try:
-                changed = step(message)
+                step(message)  # the service writes the audit row (actor, IP, before/after status)
             except errors.CommsError as exc:
                 refused[exc.code] = refused.get(exc.code, 0) + 1
                 continue
-            audit_record(actor=request.user, action=action, target=changed, ip=client_ip(request),
-                         diff={"status": [message.status, changed.status]}, reason="admin bulk action")
             done += 1
         summary = f"{done} message(s) {'cancelled' if action == 'message.cancel' else 'requeued'}"
         if refused:
@@ -232,13 +224,17 @@ class MessageAdmin(admin.ModelAdmin):
                   permissions=["operate"])
     def cancel_selected(self, request: HttpRequest, queryset):
         self._each(request, queryset, "message.cancel",
-                   lambda m: message_cancel(tenant=m.tenant, message_id=m.id))
+                   lambda m: message_cancel(tenant=m.tenant, message_id=m.id, actor=request.user,
+                                            ip=client_ip(request), audit_reason="admin bulk action"))
 
     @admin.action(description="Requeue selected messages from the DLQ (dead or failed)", permissions=["operate"])
     def requeue_selected(self, request: HttpRequest, queryset):
         self._each(request, queryset, "message.requeue",
                    lambda m: message_requeue(tenant=m.tenant, message_id=m.id,
-                                             reason=f"requeued from the admin by {request.user.get_username()}"))
+                                             reason=f"requeued from the admin by "
+                                                    f"{request.user.get_username()}",
+                                             actor=request.user, ip=client_ip(request),
+                                             audit_reason="admin bulk action"))
 
 
 @admin.register(MessageBatch)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.db import transaction
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, inline_serializer
 from rest_framework import serializers as drf_serializers
@@ -14,9 +13,10 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from admin_console.services import audit_record, client_ip
 from comms import errors
+from comms.audit import client_ip
 from comms.enums import Channel, Status
+from comms.parsers import uuid_or_404
 from delivery import health, routing, selectors
 from delivery.models import WebhookEndpoint
 from delivery.serializers import (
@@ -52,14 +52,6 @@ def _spec(data: dict, **extra) -> SendSpec:
         priority=data["priority"], category=data["category"], scheduled_for=data["scheduled_for"],
         metadata=data["metadata"], **extra,
     )
-
-
-def uuid_or_404(raw: str, message: str = "No such message.") -> uuid.UUID:
-    """Ids in URLs: a malformed one is simply not found."""
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise errors.NotFound(message) from None
 
 
 class MessagePagination(CursorPagination):
@@ -127,10 +119,8 @@ class MessageDetailApi(APIView):
 
     @extend_schema(responses={200: MessageSerializer})
     def delete(self, request, message_id: str):
-        with transaction.atomic():
-            message = message_cancel(tenant=request.user.tenant, message_id=uuid_or_404(message_id))
-            audit_record(actor=request.user, action="message.cancel", target=message, ip=client_ip(request),
-                         diff={"status": [None, message.status]})
+        message = message_cancel(tenant=request.user.tenant, message_id=uuid_or_404(message_id),
+                                 actor=request.user, ip=client_ip(request))
         return Response(MessageSerializer(message).data)
 
 
@@ -141,11 +131,9 @@ class MessageRequeueApi(APIView):
 
     @extend_schema(request=None, responses=MessageSerializer)
     def post(self, request, message_id: str):
-        with transaction.atomic():
-            message = message_requeue(tenant=request.user.tenant, message_id=uuid_or_404(message_id),
-                                      reason=f"requeued via API key {request.user.api_key.prefix}")
-            audit_record(actor=request.user, action="message.requeue", target=message, ip=client_ip(request),
-                         diff={"status": [None, message.status]})
+        message = message_requeue(tenant=request.user.tenant, message_id=uuid_or_404(message_id),
+                                  reason=f"requeued via API key {request.user.api_key.prefix}",
+                                  actor=request.user, ip=client_ip(request))
         return Response(MessageSerializer(message).data)
 
 

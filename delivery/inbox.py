@@ -23,7 +23,7 @@ from comms.auth import RedisWindowThrottle
 from comms.models import Recipient
 from comms.serializers import StrictSerializer
 from comms.throttles import auth_failed, auth_locked
-from delivery.api import uuid_or_404
+from comms.parsers import uuid_or_404
 from delivery.models import InAppNotification
 
 SALT = "comms.inbox"

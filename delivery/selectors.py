@@ -61,3 +61,15 @@ def providers_for_number(*, provider_class: str, number: str) -> QuerySet[Channe
 def provider_options(*, name: str) -> dict:
     """The options of the provider configured under `name` (the first such row), or {}."""
     return ChannelProvider.objects.filter(name=name).values_list("options", flat=True).first() or {}
+
+
+def message_address(*, tenant_id: object, message_id: object) -> tuple[str, str] | None:
+    """(channel, recipient address) of one message, or None when unknown or erased.
+
+    The unsubscribe page of a message sent to a bare address needs the address it went to;
+    preferences sits below delivery, so it reaches this through COMMS_MESSAGE_ADDRESS_SELECTOR."""
+    row = (Message.objects.filter(tenant_id=tenant_id, pk=message_id)
+           .values_list("channel", "recipient_address").first())
+    if row is None or not row[1] or row[1] == "erased":
+        return None
+    return row[0], row[1]

@@ -10,19 +10,13 @@ every due row once it is back.
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 
-import redis
-from django.conf import settings
 from django.db import transaction
+
+from comms.redis import redis_client  # noqa: F401  (re-exported: delivery's modules import it from here)
 
 log = logging.getLogger(__name__)
 FLAG_TTL = 30  # a lost wake-up (flushed broker) blocks new ones for at most this long
-
-
-@lru_cache(maxsize=1)
-def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
 
 
 def _flag(priority: int) -> str:

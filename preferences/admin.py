@@ -14,7 +14,9 @@ from django.utils import timezone
 
 from comms import errors
 from comms.admin_export import csv_response
+from comms.admin_mixins import ReadOnlyMixin
 from preferences.hashing import address_hash
+from preferences.services import suppression_lift
 from preferences.models import ConsentRecord, NotificationCategory, Suppression, UserPreference
 
 
@@ -93,9 +95,6 @@ class SuppressionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Lift (re-permission with documented consent; approvers only)", permissions=["lift"])
     def lift_with_consent(self, request, queryset):
-        from admin_console.services import audit_record
-        from preferences.services import suppression_lift
-
         form = LiftForm(request.POST if "consent_text" in request.POST else None)
         if not form.is_valid():
             return TemplateResponse(request, "admin/preferences/suppression/lift.html", {
@@ -108,9 +107,8 @@ class SuppressionAdmin(admin.ModelAdmin):
             try:
                 if address and suppression_lift(tenant=row.tenant, channel=row.channel, address=address,
                                                 consent_text=form.cleaned_data["consent_text"],
-                                                source=f"admin:{request.user.get_username()}"):
-                    audit_record(actor=request.user, action="suppression.lift", target=row, tenant=row.tenant,
-                                 reason=form.cleaned_data["consent_text"], diff={"reason": row.reason})
+                                                source=f"admin:{request.user.get_username()}",
+                                                actor=request.user):
                     lifted += 1
             except errors.CommsError as exc:
                 self.message_user(request, f"{row}: {exc.message}", level=messages.ERROR)
@@ -118,19 +116,8 @@ class SuppressionAdmin(admin.ModelAdmin):
         return None
 
 
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(ConsentRecord)
-class ConsentRecordAdmin(ReadOnly):
+class ConsentRecordAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """The ledger cannot be edited (the database refuses it too)."""
 
     list_display = ("at", "recipient", "channel", "category", "action", "source", "legal_basis", "erased_at")
@@ -139,7 +126,7 @@ class ConsentRecordAdmin(ReadOnly):
 
 
 @admin.register(UserPreference)
-class UserPreferenceAdmin(ReadOnly):
+class UserPreferenceAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("recipient", "channel", "category", "enabled", "frequency", "updated_by", "updated_at")
     list_filter = ("channel", "category", "enabled", "updated_by")
     search_fields = ("recipient__external_id",)

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from comms import errors
 from comms.models import Recipient
+from comms.parsers import JSONParser
 from preferences import selectors, services
 from preferences.serializers import (
     PreferencesPutSerializer, SubscribeSerializer, SuppressionSerializer, UnsubscribeSerializer,
@@ -120,8 +121,6 @@ class PreferencesImportApi(APIView):
     required_scopes = {"POST": "admin"}
 
     def get_parsers(self):
-        from comms.parsers import JSONParser
-
         return [CsvParser(), JSONParser()]
 
     @extend_schema(request={"text/csv": str}, responses=dict)

@@ -10,10 +10,13 @@ import datetime as dt
 import zoneinfo
 from typing import Any, Iterable
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from comms import errors
+from comms.audit import audit_record
 from comms.models import Recipient, Tenant
 from preferences import catalogue
 from preferences.decision import (  # noqa: F401  (re-exported: the decision API)
@@ -105,8 +108,10 @@ def is_suppressed(*, tenant: Tenant, channel: str, address: str, now: dt.datetim
 
 @transaction.atomic
 def suppression_lift(*, tenant: Tenant, channel: str, address: str, consent_text: str, source: str,
-                     recipient: Recipient | None = None, ip: str | None = None, user_agent: str = "") -> bool:
-    """Re-permission: remove a suppression, only with documented consent (recorded here).
+                     recipient: Recipient | None = None, ip: str | None = None, user_agent: str = "",
+                     actor: Any = None) -> bool:
+    """Re-permission: remove a suppression, only with documented consent (recorded here; called for an
+    actor, also audited as ``suppression.lift`` with the consent text as the reason).
 
     Hard bounces, invalid addresses and legal (erasure) entries are refused: consent does not
     make a dead mailbox deliverable, and an erased person cannot consent through us.
@@ -123,6 +128,9 @@ def suppression_lift(*, tenant: Tenant, channel: str, address: str, consent_text
                                       details={"reason": row.reason})
     consent_record(tenant=tenant, recipient=recipient, address=address, channel=channel, action=ConsentAction.GRANTED,
                    source=source, ip=ip, user_agent=user_agent, consent_text=consent_text)
+    if actor is not None:
+        audit_record(actor=actor, action="suppression.lift", target=row, tenant=tenant, reason=consent_text,
+                     diff={"reason": row.reason})
     row.delete()
     return True
 
@@ -283,8 +291,6 @@ def unsubscribe_by_token(*, token: str, source: str, ip: str | None = None,
     Keyed by the token: mailbox providers may POST the same one-click request more than once, and
     a repeat writes no second ledger row (unless the person re-subscribed in between).
     """
-    from delivery.models import Message
-
     claims = unsubscribe_claims(token)
     tenant = Tenant.objects.filter(pk=claims.tenant_id).first()
     if tenant is None:
@@ -298,13 +304,15 @@ def unsubscribe_by_token(*, token: str, source: str, ip: str | None = None,
                     channel=claims.channel, source=source, ip=ip, user_agent=user_agent, source_ref=token_ref(token),
                     ref_once_per_grant=True)
         return {"recipient": recipient, "category": cat.key}
-    message = Message.objects.filter(tenant=tenant, pk=claims.message_id).only("recipient_address", "channel").first()
-    if message is None or not message.recipient_address or message.recipient_address == "erased":
+    # The message table is delivery's, above this app: its selector is named in settings, not imported.
+    found = import_string(settings.COMMS_MESSAGE_ADDRESS_SELECTOR)(tenant_id=tenant.pk, message_id=claims.message_id)
+    if found is None:
         raise errors.InvalidToken("This link is not valid.", details={"reason": "unknown_message"})
+    channel, address = found
     with transaction.atomic():
-        suppression_add(tenant=tenant, channel=message.channel, address=message.recipient_address,
+        suppression_add(tenant=tenant, channel=channel, address=address,
                         reason=SuppressionReason.UNSUBSCRIBE, source=source)
-        consent_record(tenant=tenant, address=message.recipient_address, channel=message.channel,
+        consent_record(tenant=tenant, address=address, channel=channel,
                        category=claims.category, action=ConsentAction.WITHDRAWN, source=source, ip=ip,
                        user_agent=user_agent, consent_text="Unsubscribe link", source_ref=token_ref(token),
                        ref_once_per_grant=True)

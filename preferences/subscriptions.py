@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
+from django.utils.module_loading import import_string
 
 from comms import errors
 from comms.models import Recipient
@@ -33,8 +34,6 @@ def language_for(locale: str) -> str:
 
 
 def _send_confirmation(sub: ChannelSubscription, *, reminder: bool) -> None:
-    from delivery.services import SendSpec, message_enqueue
-
     recipient = sub.recipient
     cat = catalogue.category(recipient.tenant_id, sub.list_id)
     context = {"reminder": reminder, "confirm_url": public_url(f"/s/confirm/{confirm_token(subscription=sub)}")}
@@ -43,10 +42,11 @@ def _send_confirmation(sub: ChannelSubscription, *, reminder: bool) -> None:
         subject = render_to_string("preferences/email/confirm_subject.txt", context).strip()
         body = render_to_string("preferences/email/confirm_body.txt", context)
         body_html = render_to_string("preferences/email/confirm_body.html", context)
-    message_enqueue(tenant=recipient.tenant, spec=SendSpec(
-        channel="email", recipient_id=recipient.external_id, subject=subject, body=body, body_html=body_html,
+    # Sent through the one pipeline, which is delivery's (above this app): named in settings, not imported.
+    import_string(settings.COMMS_SYSTEM_EMAIL_SENDER)(
+        tenant=recipient.tenant, recipient_id=recipient.external_id, subject=subject, body=body, body_html=body_html,
         category="transactional", priority=1, metadata={"purpose": "double_opt_in"},
-    ), idempotency_key=f"double-opt-in:{sub.pk}:{sub.reminders_sent if reminder else 0}:{int(sub.requested_at.timestamp())}")
+        idempotency_key=f"double-opt-in:{sub.pk}:{sub.reminders_sent if reminder else 0}:{int(sub.requested_at.timestamp())}")
 
 
 @transaction.atomic

@@ -17,12 +17,13 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
-from admin_console.services import audit_record
 from comms import errors
+from comms.audit import client_ip
 from comms.forms import ChoiceArrayAdminMixin
 from comms.services import tenant_get_default
 from templates_app import rendering, services
 from templates_app.models import Template, TemplateLocale, TemplateReview, TemplateVersion
+from templates_app.services.admin_forms import template_settings_save, version_fields_save
 from templates_app.version_diff import version_diff
 
 
@@ -140,15 +141,9 @@ class TemplateAdmin(ChoiceArrayAdminMixin, admin.ModelAdmin):  # channels: check
         return fields
 
     def save_model(self, request, obj, form, change):
-        if not change:
-            obj.tenant_id = obj.tenant_id or tenant_get_default().pk
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
-        if not change:  # a new template starts with an empty draft in its default locale
-            version = TemplateVersion.objects.create(template=obj, version=1, created_by=request.user)
-            TemplateLocale.objects.create(version=version, locale=obj.default_locale)
-        audit_record(actor=request.user, action="template.create" if not change else "template.settings",
-                     target=obj, diff={f: "changed" for f in form.changed_data}, ip=request.META.get("REMOTE_ADDR"))
+        # A new template starts with an empty draft in its default locale (the service creates it).
+        template_settings_save(template=obj, created=not change, changed=form.changed_data, actor=request.user,
+                               ip=client_ip(request))
 
     def response_add(self, request, obj, post_url_continue=None):
         draft = obj.versions.order_by("-version").first()
@@ -229,9 +224,7 @@ class TemplateVersionAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra)
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        audit_record(actor=request.user, action="template.edit", target=obj,
-                     diff={f: "changed" for f in form.changed_data}, ip=request.META.get("REMOTE_ADDR"))
+        version_fields_save(version=obj, changed=form.changed_data, actor=request.user, ip=client_ip(request))
 
     @admin.display(description="Preview (sample variables)")
     def preview(self, obj):

@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.urls import reverse
 
 from tracking.models import CampaignMetrics, DeliverabilityAlert, MessageEvent, TrackingMiss
+from comms.admin_mixins import ReadOnlyMixin
 from delivery.admin import message_timeline_source_register
 from delivery.models import Message
 from tracking.services import metrics_reconcile
@@ -29,19 +30,8 @@ def message_event_rows(message: Message) -> list[dict]:
     return rows
 
 
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
 @admin.register(MessageEvent)
-class MessageEventAdmin(ReadOnly):
+class MessageEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "event_type", "bounce_type", "provider", "message_id", "recipient_address", "device_type",
                     "client", "timestamp")
     list_filter = ("event_type", "bounce_type", "provider", "device_type")
@@ -49,7 +39,7 @@ class MessageEventAdmin(ReadOnly):
 
 
 @admin.register(CampaignMetrics)
-class CampaignMetricsAdmin(ReadOnly):
+class CampaignMetricsAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("scope", "key", "campaign_name", "sent_count", "delivered_count", "bounced_count",
                     "opened_count", "clicked_count", "complained_count", "unsubscribed_count", "delivery_rate",
                     "open_rate", "click_rate", "last_updated", "reconciled_at")
@@ -65,13 +55,13 @@ class CampaignMetricsAdmin(ReadOnly):
 
 
 @admin.register(DeliverabilityAlert)
-class DeliverabilityAlertAdmin(ReadOnly):
+class DeliverabilityAlertAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("created_at", "subject", "key", "metric", "rate", "threshold", "sent", "count", "action",
                     "resolved_at")
     list_filter = ("metric", "subject")
 
 
 @admin.register(TrackingMiss)
-class TrackingMissAdmin(ReadOnly):
+class TrackingMissAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("at", "kind", "reason", "message_id")
     list_filter = ("kind", "reason")

@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from django.conf import settings
 
 from comms.enums import Category, Channel
+from comms.models import Recipient
 from delivery.providers.base import Content
 
 # <a ... href="..."> (MJML output quotes attributes); group 3 is the raw attribute value.
@@ -229,8 +230,6 @@ class Tracker:
         ids = {m.recipient_id for m in messages if m.channel == Channel.EMAIL and m.recipient_id}
         self.dnt: set = set()
         if self.enabled and ids:
-            from comms.models import Recipient
-
             self.dnt = set(Recipient.objects.filter(id__in=ids, attributes__do_not_track=True)
                            .values_list("id", flat=True))
 

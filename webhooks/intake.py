@@ -17,7 +17,6 @@ from __future__ import annotations
 import inspect
 import io
 import logging
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -35,6 +34,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from comms import errors, jsonlimits
+from comms.redis import parse_rate, rate_window
 from comms.throttles import public_rate_limit
 from tracking.models import EventType
 from tracking.normalised import NormalisedEvent
@@ -113,24 +113,16 @@ def _error(err: errors.CommsError, **headers: str) -> JsonResponse:
 
 def _rate_ok(provider: str) -> tuple[bool, int]:
     """A per-provider fixed window in Redis (COMMS_WEBHOOK_RATES), shared by every web process."""
-    from delivery.wakeup import redis_client
-
     rate = settings.COMMS_WEBHOOK_RATES.get(provider) or settings.COMMS_WEBHOOK_RATES.get("default", "")
     if not rate:
         return True, 0
-    count, _, period = rate.partition("/")
-    seconds = {"s": 1, "m": 60, "h": 3600}[period[0]]
-    now = time.time()
-    window = int(now // seconds)
-    key = f"comms:webhook-rate:{provider}:{window}"
+    limit, seconds = parse_rate(rate)
+    window = rate_window(f"comms:webhook-rate:{provider}", seconds=seconds, limit=limit)
     try:
-        pipe = redis_client().pipeline(transaction=False)
-        pipe.incr(key)
-        pipe.expire(key, seconds + 1)
-        used = pipe.execute()[0]
+        used = window.hit()
     except Exception:  # Redis down: accept (storing is what matters), never refuse valid events
         return True, 0
-    return used <= int(count), max(1, int((window + 1) * seconds - now + 0.999))
+    return used <= window.limit, max(1, int(window.wait + 0.999))
 
 
 def public_url(request: HttpRequest) -> str:

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from comms.audit import audit_record
 from tracking.models import MessageEvent
 from tracking.services import Outcome, event_ingest
 from webhooks.intake import Malformed
@@ -105,8 +106,6 @@ def webhook_process(*, webhook_id: int, force: bool = False) -> ProcessResult:
 
 def webhook_reprocess(*, webhook_id: int, actor=None) -> ProcessResult:
     """Admin action: run a stored row through processing again (after a fix, or for an orphan)."""
-    from admin_console.services import audit_record
-
     row = WebhookEvent.objects.get(pk=webhook_id)
     if row.signature_valid is not True:
         return ProcessResult(state=row.state)

@@ -17,8 +17,8 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from admin_console.services import client_ip
 from comms import errors
+from comms.audit import client_ip
 from comms.campaigns.audience import ADDRESS_FIELD
 from comms.jsonlimits import BoundedJSONField
 from comms.campaigns.metrics import campaign_metrics

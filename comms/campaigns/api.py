@@ -7,8 +7,8 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from admin_console.services import client_ip
 from comms import errors
+from comms.audit import client_ip
 from comms.campaigns.metrics import campaign_metrics
 from comms.campaigns.models import Campaign, Segment
 from comms.campaigns.serializers import CampaignSerializer, SegmentSerializer
@@ -17,7 +17,7 @@ from comms.campaigns.services import (
     campaign_cancel, campaign_create, campaign_pause, campaign_progress, campaign_resume, campaign_schedule,
     campaign_update,
 )
-from delivery.api import uuid_or_404
+from comms.parsers import uuid_or_404
 
 
 def _uuid(raw: str, what: str):

@@ -16,6 +16,7 @@ from jsonschema import Draft202012Validator
 from psycopg.types.string import TextLoader
 
 from comms import errors
+from comms.audit import audit_record
 from comms.addresses import normalise_address
 from comms.campaigns.models import Campaign, Segment
 from comms.models import Device, Recipient
@@ -186,8 +187,6 @@ def audience_queryset(*, tenant, audience: dict) -> QuerySet:
 # --- saved segments: the API's and the admin's one way to change them (audited) -------------------------
 
 def _audit(actor, action: str, segment, diff: dict, ip: str | None) -> None:
-    from admin_console.services import audit_record
-
     audit_record(actor=actor, action=action, target=segment, diff=diff, ip=ip, tenant=segment.tenant)
 
 

@@ -20,6 +20,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from comms import errors
+from comms.audit import audit_record
 from comms.campaigns.fanout import campaign_pump, fanned_out
 from comms.campaigns.models import Campaign
 from comms.campaigns.tasks import dispatch_cleanup, dispatch_fanout
@@ -130,8 +131,6 @@ def _is_user(actor) -> bool:
 
 def audit(actor, action: str, target, diff: dict | None = None, ip: str | None = None) -> None:
     """One AuditEntry per campaign, segment or schedule change (actor: a user or an API key)."""
-    from admin_console.services import audit_record
-
     audit_record(actor=actor, action=action, target=target, diff=diff or {}, ip=ip, tenant=target.tenant)
 
 

@@ -6,6 +6,7 @@ production relay. Tests subclass ``SinkHandler`` to script replies (451, 550, sl
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import mailbox
 import threading
@@ -21,7 +22,10 @@ log = logging.getLogger(__name__)
 class SinkHandler:
     """Accepts everything; keeps messages in memory and, when given a maildir, on disk."""
 
-    def __init__(self, maildir: Path | None = None, *, keep: bool = True):
+    def __init__(self, maildir: Path | None = None, *, keep: bool = True, latency_ms: float = 0.0):
+        # latency_ms: each DATA is answered this much later, like a real relay (30-150 ms), without
+        # holding up other connections (an asyncio sleep): the benchmarks' stand-in for provider latency.
+        self.latency_ms = latency_ms
         self.maildir = mailbox.Maildir(str(maildir), create=True) if maildir else None
         self.keep = keep  # in-memory copies, for tests; off for long-running and benchmark sinks
         self.messages: list[EmailMessage] = []
@@ -33,6 +37,8 @@ class SinkHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.latency_ms:
+            await asyncio.sleep(self.latency_ms / 1000)
         raw = envelope.original_content or envelope.content
         with self.lock:
             self.count += 1

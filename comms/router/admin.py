@@ -12,8 +12,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from admin_console.services import client_ip
 from comms import errors, jsonlimits
+from comms.audit import client_ip
 from comms.jsonlimits import BoundedJSONField
 from comms.router.api import event_parse
 from comms.router.events import event_dry_run

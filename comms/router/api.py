@@ -7,8 +7,8 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from admin_console.services import client_ip
 from comms import errors
+from comms.audit import client_ip
 from comms.router.events import EventInput, event_dry_run, event_ingest
 from comms.router.models import Event, RoutingRule, RoutingRuleVersion, Schedule
 from comms.router.rules import rule_activate, rule_save, rule_validate
@@ -17,7 +17,7 @@ from comms.router.serializers import (
     DryRunSerializer, EventBatchSerializer, EventSerializer, RuleActivateSerializer, RuleSerializer,
     ScheduleSerializer, ScheduleUpdateSerializer,
 )
-from delivery.api import uuid_or_404
+from comms.parsers import uuid_or_404
 
 
 def event_input(data: dict, idempotency_key: str = "") -> EventInput:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from delivery.wakeup import redis_client
+from comms.redis import redis_client
 
 log = logging.getLogger(__name__)
 

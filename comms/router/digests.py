@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from comms import errors
+from comms.claims import due_rows
 from comms.router.models import Digest, DigestItem
 from delivery.services import SendSpec, message_enqueue
 
@@ -128,9 +129,8 @@ def digests_flush(*, now: datetime | None = None, limit: int = 500) -> FlushStat
     """Send every due digest once (beat). Safe to run from many workers at the same time."""
     now = now or timezone.now()
     stats = FlushStats()
-    with transaction.atomic():
-        due = list(Digest.objects.select_for_update(skip_locked=True, of=("self",)).select_related("recipient", "tenant")
-                   .filter(state=Digest.State.OPEN, due_at__lte=now).order_by("due_at")[:limit])
+    open_digests = Digest.objects.select_related("recipient", "tenant").filter(state=Digest.State.OPEN)
+    with due_rows(open_digests, now=now, limit=limit) as due:
         for digest in due:
             _flush_one(digest, now, stats)
     return stats

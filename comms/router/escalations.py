@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from comms import errors
+from comms.claims import due_rows
 from comms.enums import Status
 from comms.router.models import Escalation
 from delivery.models import InAppNotification, Message
@@ -26,9 +27,8 @@ def escalations_run(*, now: datetime | None = None, limit: int = 500) -> Escalat
     """Due escalations: read in time → resolved; otherwise one follow-up message (idempotent per item)."""
     now = now or timezone.now()
     stats = EscalationStats()
-    with transaction.atomic():
-        due = list(Escalation.objects.select_for_update(skip_locked=True, of=("self",)).select_related("recipient", "tenant")
-                   .filter(state=Escalation.State.PENDING, due_at__lte=now).order_by("due_at")[:limit])
+    pending = Escalation.objects.select_related("recipient", "tenant").filter(state=Escalation.State.PENDING)
+    with due_rows(pending, now=now, limit=limit) as due:
         for item in due:
             read_at = (InAppNotification.objects.filter(message_id=item.message_id)
                        .values_list("read_at", flat=True).first())

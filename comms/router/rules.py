@@ -22,6 +22,7 @@ from django.utils import timezone
 from jsonschema import Draft202012Validator
 
 from comms import errors
+from comms.audit import audit_record
 from comms.enums import Category, Channel
 from comms.router.models import RoutingRule, RoutingRuleVersion
 
@@ -253,6 +254,4 @@ def rule_for(*, tenant, event_name: str) -> RoutingRuleVersion | None:
 
 
 def _audit(actor, action: str, target: RoutingRuleVersion, data: dict, ip: str | None = None) -> None:
-    from admin_console.services import audit_record
-
     audit_record(actor=actor, action=action, target=target, diff=data, ip=ip, tenant=target.rule.tenant)

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from comms import errors
+from comms.audit import audit_record
 from comms.router.events import EventInput, event_ingest, event_validate
 from comms.router.models import Schedule
 from comms.enums import Priority
@@ -61,8 +62,6 @@ def _event_check(event: dict) -> dict:
 
 
 def _audit(actor, action: str, schedule: Schedule, diff: dict, ip: str | None) -> None:
-    from admin_console.services import audit_record
-
     audit_record(actor=actor, action=action, target=schedule, diff=diff, ip=ip, tenant=schedule.tenant)
 
 

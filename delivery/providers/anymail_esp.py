@@ -3,11 +3,12 @@
 Config: ``backend`` (an anymail backend path, e.g. ``anymail.backends.amazon_ses.EmailBackend``) and
 ``backend_options`` (its keyword settings, e.g. ``{"client_params": {"region_name": "eu-west-1"}}``
 for SES or ``{"api_key": "…"}`` for SendGrid), plus the usual ``from_email``. The MIME message is
-the same one the SMTP provider builds; the ESP's own message id is kept as provider_ref.
+the email channel's (delivery.channels.email: compliance headers included); the ESP's own message id is kept as provider_ref.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import requests
@@ -17,8 +18,8 @@ from django.conf import settings
 from django.core.mail import get_connection
 
 from comms.enums import Channel
+from delivery.channels.email import build_email
 from delivery.providers.base import Content, Provider, SendResult
-from delivery.providers.smtp import build_email
 
 # Provider-side "try again later" answers that arrive as 4xx (AWS throttling is an HTTP 400).
 _TRANSIENT_CODES = {"Throttling", "ThrottlingException", "TooManyRequestsException", "LimitExceededException",
@@ -72,7 +73,11 @@ class AnymailProvider(Provider):
 
     def __init__(self, config: dict[str, Any] | None = None):
         super().__init__(config)
-        self._connection = None
+        # One ESP connection (an HTTP session, or a boto3 client for SES) per sending thread, kept
+        # between batches: anymail's backends are not documented as safe to share between threads.
+        self._local = threading.local()
+        self._connections: list = []
+        self._lock = threading.Lock()
 
     # The credential each anymail backend cannot work without (SES uses the AWS credential chain).
     REQUIRED = {"sendgrid": "api_key", "mailgun": "api_key", "postmark": "server_token", "mailjet": "secret_key",
@@ -92,24 +97,31 @@ class AnymailProvider(Provider):
             return [f"backend_options.{key} is missing"]
         return []
 
-    def open(self) -> None:
-        if self._connection is None:
-            self._connection = get_connection(self.config["backend"], fail_silently=False,
-                                              **self.config.get("backend_options", {}))
-            self._connection.open()
+    def connection(self) -> Any:
+        """This thread's ESP connection, opened on first use."""
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = get_connection(self.config["backend"], fail_silently=False,
+                                        **self.config.get("backend_options", {}))
+            connection.open()
+            self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
+        return connection
 
     def release(self) -> None:
         """HTTP clients keep their pools; nothing to end between batches."""
 
     def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for connection in connections:
+            connection.close()
+        self._local = threading.local()
 
     def send(self, message: Any, content: Content) -> SendResult:
-        self.open()
         email = build_email(message, content, self.config)
-        email.connection = self._connection
+        email.connection = self.connection()
         try:
             email.send()
         except AnymailRecipientsRefused as exc:

@@ -1,4 +1,9 @@
-"""The provider contract: every channel adapter in this package implements ``Provider``.
+"""The provider contract: every vendor adapter in this package implements ``Provider``.
+
+A vendor module speaks its vendor's wire format only. What a channel requires of every vendor (SMS
+footers, email compliance headers, push device targeting and pruning) is the channel layer's
+(``delivery.channels``): the engine applies it to the content before a vendor sees it and to the
+answer after; a vendor imports this module and its own channel's helpers, never another vendor.
 
 Subclasses must implement at least ``send()``. Instances live for the whole worker process (see
 ``routing.provider_for``); each claimed batch runs inside ``with provider:``, which calls
@@ -6,6 +11,14 @@ Subclasses must implement at least ``send()``. Instances live for the whole work
 batches in ``release()`` (a P0 message should not pay a TCP and TLS handshake) and only
 ``close()`` it when asked to.
 Every failure is classified: ``transient`` is retried with backoff, ``permanent`` never is.
+
+Concurrency: the engine keeps many sends in flight per process (delivery.services.inflight), so
+``send()`` runs on a sending thread, many at once on one instance: a provider keeps a pool of
+sessions, never one shared connection. A send on such a thread must not use the database (Django's
+connections are per thread, and the engine keeps every write on its own thread): what a provider
+must read first goes in ``prepare()``, what it must write after in ``settle()``, both on the
+engine's thread. A provider that cannot send without the database says ``concurrent = False`` and
+is sent on the engine's thread, one at a time.
 """
 
 from __future__ import annotations
@@ -44,6 +57,9 @@ class SendResult:
     # A sent fan-out that some of its targets refused for now (a push reached the phone, the
     # tablet answered 503): the engine sends those addresses a follow-up later. Never logged.
     retry_addresses: tuple[str, ...] = field(default=(), compare=False)
+    # (address, the vendor's code) for each target the vendor said is gone for good (FCM's
+    # UNREGISTERED token): the channel layer acts on it (delivery.channels.push disables the device).
+    dead_addresses: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     @classmethod
     def sent(cls, provider_ref: str, detail: str = "") -> "SendResult":
@@ -63,6 +79,7 @@ class Provider:
 
     name: ClassVar[str] = "base"
     channel: ClassVar[Channel]
+    concurrent: ClassVar[bool] = True
 
     def __init__(self, config: dict[str, Any] | None = None):
         self.config = config or {}
@@ -91,3 +108,15 @@ class Provider:
 
     def send(self, message: Any, content: Content) -> SendResult:  # pragma: no cover - contract
         raise NotImplementedError
+
+    # -- the engine's three steps (see the module docstring); the defaults are ``send()`` alone ------
+    def prepare(self, message: Any, content: Content) -> Any:
+        """On the engine's thread, before the send: the database reads the send needs."""
+        return None
+
+    def send_prepared(self, message: Any, content: Content, prepared: Any) -> SendResult:
+        """On a sending thread: the provider call itself (no database)."""
+        return self.send(message, content)
+
+    def settle(self, message: Any, result: SendResult, prepared: Any) -> None:
+        """On the engine's thread, after the send: the database writes its answer implies."""

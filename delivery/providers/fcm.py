@@ -8,8 +8,9 @@ click link). Options come from the message metadata: ``collapse_key``, ``thread_
 ``image``, ``badge``, ``sound``, ``ttl`` (seconds) and ``data`` (string map for the app).
 
 Per-device outcomes are kept in the delivery log. Tokens FCM reports dead (UNREGISTERED,
-SENDER_ID_MISMATCH, INVALID_ARGUMENT about the token) are pruned: the Device row is disabled, so
-later sends skip it until the app registers it again. The message is sent when any device took
+SENDER_ID_MISMATCH, INVALID_ARGUMENT about the token) are reported as ``dead_addresses``; the push
+channel (delivery.channels.push) disables those devices, so later sends skip them until the app
+registers them again. Which devices a message goes to is the push channel's too. The message is sent when any device took
 it, and the devices that answered 429/5xx/network get a follow-up message later (one per device);
 when none took it, such an answer makes the message transient (retried on the devices that are
 still active), and only all-dead or a bad payload is permanent.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -37,6 +39,7 @@ from django.conf import settings
 from firebase_admin import _http_client, credentials, exceptions, messaging
 
 from comms.enums import Channel
+from delivery.channels import push
 from delivery.providers.base import Content, Provider, SendResult
 
 log = logging.getLogger(__name__)
@@ -106,6 +109,7 @@ class FcmProvider(Provider):
         super().__init__({**settings.COMMS_FCM, **(config or {})})
         self._app: firebase_admin.App | None = None
         self._token_lock = threading.Lock()
+        self._init_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
 
     @classmethod
@@ -125,9 +129,16 @@ class FcmProvider(Provider):
         return []
 
     def app(self) -> firebase_admin.App:
-        """One firebase_admin App per provider instance, pointed at the configured endpoint."""
+        """One firebase_admin App per provider instance, pointed at the configured endpoint (made once,
+        though many sending threads may ask at the same time)."""
         if self._app is not None:
             return self._app
+        with self._init_lock:
+            if self._app is None:
+                self._app = self._make_app()
+        return self._app
+
+    def _make_app(self) -> firebase_admin.App:
         info = load_service_account(self.config)
         if not info:
             raise ValueError("FCM needs a service_account (or service_account_file)")
@@ -146,7 +157,13 @@ class FcmProvider(Provider):
         if self.config.get("endpoint"):
             service._fcm_url = f"{self.config['endpoint'].rstrip('/')}/v1/projects/{app.project_id}/messages:send"
         service._client = _http_client.JsonHttpClient(credential=service._credential, timeout=timeout, retries=False)
-        self._app = app
+        # One connection pool for every send of this provider in flight at once (the engine's sending
+        # threads and the fan-out pool); requests' default keeps only 10 and reconnects past that.
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=self._fanout_size(), max_retries=0)
+        session = service._client.session
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        _environment_once(session, service._fcm_url)
         return app
 
     def _ensure_token(self, app: firebase_admin.App) -> None:
@@ -217,20 +234,22 @@ class FcmProvider(Provider):
         return messaging.Message(**kwargs)
 
     # -- send -----------------------------------------------------------------------------------------
-    def targets(self, message: Any) -> list[tuple[str, str, Any]]:
-        """(token, platform, device id or None) for every device this message goes to."""
-        from comms.models import Device
+    def _fanout_size(self) -> int:
+        """Device requests in flight at once: enough for every send the engine may have in flight on
+        this provider to reach two devices side by side."""
+        return int(self.config.get("concurrency") or 2 * max(4, settings.COMMS_PROVIDER_CONCURRENCY))
 
-        active = Device.objects.filter(tenant_id=message.tenant_id, disabled_at__isnull=True)
-        if message.recipient_id is not None:
-            devices = list(active.filter(recipient_id=message.recipient_id).values_list("token", "platform", "id"))
-            one = [d for d in devices if d[0] == message.recipient_address]
-            return one or devices
-        known = list(active.filter(token=message.recipient_address).values_list("token", "platform", "id"))
-        return known or [(message.recipient_address, "android", None)]
+    def prepare(self, message: Any, content: Content) -> dict:
+        """On the engine's thread: the devices to reach (the push channel's database read)."""
+        return {"targets": push.targets(message)}
 
     def send(self, message: Any, content: Content) -> SendResult:
-        targets = self.targets(message)
+        """A send outside the engine: the devices to reach, then the requests. Pruning the dead ones is
+        the engine's channel step (delivery.channels.settle), not this vendor's."""
+        return self.send_prepared(message, content, self.prepare(message, content))
+
+    def send_prepared(self, message: Any, content: Content, prepared: Any) -> SendResult:
+        targets = prepared["targets"]
         if not targets:
             return SendResult.permanent("COMMS_NO_DEVICES", "the recipient has no active push device")
         try:
@@ -244,7 +263,7 @@ class FcmProvider(Provider):
             answers = self._send_all(app, built)
         except (google.auth.exceptions.GoogleAuthError, exceptions.UnauthenticatedError) as exc:
             return SendResult.transient("401", f"FCM access token: {exc}"[:500])  # nothing was sent
-        devices, pruned, retry = [], {}, []
+        devices, dead, retry = [], [], []
         for (token, platform, device_id), (name, error) in zip(targets, answers):
             entry = {"device": device_id, "platform": platform, "token": token[-12:]}
             if error is None:
@@ -255,13 +274,8 @@ class FcmProvider(Provider):
             if outcome == "transient":
                 retry.append(token)
             if outcome == "pruned":
-                pruned.setdefault(code, []).append(token)
-        if pruned:
-            from comms.services import devices_disable
-
-            for code, tokens in pruned.items():
-                devices_disable(tenant_id=message.tenant_id, tokens=tokens, reason=f"FCM {code}")
-        result = _summarise(devices)
+                dead.append((token, code))
+        result = dataclasses.replace(_summarise(devices), dead_addresses=tuple(dead))
         return dataclasses.replace(result, retry_addresses=tuple(retry)) if result.ok and retry else result
 
     def _send_all(self, app: firebase_admin.App, built: list[messaging.Message]) -> list[tuple[str | None, Any]]:
@@ -277,9 +291,27 @@ class FcmProvider(Provider):
         if len(built) == 1:
             return [one(built[0])]
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=int(self.config.get("concurrency") or 8),
+            self._pool = ThreadPoolExecutor(max_workers=self._fanout_size(),
                                             thread_name_prefix="fcm")
         return list(self._pool.map(one, built))
+
+
+def _environment_once(session: requests.Session, url: str) -> None:
+    """Read the proxy and CA-bundle environment once per app instead of on every request.
+
+    With ``trust_env`` on (requests' default) every ``Session.request`` scans the whole process
+    environment for *_proxy / no_proxy variables twice and looks for a ~/.netrc file: about a fifth
+    of the CPU a push costs (bench/push_cpu.py). The values are taken here, once, from the same
+    variables (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE) requests would read, and the
+    per-request lookup is switched off through requests' public ``Session`` attributes. A change to
+    those variables takes effect with the next app (a worker restart), as for the credential. Netrc
+    is not used: FCM authenticates with the OAuth bearer token google-auth sets on each request.
+    """
+    session.proxies.update(requests.utils.get_environ_proxies(url))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle and session.verify is True:
+        session.verify = bundle
+    session.trust_env = False
 
 
 def _summarise(devices: list[dict]) -> SendResult:

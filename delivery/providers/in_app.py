@@ -25,6 +25,7 @@ def inbox_channel(recipient_id: Any) -> str:
 class InAppProvider(Provider):
     name = "in_app"
     channel = Channel.IN_APP
+    concurrent = False  # the delivery is a database insert: it runs on the engine's thread
 
     def send(self, message: Any, content: Content) -> SendResult:
         if message.recipient_id is None:

@@ -2,7 +2,8 @@
 
 Django's SMTP backend owns connection set-up (TLS/SSL, auth, timeouts); we drive the session
 ourselves so every message gets its own SMTP reply code, which decides transient vs permanent
-(RFC 5321 §4.2.1: 4yz is a transient negative completion, 5yz a permanent one).
+(RFC 5321 §4.2.1: 4yz is a transient negative completion, 5yz a permanent one). The message itself,
+compliance headers included, is the email channel's (delivery.channels.email.build_email).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import binascii
 import re
 import smtplib
 import socket
+import threading
 import time
 from dataclasses import replace
 from typing import Any
@@ -20,32 +22,11 @@ from django.core.mail import EmailMultiAlternatives
 from django.core.mail.backends.smtp import EmailBackend
 
 from comms.enums import Channel
-from delivery.providers.base import Content, Provider, SendResult
-from preferences.headers import (
-    CENTER_PLACEHOLDER, body_with_links, list_unsubscribe_headers, message_preferences_url, message_unsubscribe_token,
-    wants_unsubscribe,
+from delivery.channels.email import (
+    CENTER_PLACEHOLDER, build_email, message_id as email_message_id, message_preferences_url,
+    message_unsubscribe_token, wants_unsubscribe,
 )
-
-
-def build_email(message: Any, content: Content, config: dict[str, Any]) -> EmailMultiAlternatives:
-    """The RFC 5322 message every email provider sends: stable Message-ID across retries."""
-    from_email = config.get("from_email") or message.metadata.get("from_email") or settings.DEFAULT_FROM_EMAIL
-    headers = {
-        "Message-ID": f"<{message.id}@{settings.COMMS_MESSAGE_ID_DOMAIN}>",
-        "X-Comms-Message-Id": str(message.id),
-        **list_unsubscribe_headers(message, getattr(message, "unsubscribe_token", None)),
-        **content.data.get("headers", {}),
-    }
-    # Non-critical mail shows its unsubscribe and preferences links in the body too (a footer unless the
-    # template placed {{unsubscribe_url}} / {{preferences_url}} itself).
-    body, body_html = body_with_links(message, content.body, content.body_html)
-    email = EmailMultiAlternatives(
-        subject=content.subject, body=body, from_email=from_email, to=[message.recipient_address],
-        headers=headers, reply_to=[message.metadata["reply_to"]] if message.metadata.get("reply_to") else None,
-    )
-    if body_html:
-        email.attach_alternative(body_html, "text/html")
-    return email
+from delivery.providers.base import Content, Provider, SendResult
 
 
 _QP = b"Content-Transfer-Encoding: quoted-printable\r\n"
@@ -99,10 +80,12 @@ class SmtpProvider(Provider):
 
     def __init__(self, config: dict[str, Any] | None = None):
         super().__init__(config)
-        self._backend: EmailBackend | None = None
+        # A pool of open sessions: the engine sends many messages at once (delivery.services.inflight),
+        # each on a session of its own, and a session goes back to the pool for the next message.
+        self._idle: list[_Session] = []
+        self._lock = threading.Lock()
         self._down: SendResult | None = None
         self._rendered: dict[tuple, tuple[str, bytes]] = {}
-        self._last_used = 0.0
 
     # -- session ------------------------------------------------------------------------------------
     def _make_backend(self) -> EmailBackend:
@@ -119,54 +102,46 @@ class SmtpProvider(Provider):
     # allows 5 minutes), and a send into a dead socket would cost the message a retry delay.
     IDLE_PROBE_SECONDS = 5.0
 
-    def _connect(self) -> SendResult | None:
-        """Open the SMTP session lazily; a failure fails the rest of the batch fast (transient)."""
+    def _checkout(self) -> "_Session | SendResult":
+        """An open session from the pool (or a new one); a failed connect fails the rest of the batch
+        fast (transient) instead of every message waiting for its own connect timeout."""
         if self._down is not None:
             return self._down
-        if self._backend is not None and self._backend.connection is not None:
-            if self._backend.connection.sock is None:  # smtplib closed it itself (e.g. after a 421)
-                self._drop()
-            elif time.monotonic() - self._last_used < self.IDLE_PROBE_SECONDS:
-                return None
-            else:
-                try:
-                    if self._backend.connection.noop()[0] == 250:
-                        return None
-                except (OSError, smtplib.SMTPException):
-                    pass
-                self._drop()
-        self._backend = self._backend or self._make_backend()
+        with self._lock:
+            session = self._idle.pop() if self._idle else None
+        if session is not None and session.usable(self.IDLE_PROBE_SECONDS):
+            return session
+        if session is not None:
+            session.drop()
+        session = _Session(self._make_backend())
         try:
-            self._backend.open()
+            session.backend.open()
         except smtplib.SMTPResponseException as exc:
             self._down = SendResult.transient(str(exc.smtp_code), f"connect: {exc.smtp_error!r}")
         except (OSError, smtplib.SMTPException) as exc:
             self._down = SendResult.transient("connect", f"{type(exc).__name__}: {exc}")
-        return self._down
+        return self._down or session
+
+    def _checkin(self, session: "_Session") -> None:
+        if session.backend.connection is not None:
+            with self._lock:
+                self._idle.append(session)
 
     def release(self) -> None:
-        """Keep the session for the next batch; forget per-batch state."""
+        """Keep the sessions for the next batch; forget per-batch state."""
         self._rendered.clear()
         self._down = None
 
     def close(self) -> None:
-        if self._backend is not None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for session in idle:
             try:
-                self._backend.close()
+                session.backend.close()
             except Exception:  # closing a dead session must never fail the batch
                 pass
-        self._backend = None
         self._down = None
         self._rendered.clear()
-
-    def _drop(self) -> None:
-        """Forget a broken session; the next message reconnects."""
-        if self._backend is not None and self._backend.connection is not None:
-            try:
-                self._backend.connection.close()
-            except (OSError, smtplib.SMTPException):
-                pass
-            self._backend.connection = None
 
     # -- send ---------------------------------------------------------------------------------------
     def build(self, message: Any, content: Content) -> EmailMultiAlternatives:
@@ -192,6 +167,8 @@ class SmtpProvider(Provider):
                footer)  # the links footer's language and whether it has a preference center link
         cached = self._rendered.get(key)
         if cached is None:
+            if len(self._rendered) >= 512:  # many distinct contents (per-recipient templates): stay bounded
+                self._rendered.clear()
             stand_in = type("StandIn", (), {"id": self._ID, "recipient_address": self._TO, "metadata": message.metadata,
                                             "tenant_id": message.tenant_id, "category": message.category,
                                             "locale": getattr(message, "locale", ""),
@@ -229,11 +206,18 @@ class SmtpProvider(Provider):
         return all(text.count(p.encode()) == sum(part.count(p) for part in parts) for p in (self._UNSUB, self._PREFS))
 
     def send(self, message: Any, content: Content) -> SendResult:
-        message_id = f"<{message.id}@{settings.COMMS_MESSAGE_ID_DOMAIN}>"
-        if failed := self._connect():
-            return failed
-        connection = self._backend.connection
-        self._last_used = time.monotonic()
+        session = self._checkout()
+        if isinstance(session, SendResult):
+            return session
+        try:
+            return self._send_on(session, message, content)
+        finally:
+            self._checkin(session)
+
+    def _send_on(self, session: "_Session", message: Any, content: Content) -> SendResult:
+        message_id = email_message_id(message)
+        connection = session.backend.connection
+        session.last_used = time.monotonic()
         from_email, wire = self._serialise(message, content)
         try:
             refused = connection.sendmail(from_email, [message.recipient_address], wire)
@@ -243,15 +227,45 @@ class SmtpProvider(Provider):
         except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
             return _classify(exc.smtp_code, exc.smtp_error)
         except smtplib.SMTPServerDisconnected as exc:
-            self._drop()
+            session.drop()
             return SendResult.transient("disconnected", str(exc), maybe_accepted=True)
         except smtplib.SMTPResponseException as exc:
-            self._drop()
+            session.drop()
             return _classify(exc.smtp_code, exc.smtp_error)
         except (OSError, socket.timeout, smtplib.SMTPException) as exc:
-            self._drop()
+            session.drop()
             return SendResult.transient("network", f"{type(exc).__name__}: {exc}", maybe_accepted=True)
         if refused:  # only one recipient per message, so a partial refusal cannot happen; be safe
             code, text = next(iter(refused.values()))
             return _classify(code, text)
         return SendResult.sent(message_id)
+
+
+class _Session:
+    """One SMTP connection of the pool, used by one send at a time."""
+
+    def __init__(self, backend: EmailBackend):
+        self.backend = backend
+        self.last_used = time.monotonic()
+
+    def usable(self, idle_probe_seconds: float) -> bool:
+        """Still open: smtplib has not closed it (e.g. after a 421), and a session idle for a while
+        answers NOOP."""
+        connection = self.backend.connection
+        if connection is None or connection.sock is None:
+            return False
+        if time.monotonic() - self.last_used < idle_probe_seconds:
+            return True
+        try:
+            return connection.noop()[0] == 250
+        except (OSError, smtplib.SMTPException):
+            return False
+
+    def drop(self) -> None:
+        """Forget a broken connection; the pool does not take this session back."""
+        if self.backend.connection is not None:
+            try:
+                self.backend.connection.close()
+            except (OSError, smtplib.SMTPException):
+                pass
+            self.backend.connection = None

@@ -15,6 +15,7 @@ which are ours to fix, not the recipient's (they feed the circuit breaker). Inva
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import boto3
@@ -25,7 +26,6 @@ from django.conf import settings
 
 from comms.enums import Category, Channel
 from delivery.providers.base import Content, Provider, SendResult
-from delivery.providers.twilio import with_footer
 from templates_app.rendering import sms_segments
 
 _TRANSIENT = {"Throttling", "ThrottlingException", "ThrottledException", "KMSThrottling", "InternalError",
@@ -54,6 +54,7 @@ class SnsProvider(Provider):
     def __init__(self, config: dict[str, Any] | None = None):
         super().__init__({**settings.COMMS_SNS, **(config or {})})
         self._client = None
+        self._lock = threading.Lock()
 
     @classmethod
     def config_problems(cls, config: dict[str, Any]) -> list[str]:
@@ -65,14 +66,21 @@ class SnsProvider(Provider):
 
     def client(self):
         if self._client is None:
-            c = self.config
-            timeout = float(c.get("timeout") or 10)
-            self._client = boto3.client(
-                "sns", region_name=c.get("region_name") or None, endpoint_url=c.get("endpoint_url") or None,
-                aws_access_key_id=c.get("aws_access_key_id") or None,
-                aws_secret_access_key=c.get("aws_secret_access_key") or None,
-                config=Config(retries={"total_max_attempts": 1}, connect_timeout=timeout, read_timeout=timeout))
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make_client()
         return self._client
+
+    def _make_client(self):
+        c = self.config
+        timeout = float(c.get("timeout") or 10)
+        return boto3.client(
+            "sns", region_name=c.get("region_name") or None, endpoint_url=c.get("endpoint_url") or None,
+            aws_access_key_id=c.get("aws_access_key_id") or None,
+            aws_secret_access_key=c.get("aws_secret_access_key") or None,
+            config=Config(retries={"total_max_attempts": 1}, connect_timeout=timeout, read_timeout=timeout,
+                          # boto3 clients are thread-safe: one pool serves every send in flight
+                          max_pool_connections=max(10, settings.COMMS_PROVIDER_CONCURRENCY)))
 
     def release(self) -> None:
         """boto3 clients keep their connection pool between batches."""
@@ -93,7 +101,7 @@ class SnsProvider(Provider):
         return {k: {"DataType": "String", "StringValue": v} for k, v in attrs.items()}
 
     def send(self, message: Any, content: Content) -> SendResult:
-        body = with_footer(content.body, category=message.category, locale=message.locale)
+        body = content.body  # with the channel's STOP/HELP footer already (delivery.channels.sms)
         info = sms_segments(body)
         client = self.client()
         try:

@@ -4,11 +4,12 @@ Config (ChannelProvider options + credentials, or settings): ``account_sid``, ``
 ``from_number`` or ``messaging_service_sid``; ``base_url`` points the SDK elsewhere (the tests'
 loopback stand-in). Classification follows Twilio's error reference: HTTP 429 and 5xx are
 transient; 4xx with an error code (21211 invalid 'To', 21610 unsubscribed recipient, 21614 not a
-mobile number, ...) are permanent.
+mobile number, ...) are permanent. The STOP/HELP footer is the SMS channel's (delivery.channels.sms).
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from django.conf import settings
@@ -16,22 +17,9 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from comms.enums import Category, Channel
+from comms.enums import Channel
 from delivery.providers.base import Content, Provider, SendResult
 from templates_app.rendering import sms_segments
-
-# CTIA/TCPA: marketing texts say how to stop and get help (carriers filter those that do not).
-STOP_FOOTER = {"en": "Reply STOP to opt out, HELP for help.", "es": "Responde STOP para cancelar, HELP para ayuda.",
-               "fr": "Répondez STOP pour vous désabonner, HELP pour de l'aide.",
-               "de": "Antworte STOP zum Abmelden, HELP für Hilfe."}
-
-
-def with_footer(body: str, *, category: str, locale: str) -> str:
-    if category != Category.MARKETING:
-        return body
-    footer = STOP_FOOTER.get((locale or "en").split("-")[0].lower(), STOP_FOOTER["en"])
-    return body if footer in body else f"{body}\n{footer}"
-
 
 class TwilioProvider(Provider):
     name = "twilio"
@@ -39,7 +27,9 @@ class TwilioProvider(Provider):
 
     def __init__(self, config: dict[str, Any] | None = None):
         super().__init__({**settings.COMMS_TWILIO, **(config or {})})
-        self._client: Client | None = None
+        # One client (and HTTP session) per sending thread: TwilioHttpClient keeps the last
+        # request/response on itself, so it is not meant to be shared by concurrent requests.
+        self._local = threading.local()
 
     @classmethod
     def config_problems(cls, config: dict[str, Any]) -> list[str]:
@@ -50,16 +40,20 @@ class TwilioProvider(Provider):
         return problems
 
     def client(self) -> Client:
-        if self._client is None:
+        client = getattr(self._local, "client", None)
+        if client is None:
             c = self.config
             http = TwilioHttpClient(timeout=float(c.get("timeout", 10)), max_retries=0)
-            self._client = Client(c["account_sid"], c["auth_token"], http_client=http)
+            client = self._local.client = Client(c["account_sid"], c["auth_token"], http_client=http)
             if c.get("base_url"):
-                self._client.api.base_url = c["base_url"].rstrip("/")
-        return self._client
+                client.api.base_url = c["base_url"].rstrip("/")
+        return client
+
+    def release(self) -> None:
+        """Each thread's client keeps its connection pool between batches."""
 
     def send(self, message: Any, content: Content) -> SendResult:
-        body = with_footer(content.body, category=message.category, locale=message.locale)
+        body = content.body  # with the channel's STOP/HELP footer already (delivery.channels.sms)
         params: dict[str, Any] = {"to": message.recipient_address, "body": body}
         if self.config.get("messaging_service_sid"):
             params["messaging_service_sid"] = self.config["messaging_service_sid"]

@@ -9,6 +9,7 @@ secret is still valid). Every hop, redirects included, goes through comms.netsaf
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -31,30 +32,80 @@ def sign(*, secrets: list[str], message_id: str, when: datetime, body: str) -> s
     return " ".join(Webhook(secret).sign(message_id, when, body) for secret in secrets)
 
 
+_pools: dict[tuple, urllib3.HTTPConnectionPool] = {}
+_pools_lock = threading.Lock()
+_POOLS_MAX = 256
+
+
+def _pool(scheme: str, host: str, port: int, ip: str) -> urllib3.HTTPConnectionPool:
+    """A connection pool to one checked address, kept for the next message (and shared by the sending
+    threads). The key is the address resolve_safe approved for this hop, so reuse never skips the
+    SSRF check: every message resolves and checks again, and a name that now points elsewhere gets
+    a pool of its own."""
+    key = (scheme, host, port, ip)
+    pool = _pools.get(key)
+    if pool is not None:
+        return pool
+    timeout = urllib3.Timeout(connect=settings.COMMS_WEBHOOK_TIMEOUT, read=settings.COMMS_WEBHOOK_TIMEOUT)
+    size = max(1, settings.COMMS_PROVIDER_CONCURRENCY)
+    if scheme == "https":
+        pool = urllib3.HTTPSConnectionPool(ip, port, timeout=timeout, retries=False, server_hostname=host,
+                                           assert_hostname=host, cert_reqs="CERT_REQUIRED", ca_certs=certifi.where(),
+                                           maxsize=size)
+    else:
+        pool = urllib3.HTTPConnectionPool(ip, port, timeout=timeout, retries=False, maxsize=size)
+    with _pools_lock:
+        if len(_pools) >= _POOLS_MAX:  # many subscribers: forget the oldest pools
+            for stale in list(_pools)[:_POOLS_MAX // 4]:
+                _pools.pop(stale).close()
+        pool = _pools.setdefault(key, pool)
+    return pool
+
+
+def close_pools() -> None:
+    with _pools_lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        pool.close()
+
+
 def _post(url: str, body: bytes, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
     """POST to the checked address itself (no second DNS lookup), keeping Host and TLS name."""
     host, port, ip = resolve_safe(url)
     parts = urlsplit(url)
-    timeout = urllib3.Timeout(connect=settings.COMMS_WEBHOOK_TIMEOUT, read=settings.COMMS_WEBHOOK_TIMEOUT)
-    if parts.scheme == "https":
-        pool = urllib3.HTTPSConnectionPool(ip, port, timeout=timeout, retries=False, server_hostname=host,
-                                           assert_hostname=host, cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
-    else:
-        pool = urllib3.HTTPConnectionPool(ip, port, timeout=timeout, retries=False)
+    pool = _pool(parts.scheme, host, port, ip)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    try:
-        return pool.urlopen("POST", path, body=body, headers={**headers, "Host": parts.netloc},
-                            redirect=False, retries=False)
-    finally:
-        pool.close()
+    return pool.urlopen("POST", path, body=body, headers={**headers, "Host": parts.netloc},
+                        redirect=False, retries=False)
 
 
 class WebhookProvider(Provider):
     name = "webhook"
     channel = Channel.WEBHOOK
 
-    def send(self, message: Any, content: Content) -> SendResult:
+    def prepare(self, message: Any, content: Content) -> dict:
+        """On the engine's thread: the endpoint and its signing secrets (database reads)."""
         endpoint = WebhookEndpoint.objects.filter(tenant_id=message.tenant_id, url=message.recipient_address).first()
+        now = datetime.now(timezone.utc)
+        secrets = endpoint.secrets(now) if endpoint is not None and endpoint.disabled_at is None else []
+        return {"endpoint": endpoint, "secrets": secrets, "gone": False}
+
+    def send(self, message: Any, content: Content) -> SendResult:
+        prepared = self.prepare(message, content)
+        result = self.send_prepared(message, content, prepared)
+        self.settle(message, result, prepared)
+        return result
+
+    def settle(self, message: Any, result: SendResult, prepared: Any) -> None:
+        """On the engine's thread: a 410 Gone disables the endpoint (a database write)."""
+        if prepared and prepared["gone"]:
+            from delivery.services.webhooks import endpoint_disable
+
+            endpoint_disable(endpoint=prepared["endpoint"], reason="410 Gone from the subscriber")
+
+    def send_prepared(self, message: Any, content: Content, prepared: Any) -> SendResult:
+        endpoint = prepared["endpoint"]
         if endpoint is None or endpoint.disabled_at is not None:
             return SendResult.permanent(errors.WebhookUnverified.code,
                                         "no active endpoint" if endpoint is None else f"endpoint disabled: "
@@ -63,7 +114,7 @@ class WebhookProvider(Provider):
         now = datetime.now(timezone.utc)
         headers = {
             "webhook-id": str(message.id), "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": sign(secrets=endpoint.secrets(now), message_id=str(message.id), when=now, body=body),
+            "webhook-signature": sign(secrets=prepared["secrets"], message_id=str(message.id), when=now, body=body),
             "Content-Type": "application/json" if _is_json(body) else "text/plain; charset=utf-8",
             "User-Agent": "comms-webhooks/1.0",
         }
@@ -86,9 +137,7 @@ class WebhookProvider(Provider):
         if 200 <= response.status < 300:
             return SendResult.sent(response.headers.get("webhook-id", str(message.id)), detail=str(response.status))
         if response.status == 410:
-            from delivery.services.webhooks import endpoint_disable
-
-            endpoint_disable(endpoint=endpoint, reason="410 Gone from the subscriber")
+            prepared["gone"] = True
             return SendResult.permanent("410", "endpoint answered 410 Gone; disabled")
         return SendResult.transient(str(response.status), response.data[:500].decode(errors="replace"))
 

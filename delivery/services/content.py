@@ -9,6 +9,7 @@ from comms import errors
 from delivery.models import Message
 from delivery.providers.base import Content
 from templates_app import services as templates
+from templates_app.models import TemplateVersion
 
 
 class Unrenderable(Exception):
@@ -55,8 +56,6 @@ def content_for(message: Message, batches: dict) -> Content:
 
 @lru_cache(maxsize=4096)
 def _version_number(version_id: int) -> int:
-    from templates_app.models import TemplateVersion
-
     return TemplateVersion.objects.values_list("version", flat=True).get(pk=version_id)
 
 

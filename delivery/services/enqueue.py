@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from comms import errors
 from comms.addresses import normalise_address, validate_content
+from comms.audit import audit_record
 from comms.netsafe import resolve_safe
 from comms.enums import CANCELLABLE, Channel, LogEvent, Status
 from comms.models import Recipient, Tenant
@@ -330,8 +331,10 @@ def message_follow_up(*, message: Message, addresses: tuple[str, ...], at: datet
 
 
 @transaction.atomic
-def message_cancel(*, tenant: Tenant, message_id: Any, now: datetime | None = None) -> Message:
-    """Cancel a message that no worker has taken yet; anything already sending is past recall."""
+def message_cancel(*, tenant: Tenant, message_id: Any, now: datetime | None = None, actor: Any = None,
+                   ip: str | None = None, audit_reason: str = "") -> Message:
+    """Cancel a message that no worker has taken yet; anything already sending is past recall.
+    Called for an actor (a user, an API key), it is audited as ``message.cancel``."""
     now = now or timezone.now()
     message = Message.objects.select_for_update().filter(tenant=tenant, id=message_id).first()
     if message is None:
@@ -339,22 +342,29 @@ def message_cancel(*, tenant: Tenant, message_id: Any, now: datetime | None = No
     if message.status not in CANCELLABLE:
         raise errors.NotCancellable(f"Message is '{message.status}' and can no longer be cancelled.",
                                     details={"status": message.status})
+    before = message.status
     message.status = Status.CANCELLED
     message.updated_at = now
     message.save(update_fields=["status", "updated_at"])
     DeliveryLog.objects.create(message=message, event=LogEvent.CANCELLED, at=now, attempt=message.attempt_count)
+    if actor is not None:
+        audit_record(actor=actor, action="message.cancel", target=message, ip=ip, reason=audit_reason,
+                     diff={"status": [before, message.status]})
     return message
 
 
 @transaction.atomic
-def message_requeue(*, tenant: Tenant, message_id: Any, reason: str = "", now: datetime | None = None) -> Message:
-    """Send a dead (DLQ) or failed message again with a fresh retry budget."""
+def message_requeue(*, tenant: Tenant, message_id: Any, reason: str = "", now: datetime | None = None,
+                    actor: Any = None, ip: str | None = None, audit_reason: str = "") -> Message:
+    """Send a dead (DLQ) or failed message again with a fresh retry budget. ``reason`` goes to the
+    delivery log; called for an actor, the audit row (``message.requeue``) carries ``audit_reason``."""
     now = now or timezone.now()
     message = Message.objects.select_for_update().filter(tenant=tenant, id=message_id).first()
     if message is None:
         raise errors.NotFound("No such message.")
     if message.status not in (Status.DEAD, Status.FAILED):
         raise errors.NotRequeueable(details={"status": message.status})
+    before = message.status
     message.status = Status.QUEUED
     message.attempt_count = 0
     message.next_attempt_at = now
@@ -365,5 +375,18 @@ def message_requeue(*, tenant: Tenant, message_id: Any, reason: str = "", now: d
     message.save(update_fields=["status", "attempt_count", "next_attempt_at", "failure_code", "failure_reason",
                                 "failed_at", "updated_at"])
     DeliveryLog.objects.create(message=message, event=LogEvent.REQUEUED, at=now, detail=reason[:2000])
+    if actor is not None:
+        audit_record(actor=actor, action="message.requeue", target=message, ip=ip, reason=audit_reason,
+                     diff={"status": [before, message.status]})
     wakeup.wake_on_commit({message.priority})
     return message
+
+
+def system_email_enqueue(*, tenant: Tenant, recipient_id: str, subject: str, body: str, body_html: str,
+                         category: str, priority: int, metadata: dict, idempotency_key: str) -> tuple[Message, bool]:
+    """An email comms itself sends to a directory recipient (a double opt-in confirmation), through
+    the one send pipeline. Apps below delivery (preferences) reach it through the dotted path
+    COMMS_SYSTEM_EMAIL_SENDER instead of importing delivery."""
+    spec = SendSpec(channel="email", recipient_id=recipient_id, subject=subject, body=body, body_html=body_html,
+                    category=category, priority=priority, metadata=metadata)
+    return message_enqueue(tenant=tenant, spec=spec, idempotency_key=idempotency_key)

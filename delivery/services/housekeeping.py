@@ -15,15 +15,17 @@ from delivery.services.engine import max_attempts
 
 log = logging.getLogger(__name__)
 
-# Crash accounting. A claim charges one attempt to every row it takes; a worker handles its rows one
-# by one in (priority, next_attempt_at, id) order and records each outcome as it comes. So when a
-# worker dies, the first of its stranded rows (per owner, in that order) is the one it was sending:
-# that row keeps the charge (a message that kills its worker every time reaches its budget and goes
-# to the DLQ) and waits COMMS_CRASH_BACKOFF_SECONDS, while the rows the worker never reached get
-# their charge back and keep their place at the head of the queue (not behind the whole backlog).
+# Crash accounting. A claim charges one attempt to every row it takes; a worker starts its rows in
+# (priority, next_attempt_at, id) order, keeps up to COMMS_SEND_CONCURRENCY of them in flight and
+# records each outcome as it comes. So when a worker dies, the first COMMS_SEND_CONCURRENCY of its
+# stranded rows (per owner, in that order) are the ones it may have been sending: they keep the
+# charge (a message that kills its worker every time is among them every time, reaches its budget and
+# goes to the DLQ, while a bystander is charged only when it happens to be in flight) and wait
+# COMMS_CRASH_BACKOFF_SECONDS, while the rows the worker never reached get their charge back and keep
+# their place at the head of the queue (not behind the whole backlog).
 _REAP_SQL = """
 WITH s AS (
-  SELECT id, row_number() OVER (PARTITION BY lease_owner ORDER BY priority, next_attempt_at, id) = 1 AS suspect
+  SELECT id, row_number() OVER (PARTITION BY lease_owner ORDER BY priority, next_attempt_at, id) <= %(in_flight)s AS suspect
     FROM delivery_message
    WHERE id = ANY(ARRAY(
            SELECT id FROM delivery_message
@@ -87,7 +89,8 @@ def leases_reap(*, now: datetime | None = None, limit: int = 10_000) -> int:
     budgets = [max_attempts(p) for p in range(5)]
     suspect_at = now + timedelta(seconds=settings.COMMS_CRASH_BACKOFF_SECONDS)
     with connection.cursor() as cursor:
-        cursor.execute(_REAP_SQL, {"budgets": budgets, "now": now, "limit": limit, "suspect_at": suspect_at})
+        cursor.execute(_REAP_SQL, {"budgets": budgets, "now": now, "limit": limit, "suspect_at": suspect_at,
+                                   "in_flight": max(1, settings.COMMS_SEND_CONCURRENCY)})
         count = len(cursor.fetchall())
     if count:
         log.warning("reaped %d messages with expired leases", count)

@@ -17,10 +17,12 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from comms.enums import LogEvent, Status
+from comms.models import Recipient
 from delivery.models import Message
 from delivery.providers.base import SendResult
 from preferences import catalogue
 from preferences.decision import ALLOW, BLOCK, DEFER, DIGEST, Decision, Item, decide_many
+from preferences.services import raise_if_blocked, send_decision
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +39,6 @@ def screen(messages: list[Message], *, now: datetime) -> dict:
                 need_tz.add(m.recipient_id)
     zones = {}
     if need_tz:
-        from comms.models import Recipient
-
         zones = dict(Recipient.objects.filter(pk__in=need_tz).values_list("id", "timezone"))
     items = [Item(key=m.id, tenant_id=m.tenant_id, recipient_id=m.recipient_id, channel=m.channel,
                   category=m.category, address=m.recipient_address if m.channel != "in_app" else "",
@@ -81,7 +81,5 @@ def refuse_if_blocked(*, tenant, recipient, channel: str, category: str, address
     """The API's early answer: a send the gate would certainly block now is refused with the same
     code (422 COMMS_SUPPRESSED / COMMS_PREF_BLOCKED / COMMS_NO_CONSENT) instead of being queued to
     fail. Quiet hours and digests are accepted (the worker defers or collects them)."""
-    from preferences.services import raise_if_blocked, send_decision
-
     raise_if_blocked(send_decision(recipient=recipient, tenant=tenant, channel=channel, category=category,
                                    address=address if channel != "in_app" else "", now=now))

@@ -11,8 +11,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from admin_console.services import audit_record
 from comms import errors
+from comms.audit import audit_record
 from comms.crypto import encrypt_json
 from comms.netsafe import resolve_safe, split_http_url
 from delivery.models import WebhookEndpoint

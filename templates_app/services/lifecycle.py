@@ -11,8 +11,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from admin_console.services import audit_record
 from comms import errors
+from comms.audit import audit_record
 from comms.enums import Channel
 from comms.models import ApiKey
 from templates_app import rendering

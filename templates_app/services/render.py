@@ -18,6 +18,7 @@ from comms.addresses import content_limit_problems
 from comms.links import is_link_key, safe_link
 from comms.enums import Channel
 from templates_app import rendering
+from preferences.headers import link_variables
 from templates_app.models import Template, TemplateLocale, TemplateVersion
 
 log = logging.getLogger(__name__)
@@ -158,8 +159,6 @@ def render_channel(ctx: RenderContext, channel: str) -> rendering.Rendered:
     out = rendering.Rendered()
     variables = ctx.variables
     if channel == Channel.EMAIL:  # {{unsubscribe_url}}, {{preferences_url}}: personalised when sent
-        from preferences.headers import link_variables
-
         variables = {**link_variables(), **ctx.variables}
 
     def text(part: str, source: str) -> str:

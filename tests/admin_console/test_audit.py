@@ -9,7 +9,7 @@ import pytest
 from django.db import connection, transaction
 from django.db.utils import ProgrammingError
 
-from admin_console.models import AuditEntry
+from comms.models import AuditEntry
 from delivery.models import Message
 from delivery.services import SendSpec, message_enqueue
 from templates_app import services
@@ -94,10 +94,10 @@ def test_audit_log_is_append_only_and_exports_csv(client, tenant):
     with pytest.raises(ProgrammingError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("UPDATE admin_console_auditentry SET reason = 'changed' WHERE id = %s", [entry.pk])
     client.force_login(viewer)
-    listing = client.get("/admin/admin_console/auditentry/?action=template.approve")
+    listing = client.get("/admin/comms/auditentry/?action=template.approve")
     assert listing.status_code == 200 and "Export these entries as CSV" in listing.content.decode()
-    response = client.get("/admin/admin_console/auditentry/export.csv?action=template.approve")
+    response = client.get("/admin/comms/auditentry/export.csv?action=template.approve")
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows[0][:3] == ["at", "actor_label", "action"]
     assert rows[1][2] == "template.approve" and rows[1][5].startswith("'=")  # no formula injection
-    assert client.get("/admin/admin_console/auditentry/export.csv?action=nothing").status_code == 200
+    assert client.get("/admin/comms/auditentry/export.csv?action=nothing").status_code == 200

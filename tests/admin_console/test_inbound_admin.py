@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from admin_console.models import AuditEntry
+from comms.models import AuditEntry
 from preferences.models import Suppression
 from preferences.services import suppression_add
 from tests.admin_console.test_permissions import make_user

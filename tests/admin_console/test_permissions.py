@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from admin_console.models import AuditEntry
+from comms.models import AuditEntry
 from admin_console.roles import roles_ensure
 from delivery.models import Message
 from delivery.services import SendSpec, message_enqueue
@@ -80,9 +80,9 @@ def attempt(client, action: str, tenant, pending_version) -> bool:
     if action == "view messages":
         return client.get("/admin/delivery/message/").status_code == 200
     if action == "view audit log":
-        return client.get("/admin/admin_console/auditentry/").status_code == 200
+        return client.get("/admin/comms/auditentry/").status_code == 200
     if action == "export audit CSV":
-        response = client.get("/admin/admin_console/auditentry/export.csv")
+        response = client.get("/admin/comms/auditentry/export.csv")
         return response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     if action == "create template":
         client.post("/admin/templates_app/template/add/", {
@@ -118,7 +118,7 @@ def attempt(client, action: str, tenant, pending_version) -> bool:
         return message.status == "cancelled"
     if action == "edit audit entry":
         entry = AuditEntry.objects.order_by("-id").first()
-        response = client.post(f"/admin/admin_console/auditentry/{entry.pk}/change/", {"reason": "rewritten"})
+        response = client.post(f"/admin/comms/auditentry/{entry.pk}/change/", {"reason": "rewritten"})
         entry.refresh_from_db()
         return response.status_code == 302 and entry.reason == "rewritten"
     raise AssertionError(action)

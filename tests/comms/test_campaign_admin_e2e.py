@@ -8,7 +8,7 @@ import os
 import pytest
 from django.contrib.auth import get_user_model
 
-from admin_console.models import AuditEntry
+from comms.models import AuditEntry
 from comms.campaigns.models import Campaign
 from tests.browser import SCREENSHOTS, admin_login, browser_page
 from tests.comms.router_fixtures import booking_templates, person

@@ -8,7 +8,7 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 
-from admin_console.models import AuditEntry
+from comms.models import AuditEntry
 from comms.campaigns.models import Campaign, Segment
 from comms.router.models import Schedule
 from comms.campaigns.services import campaigns_tick

@@ -82,9 +82,10 @@ def _max_rows(node) -> int:
 
 
 @pytest.mark.django_db
-def test_expired_lease_returns_to_queue_or_dlq(tenant):
+def test_expired_lease_returns_to_queue_or_dlq(tenant, settings):
     """The dead worker's first stranded row was in flight: it keeps the charge (DLQ when out of
     attempts); the row it never reached gets its charge back and is due at once."""
+    settings.COMMS_SEND_CONCURRENCY = 1  # the serial engine: one row in flight
     _bulk(tenant, 2)
     now = timezone.now()
     first, second = claim_batch(max_priority=2, limit=2, owner="dead-worker", now=now)
@@ -99,11 +100,27 @@ def test_expired_lease_returns_to_queue_or_dlq(tenant):
     assert second.next_attempt_at == queued_at  # keeps its place at the head of the queue
 
 
+def test_a_dead_workers_first_in_flight_rows_keep_their_charge(tenant, settings):
+    """With N sends in flight, the first N stranded rows (claim order) may have been on the wire: they
+    keep the attempt and wait the crash backoff; the rows after them get their charge back."""
+    settings.COMMS_SEND_CONCURRENCY = 2
+    _bulk(tenant, 3)
+    now = timezone.now()
+    rows = claim_batch(max_priority=2, limit=3, owner="dead-worker", now=now)
+    assert leases_reap(now=now + timedelta(seconds=121)) == 3
+    for row in rows:
+        row.refresh_from_db()
+    assert [(r.status, r.attempt_count) for r in rows] == [(Status.QUEUED, 1), (Status.QUEUED, 1), (Status.QUEUED, 0)]
+    assert rows[0].next_attempt_at == rows[1].next_attempt_at > now + timedelta(seconds=121)
+    assert rows[2].next_attempt_at <= now + timedelta(seconds=121)
+
+
 @pytest.mark.django_db
-def test_claims_take_ties_in_creation_order_whatever_the_physical_order(tenant):
+def test_claims_take_ties_in_creation_order_whatever_the_physical_order(tenant, settings):
     """A bulk COPY gives every row the same next_attempt_at. Ties must go in creation (uuid7) order,
     not in heap order: a reaping UPDATE moves the rows a dead worker never reached to the end of the
     heap, and the chaos run (R1) saw them wait ~100 s behind a 50,000-row backlog."""
+    settings.COMMS_SEND_CONCURRENCY = 1  # one row in flight: the dead worker's first
     _bulk(tenant, 300)
     with connection.cursor() as cursor:  # rewrite the heap newest-first: physical order = reverse creation order
         cursor.execute("CREATE TEMP TABLE reversed AS SELECT * FROM delivery_message ORDER BY id DESC")

@@ -235,3 +235,66 @@ def test_devices_gone_between_accept_and_send(api, ada, fcm):
     message = Message.objects.get(id=message_id)
     assert (message.status, message.failure_code) == (Status.FAILED, "COMMS_NO_DEVICES")
     assert fcm.messages == [] or len(fcm.messages) == 0
+
+
+def test_the_proxy_environment_is_read_once_per_app_not_on_every_request(api, ada, fcm, monkeypatch):
+    """requests re-reads the *_proxy variables and ~/.netrc on every request (trust_env): a sixth of
+    a push's CPU (bench/push_cpu.py). The provider reads them once, when it makes its app, so a proxy
+    variable that appears later does not reroute the sends of the app already made."""
+    from comms.devserver.embedded import free_port
+
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    _push(api)
+    assert drain_all().sent == 1  # the app is made with no proxy in the environment
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    message_id = _push(api)
+    drain_all()
+    assert Message.objects.get(id=message_id).status == Status.SENT
+    assert len(fcm.messages) == 6
+
+
+def test_a_proxy_in_the_environment_when_the_app_is_made_is_used(api, ada, fcm, monkeypatch):
+    """Reading the environment once must not drop proxy support: the sends go through HTTP_PROXY."""
+    import http.client
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import urlsplit
+
+    relayed: list[str] = []
+
+    class Proxy(BaseHTTPRequestHandler):  # a forwarding HTTP proxy: absolute-URI requests (RFC 9112 §3.2.2)
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            target = urlsplit(self.path)
+            relayed.append(target.path)
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=5)
+            upstream.request("POST", target.path, body=body, headers={k: v for k, v in self.headers.items()
+                                                                      if k.lower() not in ("proxy-connection", "host")})
+            answer = upstream.getresponse()
+            data = answer.read()
+            self.send_response(answer.status)
+            self.send_header("Content-Type", answer.getheader("Content-Type", "application/json"))
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            upstream.close()
+
+        def log_message(self, *args):
+            pass
+
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        for name in ("http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_port}")
+        message_id = _push(api)
+        drain_all()
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert Message.objects.get(id=message_id).status == Status.SENT
+    assert relayed.count("/v1/projects/comms-test/messages:send") == 3 and len(fcm.messages) == 3

@@ -39,7 +39,9 @@ def test_worker_killed_mid_batch_every_message_delivered_exactly_once(tenant, sm
     smtp_sink.rcpt_delay = 0.15
     recipients = [{"to": f"user{i}@example.com"} for i in range(30)]
     message_bulk_enqueue(tenant=tenant, spec=_spec(), recipients=recipients)
-    worker = celery_worker("p2", "victim", COMMS_LEASE_SECONDS="10")
+    # The serial engine (one send at a time): exactly once. With many sends in flight the window is
+    # wider (test_concurrent_kill.py).
+    worker = celery_worker("p2", "victim", COMMS_LEASE_SECONDS="10", COMMS_SEND_CONCURRENCY="1")
     wait_for(lambda: len(smtp_sink.messages) >= 5, message="the worker to be mid-batch")
     worker.kill()
     time.sleep(0.5)  # let the stand-in finish whatever RCPT it was in

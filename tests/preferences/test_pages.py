@@ -140,7 +140,7 @@ def test_public_pages_are_rate_limited(person, tenant, settings):
 
 
 def test_suppression_viewer_search_and_lift_with_consent(tenant, admin_client):
-    from admin_console.models import AuditEntry
+    from comms.models import AuditEntry
     from preferences.models import Suppression
     from preferences.services import suppression_add
 

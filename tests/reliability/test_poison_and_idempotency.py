@@ -23,8 +23,10 @@ _DRAIN = "import django; django.setup(); from delivery.services import drain_all
 
 def _worker_run() -> int:
     """One worker process draining everything due; returns its exit code (-9 when the poison hit)."""
+    # One send at a time: this test pins the serial engine's accounting (exactly one suspect per crash);
+    # tests/delivery/test_concurrent_kill.py covers a crash with many sends in flight.
     env = {**worker_env(), "COMMS_EMAIL_PROVIDER": "tests.reliability.poison.PoisonSmtpProvider",
-           "COMMS_LEASE_SECONDS": "1", "DJANGO_SETTINGS_MODULE": "config.settings"}
+           "COMMS_LEASE_SECONDS": "1", "DJANGO_SETTINGS_MODULE": "config.settings", "COMMS_SEND_CONCURRENCY": "1"}
     return subprocess.run([sys.executable, "-c", _DRAIN], cwd=ROOT, env=env, timeout=120).returncode
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from admin_console.models import AuditEntry
+from comms.models import AuditEntry
 from comms import errors
 from templates_app import services
 from templates_app.models import TemplateVersion

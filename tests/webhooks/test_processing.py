@@ -173,7 +173,7 @@ def test_reprocess_after_a_processing_failure(client, signer, sent_message):
     result = webhook_reprocess(webhook_id=row.pk)
     message.refresh_from_db()
     assert result.state == "processed" and message.status == Status.DELIVERED
-    from admin_console.models import AuditEntry
+    from comms.models import AuditEntry
 
     assert AuditEntry.objects.filter(action="webhook.reprocessed", target_id=str(row.pk)).exists()
 

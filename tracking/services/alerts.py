@@ -20,8 +20,10 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from comms.audit import audit_record
 from delivery import selectors as delivery_selectors
 from delivery.models import Message
+from templates_app.models import TemplateVersion
 from tracking.models import DeliverabilityAlert, EventType, MessageEvent
 
 log = logging.getLogger(__name__)
@@ -110,9 +112,6 @@ def _notify(alert: DeliverabilityAlert) -> None:
 @transaction.atomic
 def variant_pause(*, version_id: int, variant: str, reason: str) -> bool:
     """Stop assigning recipients to a variant: weight 0 (bucketing skips it), old weight kept."""
-    from admin_console.services import audit_record
-    from templates_app.models import TemplateVersion
-
     version = TemplateVersion.objects.select_for_update().select_related("template").filter(pk=version_id).first()
     if version is None:
         return False

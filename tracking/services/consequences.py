@@ -18,7 +18,9 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from comms.models import Recipient, Tenant
 from delivery.models import Message
+from preferences import services as preferences
 from tracking.models import BounceType, EventType, MessageEvent
 from tracking.normalised import NormalisedEvent
 
@@ -39,9 +41,6 @@ def soft_bounces_recent(*, tenant_id: object, address: str, at: datetime) -> int
 
 def apply(*, message: Message, event: NormalisedEvent, at: datetime) -> None:
     """Run inside the event's transaction: a suppression is written if and only if the event is."""
-    from comms.models import Tenant
-    from preferences import services as preferences
-
     address = message.recipient_address
     tenant = Tenant(pk=message.tenant_id)
     if event.event_type == EventType.BOUNCED and event.bounce_type != BounceType.SOFT:
@@ -61,8 +60,6 @@ def apply(*, message: Message, event: NormalisedEvent, at: datetime) -> None:
                                     source=_source(event), detail=event.reason[:500], event_at=at)
     elif event.event_type == EventType.UNSUBSCRIBED and event.provider != "comms":
         if message.recipient_id:
-            from comms.models import Recipient
-
             recipient = Recipient.objects.get(pk=message.recipient_id)
             preferences.unsubscribe(recipient=recipient, category=message.category, channel=message.channel,
                                     source=_source(event), ip=event.ip or None, user_agent=event.user_agent or None,

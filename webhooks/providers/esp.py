@@ -20,6 +20,7 @@ from anymail.webhooks.sendgrid import SendGridTrackingWebhookView
 from django.conf import settings
 from django.http import HttpRequest
 
+from comms.redis import redis_client
 from tracking.models import BounceType, EventType
 from tracking.normalised import NormalisedEvent
 from webhooks.intake import IntakeView, SignatureInvalid, rebuild_request, require
@@ -174,8 +175,6 @@ class MailgunIntake(AnymailIntake):
 
     def verify_token_unused(self, request: HttpRequest, body: bytes, payload: Any) -> None:
         # Mailgun: "cache the token and deny any subsequent request with the same token" (replays).
-        from delivery.wakeup import redis_client
-
         key = f"comms:mailgun-token:{self._signature_block(payload).get('token', '')}"
         if not redis_client().set(key, 1, nx=True, ex=settings.COMMS_WEBHOOK_MAX_SKEW_SECONDS * 2 + 60):
             raise SignatureInvalid("mailgun: token already used (replay)")

@@ -27,7 +27,10 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from twilio.request_validator import RequestValidator
 
+from comms.models import Tenant
+from comms.services import tenant_get_default
 from delivery import selectors as delivery_selectors
+from preferences import services as preferences
 from tracking.models import BounceType, EventType
 from tracking.normalised import NormalisedEvent
 from webhooks.intake import NO_EVENT, Handled, IntakeView, SignatureInvalid, require
@@ -137,9 +140,6 @@ def tenants_for_number(number: str) -> list:
     """The tenants whose Twilio provider sends from `number` (several may share one number: a STOP to
     it is a STOP to each, as Twilio's own opt-out blocks the number for all); the default tenant when
     no tenant's provider names it (the settings-configured number serves it)."""
-    from comms.models import Tenant
-    from comms.services import tenant_get_default
-
     ids = delivery_selectors.providers_for_number(provider_class="twilio.TwilioProvider",
                                                   number=number).values_list("tenant_id", flat=True)
     tenants = list(Tenant.objects.filter(pk__in=ids).order_by("pk"))
@@ -184,8 +184,6 @@ class TwilioInboundIntake(TwilioIntakeBase):
 
 def inbound_handle(webhook: WebhookEvent) -> tuple[str, str, str | None]:
     """(state, note, reply) for a stored inbound SMS: STOP/START/HELP through preferences."""
-    from preferences import services as preferences
-
     p = webhook.payload if isinstance(webhook.payload, dict) else {}
     to_number, from_number = str(p.get("To", "")), str(p.get("From", ""))
     # MessageSid identifies the inbound message: a retried or re-processed copy applies nothing twice.

@@ -12,11 +12,14 @@ import base64
 import json
 import secrets
 import threading
+import time
 import uuid
 from collections import deque
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from comms.devserver.standins.httpserver import StandInServer
 from urllib.parse import parse_qs
 
 
@@ -35,7 +38,8 @@ def _form(content_type: str, body: bytes) -> dict[str, list[str]]:
 class EspStandIn:
     """``kind`` is "sendgrid", "mailgun" or "postmark"; ``api_url`` is what anymail's setting takes."""
 
-    def __init__(self, kind: str, *, key: str = "esp-test-key"):
+    def __init__(self, kind: str, *, key: str = "esp-test-key", latency_ms: float = 0.0):
+        self.latency_ms = latency_ms
         self.kind, self.key = kind, key
         self.requests: list[dict] = []
         self.replies: deque[tuple[int, object]] = deque()
@@ -45,6 +49,8 @@ class EspStandIn:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self):
+                if stand_in.latency_ms:  # an ESP's API answers in 30-150 ms (benchmarks set this)
+                    time.sleep(stand_in.latency_ms / 1000)
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 status, payload, headers = stand_in._answer(self.path, self.headers, body)
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
@@ -58,8 +64,7 @@ class EspStandIn:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = StandInServer(("127.0.0.1", 0), Handler)
         base = f"http://127.0.0.1:{self.server.server_port}"
         self.api_url = {"sendgrid": f"{base}/v3/", "mailgun": f"{base}/v3/", "postmark": f"{base}/"}[kind]
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()

@@ -24,7 +24,9 @@ import secrets
 import threading
 import time
 from collections import defaultdict, deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from comms.devserver.standins.httpserver import StandInServer
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -64,7 +66,9 @@ def _public_pem(private_pem: str) -> bytes:
 
 
 class FcmStandIn:
-    def __init__(self, *, project_id: str = "comms-test", host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, *, project_id: str = "comms-test", host: str = "127.0.0.1", port: int = 0,
+                 latency_ms: float = 0.0):
+        self.latency_ms = latency_ms
         self.project_id = project_id
         self.messages: deque[dict] = deque(maxlen=100_000)  # bounded: `make run` keeps it up for days
         self.token_requests = 0
@@ -84,6 +88,8 @@ class FcmStandIn:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if self.path == "/token":
                     return self._reply(*stand_in._token(body))
+                if stand_in.latency_ms:  # FCM answers a send in 50-150 ms (benchmarks set this)
+                    time.sleep(stand_in.latency_ms / 1000)
                 if self.path != f"/v1/projects/{stand_in.project_id}/messages:send":
                     return self._reply(404, _error(404, "NOT_FOUND", f"no route {self.path}"))
                 auth = self.headers.get("Authorization", "")
@@ -102,8 +108,7 @@ class FcmStandIn:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
+        self.server = StandInServer((host, port), Handler)
         self.url = f"http://{host}:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
@@ -195,9 +200,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="FCM HTTP v1 + OAuth2 token stand-in on loopback")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8931)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="answer each send this much later")
     parser.add_argument("--service-account", required=True, help="JSON credential to trust (written if missing)")
     args = parser.parse_args(argv)
-    stand_in = FcmStandIn(host=args.host, port=args.port, project_id="comms-local")
+    stand_in = FcmStandIn(host=args.host, port=args.port, project_id="comms-local", latency_ms=args.latency_ms)
     path = Path(args.service_account)
     if path.exists():
         info = json.loads(path.read_text())

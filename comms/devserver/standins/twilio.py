@@ -13,12 +13,15 @@ import secrets
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from comms.devserver.standins.httpserver import StandInServer
 from urllib.parse import parse_qs
 
 
 class TwilioStandIn:
-    def __init__(self, account_sid: str, auth_token: str, *, port: int = 0):
+    def __init__(self, account_sid: str, auth_token: str, *, port: int = 0, latency_ms: float = 0.0):
+        self.latency_ms = latency_ms
         self.account_sid, self.auth_token = account_sid, auth_token
         self.on_message = None  # callable(form) for each accepted message (`make run` prints them)
         self.messages: list[dict] = []
@@ -26,7 +29,11 @@ class TwilioStandIn:
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as Twilio's API
+
             def do_POST(self):
+                if stand_in.latency_ms:  # Twilio answers in 150-400 ms (benchmarks set this)
+                    time.sleep(stand_in.latency_ms / 1000)
                 expected = "Basic " + base64.b64encode(f"{stand_in.account_sid}:{stand_in.auth_token}".encode()).decode()
                 if self.headers.get("Authorization") != expected:
                     return self._reply(401, {"code": 20003, "message": "Authenticate", "status": 401})
@@ -56,7 +63,7 @@ class TwilioStandIn:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server = StandInServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -73,8 +80,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8930)
     parser.add_argument("--account-sid", required=True)
     parser.add_argument("--auth-token", required=True)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="answer each message this much later")
     args = parser.parse_args(argv)
-    stand_in = TwilioStandIn(args.account_sid, args.auth_token, port=args.port)
+    stand_in = TwilioStandIn(args.account_sid, args.auth_token, port=args.port, latency_ms=args.latency_ms)
     stand_in.on_message = lambda form: print(f"SMS {form.get('From') or form.get('MessagingServiceSid')} -> "
                                              f"{form.get('To')} [{form['sid']}]: {form.get('Body')!r}", flush=True)
     print(f"Twilio stand-in on {stand_in.url} (account {args.account_sid})", flush=True)

@@ -15,9 +15,11 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=settings.EMAIL_PORT)
         parser.add_argument("--maildir", default=str(settings.VAR_DIR / "mail"))
         parser.add_argument("--discard", action="store_true", help="Count messages only (benchmarks).")
+        parser.add_argument("--latency-ms", type=float, default=0.0,
+                            help="Answer each DATA this many milliseconds later (a relay's latency; benchmarks).")
 
-    def handle(self, *args, port: int, maildir: str, discard: bool, **options):
-        handler = SinkHandler(None if discard else Path(maildir), keep=False)
+    def handle(self, *args, port: int, maildir: str, discard: bool, latency_ms: float = 0.0, **options):
+        handler = SinkHandler(None if discard else Path(maildir), keep=False, latency_ms=latency_ms)
         controller = start_sink(handler, port=port)
         where = "discarded (counted only)" if discard else f"stored in {maildir}"
         self.stdout.write(f"SMTP sink on 127.0.0.1:{port}, mail {where}", ending="\n")

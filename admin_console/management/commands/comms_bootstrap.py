@@ -3,6 +3,9 @@
 Credentials are generated once and kept in var/credentials.json (mode 0600) so a second
 `make run` prints the same ones. The API key is stored hashed in the database; this file is the
 only place its raw value lives, for the local operator's convenience.
+
+It lives in the console app, not the kernel, because it repairs the console's roles: the kernel
+imports no other app.
 """
 
 import json
