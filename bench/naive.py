@@ -11,7 +11,7 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.core.mail import send_mail  # noqa: E402
 
-from delivery.wakeup import redis_client  # noqa: E402
+from comms.redis import redis_client  # noqa: E402
 
 app = Celery("naive", broker=settings.REDIS_URL)
 app.conf.task_ignore_result = True

@@ -321,7 +321,7 @@ def bench_compare(env: Env, n: int = 20_000, ours: dict | None = None) -> dict:
     po_s = time.perf_counter() - started
     po_sent = Email.objects.filter(status=0).count()
 
-    from delivery.wakeup import redis_client
+    from comms.redis import redis_client
 
     redis_client().delete("bench:naive:sent")
     worker = env.celery("naive", 2, "naive", app="bench.naive")

@@ -13,7 +13,7 @@ import time
 
 from django.conf import settings
 
-from delivery.wakeup import redis_client
+from comms.redis import redis_client
 
 log = logging.getLogger(__name__)
 # Hot path: a healthy provider costs no Redis round trip per message. Its breaker state is read at

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from delivery.wakeup import redis_client
+from comms.redis import redis_client
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import logging
 
 from django.db import transaction
 
-from comms.redis import redis_client  # noqa: F401  (re-exported: delivery's modules import it from here)
+from comms.redis import redis_client
 
 log = logging.getLogger(__name__)
 FLAG_TTL = 30  # a lost wake-up (flushed broker) blocks new ones for at most this long

@@ -17,7 +17,7 @@ from comms.models import Scope
 from comms.services import api_key_create, tenant_get_default
 from comms.devserver.smtp_sink import start_sink
 from delivery import health, routing
-from delivery.wakeup import redis_client
+from comms.redis import redis_client
 from comms.devserver.standins.smtp import ScriptedSink
 
 ROOT = Path(__file__).resolve().parent.parent

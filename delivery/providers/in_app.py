@@ -13,7 +13,7 @@ from comms.enums import Channel
 from comms.links import safe_link
 from delivery.models import InAppNotification
 from delivery.providers.base import Content, Provider, SendResult
-from delivery.wakeup import redis_client
+from comms.redis import redis_client
 
 log = logging.getLogger(__name__)
 

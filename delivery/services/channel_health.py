@@ -16,7 +16,7 @@ from django.utils.module_loading import import_string
 
 from delivery import health
 from delivery.models import ChannelHealth, ChannelProvider
-from delivery.wakeup import redis_client
+from comms.redis import redis_client
 
 log = logging.getLogger(__name__)
 _LOCK = "comms:health:persist-lock"

@@ -11,7 +11,7 @@ from comms.router.escalations import escalations_run
 from comms.router.models import Escalation, Event
 from delivery.models import InAppNotification, Message
 from delivery.services import drain_all
-from delivery.wakeup import redis_client
+from comms.redis import redis_client
 from tests.comms.router_fixtures import booking_templates, person, rule
 
 pytestmark = pytest.mark.django_db

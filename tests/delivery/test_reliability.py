@@ -12,7 +12,7 @@ from django.utils import timezone
 from comms.enums import Priority, Status
 from delivery.models import DeliveryLog, Message
 from delivery.services import SendSpec, drain_all, housekeeping_run, message_bulk_enqueue, message_enqueue
-from delivery.wakeup import redis_client
+from comms.redis import redis_client
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

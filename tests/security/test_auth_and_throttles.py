@@ -79,7 +79,7 @@ def test_click_open_and_webhook_intake_have_per_address_budgets(client, settings
 def test_each_key_request_counts_once_against_its_budget(api, make_client, tenant, settings):
     """The key's budget is counted in the lockout check's round trip; the throttle must not count it again."""
     from comms.models import Scope
-    from delivery.wakeup import redis_client
+    from comms.redis import redis_client
 
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key": "3/min"}}
     codes = [api.get("/api/v1/messages").status_code for _ in range(4)]
