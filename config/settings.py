@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     # The kernel's upper packages: their own apps, above the ones they call down into.
     "comms.campaigns",
     "comms.router",
+    "comms.conversations",
     "comms.devserver",  # `make run`'s servers; an app so `manage.py smtp_sink` is found
     "admin_console",
 ]
