@@ -186,8 +186,8 @@ SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "ChannelEnum": "comms.enums.Channel",
     # Subsets: channels a person has preferences for, and channels whose address can be suppressed.
-    "PreferenceChannelEnum": ["email", "sms", "push", "in_app"],
-    "SuppressibleChannelEnum": ["email", "sms", "push"],
+    "PreferenceChannelEnum": ["email", "sms", "push", "in_app", "voice"],
+    "SuppressibleChannelEnum": ["email", "sms", "push", "voice"],
 }
 REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "comms.schema.AutoSchema"  # unique operation ids
 

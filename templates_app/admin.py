@@ -33,9 +33,9 @@ class TemplateLocaleForm(forms.ModelForm):
     class Meta:
         model = TemplateLocale
         fields = ["locale", "subject", "body_html", "body_text", "push_title", "push_body", "sms_text",
-                  "in_app_content"]
+                  "in_app_content", "voice_text"]
         widgets = {f: forms.Textarea(attrs={"rows": 3, "cols": 90}) for f in ("subject", "body_text", "push_body",
-                                                                                 "sms_text")}
+                                                                                 "sms_text", "voice_text")}
         widgets["body_html"] = forms.Textarea(attrs={"rows": 14, "cols": 90, "style": "font-family: monospace"})
 
     def clean(self):
@@ -46,7 +46,7 @@ class TemplateLocaleForm(forms.ModelForm):
             if data.get("body_html"):
                 rendering.check_trusted_syntax(data["body_html"], trusted=trusted, part="body_html")
                 rendering.compile_handlebars(rendering.compile_mjml(data["body_html"]), part="body_html")
-            for part in ("subject", "body_text", "push_title", "push_body", "sms_text"):
+            for part in ("subject", "body_text", "push_title", "push_body", "sms_text", "voice_text"):
                 if data.get(part):
                     rendering.compile_handlebars(rendering.as_text_source(data[part]), part=part)
         except rendering.TemplateSyntaxError as exc:

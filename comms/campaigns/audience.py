@@ -26,7 +26,7 @@ from comms.campaigns.segments import csv_parse, segment_queryset
 
 # channel → the Recipient column that holds its address (push: the recipient id; devices at send time)
 ADDRESS_FIELD = {Channel.EMAIL: "email", Channel.SMS: "phone", Channel.IN_APP: "external_id",
-                 Channel.PUSH: "external_id"}
+                 Channel.PUSH: "external_id", Channel.VOICE: "phone"}
 
 
 def _has_device() -> Exists:
