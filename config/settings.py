@@ -264,6 +264,7 @@ COMMS_TWILIO = {
     "from_number": env.str("TWILIO_FROM_NUMBER", default=""),
     "messaging_service_sid": env.str("TWILIO_MESSAGING_SERVICE_SID", default=""),
     "base_url": env.str("TWILIO_BASE_URL", default=""),
+    "status_callback": env.str("TWILIO_STATUS_CALLBACK", default=""),  # e.g. https://host/webhooks/twilio/status
 }
 if COMMS_TWILIO["account_sid"]:
     COMMS_CHANNEL_PROVIDERS["sms"] = "delivery.providers.twilio.TwilioProvider"

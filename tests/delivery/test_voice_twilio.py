@@ -156,3 +156,36 @@ def test_template_variables_cannot_inject_twiml(api, voice, tenant):
     root = ElementTree.fromstring(twiml)
     assert [child.tag for child in root] == ["Say"] and root.find("Play") is None
     assert root.find("Say").text == f"Hello {hostile}, see you at 9 & <soon>."
+
+
+def test_voice_shows_in_metrics_stats_console_and_provider_admin(api, voice, client):
+    """Item 7: the voice channel and its provider appear wherever channels and providers are counted."""
+    import re
+
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    _call(api)
+    drain_all()
+    _settle(voice, rows=4)
+    metrics = client.get("/metrics").content.decode()
+    for event in ("sent", "delivered"):
+        assert f'comms_events{{channel="voice",event="{event}",provider="twilio_voice",window="5m"}} 1.0' in metrics
+    assert 'comms_quality_ratio{channel="voice",metric="delivered"} 1.0' in metrics
+    assert 'comms_provider_circuit_open{channel="voice",provider="twilio_voice"} 0.0' in metrics
+    assert 'comms_queue_messages{channel="voice",priority="P2",status="delivered"} 1.0' in metrics
+    stats = api.get("/api/v1/stats/channels").json()
+    voice_quality = next(q for q in stats["quality"]["channel"] if q["channel"] == "voice")
+    assert voice_quality["counts"]["delivered"] == 1
+    user = get_user_model().objects.create_user("ops", "ops@example.com", "pw", is_staff=True)
+    user.groups.add(Group.objects.get(name="CommsViewer"))
+    client.force_login(user)
+    console = client.get("/console/").content.decode()
+    provider_table = re.search(r'<table id="quality-provider">(.*?)</table>', console, re.S).group(1)
+    assert "twilio_voice" in provider_table
+    admin = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(admin)
+    providers = client.get("/admin/delivery/channelprovider/?channel__exact=voice").content.decode()
+    assert "twilio_voice" in providers
+    form = client.get("/admin/delivery/channelprovider/add/").content.decode()
+    assert '<option value="voice">Voice</option>' in form
