@@ -311,6 +311,8 @@ COMMS_DOMAIN_RATE_LIMITS = {k: tuple(v) for k, v in env.json("COMMS_DOMAIN_RATE_
     "outlook.com": [5000, 3600], "aol.com": [3000, 3600]}).items()}
 # Messages per second per provider defined in settings (ChannelProvider rows carry their own).
 COMMS_PROVIDER_RATE_LIMITS = env.json("COMMS_PROVIDER_RATE_LIMITS", default={})
+# Twilio places 1 outbound call per second per account unless the account's CPS was raised.
+COMMS_PROVIDER_RATE_LIMITS.setdefault("twilio_voice", env.int("TWILIO_VOICE_CPS", default=1))
 # Circuit breaker: this many consecutive transient failures open a provider for the cooldown; then
 # one probe message at a time decides whether it closes again.
 COMMS_BREAKER_FAILURES = env.int("COMMS_BREAKER_FAILURES", default=5)

@@ -109,3 +109,58 @@ def test_template_preview_shows_the_spoken_text(admin_api, tenant):
     preview = admin_api.post("/api/v1/templates/call/preview", {}, format="json")
     assert preview.status_code == 200, preview.content
     assert preview.json()["channels"]["voice"] == {"problems": [], "text": "Hello Ada <b>, your order."}
+
+
+def test_failover_to_a_second_voice_provider_and_rate_limit(api, voice, settings):
+    """Item 7: voice rows take part in failover chains and per-provider rate limits like any channel."""
+    backup = TwilioStandIn(SID, TOKEN, callback_delay=0)
+    try:
+        row = ChannelProvider(channel="voice", name="twilio_voice_backup",
+                              provider_class="delivery.providers.twilio_voice.TwilioVoiceProvider", order=2,
+                              options={"from_number": "+15005550006", "base_url": backup.url,
+                                       "callback_base": "http://127.0.0.1:9"})
+        row.credentials = {"account_sid": SID, "auth_token": TOKEN}
+        row.save()
+        voice.failures[TO] = [(503, None, "Service Unavailable")]  # the primary certainly did not dial
+        first = _post(api).json()["id"]
+        drain_all()
+        message = Message.objects.get(id=first)
+        assert (message.status, message.provider) == (Status.SENT, "twilio_voice_backup")
+        assert voice.calls == [] and [c["To"] for c in backup.calls] == [TO]
+    finally:
+        backup.close()
+    settings.COMMS_SEND_CONCURRENCY = 8
+    ChannelProvider.objects.filter(name="twilio_voice_backup").delete()
+    ChannelProvider.objects.filter(name="twilio_voice").update(rate_limit=1)  # Twilio's default: 1 call/s
+    from delivery import routing
+
+    routing.clear_cache()
+    ids = [_post(api, to=f"+1415555{n:04d}").json()["id"] for n in range(200, 204)]
+    stats = drain_all()
+    assert stats.sent + stats.deferred == 4 and 1 <= stats.sent <= 2
+    assert Message.objects.filter(id__in=ids, status=Status.QUEUED, attempt_count=0).count() == stats.deferred
+
+
+def test_a_refused_call_falls_back_to_sms(admin_api, voice, tenant):
+    from comms.services import recipient_upsert
+
+    sms = TwilioStandIn(SID, TOKEN, callback_delay=0)
+    try:
+        row = ChannelProvider(channel="sms", name="twilio", provider_class="delivery.providers.twilio.TwilioProvider",
+                              is_primary=True, options={"from_number": "+15005550006", "base_url": sms.url})
+        row.credentials = {"account_sid": SID, "auth_token": TOKEN}
+        row.save()
+        recipient_upsert(tenant=tenant, external_id="caller", data={"phone": TO})
+        voice.failures[TO] = [(400, 21215, "Geo permission configuration is not permitting call")]
+        response = admin_api.post("/api/v1/messages", {"channel": "voice", "recipient_id": "caller",
+                                                       "body": "Your code is 1 2 3 4", "fallback_channels": ["sms"]},
+                                  format="json")
+        assert response.status_code == 202, response.content
+        drain_all()
+        call = Message.objects.get(id=response.json()["id"])
+        assert (call.status, call.failure_code) == (Status.FAILED, "21215")
+        follow = Message.objects.get(fallback_of_id=call.id)
+        assert (follow.channel, follow.status) == ("sms", Status.SENT)
+        assert sms.messages[0]["Body"] == "Your code is 1 2 3 4"
+    finally:
+        sms.close()
