@@ -1,4 +1,4 @@
-"""Provider stand-ins for `make run`: SMS (Twilio API) and push (FCM HTTP v1) that work offline.
+"""Provider stand-ins for `make run`: SMS and voice (Twilio API) and push (FCM HTTP v1) that work offline.
 
 Unless real credentials are configured (TWILIO_ACCOUNT_SID / FCM_SERVICE_ACCOUNT_*), or
 COMMS_STANDINS=0, `comms_up` runs the loopback stand-ins of comms/devserver/standins (the product's own
