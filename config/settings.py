@@ -294,7 +294,8 @@ COMMS_FCM = {
 }
 if COMMS_FCM["service_account"] or COMMS_FCM["service_account_file"]:
     COMMS_CHANNEL_PROVIDERS["push"] = "delivery.providers.fcm.FcmProvider"
-# Voice calls through Twilio's Calls API on the SMS account (TWILIO_*): served when the account is set.
+# Voice calls through Twilio's Calls API on the SMS account (TWILIO_*): served when the account and a
+# caller id are set.
 # The caller id is TWILIO_VOICE_FROM_NUMBER, else TWILIO_FROM_NUMBER; Twilio calls back on
 # TWILIO_VOICE_CALLBACK_BASE (default COMMS_WEBHOOK_BASE_URL, else COMMS_PUBLIC_URL).
 COMMS_TWILIO_VOICE = {
@@ -303,7 +304,8 @@ COMMS_TWILIO_VOICE = {
     "machine_detection": env.str("TWILIO_VOICE_MACHINE_DETECTION", default="DetectMessageEnd"),
     "ring_timeout": env.int("TWILIO_VOICE_RING_SECONDS", default=30),
 }
-if COMMS_TWILIO["account_sid"]:
+if COMMS_TWILIO["account_sid"] and (COMMS_TWILIO_VOICE["from_number"] or COMMS_TWILIO["from_number"]):
+    # (an SMS-only account sending through a messaging service has no caller id: no voice, no start-up error)
     COMMS_CHANNEL_PROVIDERS["voice"] = "delivery.providers.twilio_voice.TwilioVoiceProvider"
 # Per recipient domain: [messages, per seconds] (seed 003's ISP defaults); JSON to override.
 COMMS_DOMAIN_RATE_LIMITS = {k: tuple(v) for k, v in env.json("COMMS_DOMAIN_RATE_LIMITS", default={
