@@ -246,6 +246,8 @@ class TemplateVersionAdmin(admin.ModelAdmin):
                                    out.get("encoding", ""), out.get("units", 0), out.get("segments", 0))
             elif channel == "push":
                 body = format_html("<p><b>{}</b><br>{}</p>", out.get("title", ""), out.get("body", ""))
+            elif channel == "voice":  # what the call says (escaped here like everywhere; TwiML-escaped when sent)
+                body = format_html("<p>{}</p>", out.get("text", ""))
             else:
                 body = format_html("<pre>{}</pre>", json.dumps(out.get("content", {}), indent=2, ensure_ascii=False))
             blocks.append(format_html('<div class="comms-preview" data-channel="{}"><h3>{}</h3>{}<ul class="comms-problems">{}</ul></div>',
