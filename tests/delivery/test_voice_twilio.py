@@ -177,6 +177,9 @@ def test_voice_shows_in_metrics_stats_console_and_provider_admin(api, voice, cli
     stats = api.get("/api/v1/stats/channels").json()
     voice_quality = next(q for q in stats["quality"]["channel"] if q["channel"] == "voice")
     assert voice_quality["counts"]["delivered"] == 1
+    from admin_console.roles import roles_ensure
+
+    roles_ensure()  # a transactional test's earlier truncation removed the migration-made groups
     user = get_user_model().objects.create_user("ops", "ops@example.com", "pw", is_staff=True)
     user.groups.add(Group.objects.get(name="CommsViewer"))
     client.force_login(user)
