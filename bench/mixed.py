@@ -1,4 +1,4 @@
-"""Mixed-channel throughput: email + SMS + push + in-app + webhook through the real pipeline.
+"""Mixed-channel throughput: email + SMS + push + in-app + webhook + voice through the real pipeline.
 
     python bench/mixed.py [N]        (default 10,000 messages; BENCH_WORKERS worker processes, default 2)
 
@@ -6,7 +6,9 @@ Everything real except the far ends: bulk API services write the rows (COPY), Ce
 them (SKIP LOCKED) and hand them to the real providers: SMTP into a counting sink process, the
 Twilio SDK into the Twilio stand-in process, firebase-admin (OAuth2 + FCM HTTP v1) into the FCM
 stand-in process (two devices per recipient: every push message is two FCM requests), the in-app
-inbox table, and signed Standard Webhooks POSTs into a loopback receiver. It prints figures and
+inbox table, signed Standard Webhooks POSTs into a loopback receiver, and voice calls through the
+Twilio SDK's Calls API into the Twilio stand-in (which then POSTs each call's four signed status
+callbacks to the receiver). It prints figures and
 asserts nothing; results go into docs/benchmarks.md by hand.
 """
 
@@ -27,6 +29,8 @@ from bench.run import PY, Env, pct  # noqa: E402
 from comms.devserver.embedded import free_port  # noqa: E402
 
 MIX = {"email": 0.4, "sms": 0.2, "push": 0.2, "in_app": 0.1, "webhook": 0.1}
+# Voice calls (Twilio Calls API through the SDK, TwiML built per call) on top of N: 5 % more messages.
+MIX["voice"] = 0.05
 SID, TOKEN = "AC" + "7" * 32, "bench-token"
 
 
@@ -40,7 +44,9 @@ def _provider_env(folder: Path) -> dict[str, str]:
                                                      project_id="comms-bench")))
     return {"TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_FROM_NUMBER": "+15005550006",
             "TWILIO_BASE_URL": f"http://127.0.0.1:{twilio_port}", "FCM_SERVICE_ACCOUNT_FILE": str(credential),
-            "FCM_ENDPOINT": f"http://127.0.0.1:{fcm_port}", "COMMS_OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8"}
+            "FCM_ENDPOINT": f"http://127.0.0.1:{fcm_port}", "COMMS_OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8",
+            # An account whose calls-per-second limit was raised (Twilio's default is 1 call/s).
+            "TWILIO_VOICE_CPS": "10000"}
 
 
 def _standins(env: Env, provider_env: dict[str, str]):
@@ -86,9 +92,11 @@ def _enqueue(n: int, hook_url: str) -> dict[str, int]:
         "push": [{"recipient_id": f"r{i}"} for i in range(counts["push"])],
         "in_app": [{"recipient_id": f"r{i}"} for i in range(counts["in_app"])],
         "webhook": [{"to": hook_url} for _ in range(counts["webhook"])],
+        "voice": [{"to": f"+1415556{i:04d}"} for i in range(counts["voice"])],
     }
     bodies = {"email": "Your order shipped.\n" * 10, "sms": "Your code is 123456", "push": "Your order shipped",
-              "in_app": "Your order shipped", "webhook": json.dumps({"type": "order.shipped", "order": 42})}
+              "in_app": "Your order shipped", "webhook": json.dumps({"type": "order.shipped", "order": 42}),
+              "voice": "Your order 42 has shipped & arrives tomorrow."}
     for channel, rows in recipients.items():
         for offset in range(0, len(rows), 10_000):
             message_bulk_enqueue(tenant=tenant, spec=SendSpec(channel=channel, subject="Order shipped",
@@ -106,6 +114,8 @@ def main(argv: list[str]) -> int:
     env = Env()
     try:
         receiver = _standins(env, provider_env)
+        # The Twilio stand-in's call status callbacks go to the receiver (counted apart from webhooks).
+        os.environ["TWILIO_VOICE_CALLBACK_BASE"] = f"{receiver.url}/twilio"
         started = time.perf_counter()
         counts = _enqueue(n, f"{receiver.url}/hooks/orders")
         enqueue_s = time.perf_counter() - started
@@ -140,7 +150,8 @@ def main(argv: list[str]) -> int:
             "drain_s": round(finished - worker_started, 2),
             "messages_per_s": round(total / (finished - worker_started), 1),
             "end_to_end_s": round(finished - started, 2), "per_channel": per,
-            "webhook_requests_received": len(receiver.requests),
+            "webhook_requests_received": sum(1 for r in receiver.requests if r["path"].startswith("/hooks/")),
+            "twilio_call_callbacks_received": sum(1 for r in receiver.requests if r["path"].startswith("/twilio/")),
         }
         latencies = [(s - first_sent).total_seconds() for _, st, _, s in rows if s]
         result["sent_p50_s_after_first"] = round(pct(latencies, 50), 2)

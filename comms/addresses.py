@@ -81,7 +81,7 @@ def normalise_url(value: str) -> str:
 def normalise_address(channel: str, value: str) -> str:
     if channel == Channel.EMAIL:
         return normalise_email(value)
-    if channel == Channel.SMS:
+    if channel in (Channel.SMS, Channel.VOICE):
         return normalise_phone(value)
     if channel == Channel.WEBHOOK:
         return normalise_url(value)
@@ -106,6 +106,9 @@ LIMITS = {
     Channel.PUSH: {"subject": 100, "body": 256},
     Channel.IN_APP: {"subject": 255, "body": 10_000, "link": 2048},
     Channel.WEBHOOK: {"body": 256 * 1024},
+    # Twilio refuses a call whose inline Twiml parameter is over 4,000 characters; 3,000 of spoken
+    # text leaves room for the <Say>/<Gather> markup and the escaping of & < > (a few minutes of speech).
+    Channel.VOICE: {"body": 3000},
 }
 EMAIL_SUBJECT_CHARS = 998  # RFC 5322 §2.1.1 line limit
 

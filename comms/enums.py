@@ -9,6 +9,7 @@ class Channel(models.TextChoices):
     PUSH = "push", "Push"
     IN_APP = "in_app", "In-app"
     WEBHOOK = "webhook", "Webhook"
+    VOICE = "voice", "Voice"
 
 
 class Priority(models.IntegerChoices):

@@ -187,8 +187,8 @@ SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "ChannelEnum": "comms.enums.Channel",
     # Subsets: channels a person has preferences for, and channels whose address can be suppressed.
-    "PreferenceChannelEnum": ["email", "sms", "push", "in_app"],
-    "SuppressibleChannelEnum": ["email", "sms", "push"],
+    "PreferenceChannelEnum": ["email", "sms", "push", "in_app", "voice"],
+    "SuppressibleChannelEnum": ["email", "sms", "push", "voice"],
 }
 REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "comms.schema.AutoSchema"  # unique operation ids
 
@@ -265,6 +265,7 @@ COMMS_TWILIO = {
     "from_number": env.str("TWILIO_FROM_NUMBER", default=""),
     "messaging_service_sid": env.str("TWILIO_MESSAGING_SERVICE_SID", default=""),
     "base_url": env.str("TWILIO_BASE_URL", default=""),
+    "status_callback": env.str("TWILIO_STATUS_CALLBACK", default=""),  # e.g. https://host/webhooks/twilio/status
 }
 if COMMS_TWILIO["account_sid"]:
     COMMS_CHANNEL_PROVIDERS["sms"] = "delivery.providers.twilio.TwilioProvider"
@@ -294,12 +295,27 @@ COMMS_FCM = {
 }
 if COMMS_FCM["service_account"] or COMMS_FCM["service_account_file"]:
     COMMS_CHANNEL_PROVIDERS["push"] = "delivery.providers.fcm.FcmProvider"
+# Voice calls through Twilio's Calls API on the SMS account (TWILIO_*): served when the account and a
+# caller id are set.
+# The caller id is TWILIO_VOICE_FROM_NUMBER, else TWILIO_FROM_NUMBER; Twilio calls back on
+# TWILIO_VOICE_CALLBACK_BASE (default COMMS_WEBHOOK_BASE_URL, else COMMS_PUBLIC_URL).
+COMMS_TWILIO_VOICE = {
+    "from_number": env.str("TWILIO_VOICE_FROM_NUMBER", default=""),
+    "callback_base": env.str("TWILIO_VOICE_CALLBACK_BASE", default=""),
+    "machine_detection": env.str("TWILIO_VOICE_MACHINE_DETECTION", default="DetectMessageEnd"),
+    "ring_timeout": env.int("TWILIO_VOICE_RING_SECONDS", default=30),
+}
+if COMMS_TWILIO["account_sid"] and (COMMS_TWILIO_VOICE["from_number"] or COMMS_TWILIO["from_number"]):
+    # (an SMS-only account sending through a messaging service has no caller id: no voice, no start-up error)
+    COMMS_CHANNEL_PROVIDERS["voice"] = "delivery.providers.twilio_voice.TwilioVoiceProvider"
 # Per recipient domain: [messages, per seconds] (seed 003's ISP defaults); JSON to override.
 COMMS_DOMAIN_RATE_LIMITS = {k: tuple(v) for k, v in env.json("COMMS_DOMAIN_RATE_LIMITS", default={
     "gmail.com": [10000, 3600], "yahoo.com": [5000, 3600], "hotmail.com": [5000, 3600],
     "outlook.com": [5000, 3600], "aol.com": [3000, 3600]}).items()}
 # Messages per second per provider defined in settings (ChannelProvider rows carry their own).
 COMMS_PROVIDER_RATE_LIMITS = env.json("COMMS_PROVIDER_RATE_LIMITS", default={})
+# Twilio places 1 outbound call per second per account unless the account's CPS was raised.
+COMMS_PROVIDER_RATE_LIMITS.setdefault("twilio_voice", env.int("TWILIO_VOICE_CPS", default=1))
 # Circuit breaker: this many consecutive transient failures open a provider for the cooldown; then
 # one probe message at a time decides whether it closes again.
 COMMS_BREAKER_FAILURES = env.int("COMMS_BREAKER_FAILURES", default=5)

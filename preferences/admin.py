@@ -65,7 +65,7 @@ class SuppressionAdmin(admin.ModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        hashes = {address_hash(ch, term) for ch in ("email", "sms", "push")} | {term.lower()}
+        hashes = {address_hash(ch, term) for ch in ("email", "sms", "push", "voice")} | {term.lower()}
         return queryset.filter(address_hash__in=hashes), False
 
     def has_lift_permission(self, request: HttpRequest) -> bool:

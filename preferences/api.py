@@ -139,12 +139,12 @@ class SuppressionsApi(APIView):
     required_scopes = {"GET": "messages:read", "POST": "admin"}
 
     @extend_schema(responses=dict, parameters=[
-        OpenApiParameter("channel", str, enum=["email", "sms", "push"], required=True),
+        OpenApiParameter("channel", str, enum=["email", "sms", "push", "voice"], required=True),
         OpenApiParameter("address", {"type": "string", "minLength": 1, "pattern": "\\S"}, required=True)])
     def get(self, request):
         channel, address = request.query_params.get("channel", ""), request.query_params.get("address", "")
-        if channel not in ("email", "sms", "push") or not address:
-            raise errors.ValidationFailed("Give ?channel=email|sms|push&address=…")
+        if channel not in ("email", "sms", "push", "voice") or not address:
+            raise errors.ValidationFailed("Give ?channel=email|sms|push|voice&address=…")
         return Response({"suppressed": services.is_suppressed(tenant=request.user.tenant, channel=channel,
                                                               address=address)})
 

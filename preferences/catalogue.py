@@ -34,6 +34,10 @@ class CategoryInfo:
     description: str = ""
 
     def default_for(self, channel: str) -> bool:
+        # A category that names no voice default follows its SMS one (both ring the same phone):
+        # marketing calls stay opt-in wherever marketing texts are.
+        if channel == "voice" and "voice" not in self.defaults:
+            channel = "sms"
         return bool(self.defaults.get(channel, channel in ("in_app", "webhook")))
 
 

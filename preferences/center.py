@@ -17,6 +17,9 @@ from preferences.models import Frequency, QuietHours, UpdatedBy, UserPreference
 from preferences.services import CHANNELS, preferences_update, quiet_hours_set, unsubscribe
 
 CHANNEL_LABELS = {"email": "Email", "sms": "SMS", "push": "Push", "in_app": "In-app"}
+# The page's columns. Voice is set through the API (PUT /preferences) for now: its switch needs its own
+# TCPA consent wording (prerecorded calls) translated into every page language before it is shown.
+PAGE_CHANNELS = tuple(c for c in CHANNELS if c in CHANNEL_LABELS)
 
 
 @lru_cache(maxsize=1)
@@ -40,7 +43,7 @@ def page_context(*, recipient: Recipient) -> dict[str, Any]:
         if not cat.user_visible:
             continue
         cells, frequency = [], Frequency.REALTIME
-        for channel in CHANNELS:
+        for channel in PAGE_CHANNELS:
             p = rows.get((channel, cat.key))
             if p and p.frequency != Frequency.REALTIME:
                 frequency = p.frequency
@@ -49,7 +52,7 @@ def page_context(*, recipient: Recipient) -> dict[str, Any]:
         categories.append({"key": cat.key, "name": cat.name, "description": cat.description, "critical": cat.critical,
                            "marketing": cat.marketing, "cells": cells, "frequency": frequency})
     return {
-        "recipient": recipient, "categories": categories, "channels": [CHANNEL_LABELS[c] for c in CHANNELS],
+        "recipient": recipient, "categories": categories, "channels": [CHANNEL_LABELS[c] for c in PAGE_CHANNELS],
         "frequencies": Frequency.choices,
         "quiet": {"enabled": general.enabled if general else True,
                   "start": (general.start if general else dt.time(21)).strftime("%H:%M"),
@@ -85,7 +88,7 @@ def preference_center_save(*, recipient: Recipient, form: Any, ip: str | None, u
         frequency = form.get(f"freq:{cat.key}") or Frequency.REALTIME
         if frequency not in Frequency.values:
             raise errors.ValidationFailed(_("Unknown frequency."), details={"field": f"freq:{cat.key}"})
-        for channel in CHANNELS:
+        for channel in PAGE_CHANNELS:  # a channel the page does not show keeps its value
             changes.append({"category": cat.key, "channel": channel,
                             "enabled": form.get(f"pref:{cat.key}:{channel}") == "on", "frequency": frequency})
     preferences_update(recipient=recipient, changes=changes, updated_by=UpdatedBy.USER, source="preference_center",

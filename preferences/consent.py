@@ -30,7 +30,7 @@ from preferences.models import ConsentAction, ConsentRecord
 def recipients_with_address(*, tenant: Tenant, channel: str, address: str) -> list[Recipient]:
     """Directory entries of `tenant` that hold `address` on `channel` (a number may be shared, e.g.
     a family phone, and an e-mail address may appear under several ids of the calling app)."""
-    if not address or channel not in ("email", "sms"):
+    if not address or channel not in ("email", "sms", "voice"):
         return []
     canonical = canonical_address(channel, address)
     if channel == "email":

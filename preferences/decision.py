@@ -5,15 +5,16 @@ Rules, in this order (the first that answers wins):
 1. **Suppression** of the address, whoever the recipient (EC-COM-017). Critical categories pass an
    e-mail *unsubscribe* suppression (a security notice is not commercial mail), never a bounce,
    complaint, invalid, manual or legal one, and never an SMS STOP (carriers block after STOP).
-2. **Consent**: marketing SMS needs a recorded express consent (TCPA); e-mail of a category marked
+2. **Consent**: marketing SMS and marketing voice calls need a recorded express consent (TCPA; a
+   grant for the channel, or for every channel; an SMS grant does not cover calls); e-mail of a category marked
    ``double_opt_in`` needs a confirmed subscription (EC-COM-021).
 3. **Preference** for channel × category (no row: the category's default matrix). Critical
    categories skip it.
 4. **Frequency**: ``never`` blocks, a digest frequency answers ``digest`` (the digest builder
    collects it), ``realtime`` goes on.
-5. **Quiet hours** in the recipient's time zone (default 21:00-08:00 on SMS and push; per-category
-   overrides), deferred to the window's end plus a jitter; and the TCPA rule that marketing SMS
-   only goes 08:00-21:00 local, whatever the recipient's own settings.
+5. **Quiet hours** in the recipient's time zone (default 21:00-08:00 on SMS, push and voice;
+   per-category overrides), deferred to the window's end plus a jitter; and the TCPA rule that
+   marketing SMS and marketing calls only go 08:00-21:00 local, whatever the recipient's own settings.
 
 The rules are a pure function of :class:`Facts`, which :func:`load_facts` reads for a whole batch
 with one query per table, so the worker pays a handful of queries per claimed batch, not per
@@ -41,7 +42,9 @@ ALLOW, DEFER, BLOCK, DIGEST = "allow", "defer", "block", "digest"
 SUPPRESSED, PREF_BLOCKED, NO_CONSENT, QUIET_HOURS = (
     "COMMS_SUPPRESSED", "COMMS_PREF_BLOCKED", "COMMS_NO_CONSENT", "COMMS_QUIET_HOURS")
 DEFAULT_QUIET = (dt.time(21, 0), dt.time(8, 0))
-DEFAULT_QUIET_CHANNELS = ("sms", "push")
+DEFAULT_QUIET_CHANNELS = ("sms", "push", "voice")
+# Channels that reach a phone number, where TCPA consent and calling hours apply to marketing.
+PHONE_CHANNELS = ("sms", "voice")
 TCPA_WINDOW = (dt.time(8, 0), dt.time(21, 0))  # 47 U.S.C. § 227 / 47 CFR 64.1200(c)(1): 8 a.m.-9 p.m. local
 
 
@@ -165,7 +168,7 @@ def load_facts(items: list[Item], *, now: dt.datetime) -> Facts:
             by_hash[item.tenant_id].add(h)
             channels_of[item.tenant_id].add(item.channel)
         cat = catalogue.category(item.tenant_id, item.category)
-        if item.channel == "sms" and cat.marketing:
+        if item.channel in PHONE_CHANNELS and cat.marketing:
             consent_for.append((item, h))
         if item.channel == "email" and cat.double_opt_in and item.recipient_id:
             subs_for.add(item.recipient_id)
@@ -191,7 +194,7 @@ def load_facts(items: list[Item], *, now: dt.datetime) -> Facts:
         tenants = {i.tenant_id for i, _ in consent_for}
         rows = ConsentRecord.objects.filter(
             Q(recipient_id__in=rids) | Q(address_hash__in=hashes), tenant_id__in=tenants,
-            channel__in=["sms", ""]).values_list("id", "recipient_id", "address_hash", "channel", "category", "action")
+            channel__in=[*PHONE_CHANNELS, ""]).values_list("id", "recipient_id", "address_hash", "channel", "category", "action")
         for pk, rid, h, channel, category, action in rows:
             for who in ((str(rid),) if rid else ()) + ((h,) if h else ()):
                 facts.consent.setdefault(who, []).append((pk, channel, category, action))
@@ -225,6 +228,10 @@ def decide(item: Item, facts: Facts, *, now: dt.datetime) -> Decision:
 
     if item.channel == "sms" and cat.marketing and not _consented(facts, item, h, cat.key):
         return Decision(BLOCK, NO_CONSENT, "marketing SMS needs recorded express consent (TCPA)")
+    if item.channel == "voice" and cat.marketing and not _consented(facts, item, h, cat.key):
+        # 47 CFR 64.1200(a)(2)-(3): prerecorded/artificial-voice marketing calls need prior express
+        # written consent; a grant for texts does not cover calls.
+        return Decision(BLOCK, NO_CONSENT, "marketing calls need recorded express consent (TCPA)")
     if item.channel == "email" and cat.double_opt_in:
         status, confirmed = facts.subscriptions.get((rid, cat.key, "email"), ("", False)) if rid else ("", False)
         if status != "subscribed" or not confirmed:
@@ -242,12 +249,13 @@ def decide(item: Item, facts: Facts, *, now: dt.datetime) -> Decision:
 
     if cat.critical or not cat.respects_quiet_hours:
         return ALLOWED
-    if item.channel == "sms" and cat.marketing:
+    if item.channel in PHONE_CHANNELS and cat.marketing:
         zones = (item.timezone,) if item.timezone else phone_zones(item.address)
         outside = [z for z in zones if not in_window(now.astimezone(zone(z)).time(), *TCPA_WINDOW)]
         if outside:
             until = max(next_local(now, TCPA_WINDOW[0], zone(z)) for z in outside)
-            return Decision(DEFER, QUIET_HOURS, "marketing SMS only 08:00-21:00 local (TCPA)", until + jitter())
+            what = "marketing SMS" if item.channel == "sms" else "marketing calls"
+            return Decision(DEFER, QUIET_HOURS, f"{what} only 08:00-21:00 local (TCPA)", until + jitter())
     if rid:
         window = quiet_window(facts, rid, cat, item.timezone)
         if window and item.channel in window["channels"]:

@@ -25,7 +25,7 @@ from preferences.models import ConsentAction, Frequency, UpdatedBy, UserPreferen
 # Higher is more restrictive.
 FREQUENCY_RANK = {Frequency.REALTIME: 0, Frequency.DAILY: 1, Frequency.WEEKLY: 2, Frequency.NEVER: 3}
 TRUE, FALSE = {"1", "true", "yes", "y", "on", "subscribed"}, {"0", "false", "no", "n", "off", "unsubscribed"}
-CHANNELS = ("email", "sms", "push", "in_app")
+CHANNELS = ("email", "sms", "push", "in_app", "voice")
 MAX_ROWS = 200_000
 
 

@@ -52,7 +52,7 @@ class PreferencesPutSerializer(StrictSerializer):
 
 class SubscribeSerializer(StrictSerializer):
     list_id = serializers.CharField(max_length=64)
-    channel = serializers.ChoiceField(choices=["email", "sms", "push", "in_app"], required=False, default="email")
+    channel = serializers.ChoiceField(choices=["email", "sms", "push", "in_app", "voice"], required=False, default="email")
     source = serializers.CharField(max_length=64, required=False, default="api")
     ip = serializers.IPAddressField(required=False, allow_null=True, default=None)
     user_agent = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
@@ -61,13 +61,13 @@ class SubscribeSerializer(StrictSerializer):
 
 class UnsubscribeSerializer(StrictSerializer):
     category = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
-    channel = serializers.ChoiceField(choices=["email", "sms", "push", "in_app"], required=False, allow_null=True,
+    channel = serializers.ChoiceField(choices=["email", "sms", "push", "in_app", "voice"], required=False, allow_null=True,
                                       default=None)
     source = serializers.CharField(max_length=64, required=False, default="api")
 
 
 class SuppressionSerializer(StrictSerializer):
-    channel = serializers.ChoiceField(choices=["email", "sms", "push"])
+    channel = serializers.ChoiceField(choices=["email", "sms", "push", "voice"])
     address = serializers.CharField(max_length=4096)
     reason = serializers.ChoiceField(choices=SuppressionReason.values)
     source = serializers.CharField(max_length=64, required=False, default="api")

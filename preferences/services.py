@@ -33,7 +33,7 @@ from preferences.tokens import (  # noqa: F401  (re-exported)
     preference_center_token, preference_center_url, unsubscribe_claims, unsubscribe_token, unsubscribe_url,
 )
 
-CHANNELS = ("email", "sms", "push", "in_app")  # the channels a person has preferences for
+CHANNELS = ("email", "sms", "push", "in_app", "voice")  # the channels a person has preferences for
 _CODE_ERRORS = {"COMMS_SUPPRESSED": errors.Suppressed, "COMMS_PREF_BLOCKED": errors.PrefBlocked,
                 "COMMS_NO_CONSENT": errors.NoConsent}
 

@@ -33,9 +33,9 @@ class TemplateLocaleForm(forms.ModelForm):
     class Meta:
         model = TemplateLocale
         fields = ["locale", "subject", "body_html", "body_text", "push_title", "push_body", "sms_text",
-                  "in_app_content"]
+                  "in_app_content", "voice_text"]
         widgets = {f: forms.Textarea(attrs={"rows": 3, "cols": 90}) for f in ("subject", "body_text", "push_body",
-                                                                                 "sms_text")}
+                                                                                 "sms_text", "voice_text")}
         widgets["body_html"] = forms.Textarea(attrs={"rows": 14, "cols": 90, "style": "font-family: monospace"})
 
     def clean(self):
@@ -46,7 +46,7 @@ class TemplateLocaleForm(forms.ModelForm):
             if data.get("body_html"):
                 rendering.check_trusted_syntax(data["body_html"], trusted=trusted, part="body_html")
                 rendering.compile_handlebars(rendering.compile_mjml(data["body_html"]), part="body_html")
-            for part in ("subject", "body_text", "push_title", "push_body", "sms_text"):
+            for part in ("subject", "body_text", "push_title", "push_body", "sms_text", "voice_text"):
                 if data.get(part):
                     rendering.compile_handlebars(rendering.as_text_source(data[part]), part=part)
         except rendering.TemplateSyntaxError as exc:
@@ -246,6 +246,8 @@ class TemplateVersionAdmin(admin.ModelAdmin):
                                    out.get("encoding", ""), out.get("units", 0), out.get("segments", 0))
             elif channel == "push":
                 body = format_html("<p><b>{}</b><br>{}</p>", out.get("title", ""), out.get("body", ""))
+            elif channel == "voice":  # what the call says (escaped here like everywhere; TwiML-escaped when sent)
+                body = format_html("<p>{}</p>", out.get("text", ""))
             else:
                 body = format_html("<pre>{}</pre>", json.dumps(out.get("content", {}), indent=2, ensure_ascii=False))
             blocks.append(format_html('<div class="comms-preview" data-channel="{}"><h3>{}</h3>{}<ul class="comms-problems">{}</ul></div>',

@@ -129,6 +129,8 @@ class TemplateLocale(models.Model):
     push_title = models.CharField(max_length=200, blank=True)
     push_body = models.TextField(blank=True)
     sms_text = models.TextField(blank=True)
+    # Spoken by a voice call (Twilio <Say>): plain text, XML-escaped when the call is built, never markup.
+    voice_text = models.TextField(blank=True)
     in_app_content = models.JSONField(default=dict, blank=True)
 
     class Meta:

@@ -14,6 +14,7 @@ class LocaleSerializer(StrictSerializer):
     push_title = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
     push_body = serializers.CharField(required=False, allow_blank=True, default="")
     sms_text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, default="")
+    voice_text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, default="")
     in_app_content = serializers.DictField(required=False, default=dict)
 
 

@@ -7,7 +7,7 @@ import json
 
 from templates_app.models import TemplateVersion
 
-LOCALE_PARTS = ("subject", "body_html", "body_text", "push_title", "push_body", "sms_text", "in_app_content")
+LOCALE_PARTS = ("subject", "body_html", "body_text", "push_title", "push_body", "sms_text", "in_app_content", "voice_text")
 VERSION_PARTS = ("variables_schema", "sample_variables", "experiment", "change_notes")
 
 

@@ -23,6 +23,8 @@ class EventType(models.TextChoices):
     REJECTED = "rejected"
     DEFERRED = "deferred"
     SENT = "sent"
+    # A voice call's <Gather>: the recipient pressed a key (the digit is in the event's data).
+    GATHERED = "gathered"
     UNKNOWN = "unknown"
 
 

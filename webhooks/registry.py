@@ -14,10 +14,12 @@ from webhooks.providers.esp import MailgunIntake, PostmarkIntake, SendGridIntake
 from webhooks.providers.push import PushFeedbackIntake
 from webhooks.providers.ses import SesIntake
 from webhooks.providers.twilio import TwilioInboundIntake, TwilioStatusIntake
+from webhooks.providers.twilio_voice import TwilioVoiceGatherIntake, TwilioVoiceStatusIntake
 
 PROVIDERS: tuple[type[IntakeView], ...] = (
     SendGridIntake, MailgunIntake, PostmarkIntake, SesIntake, TwilioStatusIntake, TwilioInboundIntake,
     PushFeedbackIntake,
+    TwilioVoiceStatusIntake, TwilioVoiceGatherIntake,
 )
 
 _BY_NAME: dict[str, type[IntakeView]] = {cls.name: cls for cls in PROVIDERS}

@@ -3,7 +3,7 @@ and who of it is reachable on each channel, the same rule for the count at sched
 fan-out's query.
 
 Directory audiences (a list of recipient ids, a saved segment) reach a recipient on
-``email``/``sms`` through that column, on ``in_app`` always, and on ``push`` when they have at least
+``email``/``sms``/``voice`` through that column, on ``in_app`` always, and on ``push`` when they have at least
 one enabled Device (the push provider fans out to the recipient's devices at send time; the address
 is the recipient id).
 
@@ -26,7 +26,7 @@ from comms.campaigns.segments import csv_parse, segment_queryset
 
 # channel → the Recipient column that holds its address (push: the recipient id; devices at send time)
 ADDRESS_FIELD = {Channel.EMAIL: "email", Channel.SMS: "phone", Channel.IN_APP: "external_id",
-                 Channel.PUSH: "external_id"}
+                 Channel.PUSH: "external_id", Channel.VOICE: "phone"}
 
 
 def _has_device() -> Exists:
@@ -34,7 +34,7 @@ def _has_device() -> Exists:
 
 
 def channels_check(channels: list[str]) -> None:
-    """Campaigns go to people: email, sms, in_app, push. Webhook is refused with the way to do it."""
+    """Campaigns go to people: email, sms, in_app, push, voice. Webhook is refused with the way to do it."""
     refused = [c for c in channels if c not in ADDRESS_FIELD]
     if refused:
         raise errors.CampaignChannel(

@@ -144,7 +144,7 @@ def _reach(tenant, wanted: set, channels: list[str]) -> dict[str, bool]:
         "recipient_id", flat=True)) if "push" in channels else set()
     reach: dict[str, bool] = {}
     for pk, external_id, email, phone in rows.values_list("pk", "external_id", "email", "phone"):
-        reach[external_id] = (("email" in channels and bool(email)) or ("sms" in channels and bool(phone))
+        reach[external_id] = (("email" in channels and bool(email)) or (bool({"sms", "voice"} & set(channels)) and bool(phone))
                               or "in_app" in channels or pk in with_device)
     return reach
 

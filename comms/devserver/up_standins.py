@@ -1,4 +1,4 @@
-"""Provider stand-ins for `make run`: SMS (Twilio API) and push (FCM HTTP v1) that work offline.
+"""Provider stand-ins for `make run`: SMS and voice (Twilio API) and push (FCM HTTP v1) that work offline.
 
 Unless real credentials are configured (TWILIO_ACCOUNT_SID / FCM_SERVICE_ACCOUNT_*), or
 COMMS_STANDINS=0, `comms_up` runs the loopback stand-ins of comms/devserver/standins (the product's own
@@ -39,6 +39,11 @@ def standin_children(var: Path, env: dict[str, str]) -> tuple[dict[str, dict], l
         children["twilio"] = {"cmd": [PY, "-m", "comms.devserver.standins.twilio", "--port", str(port),
                                       "--account-sid", ACCOUNT_SID, "--auth-token", env["TWILIO_AUTH_TOKEN"]]}
         lines.append(f"  SMS            Twilio stand-in http://127.0.0.1:{port} (messages print as 'twilio |')")
+        # The stand-in sends Twilio's signed status callbacks back to our webhooks (SMS and calls).
+        public = env.get("COMMS_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+        env.setdefault("TWILIO_STATUS_CALLBACK", f"{public}/webhooks/twilio/status")
+        lines.append(f"  voice          Twilio stand-in http://127.0.0.1:{port} (calls print as 'twilio | CALL'; "
+                     "status callbacks to /webhooks/twilio/status and /webhooks/twilio/voice)")
         # Inbound Twilio webhooks (/webhooks/twilio/*) are checked against this token (X-Twilio-Signature,
         # https://www.twilio.com/docs/usage/webhooks/webhooks-security): whoever signs a test request needs it.
         lines.append(f"  Twilio token   {env['TWILIO_AUTH_TOKEN']} (account {ACCOUNT_SID}; in {token_file}): "

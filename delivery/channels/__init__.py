@@ -21,11 +21,12 @@ from typing import Any
 
 from comms.addresses import content_limit_problems  # noqa: F401  (re-exported: the channel limits)
 from comms.enums import Channel
-from delivery.channels import email, push, sms
+from delivery.channels import email, push, sms, voice
 from delivery.providers.base import Content, Provider, SendResult
 
-# The content policy per channel; a channel without one (in_app, webhook, voice) is sent as rendered.
-_CONTENT = {Channel.SMS: sms.prepare_content, Channel.EMAIL: email.prepare_content}
+# The content policy per channel; a channel without one (in_app, webhook) is sent as rendered.
+_CONTENT = {Channel.SMS: sms.prepare_content, Channel.EMAIL: email.prepare_content,
+            Channel.VOICE: voice.prepare_content}
 
 
 def prepare_content(message: Any, content: Content) -> Content:

@@ -63,7 +63,7 @@ def recipient_address_for(channel: str, recipient: Recipient, *, has_device: boo
     """The recipient's address on `channel`; `has_device` saves bulk calls a query per push recipient."""
     if channel == Channel.EMAIL:
         address = recipient.email
-    elif channel == Channel.SMS:
+    elif channel in (Channel.SMS, Channel.VOICE):
         address = recipient.phone
     elif channel == Channel.IN_APP:
         address = recipient.external_id

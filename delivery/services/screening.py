@@ -35,7 +35,7 @@ def screen(messages: list[Message], *, now: datetime) -> dict:
     for m in messages:
         if m.recipient_id:
             cat = catalogue.category(m.tenant_id, m.category)
-            if not cat.critical and (cat.respects_quiet_hours or (cat.marketing and m.channel == "sms")):
+            if not cat.critical and (cat.respects_quiet_hours or (cat.marketing and m.channel in ("sms", "voice"))):
                 need_tz.add(m.recipient_id)
     zones = {}
     if need_tz:

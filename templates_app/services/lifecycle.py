@@ -30,9 +30,9 @@ log = logging.getLogger(__name__)
 Status = TemplateVersion.Status
 TEMPLATE_FIELDS = ("name", "description", "category", "channels", "default_locale", "sms_segment_cap", "sms_overflow")
 VERSION_FIELDS = ("variables_schema", "sample_variables", "experiment", "change_notes")
-LOCALE_FIELDS = ("subject", "body_html", "body_text", "push_title", "push_body", "sms_text", "in_app_content")
+LOCALE_FIELDS = ("subject", "body_html", "body_text", "push_title", "push_body", "sms_text", "in_app_content", "voice_text")
 HTML_PARTS = ("body_html",)
-TEXT_PARTS = ("subject", "body_text", "push_title", "push_body", "sms_text")
+TEXT_PARTS = ("subject", "body_text", "push_title", "push_body", "sms_text", "voice_text")
 
 
 def _syntax_check(template: Template, locales: list[dict]) -> None:
@@ -330,6 +330,8 @@ def template_preview(*, version: TemplateVersion, variables: dict | None, locale
             result.update(text=out.body, encoding=out.sms.encoding, units=out.sms.units, segments=out.sms.segments)
         elif channel == Channel.PUSH:
             result.update(title=out.subject, body=out.body)
+        elif channel == Channel.VOICE:
+            result.update(text=out.body)
         else:
             result.update(content=out.data)
         channels[channel] = result

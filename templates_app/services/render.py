@@ -209,6 +209,12 @@ def render_channel(ctx: RenderContext, channel: str) -> rendering.Rendered:
         out.body = text("push_body", _override(ctx.row, ctx.variant, "push_body")).strip()
         if not out.body:
             out.problems.append("push body is empty")
+    elif channel == Channel.VOICE:
+        # Plain text with its variables rendered as text: the voice provider XML-escapes the whole of
+        # it into TwiML/SSML, so neither the author nor a variable can inject markup (<Play>, <Dial>).
+        out.body = " ".join(text("voice_text", _override(ctx.row, ctx.variant, "voice_text")).split())
+        if not out.body:
+            out.problems.append("voice text is empty")
     elif channel == Channel.IN_APP:
         content = ctx.row.in_app_content or {}
 

@@ -117,12 +117,23 @@ def _sms_and_push_work_offline(base: str, key: str, system: ComposedSystem) -> N
         assert response.status_code == 202, response.text
         ids.append(response.json()["id"])
 
+    call = httpx.post(f"{base}/api/v1/messages", headers=auth,
+                      json={"channel": "voice", "recipient_id": "ada", "body": "Offline call"})
+    assert call.status_code == 202, call.text
+
+    def status(i: str) -> str:
+        return httpx.get(f"{base}/api/v1/messages/{i}", headers=auth).json()["status"]
+
     def all_sent():
-        return all(httpx.get(f"{base}/api/v1/messages/{i}", headers=auth).json()["status"] == "sent" for i in ids)
+        # The Twilio stand-in's signed status callbacks may already have moved the SMS on to delivered.
+        return all(status(i) in ("sent", "delivered") for i in ids)
 
     wait_for(all_sent, timeout=60, interval=0.3, message="SMS and push to be sent")
     wait_for(lambda: "'Offline SMS'" in system.text and "'push works'" in system.text, timeout=10,
              message="the stand-ins to print them")
+    # SMS and the call are delivered by the stand-in's callbacks through /webhooks/twilio/*.
+    wait_for(lambda: status(ids[0]) == "delivered" and status(call.json()["id"]) == "delivered", timeout=60,
+             interval=0.3, message="the SMS and the call to be delivered by Twilio status callbacks")
 
 
 def _ok(url: str) -> bool:
@@ -145,6 +156,8 @@ def test_banner_names_the_twilio_standin_token_that_checks_inbound_webhooks(tmp_
     assert token in line and ACCOUNT_SID in line and str(tmp_path / "standins" / "twilio-auth-token") in line
     assert "/webhooks/twilio/" in line
     assert token in children["twilio"]["cmd"]
+    assert any(x.strip().startswith("voice          Twilio stand-in") for x in lines)
+    assert env["TWILIO_STATUS_CALLBACK"].endswith("/webhooks/twilio/status")  # SMS callbacks come back to us
     # A second `make run` keeps the same token, so a signature computed once stays valid.
     again: dict[str, str] = {}
     _, lines_again = standin_children(tmp_path, again)

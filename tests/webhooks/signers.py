@@ -301,4 +301,36 @@ def tamper_push(req: Req) -> Req:
     return Req(req.path, req.body.replace(b"UNREGISTERED", b"NOT_FOUND"), req.content_type, req.headers)
 
 
-SIGNERS = {s.name: s for s in (SendGridSigner, MailgunSigner, PostmarkSigner, SesSigner, TwilioSigner, PushSigner)}
+class TwilioVoiceSigner(TwilioSigner):
+    """Call status callbacks: signed like SMS (tests/fixtures/twilio/call_status.json)."""
+
+    name, path = "twilio_voice", "/webhooks/twilio/voice"
+
+    def status(self, *, sid, status="completed", to="+14155550123", answered_by="human", **kw) -> Req:
+        return self.form(json.loads(fixture("twilio/call_status.json", sid=sid, status=status, to=to,
+                                            answered_by=answered_by)), **kw)
+
+    def case(self, case: str, ref: str) -> Req:
+        if case == "tampered":
+            req = self.status(sid=ref)
+            return Req(req.path, req.body.replace(b"completed", b"busy"), req.content_type, req.headers)
+        return super().case(case, ref)
+
+
+class TwilioGatherSigner(TwilioSigner):
+    """The Gather action (tests/fixtures/twilio/gather.json); its URL carries the call's language."""
+
+    name, path = "twilio_voice_gather", "/webhooks/twilio/voice/gather?lang=en-US"
+
+    def status(self, *, sid, digits="1", to="+14155550123", **kw) -> Req:
+        return self.form(json.loads(fixture("twilio/gather.json", sid=sid, digits=digits, to=to)), **kw)
+
+    def case(self, case: str, ref: str) -> Req:
+        if case == "tampered":
+            req = self.status(sid=ref)
+            return Req(req.path, req.body.replace(b"Digits=1", b"Digits=2"), req.content_type, req.headers)
+        return super().case(case, ref)
+
+
+SIGNERS = {s.name: s for s in (SendGridSigner, MailgunSigner, PostmarkSigner, SesSigner, TwilioSigner, PushSigner,
+                               TwilioVoiceSigner, TwilioGatherSigner)}

@@ -50,6 +50,8 @@ def auth_tokens() -> list[str]:
     tokens = [settings.COMMS_TWILIO.get("auth_token", "")]
     for row in delivery_selectors.providers_of_class(provider_class="twilio.TwilioProvider"):
         tokens.append(str(row.credentials.get("auth_token", "")))
+    for row in delivery_selectors.providers_of_class(provider_class="twilio_voice.TwilioVoiceProvider"):
+        tokens.append(str(row.credentials.get("auth_token", "")))
     return [t for t in dict.fromkeys(tokens) if t]
 
 
