@@ -10,9 +10,11 @@ COMMS_DIGEST_HANDLER). Keyword handling (STOP/START/HELP) happens before, in the
 from __future__ import annotations
 
 import logging
+from email.utils import getaddresses
 from dataclasses import dataclass, field
 from typing import Any
 
+from anymail.inbound import AnymailInboundMessage
 from django.conf import settings
 from django.utils.module_loading import import_string
 
@@ -57,3 +59,20 @@ def inbound_deliver(message: InboundMessage) -> str:
         log.info("inbound %s from %s: no COMMS_INBOUND_MESSAGE_HANDLER, not routed", message.channel, message.sender)
         return "inbound message not routed (no handler configured)"
     return str(import_string(path)(message=message))
+
+
+def normalise(message: AnymailInboundMessage, *, provider: str, webhook_id: int | None) -> InboundMessage:
+    """Our InboundMessage for anymail's parsed mail: sender, the address it was sent to (the
+    envelope recipient first, else the first conv+ address in To/Cc), text, attachments, thread."""
+    sender = message.from_email.addr_spec if message.from_email else (message.envelope_sender or "")
+    candidates = [message.envelope_recipient or ""] + [a.addr_spec for a in (*message.to, *message.cc)]
+    for value in message.get_all("Delivered-To", []) + message.get_all("X-Original-To", []):
+        candidates += [addr for _, addr in getaddresses([str(value)])]
+    to = next((c for c in candidates if c.lower().startswith("conv+")), next((c for c in candidates if c), ""))
+    media = tuple(InboundMedia(content=part.get_content_bytes(), content_type=part.get_content_type(),
+                               filename=part.get_filename() or "") for part in message.attachments)
+    headers = {name: str(message[name]) for name in ("In-Reply-To", "References") if message[name]}
+    return InboundMessage(channel="email", provider=provider, sender=sender, to=to,
+                          text=message.text or "", html=message.html or "", subject=message.subject or "",
+                          provider_ref=str(message["Message-ID"] or "").strip(), media=media, headers=headers,
+                          webhook_id=webhook_id)

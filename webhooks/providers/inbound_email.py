@@ -21,11 +21,9 @@ row's note says).
 from __future__ import annotations
 
 import logging
-from email.utils import getaddresses
 from typing import Any, ClassVar
 
 from anymail.exceptions import AnymailError
-from anymail.inbound import AnymailInboundMessage
 from anymail.webhooks.amazon_ses import AmazonSESInboundWebhookView
 from anymail.webhooks.mailgun import MailgunInboundWebhookView
 from anymail.webhooks.postmark import PostmarkInboundWebhookView
@@ -35,7 +33,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 
 from comms import errors, jsonlimits
-from webhooks.inbound import InboundMedia, InboundMessage, inbound_deliver
+from webhooks.inbound import inbound_deliver, normalise
 from webhooks.intake import NO_EVENT, Handled, IntakeView, Malformed, SignatureInvalid, parse_payload, \
     rebuild_request, require
 from webhooks.models import WebhookEvent
@@ -45,23 +43,6 @@ from webhooks.providers.ses import SesIntake, verify_sns
 log = logging.getLogger(__name__)
 
 MAX_INBOUND_EMAIL_BYTES = 26 * 1024 * 1024  # ESPs forward mails up to 25-30 MB (SendGrid: 30 MB total)
-
-
-def normalise(message: AnymailInboundMessage, *, provider: str, webhook_id: int | None) -> InboundMessage:
-    """Our InboundMessage for anymail's parsed mail: sender, the address it was sent to (the
-    envelope recipient first, else the first conv+ address in To/Cc), text, attachments, thread."""
-    sender = message.from_email.addr_spec if message.from_email else (message.envelope_sender or "")
-    candidates = [message.envelope_recipient or ""] + [a.addr_spec for a in (*message.to, *message.cc)]
-    for value in message.get_all("Delivered-To", []) + message.get_all("X-Original-To", []):
-        candidates += [addr for _, addr in getaddresses([str(value)])]
-    to = next((c for c in candidates if c.lower().startswith("conv+")), next((c for c in candidates if c), ""))
-    media = tuple(InboundMedia(content=part.get_content_bytes(), content_type=part.get_content_type(),
-                               filename=part.get_filename() or "") for part in message.attachments)
-    headers = {name: str(message[name]) for name in ("In-Reply-To", "References") if message[name]}
-    return InboundMessage(channel="email", provider=provider, sender=sender, to=to,
-                          text=message.text or "", html=message.html or "", subject=message.subject or "",
-                          provider_ref=str(message["Message-ID"] or "").strip(), media=media, headers=headers,
-                          webhook_id=webhook_id)
 
 
 class InboundEmailIntake(IntakeView):
