@@ -149,7 +149,7 @@ class MailgunInboundIntake(InboundEmailIntake):
     # The same replay defences as Mailgun's tracking webhooks (a signed form replayed later).
     verify_timestamp = MailgunIntake.verify_timestamp
     verify_token_unused = MailgunIntake.verify_token_unused
-    _signature_block = MailgunIntake._signature_block
+    _signature_block = staticmethod(MailgunIntake._signature_block)
 
     @classmethod
     def view_kwargs(cls) -> dict[str, Any]:
