@@ -17,6 +17,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework import permissions
 from rest_framework.parsers import MultiPartParser
@@ -43,6 +44,15 @@ class ParticipantAuthentication(InboxTokenAuthentication):
         if scheme == "inbox":
             return super().authenticate(request)
         return ApiKeyAuthentication().authenticate(request)
+
+
+class ParticipantScheme(OpenApiAuthenticationExtension):
+    target_class = ParticipantAuthentication
+    name = "participant"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "Authorization",
+                "description": "`Bearer <api key>` acting for `participant_id`, or the end user's `Inbox <token>`"}
 
 
 class IsParticipantCaller(permissions.BasePermission):

@@ -28,7 +28,7 @@ def erase_conversation_data(*, subject: ErasureSubject) -> dict[str, int]:
                    address__iregex=r"^(" + "|".join(re.escape(i) for i in identifiers) + r")$")
     participants = list(Participant.objects.filter(match, tenant_id=subject.tenant_id).values_list("pk", flat=True))
     if not participants:
-        return {"conversation_participants": 0, "conversation_messages": 0, "conversation_attachments": 0}
+        return {}  # not in any conversation: nothing to report
     messages = ConversationMessage.objects.filter(sender_id__in=participants)
     attachments = list(Attachment.objects.filter(Q(uploaded_by_id__in=participants) | Q(message__in=messages)))
     files = attachment_files_delete(attachments)

@@ -31,6 +31,7 @@ from anymail.webhooks.sendgrid import SendGridInboundWebhookView
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
 from comms import errors, jsonlimits
 from webhooks.inbound import inbound_deliver, normalise
@@ -92,7 +93,8 @@ class InboundEmailIntake(IntakeView):
                 locked.state, locked.error = WebhookEvent.State.PROCESSED, self.apply(
                     row, body=self.raw_body)[:2000]
                 locked.attempts += 1
-                locked.save(update_fields=["state", "error", "attempts"])
+                locked.processed_at, locked.next_attempt_at = timezone.now(), None
+                locked.save(update_fields=["state", "error", "attempts", "processed_at", "next_attempt_at"])
         except Exception:  # the sweep retries from the stored copy; the provider still gets its 200
             log.exception("%s inbound #%s not applied now; the sweep will retry", self.name, row.pk)
         return self.accepted(row)
