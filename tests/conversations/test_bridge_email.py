@@ -177,3 +177,33 @@ def test_email_to_an_unknown_token_is_dropped_when_configured(conversation, clie
     assert response.status_code == 200
     assert not ConversationMessage.objects.exists()
     assert AuditEntry.objects.get(action="conversation.inbound_dropped").diff["sender_hint"] == "example.net"
+
+
+@pytest.mark.django_db
+def test_ses_receipt_rule_through_a_signed_sns_notification(conversation, client, settings):
+    import json
+
+    from tests.webhooks.signers import SesSigner
+
+    signer = SesSigner(settings)
+    try:
+        to = reply_address(conversation)
+        mail = reply_mime(sender="cy@example.net", to=to, text=GMAIL_REPLY.format(to=to))
+        received = {"notificationType": "Received",
+                    "mail": {"source": "cy@example.net", "messageId": "ses-1", "destination": [to],
+                             "timestamp": "2026-12-05T10:00:00.000Z"},
+                    "receipt": {"recipients": [to], "spamVerdict": {"status": "PASS"},
+                                "action": {"type": "SNS", "encoding": "UTF8", "topicArn": signer.topic}},
+                    "content": mail.as_string()}
+        req = signer.sign(signer.envelope(json.dumps(received)))
+        req.path = "/webhooks/ses/inbound"
+        forged = json.loads(req.body)
+        forged["Message"] = forged["Message"].replace("Tuesday", "Friday")
+        assert client.generic("POST", req.path, json.dumps(forged).encode(), content_type=req.content_type,
+                              **req.meta()).status_code == 401
+        response = req.send(client)
+        assert response.status_code == 200, response.content
+        posted = ConversationMessage.objects.get(conversation=conversation)
+        assert (posted.body, posted.sender_id) == ("Tuesday works, thanks!", conversation.cy.pk)
+    finally:
+        signer.close()

@@ -138,3 +138,28 @@ def test_unknown_sender_dropped_and_recorded(conversation, twilio, client, setti
     from webhooks.models import WebhookEvent
 
     assert "dropped: unknown sender" in WebhookEvent.objects.get(provider="twilio_sms").error
+
+
+def test_stop_applies_to_conversation_messages(conversation, twilio, client, smtp_sink):
+    _reply(client, twilio, body="STOP")
+    message, _ = _append_message(conversation=conversation, sender=conversation.ada, body="Still there?")
+    drain()
+    assert twilio.messages == []  # the STOP confirmation went in TwiML; nothing sent since
+    assert Receipt.objects.get(message=message, participant=conversation.bob).outbound_message_id is None
+
+
+def test_mms_media_on_a_private_address_is_not_fetched(conversation, twilio, client, settings):
+    settings.COMMS_OUTBOUND_ALLOWED_NETWORKS = []  # production: loopback (the stand-in) is not public
+    png = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(png, format="PNG")
+    _reply(client, twilio, body="see photo", media=[(png.getvalue(), "image/png")])
+    posted = ConversationMessage.objects.get(conversation=conversation, body="see photo")
+    assert not Attachment.objects.filter(message=posted).exists()  # the text stands, the media is refused
+
+
+def test_reply_to_a_closed_conversation_is_an_unknown_sender(conversation, twilio, client, settings):
+    settings.COMMS_CONVERSATIONS_UNKNOWN_SENDER = "support"
+    Conversation.objects.filter(pk=conversation.pk).update(state=Conversation.State.CLOSED)
+    _reply(client, twilio, body="hello again")
+    assert not ConversationMessage.objects.filter(conversation=conversation).exists()
+    assert Conversation.objects.get(kind=Conversation.Kind.SUPPORT).messages.get().body == "hello again"

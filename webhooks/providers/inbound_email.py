@@ -214,6 +214,10 @@ class SesInboundIntake(InboundEmailIntake):
             ses_event = jsonlimits.loads(message.get("Message", ""))
         except errors.JsonTooDeep as exc:
             raise ValueError(str(exc)) from None
+        action = (ses_event.get("receipt") or {}).get("action") or {} if isinstance(ses_event, dict) else {}
+        if action.get("type") != "SNS":
+            # An S3 action would make anymail download from S3 with ambient credentials: not ours to do.
+            raise ValueError(f"only SNS receipt actions carry the mail (got {action.get('type')!r})")
         return cls.anymail().esp_to_anymail_events(ses_event, message)
 
     @classmethod
