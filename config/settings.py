@@ -490,6 +490,8 @@ COMMS_SENDGRID_INBOUND_AUTH = env.str("COMMS_SENDGRID_INBOUND_AUTH", default="")
 COMMS_POSTMARK_INBOUND_AUTH = env.str("COMMS_POSTMARK_INBOUND_AUTH", default="")  # "user:password"
 COMMS_OFFLINE_DIGEST_MINUTES = env.int("COMMS_OFFLINE_DIGEST_MINUTES", default=15)
 COMMS_OFFLINE_AFTER_MINUTES = env.int("COMMS_OFFLINE_AFTER_MINUTES", default=5)
+# Optional dotted path of callable(participant=) -> bool: is the participant connected (WebSocket presence)?
+COMMS_CONVERSATIONS_PRESENCE = env.str("COMMS_CONVERSATIONS_PRESENCE", default="")
 COMMS_ATTACHMENT_MAX_BYTES = env.int("COMMS_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 COMMS_ATTACHMENT_TYPES = env.list("COMMS_ATTACHMENT_TYPES", default=[
     "image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"])

@@ -20,7 +20,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from comms import errors
@@ -157,6 +158,8 @@ def receipts_refresh(*, limit: int = 2000) -> int:
 
 def participant_mark_read(*, participant: Participant, index: int) -> None:
     """Move a participant's read horizon forward (never back): an inbound reply reads everything before it."""
+    now = timezone.now()
     Participant.objects.filter(pk=participant.pk, last_read_index__lt=index).update(last_read_index=index)
+    # Answering proves the earlier messages arrived: read implies delivered.
     Receipt.objects.filter(participant=participant, message__index__lte=index, read_at__isnull=True).update(
-        read_at=timezone.now(), delivered_at=F("delivered_at"))
+        read_at=now, delivered_at=Coalesce(F("delivered_at"), Value(now)))

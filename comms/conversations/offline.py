@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from comms import errors
 from comms.conversations.bridge import _sender_name
@@ -67,7 +68,16 @@ def offline_digests_send(*, now: datetime | None = None, limit: int = 500) -> Di
     return stats
 
 
+def _online(participant: Participant) -> bool:
+    """WebSocket presence when COMMS_CONVERSATIONS_PRESENCE names a callable(participant) -> bool (the
+    real-time branch's Redis presence); without it, last_seen_at alone decided (in _candidates)."""
+    path = getattr(settings, "COMMS_CONVERSATIONS_PRESENCE", "")
+    return bool(path) and bool(import_string(path)(participant=participant))
+
+
 def _send_one(participant: Participant, now: datetime) -> bool:
+    if _online(participant):
+        return False
     horizon = max(participant.last_read_index, participant.notified_index)
     unread = list(ConversationMessage.objects.select_related("sender")
                   .filter(conversation_id=participant.conversation_id, index__gt=horizon, deleted_at__isnull=True)

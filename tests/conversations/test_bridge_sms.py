@@ -163,3 +163,10 @@ def test_reply_to_a_closed_conversation_is_an_unknown_sender(conversation, twili
     _reply(client, twilio, body="hello again")
     assert not ConversationMessage.objects.filter(conversation=conversation).exists()
     assert Conversation.objects.get(kind=Conversation.Kind.SUPPORT).messages.get().body == "hello again"
+
+
+def test_a_reply_marks_earlier_messages_read_and_delivered(conversation, twilio, client, smtp_sink):
+    sent, _ = _append_message(conversation=conversation, sender=conversation.ada, body="Ready?")
+    _reply(client, twilio, body="Ready when you are")  # ("Yes" is an opt-in keyword, like START)
+    receipt = Receipt.objects.get(message=sent, participant=conversation.bob)
+    assert receipt.read_at is not None and receipt.delivered_at is not None

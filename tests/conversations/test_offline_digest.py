@@ -62,3 +62,20 @@ def test_nothing_when_read_meanwhile_or_online(conversation):
     assert offline_digests_send(now=t0 + timedelta(minutes=20)).sent == 0
     assert offline_digests_send(now=t0 + timedelta(minutes=40)).sent == 1  # gone quiet: now notified
     assert not _digests(bob).exists()  # SMS participants get the messages themselves, not digests
+
+
+def always_online(*, participant) -> bool:
+    return True
+
+
+def test_presence_hook_and_the_beat_task(conversation, settings):
+    from comms.conversations.tasks import channels_tick
+
+    ada, bob = conversation.ada, conversation.bob
+    Participant.objects.filter(pk=ada.pk).update(last_seen_at=timezone.now() - timedelta(hours=2))
+    _post(conversation, bob, "hi", timezone.now() - timedelta(minutes=30))
+    settings.COMMS_CONVERSATIONS_PRESENCE = "tests.conversations.test_offline_digest.always_online"
+    assert channels_tick()["digests_sent"] == 0  # connected over WebSocket: no email
+    settings.COMMS_CONVERSATIONS_PRESENCE = ""
+    assert channels_tick()["digests_sent"] == 1
+    assert channels_tick()["digests_sent"] == 0
