@@ -65,7 +65,9 @@ class SinkHandler:
 
 def is_conversation_address(address: str) -> bool:
     local, _, domain = address.rpartition("@")
-    return local.lower().startswith("conv+") and domain.lower() == settings.COMMS_INBOUND_EMAIL_DOMAIN.lower()
+    if not local.lower().startswith("conv+"):
+        return False  # checked first: ordinary mail never touches settings (a sink may run without Django)
+    return domain.lower() == settings.COMMS_INBOUND_EMAIL_DOMAIN.lower()
 
 
 def conversation_reply(raw: bytes, rcpt: str, mail_from: str) -> str:
