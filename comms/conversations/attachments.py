@@ -177,3 +177,20 @@ def attachment_for_token(token: str) -> tuple[Attachment, bool]:
     if att is None:
         raise errors.NotFound("No such attachment.")
     return att, bool(claims.get("t"))
+
+
+def attachments_attach(*, message: ConversationMessage, attachment_ids: list, uploader: Participant) -> list[Attachment]:
+    """Link uploaded attachments to the message that carries them (for services.message_post on merge).
+
+    Only the uploader's own, not yet attached files of the same conversation: an id of another
+    conversation, another participant's upload or one already carried is refused, not silently skipped.
+    """
+    wanted = {str(i) for i in attachment_ids}
+    found = list(Attachment.objects.select_for_update().filter(
+        pk__in=wanted, conversation_id=message.conversation_id, uploaded_by=uploader, message__isnull=True))
+    if len(found) != len(wanted):
+        missing = sorted(wanted - {str(a.pk) for a in found})
+        raise errors.ValidationFailed("Some attachments are not yours to attach here (or already attached).",
+                                      details={"field": "attachment_ids", "refused": missing})
+    Attachment.objects.filter(pk__in=[a.pk for a in found]).update(message=message)
+    return found

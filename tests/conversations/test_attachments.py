@@ -177,3 +177,20 @@ def test_link_for_an_existing_attachment(conversation, ada_inbox):
     assert again.status_code == 200 and again.json()["sha256"] == body["sha256"]
     assert again.json()["url"] != "" and download_token(Attachment.objects.get()) is not None
     assert storages["attachments"].exists(Attachment.objects.get().file.name)
+
+
+def test_attach_only_own_unattached_uploads_of_the_conversation(conversation, tenant):
+    from comms import errors
+    from comms.conversations.attachments import attachment_store, attachments_attach
+    from comms.conversations.bridge import _append_message
+
+    mine = attachment_store(conversation=conversation, data=png(), filename="a.png", uploaded_by=conversation.ada)
+    theirs = attachment_store(conversation=conversation, data=png(), filename="b.png", uploaded_by=conversation.bob)
+    message, _ = _append_message(conversation=conversation, sender=conversation.ada, body="pic", fanout=False)
+    with pytest.raises(errors.ValidationFailed) as refused:
+        attachments_attach(message=message, attachment_ids=[mine.pk, theirs.pk], uploader=conversation.ada)
+    assert refused.value.details["refused"] == [str(theirs.pk)]
+    assert attachments_attach(message=message, attachment_ids=[mine.pk], uploader=conversation.ada) == [mine]
+    assert Attachment.objects.get(pk=mine.pk).message_id == message.pk
+    with pytest.raises(errors.ValidationFailed):  # already carried by a message
+        attachments_attach(message=message, attachment_ids=[mine.pk], uploader=conversation.ada)
