@@ -107,6 +107,11 @@ InvalidTimezone = _error("COMMS_INVALID_TIMEZONE", 400, "Unknown time zone.")
 InvalidQuietHours = _error("COMMS_INVALID_QUIET_HOURS", 400, "Quiet hours need a start different from the end.")
 InvalidToken = _error("COMMS_INVALID_TOKEN", 400, "The link is invalid or has expired.")
 ImportFailed = _error("COMMS_IMPORT_FAILED", 400, "The import has bad rows and nothing was imported (atomic).")
+# Conversation attachments (issue 17).
+AttachmentTypeRefused = _error("COMMS_ATTACHMENT_TYPE", 415,
+                               "The file's content is not an allowed type (checked on the bytes, not the name).")
+AttachmentTooLarge = _error("COMMS_ATTACHMENT_TOO_LARGE", 413, "The attachment exceeds the size limit.")
+AttachmentLinkExpired = _error("COMMS_ATTACHMENT_LINK_EXPIRED", 410, "The download link has expired; ask for a new one.")
 
 
 def status_for(code: str) -> int:

@@ -492,3 +492,43 @@ CELERY_BEAT_SCHEDULE["preferences-double-opt-in"] = {
 COMMS_DIGEST_HANDLER = env.str("COMMS_DIGEST_HANDLER", default="comms.router.digests.digest_handler")
 # An event audience larger than this goes out through the COPY bulk path (one template, first channel).
 COMMS_EVENT_BULK_THRESHOLD = env.int("COMMS_EVENT_BULK_THRESHOLD", default=1000)
+# Conversations across channels, attachments, offline digests (issue 17, branch i17-channels).
+# Inbound person-to-person messages (SMS replies, email replies) are handed up to this callable.
+COMMS_INBOUND_MESSAGE_HANDLER = env.str("COMMS_INBOUND_MESSAGE_HANDLER",
+                                        default="comms.conversations.inbound.inbound_message_receive")
+COMMS_INBOUND_EMAIL_DOMAIN = env.str("COMMS_INBOUND_EMAIL_DOMAIN", default="reply.comms.localhost")
+# An inbound message from an address in no open conversation: "support" opens a support conversation
+# for the sender; "drop" records it (audit log + the webhook row's note) and keeps nothing else.
+COMMS_CONVERSATIONS_UNKNOWN_SENDER = env.str("COMMS_CONVERSATIONS_UNKNOWN_SENDER", default="support")
+COMMS_CONVERSATIONS_CATEGORY = env.str("COMMS_CONVERSATIONS_CATEGORY", default="messages")
+COMMS_CONVERSATIONS_PRIORITY = env.int("COMMS_CONVERSATIONS_PRIORITY", default=1)
+COMMS_SENDGRID_INBOUND_AUTH = env.str("COMMS_SENDGRID_INBOUND_AUTH", default="")  # "user:password"
+COMMS_POSTMARK_INBOUND_AUTH = env.str("COMMS_POSTMARK_INBOUND_AUTH", default="")  # "user:password"
+COMMS_OFFLINE_DIGEST_MINUTES = env.int("COMMS_OFFLINE_DIGEST_MINUTES", default=15)
+COMMS_OFFLINE_AFTER_MINUTES = env.int("COMMS_OFFLINE_AFTER_MINUTES", default=5)
+# Optional dotted path of callable(participant=) -> bool: is the participant connected (WebSocket presence)?
+COMMS_CONVERSATIONS_PRESENCE = env.str("COMMS_CONVERSATIONS_PRESENCE", default="")
+COMMS_ATTACHMENT_MAX_BYTES = env.int("COMMS_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+COMMS_ATTACHMENT_TYPES = env.list("COMMS_ATTACHMENT_TYPES", default=[
+    "image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"])
+COMMS_ATTACHMENT_LINK_SECONDS = env.int("COMMS_ATTACHMENT_LINK_SECONDS", default=300)
+# Attachment bytes: filesystem under var/attachments by default, S3 when a bucket is configured.
+_attachment_bucket = env.str("COMMS_ATTACHMENT_BUCKET", default="")
+STORAGES["attachments"] = (
+    {"BACKEND": "storages.backends.s3.S3Storage",
+     "OPTIONS": {"bucket_name": _attachment_bucket, "file_overwrite": False, "default_acl": "private",
+                 "querystring_auth": True,
+                 "endpoint_url": env.str("COMMS_ATTACHMENT_S3_ENDPOINT", default="") or None,
+                 "region_name": env.str("AWS_REGION", default="") or None}}
+    if _attachment_bucket else
+    {"BACKEND": "django.core.files.storage.FileSystemStorage",
+     "OPTIONS": {"location": str(VAR_DIR / "attachments"), "file_permissions_mode": 0o640}}
+)
+COMMS_ATTACHMENT_STORAGE = env.str("COMMS_ATTACHMENT_STORAGE", default="attachments")  # a STORAGES alias
+COMMS_ATTACHMENT_THUMBNAIL_PX = env.int("COMMS_ATTACHMENT_THUMBNAIL_PX", default=320)
+CELERY_BEAT_SCHEDULE["conversations-channels-tick"] = {
+    # Delivered receipts from outbound SMS/email statuses, and offline email digests.
+    "task": "comms.conversations.tasks.channels_tick",
+    "schedule": env.float("COMMS_CONVERSATIONS_TICK_SECONDS", default=30.0),
+    "options": {"queue": "p2", "expires": 120},
+}

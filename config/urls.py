@@ -28,6 +28,7 @@ urlpatterns = [
     path("", include("tracking.urls")),
     path("", include("admin_console.urls")),
     path("api/v1/", include("preferences.urls")),
+    path("api/v1/", include("comms.conversations.urls")),
     path("", include("preferences.page_urls")),
 ]
 

@@ -73,3 +73,10 @@ def message_address(*, tenant_id: object, message_id: object) -> tuple[str, str]
     if row is None or not row[1] or row[1] == "erased":
         return None
     return row[0], row[1]
+
+
+def delivered_times(*, message_ids: list) -> dict:
+    """{message id: delivered_at} for those of `message_ids` a provider reported delivered (or later
+    bounced/complained after delivery): conversations turn them into delivered receipts."""
+    return dict(Message.objects.filter(pk__in=message_ids, delivered_at__isnull=False)
+                .values_list("id", "delivered_at"))

@@ -274,6 +274,10 @@ class IntakeView(View):
         return _error(errors.MethodNotAllowed(f"{request.method} is not allowed here; allowed: {allowed}.",
                                               details={"allowed": allowed.split(", ")}), Allow=allowed)
 
+    def parse_body(self, body: bytes, content_type: str) -> Any:
+        """The stored payload; a provider posting multipart forms (inbound email) overrides this."""
+        return parse_payload(body, content_type)
+
     def accepted(self, webhook: WebhookEvent) -> HttpResponse:
         return HttpResponse("ok", content_type="text/plain")
 
@@ -315,7 +319,7 @@ class IntakeView(View):
                            remote_addr=request.META.get("REMOTE_ADDR") or None, received_at=timezone.now())
         malformed: Malformed | None = None
         try:
-            payload = parse_payload(body, content_type)
+            payload = self.parse_body(body, content_type)
         except Malformed as exc:
             payload, malformed = None, exc
         row.payload = payload

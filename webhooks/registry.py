@@ -11,6 +11,9 @@ from django.urls import URLPattern, path
 
 from webhooks.intake import IntakeView
 from webhooks.providers.esp import MailgunIntake, PostmarkIntake, SendGridIntake
+from webhooks.providers.inbound_email import (
+    MailgunInboundIntake, PostmarkInboundIntake, SendGridInboundIntake, SesInboundIntake,
+)
 from webhooks.providers.push import PushFeedbackIntake
 from webhooks.providers.ses import SesIntake
 from webhooks.providers.twilio import TwilioInboundIntake, TwilioStatusIntake
@@ -20,6 +23,8 @@ PROVIDERS: tuple[type[IntakeView], ...] = (
     SendGridIntake, MailgunIntake, PostmarkIntake, SesIntake, TwilioStatusIntake, TwilioInboundIntake,
     PushFeedbackIntake,
     TwilioVoiceStatusIntake, TwilioVoiceGatherIntake,
+    # Inbound email (replies to conversations): issue 17.
+    SendGridInboundIntake, MailgunInboundIntake, PostmarkInboundIntake, SesInboundIntake,
 )
 
 _BY_NAME: dict[str, type[IntakeView]] = {cls.name: cls for cls in PROVIDERS}

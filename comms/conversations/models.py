@@ -79,11 +79,17 @@ class Participant(models.Model):
     left_at = models.DateTimeField(null=True, blank=True)
     last_read_index = models.PositiveIntegerField(default=0)
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    # Offline notifications (bridge/offline.py): the highest message index already announced in an
+    # email digest, and when, so a participant gets one digest per window and never one per message.
+    notified_index = models.PositiveIntegerField(default=0)
+    notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
+            # An unknown SMS/email sender routed to a support conversation has only its channel address.
             models.CheckConstraint(
-                condition=Q(recipient__isnull=False) | Q(staff_user__isnull=False), name="participant_has_identity"),
+                condition=Q(recipient__isnull=False) | Q(staff_user__isnull=False) | ~Q(address=""),
+                name="participant_has_identity"),
             models.UniqueConstraint(fields=["conversation", "recipient"], condition=Q(left_at__isnull=True),
                                     name="participant_active_recipient_once"),
             models.UniqueConstraint(fields=["conversation", "staff_user"], condition=Q(left_at__isnull=True),

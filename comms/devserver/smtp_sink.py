@@ -2,6 +2,10 @@
 
 It speaks real SMTP on 127.0.0.1, so the delivery engine runs exactly the code it runs against a
 production relay. Tests subclass ``SinkHandler`` to script replies (451, 550, slow DATA).
+
+Mail addressed to a conversation's reply address (``conv+<token>@COMMS_INBOUND_EMAIL_DOMAIN``) is
+also handed to the inbound path the ESPs' inbound webhooks use (``webhooks.inbound.inbound_deliver``),
+so replying to a conversation email works in development without any provider.
 """
 
 from __future__ import annotations
@@ -15,6 +19,11 @@ from email.message import Message as EmailMessage
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
+from anymail.inbound import AnymailInboundMessage
+from django.conf import settings
+from django.db import close_old_connections
+
+from webhooks.inbound import inbound_deliver, normalise
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +56,32 @@ class SinkHandler:
             if self.maildir is not None:
                 self.maildir.add(raw)
         log.debug("sink: %s -> %s", envelope.mail_from, ",".join(envelope.rcpt_tos))
+        replies = [r for r in envelope.rcpt_tos if is_conversation_address(r)]
+        if replies:
+            # The ORM is synchronous: run it off the event loop's thread.
+            await asyncio.to_thread(conversation_reply, raw, replies[0], envelope.mail_from)
         return "250 Message accepted for delivery"
+
+
+def is_conversation_address(address: str) -> bool:
+    local, _, domain = address.rpartition("@")
+    if not local.lower().startswith("conv+"):
+        return False  # checked first: ordinary mail never touches settings (a sink may run without Django)
+    return domain.lower() == settings.COMMS_INBOUND_EMAIL_DOMAIN.lower()
+
+
+def conversation_reply(raw: bytes, rcpt: str, mail_from: str) -> str:
+    """Hand a mail sent to a conversation's reply address to the inbound path (as an ESP route would)."""
+    close_old_connections()
+    try:
+        message = AnymailInboundMessage.parse_raw_mime_bytes(raw)
+        message.envelope_recipient, message.envelope_sender = rcpt, mail_from
+        return inbound_deliver(normalise(message, provider="smtp_sink", webhook_id=None))
+    except Exception:  # the sink always accepts; a failed hand-off is logged, as a provider would retry
+        log.exception("sink: reply to %s not handed to the conversation", rcpt)
+        return "failed"
+    finally:
+        close_old_connections()
 
 
 def start_sink(handler: SinkHandler, *, host: str = "127.0.0.1", port: int = 2525) -> Controller:

@@ -40,10 +40,21 @@ def compliance_headers(message: Any) -> dict[str, str]:
     }
 
 
+# Threading headers (RFC 5322 section 3.6.4) a sender may set per message through its metadata
+# (conversations: every mail of a conversation refers to the conversation's root Message-ID).
+THREAD_HEADERS = ("In-Reply-To", "References")
+
+
+def thread_headers(message: Any) -> dict[str, str]:
+    """The allowed threading headers from ``metadata['email_headers']`` (nothing else passes)."""
+    given = (getattr(message, "metadata", None) or {}).get("email_headers") or {}
+    return {name: str(given[name])[:900] for name in THREAD_HEADERS if isinstance(given, dict) and given.get(name)}
+
+
 def build_email(message: Any, content: Content, config: dict[str, Any]) -> EmailMultiAlternatives:
     """The RFC 5322 message every email provider sends: stable Message-ID across retries."""
     from_email = config.get("from_email") or message.metadata.get("from_email") or settings.DEFAULT_FROM_EMAIL
-    headers = {**compliance_headers(message), **content.data.get("headers", {})}
+    headers = {**compliance_headers(message), **thread_headers(message), **content.data.get("headers", {})}
     # Non-critical mail shows its unsubscribe and preferences links in the body too (a footer unless the
     # template placed {{unsubscribe_url}} / {{preferences_url}} itself).
     body, body_html = body_with_links(message, content.body, content.body_html)

@@ -23,7 +23,7 @@ from django.core.mail.backends.smtp import EmailBackend
 
 from comms.enums import Channel
 from delivery.channels.email import (
-    CENTER_PLACEHOLDER, build_email, message_id as email_message_id, message_preferences_url,
+    CENTER_PLACEHOLDER, build_email, thread_headers, message_id as email_message_id, message_preferences_url,
     message_unsubscribe_token, wants_unsubscribe,
 )
 from delivery.providers.base import Content, Provider, SendResult
@@ -163,7 +163,8 @@ class SmtpProvider(Provider):
             content = replace(content, body_html=tracked["html"])
         footer = (getattr(message, "locale", ""), bool(getattr(message, "recipient_id", None))) if unsubscribe else ()
         key = (content.subject, content.body, content.body_html, message.metadata.get("from_email"),
-               message.metadata.get("reply_to"), tuple(sorted(content.data.get("headers", {}).items())), unsubscribe,
+               message.metadata.get("reply_to"), tuple(sorted(content.data.get("headers", {}).items())),
+               tuple(sorted(thread_headers(message).items())), unsubscribe,
                footer)  # the links footer's language and whether it has a preference center link
         cached = self._rendered.get(key)
         if cached is None:

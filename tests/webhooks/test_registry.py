@@ -60,7 +60,10 @@ def test_names_and_urls_are_unique_and_rows_keep_the_same_headers_as_before():
 def test_body_caps_are_declared_by_the_providers_and_settings_still_override(settings):
     """The caps once listed in settings (SendGrid 8 MB, SES 300 KB, Twilio and push 64 KB, others 1 MB)."""
     before = {"sendgrid": 8 * 1024 * 1024, "mailgun": 1024 * 1024, "postmark": 1024 * 1024, "ses": 300 * 1024,
-              "twilio": 64 * 1024, "twilio_sms": 64 * 1024, "push": 64 * 1024}
+              "twilio": 64 * 1024, "twilio_sms": 64 * 1024, "push": 64 * 1024,
+              # Inbound email (conversations): ESPs forward mails with attachments up to ~25 MB.
+              "sendgrid_inbound": 26 * 1024 * 1024, "mailgun_inbound": 26 * 1024 * 1024,
+              "postmark_inbound": 26 * 1024 * 1024, "ses_inbound": 300 * 1024}
     before |= {"twilio_voice": 64 * 1024, "twilio_voice_gather": 64 * 1024}  # voice: Twilio's form fields
     assert {c.name: c().body_limit() for c in PROVIDERS} == before
     settings.COMMS_WEBHOOK_MAX_BYTES = {"default": 10, "ses": 5}

@@ -33,6 +33,7 @@ from delivery import selectors as delivery_selectors
 from preferences import services as preferences
 from tracking.models import BounceType, EventType
 from tracking.normalised import NormalisedEvent
+from webhooks.inbound import InboundMedia, InboundMessage, inbound_deliver
 from webhooks.intake import NO_EVENT, Handled, IntakeView, SignatureInvalid, require
 from webhooks.models import WebhookEvent
 
@@ -185,14 +186,34 @@ class TwilioInboundIntake(TwilioIntakeBase):
 
 
 def inbound_handle(webhook: WebhookEvent) -> tuple[str, str, str | None]:
-    """(state, note, reply) for a stored inbound SMS: STOP/START/HELP through preferences."""
+    """(state, note, reply) for a stored inbound SMS: STOP/START/HELP through preferences first; any
+    other text is a person's message, handed to COMMS_INBOUND_MESSAGE_HANDLER (conversations)."""
     p = webhook.payload if isinstance(webhook.payload, dict) else {}
     to_number, from_number = str(p.get("To", "")), str(p.get("From", ""))
     # MessageSid identifies the inbound message: a retried or re-processed copy applies nothing twice.
     sid = str(p.get("MessageSid") or p.get("SmsSid") or "")
     reply = None
-    for tenant in tenants_for_number(to_number):
+    tenants = tenants_for_number(to_number)
+    for tenant in tenants:
         reply = preferences.sms_keyword_handle(tenant=tenant, from_number=from_number, to_number=to_number,
                                                body=str(p.get("Body", "")),
                                                source_ref=f"twilio:{sid}" if sid else "")
-    return WebhookEvent.State.PROCESSED, "keyword applied" if reply is not None else "no keyword: not a command", reply
+    if reply is not None:
+        return WebhookEvent.State.PROCESSED, "keyword applied", reply
+    note = inbound_deliver(InboundMessage(
+        channel="sms", provider="twilio", sender=from_number, to=to_number, text=str(p.get("Body", "")),
+        provider_ref=f"twilio:{sid}" if sid else "", media=media_of(p), tenant_ids=tuple(t.pk for t in tenants),
+        webhook_id=webhook.pk))
+    return WebhookEvent.State.PROCESSED, f"no keyword: {note}"[:2000], None
+
+
+def media_of(payload: dict) -> tuple[InboundMedia, ...]:
+    """MMS media as Twilio lists them: NumMedia, then MediaUrl<n> / MediaContentType<n> (n from 0)
+    (twilio.com/docs/messaging/guides/webhook-request). Fetched later, through comms.netsafe."""
+    try:
+        count = min(int(payload.get("NumMedia") or 0), 10)  # Twilio allows at most 10 media per MMS
+    except (TypeError, ValueError):
+        return ()
+    return tuple(InboundMedia(url=str(payload.get(f"MediaUrl{n}", "")),
+                              content_type=str(payload.get(f"MediaContentType{n}", "")))
+                 for n in range(count) if payload.get(f"MediaUrl{n}"))

@@ -11,6 +11,10 @@ ringing → in-progress → completed (``AnsweredBy`` when machine detection was
 ``Digits`` POSTed to a ``<Gather>``'s action first), or ends busy / no-answer / failed / canceled
 (``call_outcomes[to] = {"status": "busy"}``, or ``{"answered_by": "machine_end_beep"}``,
 ``{"digits": "2"}``). Callbacks go to loopback URLs only.
+
+A handset's reply: ``inbound_sms`` builds the form Twilio posts to the number's inbound webhook,
+signed with the auth token as Twilio signs it (X-Twilio-Signature), with MMS media served by the
+stand-in under .../Messages/<sid>/Media/<id> (basic auth, as accounts that enforce media auth).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from http.server import BaseHTTPRequestHandler
 
 from urllib.parse import parse_qs
 from xml.etree import ElementTree
+
+from twilio.request_validator import RequestValidator
 
 from comms.devserver.standins.httpserver import StandInServer
 from comms.devserver.standins.twilio_callbacks import CallbackSender
@@ -43,10 +49,24 @@ class TwilioStandIn:
         self.sms_outcomes: dict[str, tuple[str, str]] = {}  # to -> (final MessageStatus, ErrorCode)
         self.call_outcomes: dict[str, dict] = {}  # to -> {"status", "answered_by", "digits", "duration"}
         self.callbacks = CallbackSender(account_sid, lambda: self.auth_token, delay=callback_delay)
+        self.media: dict[str, tuple[bytes, str]] = {}  # path -> (bytes, content type)
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as Twilio's API
+
+            def do_GET(self):
+                expected = "Basic " + base64.b64encode(f"{stand_in.account_sid}:{stand_in.auth_token}".encode()).decode()
+                if self.headers.get("Authorization") != expected:
+                    return self._reply(401, {"code": 20003, "message": "Authenticate", "status": 401})
+                found = stand_in.media.get(self.path)
+                if found is None:
+                    return self._reply(404, {"code": 20404, "message": "Not found", "status": 404})
+                self.send_response(200)
+                self.send_header("Content-Type", found[1])
+                self.send_header("Content-Length", str(len(found[0])))
+                self.end_headers()
+                self.wfile.write(found[0])
 
             def do_POST(self):
                 if stand_in.latency_ms:  # Twilio answers in 150-400 ms (benchmarks set this)
@@ -114,6 +134,19 @@ class TwilioStandIn:
         self.server.shutdown()
         self.server.server_close()
         self.callbacks.close()
+
+    def inbound_sms(self, *, url: str, sender: str, to: str, body: str,
+                    media: list[tuple[bytes, str]] = ()) -> tuple[dict[str, str], str]:
+        """(form fields, X-Twilio-Signature) of the webhook Twilio posts to `url` for a handset's reply
+        (twilio.com/docs/messaging/guides/webhook-request), media stored here for fetching."""
+        sid = "MM" + secrets.token_hex(16) if media else "SM" + secrets.token_hex(16)
+        fields = {"MessageSid": sid, "SmsSid": sid, "AccountSid": self.account_sid, "From": sender, "To": to,
+                  "Body": body, "NumMedia": str(len(media)), "NumSegments": "1", "ApiVersion": "2010-04-01"}
+        for n, (data, content_type) in enumerate(media):
+            path = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}/Media/ME{secrets.token_hex(16)}"
+            self.media[path] = (data, content_type)
+            fields[f"MediaUrl{n}"], fields[f"MediaContentType{n}"] = self.url + path, content_type
+        return fields, RequestValidator(self.auth_token).compute_signature(url, fields)
 
     # -- what Twilio does after accepting (on the sender's thread) ----------------------------------------
     def sms_progress(self, form: dict, sid: str) -> None:
