@@ -107,6 +107,9 @@ InvalidTimezone = _error("COMMS_INVALID_TIMEZONE", 400, "Unknown time zone.")
 InvalidQuietHours = _error("COMMS_INVALID_QUIET_HOURS", 400, "Quiet hours need a start different from the end.")
 InvalidToken = _error("COMMS_INVALID_TOKEN", 400, "The link is invalid or has expired.")
 ImportFailed = _error("COMMS_IMPORT_FAILED", 400, "The import has bad rows and nothing was imported (atomic).")
+InvalidSubscription = _error("COMMS_INVALID_SUBSCRIPTION", 400, "The Web Push subscription is not valid.")
+WebPushUnavailable = _error("COMMS_WEBPUSH_UNAVAILABLE", 503,
+                            "Web Push is not set up: no VAPID key pair (run manage.py comms_vapid_keys).")
 
 
 def status_for(code: str) -> int:
