@@ -29,6 +29,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+import certifi
 import requests
 from django.conf import settings
 from py_vapid import Vapid
@@ -68,13 +69,8 @@ class _PinnedAdapter(HTTPAdapter):
         host, port, ip = resolve_safe(request.url)
         parts = urlsplit(request.url)
         request.headers["Host"] = parts.netloc
-        pool_kwargs = {"server_hostname": host, "assert_hostname": host}
-        if verify is False:
-            pool_kwargs["cert_reqs"] = "CERT_NONE"
-        else:
-            pool_kwargs["cert_reqs"] = "CERT_REQUIRED"
-            if isinstance(verify, str):
-                pool_kwargs["ca_certs"] = verify
+        pool_kwargs = {"server_hostname": host, "assert_hostname": host, "cert_reqs": "CERT_REQUIRED",
+                       "ca_certs": verify if isinstance(verify, str) else certifi.where()}
         return self.poolmanager.connection_from_host(ip, port, scheme=parts.scheme, pool_kwargs=pool_kwargs)
 
 
@@ -109,6 +105,7 @@ class WebPushProvider(Provider):
         if session is None:
             session = requests.Session()
             session.trust_env = False  # endpoints are customer-supplied: no proxy or netrc from the environment
+            session.max_redirects = 0  # push services answer, they do not redirect (RFC 8030 section 5)
             adapter = _PinnedAdapter(pool_connections=16, pool_maxsize=4, max_retries=0)
             session.mount("https://", adapter)
             if self.config.get("ca_bundle"):
@@ -213,6 +210,8 @@ class WebPushProvider(Provider):
         """(outcome, code, ref, maybe_accepted, detail) of one POST."""
         if not keys:
             return "permanent", "keys_unreadable", "", False, "the subscription keys cannot be decrypted"
+        if not endpoint.startswith("https://"):  # registration refuses these; a row written otherwise is not sent
+            return "permanent", "COMMS_INVALID_SUBSCRIPTION", "", False, "the endpoint is not an https URL"
         try:
             response = webpush({"endpoint": endpoint, "keys": keys}, data=data.decode(),
                                headers={**extra, **self._vapid_headers(endpoint)}, ttl=ttl,
@@ -228,6 +227,8 @@ class WebPushProvider(Provider):
             return "permanent", str(status or "webpush_error"), "", False, detail
         except errors.UnsafeDestination as exc:
             return "permanent", exc.code, "", False, exc.message
+        except requests.exceptions.TooManyRedirects as exc:
+            return "permanent", "redirect", "", False, str(exc)
         except requests.exceptions.ConnectTimeout as exc:
             return "transient", "timeout", "", False, str(exc)
         except requests.exceptions.Timeout as exc:  # the request may have been read: retry here, no failover

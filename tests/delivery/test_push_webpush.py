@@ -156,3 +156,14 @@ def test_only_a_pruned_subscription_left_refuses_the_next_push_up_front(api, adm
     drain_all()
     response = api.post("/api/v1/messages", {"channel": "push", "recipient_id": "ada", "body": "b"}, format="json")
     assert (response.status_code, response.json()["code"]) == (422, "COMMS_NO_DEVICES")
+
+
+def test_a_plain_http_endpoint_written_around_the_api_is_never_posted_to(api, admin_api, ada, push_service, vapid):
+    sub = _subscribe(admin_api, push_service, vapid)
+    plain = sub["endpoint"].replace("https://", "http://")
+    Device.objects.filter(token=sub["endpoint"]).update(token=plain)
+    message_id = _push(api)
+    drain_all()
+    message = Message.objects.get(id=message_id)
+    assert (message.status, message.failure_code) == (Status.FAILED, "COMMS_INVALID_SUBSCRIPTION")
+    assert not push_service.received and not push_service.refused
