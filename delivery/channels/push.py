@@ -29,28 +29,38 @@ def targets(message: Any, *, platforms: tuple[str, ...] = TOKEN_PLATFORMS,
     `platforms`: a recipient's active devices (only the one named by the address, when it names one),
     else the raw token (a bare token is taken as an Android FCM token; a bare Web Push endpoint has no
     keys and is never sent)."""
-    active = Device.objects.filter(tenant_id=message.tenant_id, disabled_at__isnull=True, platform__in=platforms)
+    return vendor_targets(message, platforms=platforms, fields=fields)[0]
+
+
+def vendor_targets(message: Any, *, platforms: tuple[str, ...] = TOKEN_PLATFORMS,
+                   fields: tuple[str, ...] = ()) -> tuple[list[tuple], SendResult | None]:
+    """(targets as ``targets()``, and when there are none, what the vendor answers), in one query.
+
+    With no device on the vendor's `platforms` but active devices another push vendor serves, the
+    answer is a transient ``COMMS_OTHER_VENDOR`` (not a provider fault, nothing was sent): the message
+    moves on to the next vendor of the push chain. Else ``COMMS_NO_DEVICES``. A push reaches the
+    devices of the first vendor in the chain that has any (docs/api.md, "Web Push")."""
+    active = Device.objects.filter(tenant_id=message.tenant_id, disabled_at__isnull=True)
     columns = ("token", "platform", "id", *fields)
     if message.recipient_id is not None:
-        devices = list(active.filter(recipient_id=message.recipient_id).values_list(*columns))
+        every = list(active.filter(recipient_id=message.recipient_id).values_list(*columns))
+        devices = [d for d in every if d[1] in platforms]
         one = [d for d in devices if d[0] == message.recipient_address]
-        return one or devices
-    known = list(active.filter(token=message.recipient_address).values_list(*columns))
-    if known or "android" not in platforms:
-        return known
-    return [(message.recipient_address, "android", None, *("" for _ in fields))]
+        if one or devices:
+            return one or devices, None
+        if every:
+            return [], SendResult.transient("COMMS_OTHER_VENDOR",
+                                            "the recipient's devices are served by another push vendor")
+        return [], _NO_DEVICES
+    known = list(active.filter(token=message.recipient_address, platform__in=platforms).values_list(*columns))
+    if known:
+        return known, None
+    if "android" in platforms:
+        return [(message.recipient_address, "android", None, *("" for _ in fields))], None
+    return [], _NO_DEVICES
 
 
-def no_targets(message: Any, *, platforms: tuple[str, ...]) -> SendResult:
-    """What a vendor answers when the message has no device on its platforms. When the recipient has
-    active devices another push vendor serves, a transient ``COMMS_OTHER_VENDOR`` (not a provider fault,
-    nothing was sent) moves the message to the next vendor of the push chain; else ``COMMS_NO_DEVICES``.
-    A push reaches the devices of the first vendor in the chain that has any (docs/operations.md)."""
-    if message.recipient_id is not None and Device.objects.filter(
-            tenant_id=message.tenant_id, recipient_id=message.recipient_id, disabled_at__isnull=True).exclude(
-            platform__in=platforms).exists():
-        return SendResult.transient("COMMS_OTHER_VENDOR", "the recipient's devices are served by another push vendor")
-    return SendResult.permanent("COMMS_NO_DEVICES", "the recipient has no active push device")
+_NO_DEVICES = SendResult.permanent("COMMS_NO_DEVICES", "the recipient has no active push device")
 
 
 def settle(message: Any, result: SendResult, *, vendor: str) -> int:

@@ -241,8 +241,8 @@ class FcmProvider(Provider):
 
     def prepare(self, message: Any, content: Content) -> dict:
         """On the engine's thread: the devices to reach (the push channel's database read)."""
-        targets = push.targets(message)
-        return {"targets": targets, "none": None if targets else push.no_targets(message, platforms=push.TOKEN_PLATFORMS)}
+        targets, none = push.vendor_targets(message, platforms=push.TOKEN_PLATFORMS)
+        return {"targets": targets, "none": none}
 
     def send(self, message: Any, content: Content) -> SendResult:
         """A send outside the engine: the devices to reach, then the requests. Pruning the dead ones is

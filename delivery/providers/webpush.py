@@ -170,15 +170,14 @@ class WebPushProvider(Provider):
     # -- send -----------------------------------------------------------------------------------------------
     def prepare(self, message: Any, content: Content) -> dict:
         """On the engine's thread: the subscriptions (their keys decrypted) to reach."""
-        rows = push.targets(message, platforms=push.WEBPUSH_PLATFORMS, fields=("keys_encrypted",))
+        rows, none = push.vendor_targets(message, platforms=push.WEBPUSH_PLATFORMS, fields=("keys_encrypted",))
         targets = []
         for endpoint, _platform, device_id, keys in rows:
             try:
                 targets.append((endpoint, device_id, kernel_webpush.keys_decrypt(keys)))
             except ValueError:
                 targets.append((endpoint, device_id, None))
-        return {"targets": targets,
-                "none": None if targets else push.no_targets(message, platforms=push.WEBPUSH_PLATFORMS)}
+        return {"targets": targets, "none": none}
 
     def send(self, message: Any, content: Content) -> SendResult:
         return self.send_prepared(message, content, self.prepare(message, content))
