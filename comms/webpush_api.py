@@ -20,8 +20,8 @@ from typing import Any
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
-from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -33,6 +33,17 @@ from comms.services import device_unregister, webpush_subscribe
 from comms.throttles import public_throttle
 
 FIELDS = {"endpoint", "keys", "expirationTime", "app_id"}
+# For the OpenAPI schema only: the body is checked by comms.webpush.subscription_validate (typed errors).
+SUBSCRIPTION_DOC = inline_serializer("WebPushSubscription", {
+    "endpoint": serializers.URLField(help_text="https push service URL (PushSubscription.endpoint)"),
+    "keys": inline_serializer("WebPushKeys", {
+        "p256dh": serializers.CharField(help_text="base64url, 65-byte uncompressed P-256 point"),
+        "auth": serializers.CharField(help_text="base64url, 16 bytes"),
+    }),
+    "expirationTime": serializers.IntegerField(required=False, allow_null=True),
+    "app_id": serializers.CharField(required=False, max_length=255),
+})
+ENDPOINT_DOC = inline_serializer("WebPushEndpoint", {"endpoint": serializers.URLField()})
 STATIC = Path(__file__).resolve().parent / "static" / "comms" / "webpush"
 
 
@@ -52,7 +63,7 @@ def subscription_from(data: Any) -> tuple[webpush.Subscription, str]:
 class RecipientWebPushApi(APIView):
     required_scopes = {"POST": "messages:send"}
 
-    @extend_schema(request=dict, responses={201: dict, 200: dict})
+    @extend_schema(request=SUBSCRIPTION_DOC, responses={201: dict, 200: dict})
     def post(self, request, external_id: str):
         subscription, app_id = subscription_from(request.data)
         recipient = Recipient.objects.filter(tenant=request.user.tenant, external_id=external_id).first()
@@ -66,7 +77,7 @@ class RecipientWebPushApi(APIView):
 class WebPushUnsubscribeApi(APIView):
     required_scopes = {"POST": "messages:send"}
 
-    @extend_schema(request=dict, responses=dict)
+    @extend_schema(request=ENDPOINT_DOC, responses=dict)
     def post(self, request):
         endpoint = request.data.get("endpoint") if isinstance(request.data, dict) else None
         if not isinstance(endpoint, str) or not endpoint:

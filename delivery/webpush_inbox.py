@@ -17,19 +17,19 @@ from comms import errors
 from comms.models import Device
 from comms.serializers import device_representation
 from comms.services import device_unregister, webpush_subscribe
-from comms.webpush_api import subscription_from
+from comms.webpush_api import ENDPOINT_DOC, SUBSCRIPTION_DOC, subscription_from
 from delivery.inbox import InboxView
 
 
 class InboxWebPushApi(InboxView):
-    @extend_schema(request=dict, responses={201: dict, 200: dict})
+    @extend_schema(request=SUBSCRIPTION_DOC, responses={201: dict, 200: dict})
     def post(self, request):
         subscription, app_id = subscription_from(request.data)
         device, created = webpush_subscribe(recipient=request.user.recipient, subscription=subscription,
                                             app_id=app_id)
         return Response(device_representation(device), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
-    @extend_schema(request=dict, responses=dict)
+    @extend_schema(request=ENDPOINT_DOC, responses=dict)
     def delete(self, request):
         endpoint = request.data.get("endpoint") if isinstance(request.data, dict) else None
         if not isinstance(endpoint, str) or not endpoint:
