@@ -71,3 +71,29 @@ def test_start_up_check_names_a_missing_vapid_pair(settings, tmp_path, db):
 
     webpush.vapid_generate()
     assert any("mailto:" in e.msg for e in provider_credentials(None))
+
+
+def test_admin_configures_a_webpush_provider_row_that_sends(admin_client, api, admin_api, vapid, settings, tmp_path):
+    """Web Push needs no stored credentials (the VAPID pair is the deployment's key file): a row added in
+    the admin with its options is enough, and the next push goes through it."""
+    from comms.devserver.standins.webpush import WebPushStandIn
+
+    settings.COMMS_OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+    service = WebPushStandIn(folder=tmp_path / "pki")
+    try:
+        form = {"tenant": "", "channel": "push", "name": "webpush-eu", "provider_class": WEBPUSH, "is_primary": "on",
+                "order": "1", "api_endpoint": "", "options": f'{{"ca_bundle": "{service.cert}", "timeout": 3}}',
+                "rate_limit": "50", "daily_limit": "", "status": "active", "failover": "",
+                "created_at_0": "2026-12-05", "created_at_1": "00:00:00"}
+        response = admin_client.post("/admin/delivery/channelprovider/add/", form)
+        errors_ = response.context["adminform"].form.errors if response.status_code == 200 else None
+        assert response.status_code == 302, errors_
+        row = ChannelProvider.objects.get(name="webpush-eu")
+        assert (row.provider_class, row.rate_limit, row.options["timeout"]) == (WEBPUSH, 50, 3)
+        admin_api.put("/api/v1/recipients/ada", {"email": "ada@example.com"}, format="json")
+        admin_api.post("/api/v1/recipients/ada/webpush", service.subscribe(vapid), format="json")
+        _push(api)
+        drain_all()
+        assert Message.objects.get().provider == "webpush-eu" and len(service.received) == 1
+    finally:
+        service.close()
