@@ -9,7 +9,9 @@ service worker registered and activated at scope /webpush/) and the browser's re
 with nothing posted to comms. The second test replaces only PushManager.subscribe/getSubscription (an init script) with
 one that returns a real subscription issued by the stand-in push service, so everything after it runs
 for real: the script's POST with the inbox token, the stored device, a push through pywebpush that the
-stand-in decrypts, and the "Turn off" path.
+stand-in decrypts, the service worker showing that decrypted payload as a notification (handed to it
+with the DevTools protocol's ServiceWorker.deliverPushMessage, as the browser's push service would),
+and the "Turn off" path.
 """
 
 from __future__ import annotations
@@ -108,7 +110,29 @@ def test_page_hands_the_subscription_to_comms_and_a_push_reaches_it(live_server,
         message_enqueue(tenant=tenant_get_default(),
                         spec=SendSpec(channel="push", recipient_id="ada", subject="Hi", body="from the page"))
         drain_all()
-        assert json.loads(push_service.received[-1]["payload"])["body"] == "from the page"
+        payload = push_service.received[-1]["payload"]
+        assert json.loads(payload)["body"] == "from the page"
+        # The service worker's push handler, fed the payload the push service decrypted (what the browser
+        # would hand it), through the DevTools protocol: it shows the notification.
+        cdp = page.context.new_cdp_session(page)
+        registrations: list[dict] = []
+        cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
+        cdp.send("ServiceWorker.enable")
+        page.wait_for_timeout(500)
+        reg = next(r for r in registrations if r["scopeURL"].endswith("/webpush/") and not r["isDeleted"])
+        cdp.send("ServiceWorker.deliverPushMessage", {"origin": live_server.url, "registrationId": reg["registrationId"],
+                                                      "data": payload})
+        shown = page.evaluate("""async () => {
+            const reg = await navigator.serviceWorker.getRegistration('/webpush/');
+            for (let i = 0; i < 50; i++) {
+              const n = await reg.getNotifications();
+              if (n.length) return n.map(x => ({title: x.title, body: x.body, data: x.data}));
+              await new Promise(r => setTimeout(r, 100));
+            }
+            return [];
+        }""")
+        assert [(n["title"], n["body"]) for n in shown] == [("Hi", "from the page")]
+        assert shown[0]["data"]["message_id"] == json.loads(payload)["message_id"]
 
         page.set_viewport_size({"width": 360, "height": 760})
         page.screenshot(path=str(SHOTS / "webpush-subscribe-360.png"), full_page=True)
