@@ -46,16 +46,20 @@ def vendor_targets(message: Any, *, platforms: tuple[str, ...] = TOKEN_PLATFORMS
         every = list(active.filter(recipient_id=message.recipient_id).values_list(*columns))
         devices = [d for d in every if d[1] in platforms]
         one = [d for d in devices if d[0] == message.recipient_address]
-        if one or devices:
+        named_elsewhere = not one and any(d[0] == message.recipient_address for d in every)
+        if (one or devices) and not named_elsewhere:  # an address naming another vendor's device is not ours
             return one or devices, None
         if every:
             return [], SendResult.transient("COMMS_OTHER_VENDOR",
                                             "the recipient's devices are served by another push vendor")
         return [], _NO_DEVICES
-    known = list(active.filter(token=message.recipient_address, platform__in=platforms).values_list(*columns))
+    named = list(active.filter(token=message.recipient_address).values_list(*columns))
+    known = [d for d in named if d[1] in platforms]
     if known:
         return known, None
-    if "android" in platforms:
+    if named:
+        return [], SendResult.transient("COMMS_OTHER_VENDOR", "the device is served by another push vendor")
+    if "android" in platforms and not message.recipient_address.startswith("https://"):
         return [(message.recipient_address, "android", None, *("" for _ in fields))], None
     return [], _NO_DEVICES
 

@@ -167,3 +167,44 @@ def test_a_plain_http_endpoint_written_around_the_api_is_never_posted_to(api, ad
     message = Message.objects.get(id=message_id)
     assert (message.status, message.failure_code) == (Status.FAILED, "COMMS_INVALID_SUBSCRIPTION")
     assert not push_service.received and not push_service.refused
+
+
+def test_a_push_addressed_to_one_browser_goes_only_there_through_the_chain(api, admin_api, ada, push_service, vapid,
+                                                                           fcm):
+    """`to` names a Web Push endpoint of a recipient who also has an app: FCM (first in the chain) must
+    not send it to the app's devices; Web Push sends it to that one browser."""
+    ChannelProvider.objects.filter(name="webpush").update(is_primary=False, order=2)
+    admin_api.post("/api/v1/recipients/ada/devices", {"token": "android-token-0001", "platform": "android"},
+                   format="json")
+    browser = _subscribe(admin_api, push_service, vapid)
+    _subscribe(admin_api, push_service, vapid)  # a second browser, not addressed
+    message_id = _push(api, to=browser["endpoint"])
+    drain_all()
+    assert Message.objects.get(id=message_id).provider == "webpush"
+    assert not fcm.messages and len(push_service.received) == 1
+    assert push_service.received[0]["subscription"] == browser["endpoint"].rsplit("/", 1)[1]
+
+
+def test_a_browser_that_refused_for_now_gets_a_follow_up_the_others_do_not(api, admin_api, ada, push_service, vapid):
+    """Two browsers; one answers 429: the message is sent, and that browser alone gets the push later
+    (a follow-up addressed to its endpoint, which the push address check must accept)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from delivery.services import waiting_promote
+
+    busy = _subscribe(admin_api, push_service, vapid)
+    _subscribe(admin_api, push_service, vapid)
+    push_service.fail(busy["endpoint"].rsplit("/", 1)[1], 429)
+    message_id = _push(api)
+    drain_all()
+    assert Message.objects.get(id=message_id).status == Status.SENT and len(push_service.received) == 1
+    [follow_up] = Message.objects.filter(fallback_of=message_id)
+    assert (follow_up.recipient_address, follow_up.status) == (busy["endpoint"], Status.SCHEDULED)
+    later = timezone.now() + timedelta(minutes=10)
+    waiting_promote(now=later)
+    drain_all(clock=lambda: later)
+    follow_up.refresh_from_db()
+    assert (follow_up.status, follow_up.provider) == (Status.SENT, "webpush")
+    assert [r["subscription"] for r in push_service.received][1:] == [busy["endpoint"].rsplit("/", 1)[1]]
