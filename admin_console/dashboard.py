@@ -17,6 +17,7 @@ from django.utils.module_loading import import_string
 from admin_console import stats, workers
 from comms.enums import Priority, Status
 from delivery import health
+from delivery import routing
 from delivery.models import ChannelProvider
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ def rolling_quality(*, tenant_id: Any = None, now: datetime | None = None, point
 def provider_names(extra: set[str] = frozenset()) -> list[tuple[str, str]]:
     """(channel, provider) for every configured provider plus any that appears in the figures."""
     found = set(ChannelProvider.objects.values_list("channel", "name"))
-    for channel, path in settings.COMMS_CHANNEL_PROVIDERS.items():
+    for channel, path in routing.settings_providers():
         try:
             found.add((channel, import_string(path).name))
         except ImportError:

@@ -10,6 +10,10 @@ inbox table, signed Standard Webhooks POSTs into a loopback receiver, and voice 
 Twilio SDK's Calls API into the Twilio stand-in (which then POSTs each call's four signed status
 callbacks to the receiver). It prints figures and
 asserts nothing; results go into docs/benchmarks.md by hand.
+
+Web Push ("webpush" in the figures): push messages to recipients whose only device is a browser
+subscription, through the push chain [fcm, webpush] (FCM passes them on), pywebpush (RFC 8291
+encryption, VAPID) over HTTPS into the Web Push stand-in process, which decrypts every one.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from comms.devserver.embedded import free_port  # noqa: E402
 MIX = {"email": 0.4, "sms": 0.2, "push": 0.2, "in_app": 0.1, "webhook": 0.1}
 # Voice calls (Twilio Calls API through the SDK, TwiML built per call) on top of N: 5 % more messages.
 MIX["voice"] = 0.05
+MIX["webpush"] = 0.1  # channel push, provider webpush (see the docstring)
 SID, TOKEN = "AC" + "7" * 32, "bench-token"
 
 
@@ -46,7 +51,34 @@ def _provider_env(folder: Path) -> dict[str, str]:
             "TWILIO_BASE_URL": f"http://127.0.0.1:{twilio_port}", "FCM_SERVICE_ACCOUNT_FILE": str(credential),
             "FCM_ENDPOINT": f"http://127.0.0.1:{fcm_port}", "COMMS_OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8",
             # An account whose calls-per-second limit was raised (Twilio's default is 1 call/s).
-            "TWILIO_VOICE_CPS": "10000"}
+            "TWILIO_VOICE_CPS": "10000", **_webpush_env(folder)}
+
+
+def _webpush_env(folder: Path) -> dict[str, str]:
+    """Web Push on, its VAPID pair and the stand-in's certificate in this run's folder."""
+    from comms.devserver.standins.webpush import self_signed
+
+    cert, _ = self_signed(folder)
+    return {"WEBPUSH_ENABLED": "1", "WEBPUSH_VAPID_FILE": str(folder / "vapid.json"), "WEBPUSH_CA_BUNDLE": str(cert),
+            "BENCH_WEBPUSH_PORT": str(free_port())}
+
+
+def _webpush_directory(n: int) -> None:
+    """Recipients w0..w{n-1}, each with one browser subscription issued by the stand-in."""
+    import httpx
+
+    from comms import webpush
+    from comms.models import Recipient
+    from comms.services import tenant_get_default, webpush_subscribe
+
+    public, _ = webpush.vapid_generate()
+    tenant = tenant_get_default()
+    origin = f"https://127.0.0.1:{os.environ['BENCH_WEBPUSH_PORT']}"
+    with httpx.Client(verify=os.environ["WEBPUSH_CA_BUNDLE"]) as client:
+        for i in range(n):
+            sub = client.post(f"{origin}/subscribe", json={"applicationServerKey": public}).json()
+            person = Recipient.objects.create(tenant=tenant, external_id=f"w{i}", email=f"w{i}@example.com")
+            webpush_subscribe(recipient=person, subscription=webpush.subscription_validate(sub))
 
 
 def _standins(env: Env, provider_env: dict[str, str]):
@@ -59,6 +91,8 @@ def _standins(env: Env, provider_env: dict[str, str]):
     env.spawn([PY, "-m", "comms.devserver.standins.fcm",
                "--port", provider_env["FCM_ENDPOINT"].rsplit(":", 1)[1],
                "--service-account", provider_env["FCM_SERVICE_ACCOUNT_FILE"]])
+    env.spawn([PY, "-m", "comms.devserver.standins.webpush", "--port", provider_env["BENCH_WEBPUSH_PORT"],
+               "--folder", str(Path(provider_env["WEBPUSH_CA_BUNDLE"]).parent)])
     time.sleep(1.5)
     return Receiver()
 
@@ -94,12 +128,16 @@ def _enqueue(n: int, hook_url: str) -> dict[str, int]:
         "webhook": [{"to": hook_url} for _ in range(counts["webhook"])],
         "voice": [{"to": f"+1415556{i:04d}"} for i in range(counts["voice"])],
     }
+    _webpush_directory(counts["webpush"])
+    recipients["webpush"] = [{"recipient_id": f"w{i}"} for i in range(counts["webpush"])]
     bodies = {"email": "Your order shipped.\n" * 10, "sms": "Your code is 123456", "push": "Your order shipped",
               "in_app": "Your order shipped", "webhook": json.dumps({"type": "order.shipped", "order": 42}),
               "voice": "Your order 42 has shipped & arrives tomorrow."}
+    bodies["webpush"] = "Your order shipped"
     for channel, rows in recipients.items():
         for offset in range(0, len(rows), 10_000):
-            message_bulk_enqueue(tenant=tenant, spec=SendSpec(channel=channel, subject="Order shipped",
+            message_bulk_enqueue(tenant=tenant, spec=SendSpec(channel="push" if channel == "webpush" else channel,
+                                                              subject="Order shipped",
                                                               body=bodies[channel], priority=3),
                                  recipients=rows[offset:offset + 10_000])
     return counts
@@ -134,7 +172,10 @@ def main(argv: list[str]) -> int:
             connection.close()
             time.sleep(0.25)
         finished = time.perf_counter()
-        rows = Message.objects.values_list("channel", "status", "created_at", "sent_at")
+        rows = [("webpush" if channel == "push" and (recipient or "").startswith("w") else channel,
+                 *rest) for channel, provider, recipient, *rest in
+                Message.objects.values_list("channel", "provider", "recipient__external_id", "status", "created_at",
+                                            "sent_at")]
         per: dict[str, dict] = {}
         first_sent = min(s for _, st, _, s in rows if s)
         for channel in MIX:

@@ -87,6 +87,8 @@ def normalise_address(channel: str, value: str) -> str:
         return normalise_url(value)
     if channel == Channel.PUSH:
         value = (value or "").strip()
+        if value.startswith("https://"):  # a browser's Web Push endpoint (a registered webpush device)
+            return normalise_url(value)
         if not _TOKEN.match(value):
             raise errors.InvalidAddress("Push addresses are device tokens (8-4096 URL-safe characters).")
         return value

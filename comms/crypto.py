@@ -65,6 +65,7 @@ def rotate_token(token: str) -> str:
 ENCRYPTED_COLUMNS: list[tuple[str, tuple[str, ...]]] = [
     ("delivery.ChannelProvider", ("credentials_encrypted", "webhook_secret_encrypted")),
     ("delivery.WebhookEndpoint", ("secret_encrypted", "previous_secret_encrypted")),
+    ("comms.Device", ("keys_encrypted",)),
 ]
 
 

@@ -112,6 +112,9 @@ AttachmentTypeRefused = _error("COMMS_ATTACHMENT_TYPE", 415,
                                "The file's content is not an allowed type (checked on the bytes, not the name).")
 AttachmentTooLarge = _error("COMMS_ATTACHMENT_TOO_LARGE", 413, "The attachment exceeds the size limit.")
 AttachmentLinkExpired = _error("COMMS_ATTACHMENT_LINK_EXPIRED", 410, "The download link has expired; ask for a new one.")
+InvalidSubscription = _error("COMMS_INVALID_SUBSCRIPTION", 400, "The Web Push subscription is not valid.")
+WebPushUnavailable = _error("COMMS_WEBPUSH_UNAVAILABLE", 503,
+                            "Web Push is not set up: no VAPID key pair (run manage.py comms_vapid_keys).")
 
 
 def status_for(code: str) -> int:

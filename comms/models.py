@@ -91,6 +91,9 @@ class Device(models.Model):
         ANDROID = "android"
         IOS = "ios"
         WEB = "web"
+        # A browser's Web Push subscription (RFC 8030): the token is the push service endpoint URL and
+        # keys_encrypted holds its p256dh/auth (RFC 8291), encrypted at rest (comms.crypto).
+        WEBPUSH = "webpush"
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     recipient = models.ForeignKey(Recipient, on_delete=models.CASCADE, related_name="devices")
@@ -101,6 +104,7 @@ class Device(models.Model):
     last_seen_at = models.DateTimeField(default=dj_timezone.now)
     disabled_at = models.DateTimeField(null=True, blank=True, help_text="Set when the push service reports the token invalid.")
     disabled_reason = models.CharField(max_length=200, blank=True)
+    keys_encrypted = models.TextField(blank=True, default="", help_text="Web Push only: p256dh and auth, encrypted.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "token"], name="device_unique_token")]

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from comms.audit import audit_record
 from comms.auth import KEY_PREFIX, forget_cached_key, hash_key
+from comms import webpush
 from comms.models import ApiKey, Device, Recipient, Scope, Tenant
 
 
@@ -67,6 +68,26 @@ def device_register(*, recipient: Recipient, token: str, platform: str, app_id: 
     device, created = Device.objects.update_or_create(
         tenant_id=recipient.tenant_id, token=token,
         defaults={"recipient": recipient, "platform": platform, "app_id": app_id, "last_seen_at": timezone.now(),
+                  "disabled_at": None, "disabled_reason": ""},
+    )
+    if created and actor is not None:
+        audit_record(actor=actor, action="device.register", target=device, ip=ip, tenant=recipient.tenant,
+                     diff={"platform": device.platform})
+    return device, created
+
+
+@transaction.atomic
+def webpush_subscribe(*, recipient: Recipient, subscription: "webpush.Subscription", app_id: str = "",
+                      actor: Any = None, ip: str | None = None) -> tuple[Device, bool]:
+    """Register (or move) a browser's Web Push subscription as a ``webpush`` Device: the endpoint is the
+    token (one per browser profile and site), its keys are stored encrypted. Re-subscribing after the
+    push service pruned it (404/410) enables it again with the new keys."""
+    from django.utils import timezone
+
+    device, created = Device.objects.update_or_create(
+        tenant_id=recipient.tenant_id, token=subscription.endpoint,
+        defaults={"recipient": recipient, "platform": Device.Platform.WEBPUSH, "app_id": app_id,
+                  "keys_encrypted": webpush.keys_encrypt(subscription), "last_seen_at": timezone.now(),
                   "disabled_at": None, "disabled_reason": ""},
     )
     if created and actor is not None:

@@ -308,6 +308,19 @@ COMMS_TWILIO_VOICE = {
 if COMMS_TWILIO["account_sid"] and (COMMS_TWILIO_VOICE["from_number"] or COMMS_TWILIO["from_number"]):
     # (an SMS-only account sending through a messaging service has no caller id: no voice, no start-up error)
     COMMS_CHANNEL_PROVIDERS["voice"] = "delivery.providers.twilio_voice.TwilioVoiceProvider"
+# Web Push (RFC 8030/8291/8292) to browser subscriptions: on when WEBPUSH_ENABLED (make run sets it); the
+# VAPID pair lives in WEBPUSH_VAPID_FILE (manage.py comms_vapid_keys). With FCM too, push is the chain
+# [fcm, webpush]: each vendor sends to its own devices (delivery/channels/push.py).
+COMMS_WEBPUSH = {
+    "enabled": env.bool("WEBPUSH_ENABLED", default=False),
+    "vapid_file": env.str("WEBPUSH_VAPID_FILE", default=str(VAR_DIR / "vapid.json")),
+    "subject": env.str("WEBPUSH_VAPID_SUBJECT", default="mailto:ops@example.com"),
+    "ca_bundle": env.str("WEBPUSH_CA_BUNDLE", default=""),
+    "timeout": env.float("WEBPUSH_TIMEOUT", default=10.0),
+}
+if COMMS_WEBPUSH["enabled"]:
+    COMMS_CHANNEL_PROVIDERS["push"] = [p for p in (COMMS_CHANNEL_PROVIDERS.get("push"),
+                                                   "delivery.providers.webpush.WebPushProvider") if p]
 # Per recipient domain: [messages, per seconds] (seed 003's ISP defaults); JSON to override.
 COMMS_DOMAIN_RATE_LIMITS = {k: tuple(v) for k, v in env.json("COMMS_DOMAIN_RATE_LIMITS", default={
     "gmail.com": [10000, 3600], "yahoo.com": [5000, 3600], "hotmail.com": [5000, 3600],

@@ -3,6 +3,7 @@ from django.http import JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from comms import webpush_api
 from comms.api_docs import ApiDocsView
 from comms.errors import json_400, json_403, json_404, json_500
 
@@ -24,6 +25,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
     path("healthz", healthz),
+    path("webpush/sw.js", webpush_api.service_worker, name="webpush-sw"),
+    path("webpush/subscribe", webpush_api.subscribe_page, name="webpush-subscribe"),
     path("webhooks/", include("webhooks.urls")),
     path("", include("tracking.urls")),
     path("", include("admin_console.urls")),

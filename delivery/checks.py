@@ -13,6 +13,8 @@ from django.core.checks import Error, register
 from django.db import DatabaseError
 from django.utils.module_loading import import_string
 
+from delivery import routing
+
 
 def _problems_of(path: str, config: dict) -> list[str]:
     try:
@@ -25,7 +27,7 @@ def _problems_of(path: str, config: dict) -> list[str]:
 @register()
 def provider_credentials(app_configs, **kwargs):
     errors = []
-    for channel, path in settings.COMMS_CHANNEL_PROVIDERS.items():
+    for channel, path in routing.settings_providers():
         if path.endswith("TwilioProvider"):
             continue  # comms.E005 says it in the settings' own words
         for problem in _problems_of(path, {}):

@@ -28,6 +28,13 @@ class Spec:
 _cache: dict[tuple[str, str, str], tuple[float, list[Spec]]] = {}
 
 
+def settings_providers() -> list[tuple[str, str]]:
+    """(channel, dotted path) of every provider named in COMMS_CHANNEL_PROVIDERS (a channel's value is
+    one path or a failover chain of them)."""
+    return [(channel, path) for channel, paths in settings.COMMS_CHANNEL_PROVIDERS.items()
+            for path in ([paths] if isinstance(paths, str) else paths)]
+
+
 def provider_specs(*, tenant_id: Any, channel: str, category: str = "") -> list[Spec]:
     """The providers for a send, in failover order; cached briefly per process.
 
@@ -46,9 +53,9 @@ def provider_specs(*, tenant_id: Any, channel: str, category: str = "") -> list[
     rows.sort(key=lambda r: (r.tenant_id is None, not r.categories, not r.is_primary, r.order))
     specs = [Spec(r.name, r.provider_class, {**r.options, **r.credentials}, r.rate_limit, r.daily_limit) for r in rows]
     if not specs and channel in settings.COMMS_CHANNEL_PROVIDERS:
-        path = settings.COMMS_CHANNEL_PROVIDERS[channel]
-        name = import_string(path).name
-        specs = [Spec(name, path, {}, settings.COMMS_PROVIDER_RATE_LIMITS.get(name))]
+        for path in [p for c, p in settings_providers() if c == channel]:  # one path, or a chain in order
+            name = import_string(path).name
+            specs.append(Spec(name, path, {}, settings.COMMS_PROVIDER_RATE_LIMITS.get(name)))
     _cache[key] = (now + _CACHE_SECONDS, specs)
     return specs
 

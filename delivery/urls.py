@@ -1,6 +1,6 @@
 from django.urls import path
 
-from delivery import api, inbox, stream
+from delivery import api, inbox, stream, webpush_inbox
 
 urlpatterns = [
     path("messages", api.MessageListCreateApi.as_view(), name="messages"),
@@ -12,6 +12,7 @@ urlpatterns = [
     path("inbox", inbox.InboxListApi.as_view(), name="inbox"),
     path("inbox/stream", stream.inbox_stream, name="inbox-stream"),
     path("inbox/unread-count", inbox.InboxCountApi.as_view(), name="inbox-count"),
+    path("inbox/webpush", webpush_inbox.InboxWebPushApi.as_view(), name="inbox-webpush"),
     path("inbox/read-all", inbox.InboxReadAllApi.as_view(), name="inbox-read-all"),
     path("inbox/<str:item_id>/<str:action>", inbox.InboxActionApi.as_view(), name="inbox-action"),
     path("webhook-endpoints", api.WebhookEndpointListApi.as_view(), name="webhook-endpoints"),

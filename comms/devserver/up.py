@@ -154,6 +154,9 @@ def main(argv: list[str]) -> int:
     from comms.devserver.up_standins import standin_children
 
     standins, standin_lines = standin_children(var, env)  # before the others: it sets their provider env
+    from comms.devserver.up_standins import webpush_keys
+
+    standin_lines += webpush_keys(env)  # the VAPID pair, created once under var/
     supervisor = Supervisor({**standins, **_children(args, var)}, env)
 
     def _shutdown(*_):

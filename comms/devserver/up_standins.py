@@ -1,4 +1,4 @@
-"""Provider stand-ins for `make run`: SMS and voice (Twilio API) and push (FCM HTTP v1) that work offline.
+"""Provider stand-ins for `make run`: SMS and voice (Twilio API), push (FCM HTTP v1) and Web Push, offline.
 
 Unless real credentials are configured (TWILIO_ACCOUNT_SID / FCM_SERVICE_ACCOUNT_*), or
 COMMS_STANDINS=0, `comms_up` runs the loopback stand-ins of comms/devserver/standins (the product's own
@@ -56,7 +56,47 @@ def standin_children(var: Path, env: dict[str, str]) -> tuple[dict[str, dict], l
         children["fcm"] = {"cmd": [PY, "-m", "comms.devserver.standins.fcm", "--port", str(port),
                                    "--service-account", str(credential)]}
         lines.append(f"  push           FCM stand-in http://127.0.0.1:{port} (pushes print as 'fcm |')")
+    if not env.get("WEBPUSH_ENABLED"):
+        children.update(_webpush_standin(folder, env, lines))
     return children, lines
+
+
+def _webpush_standin(folder: Path, env: dict[str, str], lines: list[str]) -> dict[str, dict]:
+    """The Web Push service stand-in (HTTPS on loopback; it decrypts and prints what it gets). Web Push is
+    switched on, the sender trusts the stand-in's certificate next to the public CAs (so real push
+    services still verify), and loopback is allowed as an outbound destination for it."""
+    import certifi
+
+    from comms.devserver.embedded import free_port
+    from comms.devserver.standins.webpush import self_signed
+
+    port = int(env.get("COMMS_WEBPUSH_STANDIN_PORT") or free_port())
+    cert, _ = self_signed(folder)
+    bundle = folder / "webpush-ca.pem"
+    bundle.write_text(Path(certifi.where()).read_text() + "\n" + cert.read_text())
+    env.update({"WEBPUSH_ENABLED": "1", "WEBPUSH_CA_BUNDLE": str(bundle)})
+    if not env.get("COMMS_OUTBOUND_ALLOWED_NETWORKS"):
+        env["COMMS_OUTBOUND_ALLOWED_NETWORKS"] = "127.0.0.1/32"
+    origin = f"https://127.0.0.1:{port}"
+    lines.append(f"  web push       push service stand-in {origin} (decrypted pushes print as 'webpush |'; "
+                 f"a test subscription: curl -sk -X POST {origin}/subscribe "
+                 "-d '{\"applicationServerKey\":\"<VAPID public key>\"}')")
+    return {"webpush": {"cmd": [PY, "-m", "comms.devserver.standins.webpush", "--port", str(port),
+                                "--folder", str(folder)]}}
+
+
+def webpush_keys(env: dict[str, str]) -> list[str]:
+    """Create the VAPID key pair once (var/vapid.json unless WEBPUSH_VAPID_FILE says otherwise) and name
+    it in the banner; an existing pair is never replaced (that would orphan every subscription)."""
+    import subprocess
+
+    base = Path(__file__).resolve().parents[2]
+    out = subprocess.run([PY, str(base / "manage.py"), "comms_vapid_keys"], env=env, cwd=base, check=True,
+                         stdout=subprocess.PIPE, text=True).stdout
+    public = out.rsplit("public key: ", 1)[-1].strip()
+    where = out.splitlines()[0].rsplit(" in ", 1)[-1]
+    return [f"  VAPID key      {public} (in {where}; GET /api/v1/webpush/vapid-public-key, "
+            "browser kit: /webpush/subscribe)"]
 
 
 def _service_account(path: Path, *, token_uri: str) -> None:

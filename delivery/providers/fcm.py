@@ -241,7 +241,8 @@ class FcmProvider(Provider):
 
     def prepare(self, message: Any, content: Content) -> dict:
         """On the engine's thread: the devices to reach (the push channel's database read)."""
-        return {"targets": push.targets(message)}
+        targets, none = push.vendor_targets(message, platforms=push.TOKEN_PLATFORMS)
+        return {"targets": targets, "none": none}
 
     def send(self, message: Any, content: Content) -> SendResult:
         """A send outside the engine: the devices to reach, then the requests. Pruning the dead ones is
@@ -251,7 +252,7 @@ class FcmProvider(Provider):
     def send_prepared(self, message: Any, content: Content, prepared: Any) -> SendResult:
         targets = prepared["targets"]
         if not targets:
-            return SendResult.permanent("COMMS_NO_DEVICES", "the recipient has no active push device")
+            return prepared.get("none") or SendResult.permanent("COMMS_NO_DEVICES", "the recipient has no active push device")
         try:
             built = [self.build(message, content, token=t, platform=p) for t, p, _ in targets]
         except (ValueError, TypeError) as exc:  # firebase-admin validates the payload locally

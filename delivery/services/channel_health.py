@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from delivery import health
+from delivery import routing
 from delivery.models import ChannelHealth, ChannelProvider
 from comms.redis import redis_client
 
@@ -29,7 +30,7 @@ def _when(epoch: float | None) -> datetime | None:
 def _known_providers() -> dict[str, tuple[str, float | None]]:
     """name -> (channel, configured messages/s) for rows and settings' providers."""
     known: dict[str, tuple[str, float | None]] = {}
-    for channel, path in settings.COMMS_CHANNEL_PROVIDERS.items():
+    for channel, path in routing.settings_providers():
         try:
             name = import_string(path).name
         except ImportError:
