@@ -14,10 +14,14 @@ from webhooks.providers.esp import MailgunIntake, PostmarkIntake, SendGridIntake
 from webhooks.providers.push import PushFeedbackIntake
 from webhooks.providers.ses import SesIntake
 from webhooks.providers.twilio import TwilioInboundIntake, TwilioStatusIntake
+from webhooks.providers.postal import PostalIntake
+from webhooks.providers.bandwidth import BandwidthIntake
+from webhooks.providers.vonage import VonageDlrIntake, VonageInboundIntake
 
 PROVIDERS: tuple[type[IntakeView], ...] = (
     SendGridIntake, MailgunIntake, PostmarkIntake, SesIntake, TwilioStatusIntake, TwilioInboundIntake,
     PushFeedbackIntake,
+    PostalIntake, BandwidthIntake, VonageDlrIntake, VonageInboundIntake,
 )
 
 _BY_NAME: dict[str, type[IntakeView]] = {cls.name: cls for cls in PROVIDERS}
