@@ -47,14 +47,13 @@ def _esp_code(exc: AnymailAPIError) -> str:
     # Postal's legacy API answers HTTP 200 {"status": "error"|"parameter-error", "data": {"code", "message"}}.
     if isinstance(body, dict) and body.get("status") in ("error", "parameter-error"):
         data = body.get("data") if isinstance(body.get("data"), dict) else {}
-        return f"postal_{data.get('code') or body['status']}"
+        return str(data.get("code") or body["status"])[:32]  # the row's provider says it is Postal's
     return ""
 
 
 # Postal error codes about our server credentials or its state, not the message (postal's legacy API:
 # app/controllers/legacy_api/base_controller.rb): retried, and counted against the provider's circuit.
-POSTAL_TRANSIENT = {"postal_InvalidServerAPIKey", "postal_AccessDenied", "postal_ServerSuspended",
-                    "postal_InternalServerError"}
+POSTAL_TRANSIENT = {"InvalidServerAPIKey", "AccessDenied", "ServerSuspended", "InternalServerError"}
 
 
 def classify(exc: AnymailAPIError) -> SendResult:
