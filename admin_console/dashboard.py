@@ -96,7 +96,8 @@ def rolling_quality(*, tenant_id: Any = None, now: datetime | None = None, point
 def provider_names(extra: set[str] = frozenset()) -> list[tuple[str, str]]:
     """(channel, provider) for every configured provider plus any that appears in the figures."""
     found = set(ChannelProvider.objects.values_list("channel", "name"))
-    for channel, path in settings.COMMS_CHANNEL_PROVIDERS.items():
+    chains = [(c, p) for c, paths in getattr(settings, "COMMS_CHANNEL_FAILOVER", {}).items() for p in paths]
+    for channel, path in [*settings.COMMS_CHANNEL_PROVIDERS.items(), *chains]:
         try:
             found.add((channel, import_string(path).name))
         except ImportError:

@@ -283,7 +283,7 @@ COMMS_SNS = {
 if env.str("COMMS_SMS_PROVIDER", default="") == "sns":
     COMMS_CHANNEL_PROVIDERS["sms"] = "delivery.providers.sns.SnsProvider"
 # SMS through Bandwidth (Messaging API v2) or Vonage (SMS API): COMMS_SMS_PROVIDER=bandwidth|vonage
-# (failover chains between SMS providers are ChannelProvider rows; see docs/operations.md). BASE_URL points
+# (failover chains: COMMS_CHANNEL_FAILOVER below, or ChannelProvider rows). BASE_URL points
 # the client elsewhere (the loopback stand-ins of `make run` and the tests).
 COMMS_BANDWIDTH = {
     "account_id": env.str("BANDWIDTH_ACCOUNT_ID", default=""),
@@ -306,14 +306,24 @@ if env.str("COMMS_SMS_PROVIDER", default="") == "bandwidth":
     COMMS_CHANNEL_PROVIDERS["sms"] = "delivery.providers.bandwidth.BandwidthProvider"
 if env.str("COMMS_SMS_PROVIDER", default="") == "vonage":
     COMMS_CHANNEL_PROVIDERS["sms"] = "delivery.providers.vonage.VonageProvider"
-# Email through a Postal server's HTTP API (django-anymail's Postal backend): POSTAL_API_URL makes it the
-# email provider (SES or SMTP as failover: ChannelProvider rows).
+# Email through a Postal server's HTTP API (django-anymail's Postal backend): COMMS_EMAIL_PROVIDER=postal
+# makes it the email provider (SES or SMTP as its failover: COMMS_CHANNEL_FAILOVER or ChannelProvider rows).
 COMMS_POSTAL = {
     "api_url": env.str("POSTAL_API_URL", default=""),
     "api_key": env.str("POSTAL_API_KEY", default=""),
 }
-if COMMS_POSTAL["api_url"]:
+if COMMS_CHANNEL_PROVIDERS["email"] == "postal":  # COMMS_EMAIL_PROVIDER=postal
     COMMS_CHANNEL_PROVIDERS["email"] = "delivery.providers.anymail_esp.PostalProvider"
+# Failover chains from settings (ChannelProvider rows replace them per tenant): per channel, the provider
+# classes tried after the primary, in order, e.g. {"sms": ["delivery.providers.bandwidth.BandwidthProvider",
+# "delivery.providers.vonage.VonageProvider"], "email": ["delivery.providers.anymail_esp.PostalProvider"]}.
+_FAILOVER_ALIASES = {"bandwidth": "delivery.providers.bandwidth.BandwidthProvider",
+                     "vonage": "delivery.providers.vonage.VonageProvider",
+                     "postal": "delivery.providers.anymail_esp.PostalProvider",
+                     "twilio": "delivery.providers.twilio.TwilioProvider", "sns": "delivery.providers.sns.SnsProvider",
+                     "smtp": "delivery.providers.smtp.SmtpProvider"}
+COMMS_CHANNEL_FAILOVER = {channel: [_FAILOVER_ALIASES.get(p, p) for p in paths]
+                          for channel, paths in env.json("COMMS_CHANNEL_FAILOVER", default={}).items()}
 # Push is served when an FCM service account is configured (or a ChannelProvider row exists).
 # FCM_ENDPOINT points firebase-admin at another host (the loopback stand-in of `make run`).
 COMMS_FCM = {

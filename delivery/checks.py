@@ -25,7 +25,9 @@ def _problems_of(path: str, config: dict) -> list[str]:
 @register()
 def provider_credentials(app_configs, **kwargs):
     errors = []
-    for channel, path in settings.COMMS_CHANNEL_PROVIDERS.items():
+    chains = [(channel, path) for channel, paths in getattr(settings, "COMMS_CHANNEL_FAILOVER", {}).items()
+              for path in paths]  # the settings' failover chains need their credentials too
+    for channel, path in [*settings.COMMS_CHANNEL_PROVIDERS.items(), *chains]:
         if path.endswith("TwilioProvider"):
             continue  # comms.E005 says it in the settings' own words
         for problem in _problems_of(path, {}):

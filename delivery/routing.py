@@ -49,6 +49,10 @@ def provider_specs(*, tenant_id: Any, channel: str, category: str = "") -> list[
         path = settings.COMMS_CHANNEL_PROVIDERS[channel]
         name = import_string(path).name
         specs = [Spec(name, path, {}, settings.COMMS_PROVIDER_RATE_LIMITS.get(name))]
+        for extra in getattr(settings, "COMMS_CHANNEL_FAILOVER", {}).get(channel, []):  # the settings' chain
+            extra_name = import_string(extra).name
+            if extra_name not in {s.name for s in specs}:
+                specs.append(Spec(extra_name, extra, {}, settings.COMMS_PROVIDER_RATE_LIMITS.get(extra_name)))
     _cache[key] = (now + _CACHE_SECONDS, specs)
     return specs
 
