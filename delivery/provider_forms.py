@@ -34,7 +34,7 @@ class ProviderClassInput(forms.TextInput):
     """A text input suggesting the shipped provider classes."""
 
     def __init__(self, attrs: dict | None = None):
-        super().__init__({**(attrs or {}), "list": "comms-provider-classes", "size": 60})
+        super().__init__({**(attrs or {}), "list": "comms-provider-classes", "class": "vTextField"})
 
     def render(self, name, value, attrs=None, renderer=None):  # noqa: ANN001 - Django's widget signature
         options = format_html_join("", '<option value="{}">{}</option>', ((p, ch) for ch, p in SHIPPED_PROVIDER_CLASSES))
