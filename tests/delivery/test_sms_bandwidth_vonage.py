@@ -144,3 +144,28 @@ def test_config_problems_name_what_is_missing():
     assert VonageProvider.config_problems({"api_key": "k", "from_number": "1", "signature_secret": "s",
                                            "signature_method": "crc32"})
     assert ChannelProvider.objects.count() == 0
+
+
+def test_unreachable_bandwidth_fails_over_but_a_timeout_after_sending_does_not(api, bandwidth, vonage):
+    from comms.devserver.embedded import free_port
+
+    # Nothing listens: Bandwidth certainly never saw it, so Vonage may send it.
+    bandwidth_row(bandwidth, order=1, base_url=f"http://127.0.0.1:{free_port()}")
+    vonage_row(vonage, primary=False, order=2)
+    first = _sms(api)
+    drain_all()
+    row = Message.objects.get(id=first)
+    assert (row.status, row.provider) == (Status.SENT, "vonage")
+    # Vonage answers after our timeout: it may have the message, so no failover and no second copy elsewhere.
+    ChannelProvider.objects.all().delete()
+    from delivery import routing
+
+    routing.clear_cache()
+    vonage_row(vonage, order=1, timeout=0.3)
+    bandwidth_row(bandwidth, name="bandwidth-2", primary=False, order=2)
+    vonage.latency_ms = 1000
+    second = _sms(api, to="+14155550124")
+    drain_all()
+    row = Message.objects.get(id=second)
+    assert (row.status, row.failure_code) == (Status.QUEUED, "network")
+    assert bandwidth.messages == []
