@@ -327,3 +327,23 @@ def test_postal_without_a_configured_key_refuses_everything(api, client, postal,
     req = _postal_req(postal, api, client)
     settings.COMMS_POSTAL_WEBHOOK_KEYS = []
     assert req.send(client).status_code == 401
+
+
+def test_a_stop_to_a_number_applies_in_the_tenants_sending_from_it(client, bandwidth, tenant, other_tenant):
+    row = ChannelProvider.objects.get(name="bandwidth")
+    row.pk, row.tenant, row.name = None, other_tenant, "bandwidth-other"
+    row.options = {**row.options, "from_number": "+15005550099"}
+    row.save()
+    req = _inbound_bandwidth(bandwidth, "STOP")  # to +15005550006: no tenant row names it → the default tenant
+    assert req.send(client).status_code == 200
+    webhooks_process_pending()
+    assert is_suppressed(tenant=tenant, channel="sms", address=NUMBER)
+    assert not is_suppressed(tenant=other_tenant, channel="sms", address=NUMBER)
+    captured = []
+    bandwidth.receipts.post_now = lambda url, body, headers: captured.append((body, headers)) or (200, "")
+    bandwidth.inbound("+14155550188", "STOP", to="+15005550099")
+    body, headers = captured[0]
+    Req("/webhooks/bandwidth", body, "application/json", {"Authorization": headers["Authorization"]}).send(client)
+    webhooks_process_pending()
+    assert is_suppressed(tenant=other_tenant, channel="sms", address="+14155550188")
+    assert not is_suppressed(tenant=tenant, channel="sms", address="+14155550188")
