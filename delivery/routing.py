@@ -45,14 +45,13 @@ def provider_specs(*, tenant_id: Any, channel: str, category: str = "") -> list[
                                                                       or not category)]
     rows.sort(key=lambda r: (r.tenant_id is None, not r.categories, not r.is_primary, r.order))
     specs = [Spec(r.name, r.provider_class, {**r.options, **r.credentials}, r.rate_limit, r.daily_limit) for r in rows]
-    if not specs and channel in settings.COMMS_CHANNEL_PROVIDERS:
-        path = settings.COMMS_CHANNEL_PROVIDERS[channel]
-        name = import_string(path).name
-        specs = [Spec(name, path, {}, settings.COMMS_PROVIDER_RATE_LIMITS.get(name))]
-        for extra in getattr(settings, "COMMS_CHANNEL_FAILOVER", {}).get(channel, []):  # the settings' chain
-            extra_name = import_string(extra).name
-            if extra_name not in {s.name for s in specs}:
-                specs.append(Spec(extra_name, extra, {}, settings.COMMS_PROVIDER_RATE_LIMITS.get(extra_name)))
+    chain = getattr(settings, "COMMS_CHANNEL_FAILOVER", {}).get(channel, [])  # the settings' failover chain
+    if not specs and (channel in settings.COMMS_CHANNEL_PROVIDERS or chain):
+        primary = [settings.COMMS_CHANNEL_PROVIDERS[channel]] if channel in settings.COMMS_CHANNEL_PROVIDERS else []
+        for path in [*primary, *chain]:
+            name = import_string(path).name
+            if name not in {s.name for s in specs}:
+                specs.append(Spec(name, path, {}, settings.COMMS_PROVIDER_RATE_LIMITS.get(name)))
     _cache[key] = (now + _CACHE_SECONDS, specs)
     return specs
 

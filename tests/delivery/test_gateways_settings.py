@@ -84,3 +84,14 @@ def test_start_up_check_names_a_chained_provider_without_credentials(settings):
     settings.COMMS_CHANNEL_FAILOVER = {"sms": [VONAGE_PATH]}
     messages = [e.msg for e in provider_credentials(None)]
     assert any("VonageProvider" in m and "api_key is missing" in m for m in messages), messages
+
+
+def test_a_chain_without_a_primary_in_settings_still_serves_the_channel(api, chain, settings, tenant):
+    _bw, vg, _pm = chain
+    settings.COMMS_CHANNEL_PROVIDERS = {k: v for k, v in settings.COMMS_CHANNEL_PROVIDERS.items() if k != "sms"}
+    settings.COMMS_CHANNEL_FAILOVER = {"sms": ["delivery.providers.vonage.VonageProvider"]}
+    routing.clear_cache()
+    assert [s.name for s in routing.provider_specs(tenant_id=tenant.pk, channel="sms")] == ["vonage"]
+    message_id = _send(api, "sms", "+14155550123")
+    drain_all()
+    assert Message.objects.get(id=message_id).provider == "vonage" and len(vg.messages) == 1
