@@ -8,8 +8,9 @@ Twilio SDK into the Twilio stand-in process, firebase-admin (OAuth2 + FCM HTTP v
 stand-in process (two devices per recipient: every push message is two FCM requests), the in-app
 inbox table, signed Standard Webhooks POSTs into a loopback receiver, and voice calls through the
 Twilio SDK's Calls API into the Twilio stand-in (which then POSTs each call's four signed status
-callbacks to the receiver). It prints figures and
-asserts nothing; results go into docs/benchmarks.md by hand.
+callbacks to the receiver); three more tenants send through Bandwidth and Vonage (httpx, SMS) and
+Postal (anymail, email) stand-in processes (GATEWAYS). It prints figures and asserts nothing; results
+go into docs/benchmarks.md by hand.
 
 Web Push ("webpush" in the figures): push messages to recipients whose only device is a browser
 subscription, through the push chain [fcm, webpush] (FCM passes them on), pywebpush (RFC 8291
@@ -37,6 +38,9 @@ MIX = {"email": 0.4, "sms": 0.2, "push": 0.2, "in_app": 0.1, "webhook": 0.1}
 MIX["voice"] = 0.05
 MIX["webpush"] = 0.1  # channel push, provider webpush (see the docstring)
 SID, TOKEN = "AC" + "7" * 32, "bench-token"
+# Share of N sent by a tenant of its own whose ChannelProvider row is this gateway (issue 18).
+GATEWAYS = {"bandwidth": ("sms", 0.05), "vonage": ("sms", 0.05), "postal": ("email", 0.05)}
+GATEWAY_PORTS = {name: free_port() for name in GATEWAYS}
 
 
 def _provider_env(folder: Path) -> dict[str, str]:
@@ -93,6 +97,12 @@ def _standins(env: Env, provider_env: dict[str, str]):
                "--service-account", provider_env["FCM_SERVICE_ACCOUNT_FILE"]])
     env.spawn([PY, "-m", "comms.devserver.standins.webpush", "--port", provider_env["BENCH_WEBPUSH_PORT"],
                "--folder", str(Path(provider_env["WEBPUSH_CA_BUNDLE"]).parent)])
+    env.spawn([PY, "-m", "comms.devserver.standins.bandwidth", "--port", str(GATEWAY_PORTS["bandwidth"]),
+               "--account-id", "1", "--username", "u", "--password", "p", "--application-id", "a"])
+    env.spawn([PY, "-m", "comms.devserver.standins.vonage", "--port", str(GATEWAY_PORTS["vonage"]),
+               "--api-key", "k", "--api-secret", "s"])
+    env.spawn([PY, "-m", "comms.devserver.standins.postal", "--port", str(GATEWAY_PORTS["postal"]),
+               "--api-key", "k", "--key-file", str(Path(tempfile.mkdtemp(prefix="comms-postal-")) / "key.pem")])
     time.sleep(1.5)
     return Receiver()
 
@@ -139,6 +149,39 @@ def _enqueue(n: int, hook_url: str) -> dict[str, int]:
             message_bulk_enqueue(tenant=tenant, spec=SendSpec(channel="push" if channel == "webpush" else channel,
                                                               subject="Order shipped",
                                                               body=bodies[channel], priority=3),
+                                 recipients=rows[offset:offset + 10_000])
+    counts.update(_enqueue_gateways(n))
+    return counts
+
+
+def _enqueue_gateways(n: int) -> dict[str, int]:
+    """One tenant per gateway, its only provider for the channel being that gateway's stand-in."""
+    from comms.models import Tenant
+    from delivery.models import ChannelProvider
+    from delivery.services import SendSpec, message_bulk_enqueue
+
+    paths = {"bandwidth": "delivery.providers.bandwidth.BandwidthProvider",
+             "vonage": "delivery.providers.vonage.VonageProvider",
+             "postal": "delivery.providers.anymail_esp.PostalProvider"}
+    config = {"bandwidth": ({"account_id": "1", "application_id": "a", "from_number": "+15005550006"},
+                            {"username": "u", "password": "p"}),
+              "vonage": ({"from_number": "15005550007"}, {"api_key": "k", "api_secret": "s"}),
+              "postal": ({"from_email": "bench@example.com"}, {"api_key": "k"})}
+    counts = {}
+    for name, (channel, share) in GATEWAYS.items():
+        tenant = Tenant.objects.create(slug=f"bench-{name}", name=name)
+        options, credentials = config[name]
+        url_key = "api_url" if name == "postal" else "base_url"
+        row = ChannelProvider(tenant=tenant, channel=channel, name=name, provider_class=paths[name],
+                              is_primary=True, options={**options, url_key: f"http://127.0.0.1:{GATEWAY_PORTS[name]}/"})
+        row.credentials = credentials
+        row.save()
+        count = counts[name] = int(n * share)
+        rows = [{"to": f"gw{i}@example.com"} if channel == "email" else {"to": f"+1415555{i:04d}"}
+                for i in range(count)]
+        for offset in range(0, len(rows), 10_000):
+            message_bulk_enqueue(tenant=tenant, spec=SendSpec(channel=channel, subject="Order shipped",
+                                                              body="Your code is 123456", priority=3),
                                  recipients=rows[offset:offset + 10_000])
     return counts
 
@@ -196,6 +239,13 @@ def main(argv: list[str]) -> int:
         }
         latencies = [(s - first_sent).total_seconds() for _, st, _, s in rows if s]
         result["sent_p50_s_after_first"] = round(pct(latencies, 50), 2)
+        by_provider = Message.objects.filter(provider__in=list(GATEWAYS)).values_list("provider", "status", "sent_at")
+        result["gateways"] = {}
+        for name in GATEWAYS:
+            sent = sorted(s for p, st, s in by_provider if p == name and st == "sent")
+            busy = (sent[-1] - sent[0]).total_seconds() if len(sent) > 1 else 0
+            result["gateways"][name] = {"sent": len(sent), "busy_s": round(busy, 1),
+                                        "per_s_while_busy": round(len(sent) / busy, 1) if busy else None}
         print("mixed-channel throughput:", json.dumps(result, indent=1))
         receiver.close()
     finally:

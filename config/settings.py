@@ -284,6 +284,48 @@ COMMS_SNS = {
 }
 if env.str("COMMS_SMS_PROVIDER", default="") == "sns":
     COMMS_CHANNEL_PROVIDERS["sms"] = "delivery.providers.sns.SnsProvider"
+# SMS through Bandwidth (Messaging API v2) or Vonage (SMS API): COMMS_SMS_PROVIDER=bandwidth|vonage
+# (failover chains: COMMS_CHANNEL_FAILOVER below, or ChannelProvider rows). BASE_URL points
+# the client elsewhere (the loopback stand-ins of `make run` and the tests).
+COMMS_BANDWIDTH = {
+    "account_id": env.str("BANDWIDTH_ACCOUNT_ID", default=""),
+    "username": env.str("BANDWIDTH_USERNAME", default=""),
+    "password": env.str("BANDWIDTH_PASSWORD", default=""),
+    "application_id": env.str("BANDWIDTH_APPLICATION_ID", default=""),
+    "from_number": env.str("BANDWIDTH_FROM_NUMBER", default=""),
+    "base_url": env.str("BANDWIDTH_BASE_URL", default=""),
+}
+COMMS_VONAGE = {
+    "api_key": env.str("VONAGE_API_KEY", default=""),
+    "api_secret": env.str("VONAGE_API_SECRET", default=""),
+    "signature_secret": env.str("VONAGE_SIGNATURE_SECRET", default=""),
+    "signature_method": env.str("VONAGE_SIGNATURE_METHOD", default="md5hash"),
+    "from_number": env.str("VONAGE_FROM_NUMBER", default=""),
+    "callback": env.str("VONAGE_CALLBACK_URL", default=""),
+    "base_url": env.str("VONAGE_BASE_URL", default=""),
+}
+if env.str("COMMS_SMS_PROVIDER", default="") == "bandwidth":
+    COMMS_CHANNEL_PROVIDERS["sms"] = "delivery.providers.bandwidth.BandwidthProvider"
+if env.str("COMMS_SMS_PROVIDER", default="") == "vonage":
+    COMMS_CHANNEL_PROVIDERS["sms"] = "delivery.providers.vonage.VonageProvider"
+# Email through a Postal server's HTTP API (django-anymail's Postal backend): COMMS_EMAIL_PROVIDER=postal
+# makes it the email provider (SES or SMTP as its failover: COMMS_CHANNEL_FAILOVER or ChannelProvider rows).
+COMMS_POSTAL = {
+    "api_url": env.str("POSTAL_API_URL", default=""),
+    "api_key": env.str("POSTAL_API_KEY", default=""),
+}
+if COMMS_CHANNEL_PROVIDERS["email"] == "postal":  # COMMS_EMAIL_PROVIDER=postal
+    COMMS_CHANNEL_PROVIDERS["email"] = "delivery.providers.anymail_esp.PostalProvider"
+# Failover chains from settings (ChannelProvider rows replace them per tenant): per channel, the provider
+# classes tried after the primary, in order, e.g. {"sms": ["delivery.providers.bandwidth.BandwidthProvider",
+# "delivery.providers.vonage.VonageProvider"], "email": ["delivery.providers.anymail_esp.PostalProvider"]}.
+_FAILOVER_ALIASES = {"bandwidth": "delivery.providers.bandwidth.BandwidthProvider",
+                     "vonage": "delivery.providers.vonage.VonageProvider",
+                     "postal": "delivery.providers.anymail_esp.PostalProvider",
+                     "twilio": "delivery.providers.twilio.TwilioProvider", "sns": "delivery.providers.sns.SnsProvider",
+                     "smtp": "delivery.providers.smtp.SmtpProvider"}
+COMMS_CHANNEL_FAILOVER = {channel: [_FAILOVER_ALIASES.get(p, p) for p in paths]
+                          for channel, paths in env.json("COMMS_CHANNEL_FAILOVER", default={}).items()}
 # Push is served when an FCM service account is configured (or a ChannelProvider row exists).
 # FCM_ENDPOINT points firebase-admin at another host (the loopback stand-in of `make run`).
 COMMS_FCM = {
@@ -418,6 +460,15 @@ COMMS_SENDGRID_VERIFICATION_KEY = env.str("COMMS_SENDGRID_VERIFICATION_KEY", def
 COMMS_MAILGUN_SIGNING_KEY = env.str("COMMS_MAILGUN_SIGNING_KEY", default="")
 COMMS_POSTMARK_WEBHOOK_AUTH = env.str("COMMS_POSTMARK_WEBHOOK_AUTH", default="")  # "user:password"
 COMMS_PUSH_FEEDBACK_SECRET = env.str("COMMS_PUSH_FEEDBACK_SECRET", default="")  # "whsec_..."
+# Postal: the server's webhook public key as Postal shows it (base64, the DKIM-style "p=" value; several
+# separated by commas while rotating). Bandwidth: the callback basic auth set on the application
+# ("user:password"). Vonage: the account's signature secret and method (signed DLRs and inbound SMS).
+COMMS_POSTAL_WEBHOOK_KEYS = env.list("COMMS_POSTAL_WEBHOOK_KEYS", default=[])
+COMMS_BANDWIDTH_WEBHOOK_AUTH = env.str("COMMS_BANDWIDTH_WEBHOOK_AUTH", default="")
+COMMS_VONAGE_SIGNATURE_SECRET = env.str("COMMS_VONAGE_SIGNATURE_SECRET",
+                                        default=env.str("VONAGE_SIGNATURE_SECRET", default=""))
+COMMS_VONAGE_SIGNATURE_METHOD = env.str("COMMS_VONAGE_SIGNATURE_METHOD",
+                                        default=env.str("VONAGE_SIGNATURE_METHOD", default="md5hash"))
 # Amazon SES via SNS: allowed topics, the host a certificate/SubscribeURL must be on, message age limit.
 COMMS_SES_TOPIC_ARNS = env.list("COMMS_SES_TOPIC_ARNS", default=[])
 COMMS_SES_WEBHOOK_AUTH = env.str("COMMS_SES_WEBHOOK_AUTH", default="")  # optional basic auth "user:password"

@@ -21,6 +21,7 @@ from comms.audit import client_ip
 from comms.forms import ChoiceArrayAdminMixin
 from comms.models import Recipient
 from delivery.models import ChannelProvider, DeliveryLog, Message, MessageBatch
+from delivery.provider_forms import ChannelProviderForm, configuration_problems
 from delivery.services import message_cancel, message_requeue
 
 log = logging.getLogger(__name__)
@@ -247,3 +248,12 @@ class MessageBatchAdmin(admin.ModelAdmin):
 class ChannelProviderAdmin(ChoiceArrayAdminMixin, admin.ModelAdmin):  # categories: checkboxes
     list_display = ("name", "channel", "tenant", "is_primary", "order", "status", "categories", "rate_limit", "daily_limit")
     list_filter = ("channel", "status")
+    form = ChannelProviderForm  # shipped classes suggested (Bandwidth, Vonage, Postal, …); class/channel checked
+    readonly_fields = ("configuration",)
+
+    @admin.display(description="configuration check")
+    def configuration(self, obj: ChannelProvider) -> str:
+        if obj is None or not obj.pk:
+            return "—"
+        problems = configuration_problems(obj)
+        return "; ".join(problems) if problems else "ready"

@@ -29,10 +29,13 @@ _cache: dict[tuple[str, str, str], tuple[float, list[Spec]]] = {}
 
 
 def settings_providers() -> list[tuple[str, str]]:
-    """(channel, dotted path) of every provider named in COMMS_CHANNEL_PROVIDERS (a channel's value is
-    one path or a failover chain of them)."""
-    return [(channel, path) for channel, paths in settings.COMMS_CHANNEL_PROVIDERS.items()
-            for path in ([paths] if isinstance(paths, str) else paths)]
+    """(channel, dotted path) of every provider the settings name, in failover order: COMMS_CHANNEL_PROVIDERS
+    (a channel's value is one path or a chain of them), then that channel's COMMS_CHANNEL_FAILOVER chain."""
+    found = [(channel, path) for channel, paths in settings.COMMS_CHANNEL_PROVIDERS.items()
+             for path in ([paths] if isinstance(paths, str) else paths)]
+    for channel, paths in getattr(settings, "COMMS_CHANNEL_FAILOVER", {}).items():
+        found += [(channel, path) for path in paths if (channel, path) not in found]
+    return found
 
 
 def provider_specs(*, tenant_id: Any, channel: str, category: str = "") -> list[Spec]:
@@ -52,10 +55,11 @@ def provider_specs(*, tenant_id: Any, channel: str, category: str = "") -> list[
                                                                       or not category)]
     rows.sort(key=lambda r: (r.tenant_id is None, not r.categories, not r.is_primary, r.order))
     specs = [Spec(r.name, r.provider_class, {**r.options, **r.credentials}, r.rate_limit, r.daily_limit) for r in rows]
-    if not specs and channel in settings.COMMS_CHANNEL_PROVIDERS:
-        for path in [p for c, p in settings_providers() if c == channel]:  # one path, or a chain in order
+    if not specs:
+        for path in [p for c, p in settings_providers() if c == channel]:  # the primary (or a chain), then failover
             name = import_string(path).name
-            specs.append(Spec(name, path, {}, settings.COMMS_PROVIDER_RATE_LIMITS.get(name)))
+            if name not in {s.name for s in specs}:
+                specs.append(Spec(name, path, {}, settings.COMMS_PROVIDER_RATE_LIMITS.get(name)))
     _cache[key] = (now + _CACHE_SECONDS, specs)
     return specs
 

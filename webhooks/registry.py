@@ -18,6 +18,9 @@ from webhooks.providers.push import PushFeedbackIntake
 from webhooks.providers.ses import SesIntake
 from webhooks.providers.twilio import TwilioInboundIntake, TwilioStatusIntake
 from webhooks.providers.twilio_voice import TwilioVoiceGatherIntake, TwilioVoiceStatusIntake
+from webhooks.providers.postal import PostalIntake
+from webhooks.providers.bandwidth import BandwidthIntake
+from webhooks.providers.vonage import VonageDlrIntake, VonageInboundIntake
 
 PROVIDERS: tuple[type[IntakeView], ...] = (
     SendGridIntake, MailgunIntake, PostmarkIntake, SesIntake, TwilioStatusIntake, TwilioInboundIntake,
@@ -25,6 +28,7 @@ PROVIDERS: tuple[type[IntakeView], ...] = (
     TwilioVoiceStatusIntake, TwilioVoiceGatherIntake,
     # Inbound email (replies to conversations): issue 17.
     SendGridInboundIntake, MailgunInboundIntake, PostmarkInboundIntake, SesInboundIntake,
+    PostalIntake, BandwidthIntake, VonageDlrIntake, VonageInboundIntake,
 )
 
 _BY_NAME: dict[str, type[IntakeView]] = {cls.name: cls for cls in PROVIDERS}

@@ -58,6 +58,74 @@ def standin_children(var: Path, env: dict[str, str]) -> tuple[dict[str, dict], l
         lines.append(f"  push           FCM stand-in http://127.0.0.1:{port} (pushes print as 'fcm |')")
     if not env.get("WEBPUSH_ENABLED"):
         children.update(_webpush_standin(folder, env, lines))
+    more_children, more_lines = _gateway_children(folder, env)
+    children.update(more_children)
+    return children, lines + more_lines
+
+
+def _secret(folder: Path, name: str) -> str:
+    """A development secret kept in var/standins (so restarts keep the webhooks' configuration valid)."""
+    path = folder / name
+    if not path.exists():
+        path.write_text(secrets.token_hex(16))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _gateway_children(folder: Path, env: dict[str, str]) -> tuple[dict[str, dict], list[str]]:
+    """Bandwidth, Vonage (SMS) and Postal (email) stand-ins, unless real credentials are configured. They
+    post their receipts to our webhooks, authenticated or signed as the vendors do; by default they are
+    the failover chain after Twilio and SMTP (COMMS_CHANNEL_FAILOVER), or the primary with
+    COMMS_SMS_PROVIDER=bandwidth|vonage / COMMS_EMAIL_PROVIDER=postal."""
+    from comms.devserver.embedded import free_port
+
+    children: dict[str, dict] = {}
+    lines: list[str] = []
+    public = env.get("COMMS_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+    chain: dict[str, list[str]] = {"sms": [], "email": []}
+    if not env.get("BANDWIDTH_ACCOUNT_ID"):
+        port = int(env.get("COMMS_BANDWIDTH_STANDIN_PORT") or free_port())
+        auth = "bandwidth:" + _secret(folder, "bandwidth-callback-password")
+        env.update({"BANDWIDTH_ACCOUNT_ID": "9900000", "BANDWIDTH_USERNAME": "comms-dev",
+                    "BANDWIDTH_PASSWORD": _secret(folder, "bandwidth-api-password"),
+                    "BANDWIDTH_APPLICATION_ID": "comms-dev-app", "BANDWIDTH_FROM_NUMBER": "+15005550008",
+                    "BANDWIDTH_BASE_URL": f"http://127.0.0.1:{port}", "COMMS_BANDWIDTH_WEBHOOK_AUTH": auth})
+        children["bandwidth"] = {"cmd": [PY, "-m", "comms.devserver.standins.bandwidth", "--port", str(port),
+                                         "--account-id", "9900000", "--username", "comms-dev",
+                                         "--password", env["BANDWIDTH_PASSWORD"], "--application-id", "comms-dev-app",
+                                         "--callback-url", f"{public}/webhooks/bandwidth", "--callback-auth", auth]}
+        lines.append(f"  SMS            Bandwidth stand-in http://127.0.0.1:{port} (receipts to /webhooks/bandwidth, "
+                     f"basic auth {auth})")
+        chain["sms"].append("bandwidth")
+    if not env.get("VONAGE_API_KEY"):
+        port = int(env.get("COMMS_VONAGE_STANDIN_PORT") or free_port())
+        env.update({"VONAGE_API_KEY": "commsdev", "VONAGE_API_SECRET": _secret(folder, "vonage-api-secret"),
+                    "VONAGE_SIGNATURE_SECRET": _secret(folder, "vonage-signature-secret"),
+                    "VONAGE_SIGNATURE_METHOD": "sha256", "VONAGE_FROM_NUMBER": "15005550009",
+                    "VONAGE_BASE_URL": f"http://127.0.0.1:{port}"})
+        children["vonage"] = {"cmd": [PY, "-m", "comms.devserver.standins.vonage", "--port", str(port),
+                                      "--api-key", "commsdev", "--api-secret", env["VONAGE_API_SECRET"],
+                                      "--signature-secret", env["VONAGE_SIGNATURE_SECRET"], "--signature-method",
+                                      "sha256", "--dlr-url", f"{public}/webhooks/vonage/dlr",
+                                      "--inbound-url", f"{public}/webhooks/vonage/inbound"]}
+        lines.append(f"  SMS            Vonage stand-in http://127.0.0.1:{port} (signed DLRs to /webhooks/vonage/dlr, "
+                     f"signature secret {env['VONAGE_SIGNATURE_SECRET']}, sha256)")
+        chain["sms"].append("vonage")
+    if not env.get("POSTAL_API_URL"):
+        from comms.devserver.standins.postal import load_key, public_key_b64
+
+        port = int(env.get("COMMS_POSTAL_STANDIN_PORT") or free_port())
+        key_file = folder / "postal-signing-key.pem"
+        env.update({"POSTAL_API_URL": f"http://127.0.0.1:{port}/", "POSTAL_API_KEY": _secret(folder, "postal-api-key"),
+                    "COMMS_POSTAL_WEBHOOK_KEYS": public_key_b64(load_key(str(key_file)))})
+        children["postal"] = {"cmd": [PY, "-m", "comms.devserver.standins.postal", "--port", str(port),
+                                      "--api-key", env["POSTAL_API_KEY"], "--key-file", str(key_file),
+                                      "--webhook-url", f"{public}/webhooks/postal"]}
+        lines.append(f"  email          Postal stand-in http://127.0.0.1:{port} (signed webhooks to /webhooks/postal)")
+        chain["email"].append("postal")
+    if not env.get("COMMS_CHANNEL_FAILOVER") and any(chain.values()):
+        env["COMMS_CHANNEL_FAILOVER"] = json.dumps({k: v for k, v in chain.items() if v})
+        lines.append(f"  failover       {env['COMMS_CHANNEL_FAILOVER']} (COMMS_CHANNEL_FAILOVER)")
     return children, lines
 
 

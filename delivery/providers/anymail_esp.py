@@ -1,4 +1,4 @@
-"""Email through an ESP's HTTP API via django-anymail (Amazon SES, SendGrid, Mailgun, Postmark, ...).
+"""Email through an ESP's HTTP API via django-anymail (Amazon SES, SendGrid, Mailgun, Postmark, Postal, ...).
 
 Config: ``backend`` (an anymail backend path, e.g. ``anymail.backends.amazon_ses.EmailBackend``) and
 ``backend_options`` (its keyword settings, e.g. ``{"client_params": {"region_name": "eu-west-1"}}``
@@ -44,7 +44,16 @@ def _esp_code(exc: AnymailAPIError) -> str:
         return ""
     if isinstance(body, dict) and body.get("ErrorCode"):
         return f"postmark_{body['ErrorCode']}"
+    # Postal's legacy API answers HTTP 200 {"status": "error"|"parameter-error", "data": {"code", "message"}}.
+    if isinstance(body, dict) and body.get("status") in ("error", "parameter-error"):
+        data = body.get("data") if isinstance(body.get("data"), dict) else {}
+        return str(data.get("code") or body["status"])[:32]  # the row's provider says it is Postal's
     return ""
+
+
+# Postal error codes about our server credentials or its state, not the message (postal's legacy API:
+# app/controllers/legacy_api/base_controller.rb): retried, and counted against the provider's circuit.
+POSTAL_TRANSIENT = {"InvalidServerAPIKey", "AccessDenied", "ServerSuspended", "InternalServerError"}
 
 
 def classify(exc: AnymailAPIError) -> SendResult:
@@ -64,7 +73,10 @@ def classify(exc: AnymailAPIError) -> SendResult:
         return SendResult.transient("network", detail, maybe_accepted=True)  # it may have the message
     if status == 429 or status >= 500 or status in (401, 403):
         return SendResult.transient(str(status), detail)
-    return SendResult.permanent(_esp_code(exc) or str(status), detail)
+    code = _esp_code(exc)
+    if code in POSTAL_TRANSIENT:
+        return SendResult.transient(code, detail)
+    return SendResult.permanent(code or str(status), detail)
 
 
 class AnymailProvider(Provider):
@@ -81,7 +93,8 @@ class AnymailProvider(Provider):
 
     # The credential each anymail backend cannot work without (SES uses the AWS credential chain).
     REQUIRED = {"sendgrid": "api_key", "mailgun": "api_key", "postmark": "server_token", "mailjet": "secret_key",
-                "sparkpost": "api_key", "brevo": "api_key", "resend": "api_key", "mandrill": "api_key"}
+                "sparkpost": "api_key", "brevo": "api_key", "resend": "api_key", "mandrill": "api_key",
+                "postal": "api_key"}
 
     @classmethod
     def config_problems(cls, config: dict[str, Any]) -> list[str]:
@@ -95,6 +108,8 @@ class AnymailProvider(Provider):
         anymail = getattr(settings, "ANYMAIL", {}) or {}
         if key and not (options.get(key) or anymail.get(f"{esp.upper()}_{key.upper()}") or getattr(settings, setting, "")):
             return [f"backend_options.{key} is missing"]
+        if esp == "postal" and not (options.get("api_url") or anymail.get("POSTAL_API_URL")):
+            return ["backend_options.api_url is missing (Postal has no hosted API: your server's URL)"]
         return []
 
     def connection(self) -> Any:
@@ -133,4 +148,30 @@ class AnymailProvider(Provider):
         status = email.anymail_status
         if status.status and status.status <= {"rejected", "invalid"}:
             return SendResult.permanent("rejected", f"ESP status {sorted(status.status)}")
-        return SendResult.sent(status.message_id or email.extra_headers["Message-ID"])
+        # Postal's id is a number (its per-recipient message id, which its webhooks carry as message.id).
+        return SendResult.sent(str(status.message_id or email.extra_headers["Message-ID"]))
+
+
+class PostalProvider(AnymailProvider):
+    """Postal (postalserver.io) through anymail's Postal backend, configured from settings ``COMMS_POSTAL``
+    (``api_url``, ``api_key``) when no ChannelProvider row names it; a row may instead use
+    ``AnymailProvider`` with ``backend`` ``anymail.backends.postal.EmailBackend``. Postal's webhooks:
+    webhooks.providers.postal."""
+
+    name = "postal"
+    BACKEND = "anymail.backends.postal.EmailBackend"
+
+    def __init__(self, config: dict[str, Any] | None = None):
+        super().__init__(self.merged(config or {}))
+
+    @classmethod
+    def merged(cls, config: dict[str, Any]) -> dict[str, Any]:
+        postal = getattr(settings, "COMMS_POSTAL", {}) or {}
+        options = {key: value for key, value in postal.items() if value}
+        options.update(config.get("backend_options") or {})
+        options.update({key: config[key] for key in ("api_url", "api_key") if config.get(key)})
+        return {**config, "backend": cls.BACKEND, "backend_options": options}
+
+    @classmethod
+    def config_problems(cls, config: dict[str, Any]) -> list[str]:
+        return super().config_problems(cls.merged(config))

@@ -65,13 +65,15 @@ class SendResult:
     def sent(cls, provider_ref: str, detail: str = "") -> "SendResult":
         return cls(ok=True, provider_ref=provider_ref, detail=detail)
 
+    # DeliveryLog.status_code holds 32 characters: a vendor's longer code
+    # (Postal's "UnauthenticatedFromAddress" with a prefix) must not fail the outcome write.
     @classmethod
     def transient(cls, code: str, detail: str, *, maybe_accepted: bool = False) -> "SendResult":
-        return cls(ok=False, error_class="transient", code=code, detail=detail, maybe_accepted=maybe_accepted)
+        return cls(ok=False, error_class="transient", code=code[:32], detail=detail, maybe_accepted=maybe_accepted)
 
     @classmethod
     def permanent(cls, code: str, detail: str) -> "SendResult":
-        return cls(ok=False, error_class="permanent", code=code, detail=detail)
+        return cls(ok=False, error_class="permanent", code=code[:32], detail=detail)
 
 
 class Provider:

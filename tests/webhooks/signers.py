@@ -334,3 +334,74 @@ class TwilioGatherSigner(TwilioSigner):
 
 SIGNERS = {s.name: s for s in (SendGridSigner, MailgunSigner, PostmarkSigner, SesSigner, TwilioSigner, PushSigner,
                                TwilioVoiceSigner, TwilioGatherSigner)}
+
+
+# --- issue 18: Postal (RSA over the body), Bandwidth (callback basic auth), Vonage (sig in the fields) -----
+class PostalSigner:
+    name, path, has_timestamp = "postal", "/webhooks/postal", False
+
+    def __init__(self, settings):
+        from comms.devserver.standins.postal import public_key_b64
+
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        settings.COMMS_POSTAL_WEBHOOK_KEYS = [public_key_b64(self.key)]
+
+    def sign(self, body: str, *, key=None, omit=None) -> Req:
+        from comms.devserver.standins.postal import sign_headers
+
+        headers = sign_headers(key or self.key, body.encode())
+        headers.pop(omit or "", None)
+        return Req(self.path, body.encode(), "application/json", headers)
+
+    def case(self, case: str, ref: str) -> Req:
+        body = fixture("postal/message_sent.json", ref=ref, address="ada@example.com", uuid=secrets.token_hex(8))
+        return {"valid": lambda: self.sign(body), "tampered": lambda: tamper(self.sign(body)),
+                "wrong_key": lambda: self.sign(body, key=self.other),
+                "missing_header": lambda: self.sign(body, omit="X-Postal-Signature")}[case]()
+
+
+class BandwidthSigner:
+    # Basic auth does not cover the body, so there is no "tampered" cell (as for Postmark).
+    name, path, has_timestamp, signs_body = "bandwidth", "/webhooks/bandwidth", False, False
+
+    def __init__(self, settings):
+        self.auth = "bandwidth:" + secrets.token_urlsafe(12)
+        settings.COMMS_BANDWIDTH_WEBHOOK_AUTH = self.auth
+
+    def sign(self, body: str, *, auth=None, omit=False) -> Req:
+        headers = {} if omit else {"Authorization": "Basic " + base64.b64encode((auth or self.auth).encode()).decode()}
+        return Req(self.path, body.encode(), "application/json", headers)
+
+    def case(self, case: str, ref: str) -> Req:
+        body = fixture("bandwidth/message_delivered.json", ref=ref, to="+14155550123")
+        return {"valid": lambda: self.sign(body), "wrong_key": lambda: self.sign(body, auth="bandwidth:wrong"),
+                "missing_header": lambda: self.sign(body, omit=True)}[case]()
+
+
+class VonageSigner:
+    name, path, has_timestamp = "vonage", "/webhooks/vonage/dlr", True
+
+    def __init__(self, settings):
+        self.secret = secrets.token_hex(16)
+        settings.COMMS_VONAGE_SIGNATURE_SECRET, settings.COMMS_VONAGE_SIGNATURE_METHOD = self.secret, "sha256"
+
+    def sign(self, fields: dict, *, secret=None, ts=None, omit=False) -> Req:
+        from comms.devserver.standins.vonage import sign
+
+        fields = {**fields, "timestamp": str(int(ts if ts is not None else time.time())), "nonce": secrets.token_hex(8)}
+        if not omit:
+            fields["sig"] = sign(fields, secret or self.secret, "sha256")
+        return Req(self.path, urlencode(fields).encode(), "application/x-www-form-urlencoded")
+
+    def case(self, case: str, ref: str) -> Req:
+        fields = json.loads(fixture("vonage/dlr.json", ref=ref, msisdn="14155550123"))
+        if case == "tampered":
+            req = self.sign(fields)
+            return Req(req.path, req.body.replace(b"delivered", b"failed"), req.content_type, req.headers)
+        return {"valid": lambda: self.sign(fields), "wrong_key": lambda: self.sign(fields, secret="0" * 32),
+                "skew": lambda: self.sign(fields, ts=time.time() - 3600),
+                "missing_header": lambda: self.sign(fields, omit=True)}[case]()
+
+
+SIGNERS.update({s.name: s for s in (PostalSigner, BandwidthSigner, VonageSigner)})

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.django_db
 
 CASES = ["valid", "tampered", "wrong_key", "skew", "missing_header"]
 MATRIX = [(p, c) for p, cls in SIGNERS.items() for c in CASES
-          if not (c == "skew" and not cls.has_timestamp) and not (p == "postmark" and c == "tampered")]
+          if not (c == "skew" and not cls.has_timestamp) and not (p == "postmark" and c == "tampered")
+          and not (c == "tampered" and not getattr(cls, "signs_body", True))]  # basic auth (Bandwidth)
 
 
 @pytest.mark.parametrize("provider,case", MATRIX)
