@@ -107,6 +107,12 @@ InvalidTimezone = _error("COMMS_INVALID_TIMEZONE", 400, "Unknown time zone.")
 InvalidQuietHours = _error("COMMS_INVALID_QUIET_HOURS", 400, "Quiet hours need a start different from the end.")
 InvalidToken = _error("COMMS_INVALID_TOKEN", 400, "The link is invalid or has expired.")
 ImportFailed = _error("COMMS_IMPORT_FAILED", 400, "The import has bad rows and nothing was imported (atomic).")
+# Journeys (issue 16).
+JourneyInvalid = _error("COMMS_JOURNEY_INVALID", 400, "The journey definition does not match its schema.")
+JourneyCycle = _error("COMMS_JOURNEY_CYCLE", 400, "The step graph has a cycle with no wait in it.")
+JourneyBranchDefault = _error("COMMS_JOURNEY_BRANCH_DEFAULT", 400, "A branch has no default.")
+JourneyState = _error("COMMS_JOURNEY_STATE", 409, "The journey is not in a state that allows this.")
+JourneyNotEntered = _error("COMMS_JOURNEY_NOT_ENTERED", 409, "The re-entry policy keeps this recipient out.")
 
 
 def status_for(code: str) -> int:

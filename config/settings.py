@@ -475,3 +475,7 @@ CELERY_BEAT_SCHEDULE["preferences-double-opt-in"] = {
 COMMS_DIGEST_HANDLER = env.str("COMMS_DIGEST_HANDLER", default="comms.router.digests.digest_handler")
 # An event audience larger than this goes out through the COPY bulk path (one template, first channel).
 COMMS_EVENT_BULK_THRESHOLD = env.int("COMMS_EVENT_BULK_THRESHOLD", default=1000)
+# Journeys (issue 16): a claimed run's lease (a killed worker's runs come back after it), and how long one
+# router tick keeps advancing due runs before it yields.
+COMMS_JOURNEY_LEASE_SECONDS = env.int("COMMS_JOURNEY_LEASE_SECONDS", default=60)
+COMMS_JOURNEY_TICK_SECONDS = env.float("COMMS_JOURNEY_TICK_SECONDS", default=5.0)
