@@ -204,12 +204,13 @@ def journeys_on_event(*, tenant, name: str, payload: dict, recipient_ids: list[s
     entries = list(JourneyVersion.objects.filter(entry_event=name, journey__tenant=tenant,
                                                  journey__status=Journey.Status.ACTIVE,
                                                  journey__active_version=F("id")).select_related("journey"))
-    recipients = list(Recipient.objects.filter(tenant=tenant, external_id__in=recipient_ids))
-    touched = (JourneyRun.objects.filter(tenant=tenant, recipient__in=recipients)
+    touched = (JourneyRun.objects.filter(tenant=tenant, recipient__tenant=tenant,
+                                         recipient__external_id__in=recipient_ids)
                .filter(Q(state=JourneyRun.State.WAITING, waiting_for=name)
                        | Q(state__in=LIVE, version__goal_events__contains=[name])))
-    if not entries and not touched.exists():
+    if not entries and not touched.exists():  # the common case costs these two indexed queries
         return []
+    recipients = list(Recipient.objects.filter(tenant=tenant, external_id__in=recipient_ids))
     out: list[dict] = []
     by_pk = {r.pk: r for r in recipients}
     woken: list[uuid.UUID] = []
