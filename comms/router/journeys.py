@@ -10,6 +10,7 @@ rest leased; when the lease lapses another worker takes them. A step is recorded
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ from typing import Any
 
 from celery import current_app
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -300,7 +302,30 @@ def _advance_batch(claimed: list, *, owner: str, now: datetime, stats: AdvanceSt
                     stats.failed += 1
             run.lease_owner, run.lease_until = "", None
         JourneyStep.objects.bulk_create(batch.rows, batch_size=2000)
-        JourneyRun.objects.bulk_update(runs, _RUN_FIELDS, batch_size=1000)
+        _runs_write(runs)
+
+
+def _runs_write(runs: list[JourneyRun]) -> None:
+    """One UPDATE … FROM unnest(arrays) for the batch: Django's bulk_update builds a CASE per row and field,
+    which cost 17 of 20 s for 2,000 runs (cProfile); this is one statement with one array per column."""
+    if not runs:
+        return
+    def dump(value):
+        return json.dumps(value, cls=DjangoJSONEncoder)
+    columns = [[r.id for r in runs], [r.state for r in runs], [r.step for r in runs], [r.seq for r in runs],
+               [r.next_due_at for r in runs], [r.waiting_for for r in runs], [r.wait_condition for r in runs],
+               [dump(r.context) for r in runs], [r.exited_at for r in runs], [r.converted_at for r in runs],
+               [r.exit_reason for r in runs], [dump(r.path) for r in runs]]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {JourneyRun._meta.db_table} AS r SET state = v.state, step = v.step, seq = v.seq, "
+            "next_due_at = v.next_due_at, waiting_for = v.waiting_for, wait_condition = v.wait_condition, "
+            "context = v.context::jsonb, exited_at = v.exited_at, converted_at = v.converted_at, "
+            "exit_reason = v.exit_reason, path = v.path::jsonb, lease_owner = '', lease_until = NULL "
+            "FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::int[], %s::timestamptz[], %s::text[], %s::text[], "
+            "%s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[], %s::text[]) "
+            "AS v(id, state, step, seq, next_due_at, waiting_for, wait_condition, context, exited_at, converted_at, "
+            "exit_reason, path) WHERE r.id = v.id", columns)
 
 
 def _advance_one_by_one(claimed: list, *, owner: str, now: datetime, stats: AdvanceStats) -> None:
