@@ -115,6 +115,12 @@ AttachmentLinkExpired = _error("COMMS_ATTACHMENT_LINK_EXPIRED", 410, "The downlo
 InvalidSubscription = _error("COMMS_INVALID_SUBSCRIPTION", 400, "The Web Push subscription is not valid.")
 WebPushUnavailable = _error("COMMS_WEBPUSH_UNAVAILABLE", 503,
                             "Web Push is not set up: no VAPID key pair (run manage.py comms_vapid_keys).")
+# Journeys (issue 16).
+JourneyInvalid = _error("COMMS_JOURNEY_INVALID", 400, "The journey definition does not match its schema.")
+JourneyCycle = _error("COMMS_JOURNEY_CYCLE", 400, "The step graph has a cycle with no wait in it.")
+JourneyBranchDefault = _error("COMMS_JOURNEY_BRANCH_DEFAULT", 400, "A branch has no default.")
+JourneyState = _error("COMMS_JOURNEY_STATE", 409, "The journey is not in a state that allows this.")
+JourneyNotEntered = _error("COMMS_JOURNEY_NOT_ENTERED", 409, "The re-entry policy keeps this recipient out.")
 
 
 def status_for(code: str) -> int:

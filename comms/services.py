@@ -58,6 +58,18 @@ def recipient_upsert(*, tenant: Tenant, external_id: str, data: dict[str, Any], 
 
 
 @transaction.atomic
+def recipient_attributes_update(*, recipient: Recipient, attributes: dict[str, Any], actor: Any = None) -> Recipient:
+    """Merge `attributes` into the recipient's (PATCH semantics: other keys stay), audited; a journey's
+    ``update`` step uses it, with the journey as the actor."""
+    locked = Recipient.objects.select_for_update().get(pk=recipient.pk)
+    locked.attributes = {**(locked.attributes or {}), **attributes}
+    locked.save(update_fields=["attributes", "updated_at"])
+    recipient.attributes = locked.attributes
+    audit_record(actor=actor, action="recipient.update", target=locked, diff={"attributes": sorted(attributes)})
+    return locked
+
+
+@transaction.atomic
 def device_register(*, recipient: Recipient, token: str, platform: str, app_id: str = "", actor: Any = None,
                     ip: str | None = None) -> tuple[Device, bool]:
     """Register (or move) a push token. A token belongs to one install, so re-registering it for

@@ -596,3 +596,7 @@ CELERY_BEAT_SCHEDULE["conversations-channels-tick"] = {
     "schedule": env.float("COMMS_CONVERSATIONS_TICK_SECONDS", default=30.0),
     "options": {"queue": "p2", "expires": 120},
 }
+# Journeys (issue 16): a claimed run's lease (a killed worker's runs come back after it), and how long one
+# router tick keeps advancing due runs before it yields.
+COMMS_JOURNEY_LEASE_SECONDS = env.int("COMMS_JOURNEY_LEASE_SECONDS", default=60)
+COMMS_JOURNEY_TICK_SECONDS = env.float("COMMS_JOURNEY_TICK_SECONDS", default=5.0)

@@ -11,3 +11,8 @@ class RouterConfig(AppConfig):
     name = "comms.router"
     label = "router"
     verbose_name = "comms router"
+
+    def ready(self) -> None:
+        from comms.router.journeys import register_erasers  # app registry must be ready before models import
+
+        register_erasers()

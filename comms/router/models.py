@@ -7,6 +7,7 @@ moving them to this app changed only Django's state (comms migration 0007, route
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -205,4 +206,141 @@ class Schedule(models.Model):
         return self.name
 
 
-__all__ = ["Channel", "Digest", "DigestItem", "Escalation", "Event", "RoutingRule", "RoutingRuleVersion", "Schedule"]
+
+
+class Journey(models.Model):
+    """A multi-step flow per recipient. Its definition lives on immutable versions; one is active."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused (timers held)"
+        ARCHIVED = "archived", "Archived (no new entries)"
+
+    tenant = models.ForeignKey("comms.Tenant", on_delete=models.CASCADE, related_name="+")
+    key = models.SlugField(max_length=100)
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    active_version = models.ForeignKey("JourneyVersion", null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "key"], name="journey_unique_key")]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class JourneyVersion(models.Model):
+    """One immutable, validated definition. ``entry_event``/``goal_events`` are copied out of it so an
+    incoming event finds the journeys it enters or ends through an index."""
+
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    definition = models.JSONField()
+    entry_event = models.CharField(max_length=128, blank=True)
+    goal_events = ArrayField(models.CharField(max_length=128), default=list, blank=True)
+    notes = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["journey", "version"], name="journey_version_unique")]
+        indexes = [models.Index(fields=["entry_event"], condition=~Q(entry_event=""), name="journey_entry_idx")]
+        ordering = ["journey", "-version"]
+
+    def __str__(self) -> str:
+        return f"{self.journey.key} v{self.version}"
+
+
+class JourneyRun(models.Model):
+    """One recipient's durable walk through one journey version.
+
+    A live run is ``active`` (its next step is due at ``next_due_at``) or ``waiting`` (a timer at
+    ``next_due_at``, and maybe an event ``waiting_for``). Workers claim due runs with SKIP LOCKED and a
+    lease (``lease_owner``/``lease_until``); a lease that lapses (worker killed) makes the run due again.
+    """
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "Active"
+        WAITING = "waiting", "Waiting"
+        COMPLETED = "completed", "Completed (end of the graph)"
+        EXITED = "exited", "Exited"
+        CONVERTED = "converted", "Converted (goal reached)"
+        FAILED = "failed", "Failed"
+
+    LIVE = (State.ACTIVE, State.WAITING)
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    tenant = models.ForeignKey("comms.Tenant", on_delete=models.CASCADE, related_name="+")
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="runs")
+    version = models.ForeignKey(JourneyVersion, on_delete=models.PROTECT, related_name="runs")
+    recipient = models.ForeignKey("comms.Recipient", on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
+    step = models.CharField(max_length=64, help_text="The step to run next (or the wait in progress).")
+    seq = models.PositiveIntegerField(default=0, help_text="Steps executed so far; with the run id, the "
+                                                           "idempotency key of the next one.")
+    next_due_at = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    waiting_for = models.CharField(max_length=128, blank=True)
+    wait_condition = models.TextField(blank=True)
+    context = models.JSONField(default=dict, blank=True, help_text="entry payload, events received, messages.")
+    entered_at = models.DateTimeField(default=timezone.now)
+    exited_at = models.DateTimeField(null=True, blank=True)
+    converted_at = models.DateTimeField(null=True, blank=True)
+    exit_reason = models.CharField(max_length=200, blank=True)
+    path = models.JSONField(default=list, blank=True, help_text="Step ids in the order they ran.")
+
+    class Meta:
+        constraints = [
+            # 'once at a time' (and the guard that two concurrent entries make one run).
+            models.UniqueConstraint(fields=["journey", "recipient"], condition=Q(state__in=["active", "waiting"]),
+                                    name="journey_run_one_live"),
+        ]
+        indexes = [
+            models.Index(fields=["next_due_at"], condition=Q(state__in=["active", "waiting"]),
+                         name="journey_run_due_idx"),
+            models.Index(fields=["tenant", "recipient", "waiting_for"],
+                         condition=Q(state="waiting") & ~Q(waiting_for=""), name="journey_run_waiting_idx"),
+            models.Index(fields=["tenant", "recipient", "state"], name="journey_run_recipient_idx"),
+            models.Index(fields=["journey", "state"], name="journey_run_state_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.journey_id}:{self.recipient_id} [{self.state} @ {self.step}]"
+
+
+class JourneyStep(models.Model):
+    """One executed step of a run: the per-step counts and the per-recipient timeline read this.
+
+    ``(run, seq)`` is unique, so a step retried after a crash cannot be recorded (or send) twice.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    run = models.ForeignKey(JourneyRun, on_delete=models.CASCADE, related_name="steps")
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="+", db_index=False)
+    version = models.ForeignKey(JourneyVersion, on_delete=models.CASCADE, related_name="+", db_index=False)
+    recipient = models.ForeignKey("comms.Recipient", on_delete=models.CASCADE, related_name="+", db_index=False)
+    seq = models.PositiveIntegerField()
+    step = models.CharField(max_length=64)
+    kind = models.CharField(max_length=16)  # entry | send | wait | branch | update | exit | goal
+    outcome = models.CharField(max_length=64, help_text="sent, blocked, capped, waiting, event, timeout, "
+                                                        "branch target, converted, …")
+    message_id = models.UUIDField(null=True, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="journey_step_once")]
+        indexes = [
+            models.Index(fields=["journey", "version", "step", "outcome"], name="journey_step_count_idx"),
+            models.Index(fields=["recipient", "at"], condition=Q(kind="send", outcome="sent"),
+                         name="journey_step_cap_idx"),
+        ]
+
+
+__all__ = ["Channel", "Digest", "DigestItem", "Escalation", "Event", "Journey", "JourneyRun", "JourneyStep",
+           "JourneyVersion", "RoutingRule", "RoutingRuleVersion", "Schedule"]

@@ -123,7 +123,8 @@ _ALLOWED_NODES = (
     ast.Subscript, ast.Constant, ast.List, ast.Tuple, ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Mod,
     ast.Call, ast.IfExp,
 )
-_NAMES = {"payload", "actor", "event", "recipient", "True", "False", "None"}
+# ``entry``: a journey run's entry payload (absent for rules, so a rule naming it is simply "not met").
+_NAMES = {"payload", "actor", "event", "recipient", "entry", "True", "False", "None"}
 _FUNCTIONS = {"len": len, "lower": lambda s: str(s).lower(), "upper": lambda s: str(s).upper(),
               "int": int, "float": float, "str": str}
 
