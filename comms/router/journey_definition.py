@@ -14,6 +14,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from comms import errors
+from comms.campaigns.models import Segment
 from comms.enums import Category, Channel
 from comms.router.models import Event, JourneyVersion, RoutingRule
 from comms.router.rules import condition_check
@@ -187,6 +188,9 @@ def journey_validate(definition: Any, *, tenant=None) -> tuple[dict, list[dict]]
     if reentry.get("policy") == "after" and "days" not in reentry:
         raise _invalid("$.reentry", "policy 'after' needs days.")
     warnings: list[dict] = []
+    if tenant is not None and "segment" in definition["entry"]:
+        if not Segment.objects.filter(tenant=tenant, name=definition["entry"]["segment"]).exists():
+            raise _invalid("$.entry.segment", f"no saved segment '{definition['entry']['segment']}'.")
     if tenant is not None:
         for sid, step in steps.items():
             if step["type"] == "send":

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import Count, QuerySet
 
+from comms.router.journey_definition import edges
 from comms.router.models import Journey, JourneyRun, JourneyStep, JourneyVersion
 
 _RESUMED = {"event", "timeout", "elapsed"}  # a wait's second record: how the run left it
@@ -20,6 +21,22 @@ def journey_runs(*, journey: Journey, state: str | None = None, recipient: str |
     return runs.order_by("-entered_at")
 
 
+def step_order(definition: dict) -> list[str]:
+    """Step ids breadth-first from the start (the order a reader follows), then any unreachable ones.
+
+    The stored definition is jsonb, which does not keep the key order it was written in."""
+    steps = definition.get("steps", {})
+    order: list[str] = []
+    queue = [definition["start"]] if definition.get("start") in steps else []
+    while queue:
+        sid = queue.pop(0)
+        if sid in order:
+            continue
+        order.append(sid)
+        queue += [n for n in edges(steps[sid]) if n in steps and n not in order]
+    return order + sorted(set(steps) - set(order))
+
+
 def journey_stats(*, journey: Journey, version: JourneyVersion | None = None) -> dict[str, Any]:
     """Per step: entered, waiting now, and how many went each way (outcome → count); run totals by state."""
     version = version or journey.active_version
@@ -29,8 +46,10 @@ def journey_stats(*, journey: Journey, version: JourneyVersion | None = None) ->
     rows = (JourneyStep.objects.filter(journey=journey, version=version).values_list("step", "kind", "outcome")
             .annotate(n=Count("id")).order_by())
     steps: dict[str, dict[str, Any]] = {}
-    for sid, step in (version.definition["steps"].items() if version else []):
-        steps[sid] = {"step": sid, "type": step["type"], "entered": 0, "waiting": 0, "outcomes": {}}
+    definition = version.definition if version else {"steps": {}}
+    for sid in step_order(definition):
+        steps[sid] = {"step": sid, "type": definition["steps"][sid]["type"], "entered": 0, "waiting": 0,
+                      "outcomes": {}}
     for sid, kind, outcome, n in rows:
         entry = steps.setdefault(sid, {"step": sid, "type": kind, "entered": 0, "waiting": 0, "outcomes": {}})
         entry["outcomes"][outcome] = n

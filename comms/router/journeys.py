@@ -159,8 +159,9 @@ def journey_enrol(*, journey: Journey, recipient_id: str, payload: dict | None =
 def journey_enrol_segment(*, journey: Journey, now: datetime | None = None, chunk: int = 10_000) -> int:
     """Enter every recipient of the entry segment (those already live are skipped); returns runs created.
 
-    Rows are written in chunks with ON CONFLICT DO NOTHING on the one-live-run index; the re-entry
-    policies 'once' and 'after' are applied per chunk. A COPY path for millions is a later step.
+    Per chunk, recipients the re-entry policy keeps out (a live run; 'once': any run; 'after': a recent
+    one) are left out, and the rest written with ON CONFLICT DO NOTHING on the one-live-run index (a
+    concurrent entry wins; it is then counted here too). A COPY path for millions is a later step.
     """
     now = now or timezone.now()
     version = journey.active_version
@@ -173,12 +174,13 @@ def journey_enrol_segment(*, journey: Journey, now: datetime | None = None, chun
     policy = version.definition.get("reentry", {"policy": "once_at_a_time"})
     for rows in iter_chunks(audience_queryset(tenant=journey.tenant, audience={"segment": segment}), chunk):
         ids = [pk for pk, *_ in rows]
-        if policy["policy"] != "once_at_a_time":
-            before = JourneyRun.objects.filter(journey=journey, recipient_id__in=ids)
-            if policy["policy"] == "after":
-                before = before.filter(entered_at__gt=now - timedelta(days=policy["days"]))
-            seen = {str(r) for r in before.values_list("recipient_id", flat=True)}
-            ids = [pk for pk in ids if str(pk) not in seen]
+        before = JourneyRun.objects.filter(journey=journey, recipient_id__in=ids)
+        if policy["policy"] == "once_at_a_time":
+            before = before.filter(state__in=LIVE)
+        elif policy["policy"] == "after":
+            before = before.filter(Q(state__in=LIVE) | Q(entered_at__gt=now - timedelta(days=policy["days"])))
+        seen = {str(r) for r in before.values_list("recipient_id", flat=True)}
+        ids = [pk for pk in ids if str(pk) not in seen]
         runs = [JourneyRun(tenant_id=journey.tenant_id, journey=journey, version=version, recipient_id=pk,
                            step=version.definition["start"], next_due_at=now, entered_at=now,
                            context={"entry": {}, "source": f"segment:{segment}"}) for pk in ids]
