@@ -46,20 +46,6 @@ class ReadOnly(admin.ModelAdmin):
         return False
 
 
-def graph_order(definition: dict) -> list[str]:
-    """Step ids in the order a run meets them (breadth-first from ``start``), unreachable ones last."""
-    steps, seen, queue = definition.get("steps", {}), [], [definition.get("start")]
-    while queue:
-        sid = queue.pop(0)
-        if sid is None or sid in seen or sid not in steps:
-            continue
-        seen.append(sid)
-        step = steps[sid]
-        queue += [step.get(k) for k in ("next", "on_event", "default")]
-        queue += [c.get("next") for c in step.get("cases", [])] + [p.get("next") for p in step.get("split", [])]
-    return seen + [sid for sid in steps if sid not in seen]
-
-
 def journey_funnel(*, journey: Journey, version: JourneyVersion | None) -> dict[str, Any]:
     """journey_stats' per-step counts plus, per step, how many runs converted or exited while there."""
     stats = journey_stats(journey=journey, version=version)
@@ -74,8 +60,6 @@ def journey_funnel(*, journey: Journey, version: JourneyVersion | None) -> dict[
         row["exited"] = done.get(State.EXITED, 0) + done.get(State.FAILED, 0)
         row["completed"] = done.get(State.COMPLETED, 0)
         row["ways"] = sorted(row["outcomes"].items())
-    order = {sid: i for i, sid in enumerate(graph_order(version.definition if version else {}))}
-    stats["steps"].sort(key=lambda row: order.get(row["step"], len(order)))
     return stats
 
 
@@ -99,6 +83,7 @@ class JourneyAdmin(ReadOnly):
                     "updated_at")
     list_filter = ("status", "tenant")
     search_fields = ("key", "name")
+    actions = ["pause", "resume", "archive"]
 
     class Media:
         css = {"all": ("router/journeys.css",)}
@@ -134,6 +119,28 @@ class JourneyAdmin(ReadOnly):
     @admin.display(description="exited", ordering="n_exited")
     def exited(self, obj):
         return obj.n_exited
+
+    def _status(self, request, queryset, status: str) -> None:
+        if not request.user.has_perm("router.change_journey"):
+            self.message_user(request, "You may not change journeys.", level=messages.ERROR)
+            return
+        for journey in queryset:
+            try:
+                journey_set_status(journey=journey, status=status, actor=request.user, ip=client_ip(request))
+            except errors.CommsError as exc:
+                self.message_user(request, f"{journey.key}: {exc.code}: {exc.message}", level=messages.ERROR)
+
+    @admin.action(description="Pause (hold due timers)")
+    def pause(self, request, queryset):
+        self._status(request, queryset, Journey.Status.PAUSED)
+
+    @admin.action(description="Resume")
+    def resume(self, request, queryset):
+        self._status(request, queryset, Journey.Status.ACTIVE)
+
+    @admin.action(description="Archive (no new entries)")
+    def archive(self, request, queryset):
+        self._status(request, queryset, Journey.Status.ARCHIVED)
 
     def get_urls(self):
         view = self.admin_site.admin_view
