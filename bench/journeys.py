@@ -117,7 +117,15 @@ def profile_batch(batch: int) -> None:
 
     sql("UPDATE router_journeyrun SET next_due_at = now() - interval '1 second' WHERE id IN ("
         "SELECT id FROM router_journeyrun WHERE step = 'w' AND next_due_at > now() + interval '1 hour' LIMIT %s)",
-        [batch])
+        [batch + 1])
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        journeys_advance(limit=1)
+    print(f"one run advanced (claim, wait elapsed, send, next wait): {len(queries)} SQL statements")
+    for q in queries.captured_queries:
+        print("   ", " ".join(q["sql"].split())[:150])
     prof = cProfile.Profile()
     started, cpu = time.perf_counter(), time.process_time()
     prof.enable()
