@@ -109,6 +109,24 @@ def explain_event_match(tenant) -> None:
     print(f"  journeys_on_event for that recipient: {(time.perf_counter() - started) * 1000:.1f} ms -> {out}")
 
 
+def admin_reads(journey) -> None:
+    """The admin's journey list (run counts per journey) and funnel, timed at full size."""
+    from django.test import RequestFactory
+
+    from comms.router.journey_admin import JourneyAdmin, journey_funnel
+    from comms.router.models import Journey
+
+    site_admin = JourneyAdmin(Journey, None)
+    request = RequestFactory().get("/admin/router/journey/")
+    started = time.perf_counter()
+    rows = [(j.key, j.n_entered, j.n_waiting) for j in site_admin.get_queryset(request)]
+    listed = time.perf_counter() - started
+    started = time.perf_counter()
+    funnel = journey_funnel(journey=journey, version=journey.active_version)
+    print(f"admin reads: journey list with run counts {listed:.2f} s {rows}; funnel {time.perf_counter() - started:.2f} s "
+          f"(runs {funnel['runs']['entered']:,})")
+
+
 def profile_batch(batch: int) -> None:
     import cProfile
     import pstats
@@ -172,6 +190,7 @@ def main() -> None:
         table = JourneyRun._meta.db_table
         timers_set(advance, table)
         explain_event_match(tenant)
+        admin_reads(version.journey)
 
         load = os.getloadavg()[0]
         pg_cpu = cpu_seconds(env.pg_pid())
