@@ -13,12 +13,14 @@ not at all. With a ``Simulation`` it writes nothing: sends are dry runs, updates
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.db import transaction
 from django.utils import timezone
 
 from comms.enums import Category
@@ -42,6 +44,41 @@ class Simulation:
     outcomes: dict[str, list[str]] = field(default_factory=dict)  # send step id → ["opened", …]
     messages: list[dict] = field(default_factory=list)
     steps: list[dict] = field(default_factory=list)
+
+
+_RUN_STATE = ("state", "step", "seq", "next_due_at", "waiting_for", "wait_condition", "context", "exited_at",
+              "converted_at", "exit_reason", "path")
+
+
+class Batch:
+    """Many runs advanced in one transaction: step rows are buffered for one bulk insert, and a run that
+    raises is undone alone (its savepoint, taken lazily before its first side effect, and its buffered
+    rows) while the others commit."""
+
+    def __init__(self) -> None:
+        self.rows: list[JourneyStep] = []
+        self.sent: dict[Any, list[datetime]] = {}  # recipient id → journey sends buffered in this batch
+        self._savepoint: str | None = None
+        self._mark: tuple = ()
+
+    def begin(self, run: JourneyRun) -> None:
+        self._savepoint = None
+        self._mark = (len(self.rows), {k: copy.deepcopy(getattr(run, k)) for k in _RUN_STATE},
+                      {r: list(v) for r, v in self.sent.items()})
+
+    def protect(self) -> None:
+        """Before a step writes (a message, an update): make it undoable with the rest of this run."""
+        if self._savepoint is None:
+            self._savepoint = transaction.savepoint()
+
+    def undo(self, run: JourneyRun) -> None:
+        if self._savepoint is not None:
+            transaction.savepoint_rollback(self._savepoint)
+        count, state, sent = self._mark
+        del self.rows[count:]
+        for key, value in state.items():
+            setattr(run, key, value)
+        self.sent = sent
 
 
 def recipient_context(recipient: Recipient) -> dict[str, Any]:
@@ -84,8 +121,9 @@ def next_local_time(now: datetime, tz_name: str, at: str, days: str = "any") -> 
 
 
 class _Walker:
-    def __init__(self, run: JourneyRun, recipient: Recipient, now: datetime, sim: Simulation | None):
-        self.run, self.recipient, self.now, self.sim = run, recipient, now, sim
+    def __init__(self, run: JourneyRun, recipient: Recipient, now: datetime, sim: Simulation | None,
+                 batch: Batch | None = None):
+        self.run, self.recipient, self.now, self.sim, self.batch = run, recipient, now, sim, batch
         self.definition: dict = run.version.definition
         self.steps: dict = self.definition["steps"]
 
@@ -100,8 +138,14 @@ class _Walker:
         if self.sim is not None:
             self.sim.steps.append({**row, "at": self.now.isoformat()})
             return
-        JourneyStep.objects.create(run=run, journey_id=run.journey_id, version_id=run.version_id,
-                                   recipient_id=run.recipient_id, **row)
+        step_row = JourneyStep(run=run, journey_id=run.journey_id, version_id=run.version_id,
+                               recipient_id=run.recipient_id, **row)
+        if self.batch is not None:
+            self.batch.rows.append(step_row)
+            if kind == "send" and outcome == "sent":
+                self.batch.sent.setdefault(run.recipient_id, []).append(self.now)
+        else:
+            step_row.save(force_insert=True)
 
     def finish(self, state: str, reason: str) -> None:
         run = self.run
@@ -168,6 +212,8 @@ class _Walker:
         else:
             sent = JourneyStep.objects.filter(recipient_id=self.run.recipient_id, kind="send", outcome="sent",
                                               at__gt=since, at__lte=self.now).count()
+            if self.batch is not None:
+                sent += sum(since < at <= self.now for at in self.batch.sent.get(self.run.recipient_id, []))
         return sent >= cap["per_day"]
 
     def _send(self, sid: str, step: dict) -> bool:
@@ -176,6 +222,8 @@ class _Walker:
             self.record(sid, "send", "capped", detail={"per_day": self.definition["frequency_cap"]["per_day"]})
             self.go(step.get("next"))
             return True
+        if self.batch is not None:
+            self.batch.protect()
         plan = step_send(
             tenant=run.journey.tenant, recipient=self.recipient, step=step, variables=run.context.get("entry", {}),
             idempotency=f"journey:{run.id}:{run.seq + 1}",
@@ -236,6 +284,8 @@ class _Walker:
 
     def _update(self, sid: str, step: dict) -> bool:
         changed: dict[str, Any] = {}
+        if self.batch is not None and self.sim is None:
+            self.batch.protect()
         if step.get("attributes"):
             if self.sim is None:
                 recipient_attributes_update(recipient=self.recipient, attributes=step["attributes"],
@@ -261,9 +311,10 @@ class _Walker:
 
 
 def run_advance(run: JourneyRun, *, recipient: Recipient, now: datetime | None = None,
-                sim: Simulation | None = None) -> JourneyRun:
-    """Run steps until the run waits or ends. The caller holds the row lock and saves ``run``."""
-    _Walker(run, recipient, now or timezone.now(), sim).advance()
+                sim: Simulation | None = None, batch: Batch | None = None) -> JourneyRun:
+    """Run steps until the run waits or ends. The caller holds the row lock and saves ``run`` (with a
+    ``batch``: bulk-inserts ``batch.rows`` and bulk-updates the runs in the same transaction)."""
+    _Walker(run, recipient, now or timezone.now(), sim, batch).advance()
     return run
 
 

@@ -28,8 +28,8 @@ from comms.campaigns.segments import audience_queryset, iter_chunks
 from comms.erasure import ErasureSubject, Phase, eraser_register
 from comms.models import Recipient
 from comms.router.journey_definition import journey_validate
-from comms.router.journey_engine import condition_context, event_apply, event_effect, run_advance
-from comms.router.models import Journey, JourneyRun, JourneyVersion
+from comms.router.journey_engine import Batch, condition_context, event_apply, event_effect, run_advance
+from comms.router.models import Journey, JourneyRun, JourneyStep, JourneyVersion
 from comms.router.rules import condition_eval
 
 log = logging.getLogger(__name__)
@@ -264,35 +264,88 @@ def _claim(*, now: datetime, limit: int, owner: str, lease_seconds: int, ids: li
     return claimed
 
 
-def journeys_advance(*, now: datetime | None = None, limit: int = 500, ids: list | None = None,
-                     lease_seconds: int | None = None, owner: str = "") -> AdvanceStats:
-    """Claim up to `limit` due runs (oldest first) under a lease and advance each in its own transaction."""
-    now = now or timezone.now()
-    owner = owner or uuid.uuid4().hex
-    lease_seconds = lease_seconds or settings.COMMS_JOURNEY_LEASE_SECONDS
-    stats = AdvanceStats()
-    claimed = _claim(now=now, limit=limit, owner=owner, lease_seconds=lease_seconds, ids=ids)
-    stats.claimed = len(claimed)
+_RUN_FIELDS = ["state", "step", "seq", "next_due_at", "lease_owner", "lease_until", "waiting_for", "wait_condition",
+               "context", "exited_at", "converted_at", "exit_reason", "path"]
+
+
+def _runs(ids: list, owner: str):
+    return (JourneyRun.objects.select_for_update(of=("self",))
+            .select_related("version", "journey", "journey__tenant", "recipient")
+            .filter(pk__in=ids, lease_owner=owner).order_by("next_due_at"))
+
+
+def _fail(run: JourneyRun, exc: BaseException, now: datetime) -> None:
+    log.error("journey run %s failed: %r", run.id, exc, exc_info=exc)
+    reason = f"{exc.code}: {exc.message}" if isinstance(exc, errors.CommsError) else f"{type(exc).__name__}: {exc}"
+    run.state, run.exit_reason = JourneyRun.State.FAILED, reason[:200]
+    run.exited_at, run.next_due_at = now, None
+
+
+def _advance_batch(claimed: list, *, owner: str, now: datetime, stats: AdvanceStats) -> None:
+    """The claimed runs in one transaction: steps buffered and bulk-inserted, runs bulk-updated."""
+    with transaction.atomic():
+        runs = list(_runs(claimed, owner))
+        stats.skipped += len(claimed) - len(runs)  # leases that lapsed and went to another worker
+        batch = Batch()
+        for run in runs:
+            if run.state in LIVE and run.next_due_at is not None and run.next_due_at <= now:
+                batch.begin(run)
+                try:
+                    run_advance(run, recipient=run.recipient, now=now, batch=batch)
+                    stats.advanced += 1
+                except errors.CommsError as exc:  # our own refusal: this run fails, the batch goes on
+                    batch.undo(run)
+                    _fail(run, exc, now)
+                    stats.failed += 1
+            run.lease_owner, run.lease_until = "", None
+        JourneyStep.objects.bulk_create(batch.rows, batch_size=2000)
+        JourneyRun.objects.bulk_update(runs, _RUN_FIELDS, batch_size=1000)
+
+
+def _advance_one_by_one(claimed: list, *, owner: str, now: datetime, stats: AdvanceStats) -> None:
+    """The slow path after a batch failed: each run in its own transaction, a failing one marked failed."""
     for run_id in claimed:
         try:
             with transaction.atomic():
-                run = (JourneyRun.objects.select_for_update(of=("self",))
-                       .select_related("version", "journey", "journey__tenant", "recipient")
-                       .filter(pk=run_id, lease_owner=owner).first())
-                if run is None:  # the lease lapsed and another worker took it
+                run = _runs([run_id], owner).first()
+                if run is None:
                     stats.skipped += 1
                     continue
                 if run.state in LIVE and run.next_due_at is not None and run.next_due_at <= now:
                     run_advance(run, recipient=run.recipient, now=now)
                     stats.advanced += 1
                 run.lease_owner, run.lease_until = "", None
-                run.save()
-        except Exception as exc:  # one bad run must not stop the batch; it is kept, marked, and logged
-            log.exception("journey run %s failed", run_id)
+                run.save(update_fields=_RUN_FIELDS)
+        except Exception as exc:  # kept, marked and logged; the others go on
             stats.failed += 1
+            failed = JourneyRun(pk=run_id)
+            _fail(failed, exc, now)
             JourneyRun.objects.filter(pk=run_id, lease_owner=owner).update(
-                state=JourneyRun.State.FAILED, exit_reason=f"{type(exc).__name__}: {exc}"[:200], exited_at=now,
-                next_due_at=None, lease_owner="", lease_until=None)
+                state=failed.state, exit_reason=failed.exit_reason, exited_at=now, next_due_at=None,
+                lease_owner="", lease_until=None)
+
+
+def journeys_advance(*, now: datetime | None = None, limit: int = 500, ids: list | None = None,
+                     lease_seconds: int | None = None, owner: str = "") -> AdvanceStats:
+    """Claim up to `limit` due runs (oldest first) under a lease and advance them.
+
+    The batch runs in one transaction (bulk writes); if it fails as a whole (a database error), the
+    same runs are advanced one by one, so one bad run cannot hold the others back.
+    """
+    now = now or timezone.now()
+    owner = owner or uuid.uuid4().hex
+    lease_seconds = lease_seconds or settings.COMMS_JOURNEY_LEASE_SECONDS
+    stats = AdvanceStats()
+    claimed = _claim(now=now, limit=limit, owner=owner, lease_seconds=lease_seconds, ids=ids)
+    stats.claimed = len(claimed)
+    if not claimed:
+        return stats
+    try:
+        _advance_batch(claimed, owner=owner, now=now, stats=stats)
+    except Exception:
+        log.warning("journey batch of %d failed; advancing its runs one by one", len(claimed), exc_info=True)
+        stats.advanced = stats.failed = stats.skipped = 0
+        _advance_one_by_one(claimed, owner=owner, now=now, stats=stats)
     return stats
 
 

@@ -209,3 +209,25 @@ def test_simulation_shows_path_and_messages_and_writes_nothing(shop, api, twilio
                                                      "definition": _steps(s={**SEND})}, format="json").json()
     assert [m["template"] for m in unsaved["messages"]] == ["welcome_1"] and unsaved["state"] == "completed"
     assert api.post("/api/v1/journeys/simulate", {"recipient": "olga"}, format="json").status_code == 400
+
+
+def test_a_failing_run_is_undone_alone_and_the_batch_commits(shop):
+    """A run whose update is refused (unknown category) fails with its message undone; the others go on."""
+    bad = {"entry": {"event": "user.signed_up", "when": "payload.bad"}, "start": "s",
+           "steps": {"s": {**SEND, "next": "u"},
+                     "u": {"type": "update", "preferences": [{"category": "no-such", "channel": "email",
+                                                              "enabled": False}]}}}
+    good = {"entry": {"event": "user.signed_up", "when": "not payload.bad"}, "start": "s", "steps": {"s": {**SEND}}}
+    journey_save(tenant=shop, key="bad", definition=bad)
+    journey_save(tenant=shop, key="good", definition=good)
+    ada, bob = shopper(shop, "ada"), shopper(shop, "bob")
+    t0 = timezone.now()
+    ingest(shop, "user.signed_up", ["ada"], {"bad": True}, t0)
+    ingest(shop, "user.signed_up", ["bob"], {"bad": False}, t0)
+    stats = advance(t0)
+    assert (stats.advanced, stats.failed) == (1, 1)
+    failed = run_of(ada)
+    assert failed.state == "failed" and failed.exit_reason.startswith("COMMS_UNKNOWN_CATEGORY")
+    assert not JourneyStep.objects.filter(recipient=ada).exists() and failed.seq == 0
+    assert list(Message.objects.values_list("recipient__external_id", flat=True)) == ["bob"]
+    assert run_of(bob).state == "completed"

@@ -37,7 +37,9 @@ def test_worker_killed_mid_batch_loses_nothing_and_sends_once(tenant, celery_wor
 
     worker = celery_worker("p1", "victim", COMMS_JOURNEY_LEASE_SECONDS="30", COMMS_JOURNEY_TICK_SECONDS="300")
     current_app.send_task("comms.router.journeys_wake", args=[None], queue="p1")
-    wait_for(lambda: JourneyStep.objects.filter(kind="send").count() >= 200, timeout=120,
+    leased = JourneyRun.objects.filter(state="active").exclude(lease_owner="")
+    # A batch commits as a whole: kill once one has committed and the next is claimed and in flight.
+    wait_for(lambda: JourneyStep.objects.filter(kind="send").count() >= 200 and leased.exists(), timeout=180,
              message="the worker to be well into its runs")
     worker.kill()
 
