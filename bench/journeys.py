@@ -9,8 +9,10 @@ BENCH_WORKERS (advance worker processes, default 2), BENCH_BATCH (runs claimed p
 
 Prints: directory write (setup), segment → runs entry (COPY) time and rows/s; runs advanced per
 second by the workers (wall and CPU per run: workers and PostgreSQL), the delay from each timer's
-due time to its message's row being inserted (p50/p99, measured by a trigger with clock_timestamp,
-so the batch's shared `now` cannot flatter it); the plan of the event-to-waiting-runs match.
+due time to its message being queued, i.e. committed and visible to a worker (p50/p99; a trigger
+logs each insert and this process stamps it when it becomes visible, within 0.5 s, so neither the
+batch's shared `now` nor its one transaction can flatter it); the plan of the event-to-waiting-runs
+match; the admin's list and funnel read at full size.
 Figures are recorded in docs/benchmarks.md.
 """
 
@@ -73,6 +75,7 @@ def timers_set(advance: int, table: str) -> None:
     sql(f"CREATE TABLE bench_due AS SELECT id::text AS run, next_due_at AS due FROM {table} "
         f"WHERE next_due_at < now() + interval '1 hour'")
     sql("CREATE TABLE bench_queued (run text, at timestamptz NOT NULL DEFAULT clock_timestamp())")
+    sql("CREATE TABLE bench_seen (run text PRIMARY KEY, at timestamptz NOT NULL)")
     sql("""CREATE FUNCTION bench_queued_fn() RETURNS trigger LANGUAGE plpgsql AS $$
            BEGIN INSERT INTO bench_queued (run) VALUES (NEW.metadata->>'journey_run'); RETURN NEW; END $$""")
     sql("CREATE TRIGGER bench_queued_tr AFTER INSERT ON delivery_message FOR EACH ROW EXECUTE FUNCTION "
@@ -198,8 +201,12 @@ def main() -> None:
         t0 = time.perf_counter()
         done, last_print = 0, t0
         while done < advance and time.perf_counter() - t0 < float(os.environ.get("BENCH_TIMEOUT", "3600")):
-            time.sleep(1.0)
-            done = sql("SELECT count(*) FROM bench_queued")[0][0]
+            time.sleep(0.5)
+            # A message counts as queued when a worker could claim it: when its transaction (the whole
+            # batch's) has committed and it becomes visible here, stamped to within this loop's 0.5 s.
+            sql("INSERT INTO bench_seen (run, at) SELECT q.run, clock_timestamp() FROM bench_queued q "
+                "ON CONFLICT DO NOTHING")
+            done = sql("SELECT count(*) FROM bench_seen")[0][0]
             if time.perf_counter() - last_print > 30:
                 print(f"  … {done:,} queued after {time.perf_counter() - t0:.0f} s", flush=True)
                 last_print = time.perf_counter()
@@ -208,10 +215,12 @@ def main() -> None:
         pg_cpu = cpu_seconds(env.pg_pid()) - pg_cpu
         for proc in procs:
             env.stop(proc)
-        first, last = sql("SELECT min(at), max(at) FROM bench_queued")[0]
+        first, last = sql("SELECT min(at), max(at) FROM bench_seen")[0]
         span = (last - first).total_seconds() if first else 0.0
-        delays = [row[0] for row in sql("SELECT extract(epoch FROM q.at - d.due)::float FROM bench_queued q "
+        delays = [row[0] for row in sql("SELECT extract(epoch FROM q.at - d.due)::float FROM bench_seen q "
                                         "JOIN bench_due d ON d.run = q.run")]
+        inserted = [row[0] for row in sql("SELECT extract(epoch FROM q.at - d.due)::float FROM bench_queued q "
+                                          "JOIN bench_due d ON d.run = q.run")]
         print(f"advance: {done:,} of {advance:,} due timers advanced (wait -> send -> next wait) by {workers_n} "
               f"worker processes, batch {batch}, in {wall:.0f} s; first to last message {span:.0f} s -> "
               f"{done / max(span, 1e-9):,.0f} runs advanced/s (aim 20,000/s); load average {load:.1f} at start")
@@ -219,7 +228,9 @@ def main() -> None:
               f"{pg_cpu / max(done, 1) * 1000:.2f} ms PostgreSQL")
         if delays:
             print(f"  due -> queued: p50 {pct(delays, 50):.1f} s, p99 {pct(delays, 99):.1f} s, max {max(delays):.1f} s "
-                  f"(aim p99 <= 30 s)")
+                  f"(aim p99 <= 30 s; committed and visible)")
+            print(f"  due -> row inserted (before its batch commits): p50 {pct(inserted, 50):.1f} s, "
+                  f"p99 {pct(inserted, 99):.1f} s")
         if os.environ.get("BENCH_PROFILE"):
             profile_batch(batch)
     finally:
