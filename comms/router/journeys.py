@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from celery import current_app
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -27,9 +25,10 @@ from comms.audit import audit_record
 from comms.campaigns.segments import audience_queryset, iter_chunks
 from comms.erasure import ErasureSubject, Phase, eraser_register
 from comms.models import Recipient
+from comms.router.journey_advance import AdvanceStats, journeys_advance, journeys_tick  # noqa: F401 (re-exported)
 from comms.router.journey_definition import journey_validate
-from comms.router.journey_engine import Batch, condition_context, event_apply, event_effect, run_advance
-from comms.router.models import Journey, JourneyRun, JourneyStep, JourneyVersion
+from comms.router.journey_engine import condition_context, event_apply, event_effect
+from comms.router.models import Journey, JourneyRun, JourneyVersion
 from comms.router.rules import condition_eval
 
 log = logging.getLogger(__name__)
@@ -204,12 +203,13 @@ def journeys_on_event(*, tenant, name: str, payload: dict, recipient_ids: list[s
     entries = list(JourneyVersion.objects.filter(entry_event=name, journey__tenant=tenant,
                                                  journey__status=Journey.Status.ACTIVE,
                                                  journey__active_version=F("id")).select_related("journey"))
-    recipients = list(Recipient.objects.filter(tenant=tenant, external_id__in=recipient_ids))
-    touched = (JourneyRun.objects.filter(tenant=tenant, recipient__in=recipients)
+    touched = (JourneyRun.objects.filter(tenant=tenant, recipient__tenant=tenant,
+                                         recipient__external_id__in=recipient_ids)
                .filter(Q(state=JourneyRun.State.WAITING, waiting_for=name)
                        | Q(state__in=LIVE, version__goal_events__contains=[name])))
-    if not entries and not touched.exists():
+    if not entries and not touched.exists():  # the common case costs these two indexed queries
         return []
+    recipients = list(Recipient.objects.filter(tenant=tenant, external_id__in=recipient_ids))
     out: list[dict] = []
     by_pk = {r.pk: r for r in recipients}
     woken: list[uuid.UUID] = []
@@ -238,129 +238,6 @@ def journeys_on_event(*, tenant, name: str, payload: dict, recipient_ids: list[s
     if woken:
         transaction.on_commit(lambda: _dispatch(woken))
     return out
-
-
-# --- advancing --------------------------------------------------------------------------------------
-
-@dataclass
-class AdvanceStats:
-    claimed: int = 0
-    advanced: int = 0
-    failed: int = 0
-    skipped: int = 0
-
-
-def _claim(*, now: datetime, limit: int, owner: str, lease_seconds: int, ids: list | None) -> list:
-    with transaction.atomic():
-        due = (JourneyRun.objects.filter(state__in=LIVE, next_due_at__lte=now,
-                                         journey__status__in=[Journey.Status.ACTIVE, Journey.Status.ARCHIVED])
-               .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now)))
-        if ids is not None:
-            due = due.filter(id__in=ids)
-        claimed = list(due.select_for_update(skip_locked=True, of=("self",)).order_by("next_due_at")
-                       .values_list("id", flat=True)[:limit])
-        JourneyRun.objects.filter(id__in=claimed).update(lease_owner=owner,
-                                                         lease_until=now + timedelta(seconds=lease_seconds))
-    return claimed
-
-
-_RUN_FIELDS = ["state", "step", "seq", "next_due_at", "lease_owner", "lease_until", "waiting_for", "wait_condition",
-               "context", "exited_at", "converted_at", "exit_reason", "path"]
-
-
-def _runs(ids: list, owner: str):
-    return (JourneyRun.objects.select_for_update(of=("self",))
-            .select_related("version", "journey", "journey__tenant", "recipient")
-            .filter(pk__in=ids, lease_owner=owner).order_by("next_due_at"))
-
-
-def _fail(run: JourneyRun, exc: BaseException, now: datetime) -> None:
-    log.error("journey run %s failed: %r", run.id, exc, exc_info=exc)
-    reason = f"{exc.code}: {exc.message}" if isinstance(exc, errors.CommsError) else f"{type(exc).__name__}: {exc}"
-    run.state, run.exit_reason = JourneyRun.State.FAILED, reason[:200]
-    run.exited_at, run.next_due_at = now, None
-
-
-def _advance_batch(claimed: list, *, owner: str, now: datetime, stats: AdvanceStats) -> None:
-    """The claimed runs in one transaction: steps buffered and bulk-inserted, runs bulk-updated."""
-    with transaction.atomic():
-        runs = list(_runs(claimed, owner))
-        stats.skipped += len(claimed) - len(runs)  # leases that lapsed and went to another worker
-        batch = Batch()
-        for run in runs:
-            if run.state in LIVE and run.next_due_at is not None and run.next_due_at <= now:
-                batch.begin(run)
-                try:
-                    run_advance(run, recipient=run.recipient, now=now, batch=batch)
-                    stats.advanced += 1
-                except errors.CommsError as exc:  # our own refusal: this run fails, the batch goes on
-                    batch.undo(run)
-                    _fail(run, exc, now)
-                    stats.failed += 1
-            run.lease_owner, run.lease_until = "", None
-        JourneyStep.objects.bulk_create(batch.rows, batch_size=2000)
-        JourneyRun.objects.bulk_update(runs, _RUN_FIELDS, batch_size=1000)
-
-
-def _advance_one_by_one(claimed: list, *, owner: str, now: datetime, stats: AdvanceStats) -> None:
-    """The slow path after a batch failed: each run in its own transaction, a failing one marked failed."""
-    for run_id in claimed:
-        try:
-            with transaction.atomic():
-                run = _runs([run_id], owner).first()
-                if run is None:
-                    stats.skipped += 1
-                    continue
-                if run.state in LIVE and run.next_due_at is not None and run.next_due_at <= now:
-                    run_advance(run, recipient=run.recipient, now=now)
-                    stats.advanced += 1
-                run.lease_owner, run.lease_until = "", None
-                run.save(update_fields=_RUN_FIELDS)
-        except Exception as exc:  # kept, marked and logged; the others go on
-            stats.failed += 1
-            failed = JourneyRun(pk=run_id)
-            _fail(failed, exc, now)
-            JourneyRun.objects.filter(pk=run_id, lease_owner=owner).update(
-                state=failed.state, exit_reason=failed.exit_reason, exited_at=now, next_due_at=None,
-                lease_owner="", lease_until=None)
-
-
-def journeys_advance(*, now: datetime | None = None, limit: int = 500, ids: list | None = None,
-                     lease_seconds: int | None = None, owner: str = "") -> AdvanceStats:
-    """Claim up to `limit` due runs (oldest first) under a lease and advance them.
-
-    The batch runs in one transaction (bulk writes); if it fails as a whole (a database error), the
-    same runs are advanced one by one, so one bad run cannot hold the others back.
-    """
-    now = now or timezone.now()
-    owner = owner or uuid.uuid4().hex
-    lease_seconds = lease_seconds or settings.COMMS_JOURNEY_LEASE_SECONDS
-    stats = AdvanceStats()
-    claimed = _claim(now=now, limit=limit, owner=owner, lease_seconds=lease_seconds, ids=ids)
-    stats.claimed = len(claimed)
-    if not claimed:
-        return stats
-    try:
-        _advance_batch(claimed, owner=owner, now=now, stats=stats)
-    except Exception:
-        log.warning("journey batch of %d failed; advancing its runs one by one", len(claimed), exc_info=True)
-        stats.advanced = stats.failed = stats.skipped = 0
-        _advance_one_by_one(claimed, owner=owner, now=now, stats=stats)
-    return stats
-
-
-def journeys_tick(*, now: datetime | None = None) -> AdvanceStats:
-    """The beat's safety net: advance due runs in batches for up to a few seconds."""
-    now = now or timezone.now()
-    total = AdvanceStats()
-    deadline = timezone.now() + timedelta(seconds=settings.COMMS_JOURNEY_TICK_SECONDS)
-    while timezone.now() < deadline:
-        stats = journeys_advance(now=now)
-        for name in ("claimed", "advanced", "failed", "skipped"):
-            setattr(total, name, getattr(total, name) + getattr(stats, name))
-        if stats.claimed == 0:
-            break
-    return total
 
 
 def _dispatch(run_ids: list | None) -> None:

@@ -13,7 +13,7 @@ from celery import shared_task
 from comms.campaigns.services import campaigns_tick
 from comms.router.digests import digests_flush
 from comms.router.escalations import escalations_run
-from comms.router.journeys import journeys_advance, journeys_tick
+from comms.router.journey_advance import journeys_advance, journeys_tick
 from comms.router.schedules import schedules_run
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from comms.models import Recipient
 from comms.router.journeys import journey_save, journeys_advance
 from comms.router.models import JourneyRun, JourneyStep
 from delivery.models import Message
-from tests.comms.journey_fixtures import journey_templates
+from tests.comms.journey_fixtures import CART, ingest, journey_templates, shopper
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -62,3 +62,19 @@ def test_worker_killed_mid_batch_loses_nothing_and_sends_once(tenant, celery_wor
     assert len(per_run) == N and set(per_run.values()) == {1}  # no step ran twice
     assert Message.objects.count() == N
     assert len(set(Message.objects.values_list("idempotency_key", flat=True))) == N
+
+
+def test_events_enter_and_wake_runs_at_once_through_the_worker(tenant, celery_worker):
+    """No tick, no explicit advance: the wake-up task queued on commit moves the runs."""
+    journey_templates(tenant)
+    journey_save(tenant=tenant, key="cart", definition=CART)
+    shopper(tenant, "bea")
+    celery_worker("p1", "waker")
+    ingest(tenant, "cart.abandoned", ["bea"], {"cart_id": "C1", "total": 5}, timezone.now(), cause_ref="c1")
+    wait_for(lambda: JourneyRun.objects.filter(state="waiting", waiting_for="order.placed").exists(), timeout=120,
+             message="the entered run to start its wait")
+    ingest(tenant, "order.placed", ["bea"], {"cart_id": "C1"}, timezone.now(), cause_ref="o1")
+    wait_for(lambda: JourneyRun.objects.filter(state="exited").exists(), timeout=60,
+             message="the woken run to leave its wait")
+    assert list(JourneyStep.objects.order_by("seq").values_list("step", "outcome")) == [
+        ("wait_order", "waiting"), ("wait_order", "event"), ("bought", "exited")]
