@@ -15,12 +15,11 @@ from django.utils.html import format_html
 from comms import errors, jsonlimits
 from comms.audit import client_ip
 from comms.jsonlimits import BoundedJSONField
+from comms.router import journey_admin  # noqa: F401 (registers the journey pages: list, detail, runs, simulation)
 from comms.router.api import event_parse
 from comms.router.events import event_dry_run
-from comms.router.journeys import journey_set_status
 from comms.router.models import (
-    Digest, Escalation, Event, Journey, JourneyRun, JourneyStep, JourneyVersion, RoutingRule, RoutingRuleVersion,
-    Schedule,
+    Digest, Escalation, Event, RoutingRule, RoutingRuleVersion, Schedule,
 )
 from comms.router.rules import rule_activate, rule_save, rule_validate
 from comms.router.schedules import schedule_cancel, schedule_create, schedule_update, schedule_validate
@@ -232,87 +231,3 @@ class ScheduleAdmin(admin.ModelAdmin):
         for schedule in queryset.filter(cancelled_at__isnull=True):
             schedule_cancel(tenant=schedule.tenant, schedule_id=schedule.pk, actor=request.user,
                             ip=client_ip(request))
-
-
-# --- journeys: read-only registrations (definitions change through the API's validated services) ----
-
-class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class JourneyVersionInline(admin.TabularInline):
-    model = JourneyVersion
-    fields = readonly_fields = ("version", "entry_event", "goal_events", "notes", "created_at")
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(Journey)
-class JourneyAdmin(_ReadOnly):
-    list_display = ("key", "name", "status", "active_version", "tenant", "updated_at")
-    list_filter = ("status", "tenant")
-    search_fields = ("key", "name")
-    readonly_fields = [f.name for f in Journey._meta.fields]
-    inlines = [JourneyVersionInline]
-    actions = ["pause", "resume", "archive"]
-
-    def _status(self, request, queryset, status: str) -> None:
-        if not request.user.has_perm("router.change_journey"):
-            self.message_user(request, "You may not change journeys.", level="error")
-            return
-        for journey in queryset:
-            try:
-                journey_set_status(journey=journey, status=status, actor=request.user, ip=client_ip(request))
-            except errors.CommsError as exc:
-                self.message_user(request, f"{journey.key}: {exc.code}: {exc.message}", level="error")
-
-    @admin.action(description="Pause (hold due timers)")
-    def pause(self, request, queryset):
-        self._status(request, queryset, Journey.Status.PAUSED)
-
-    @admin.action(description="Resume")
-    def resume(self, request, queryset):
-        self._status(request, queryset, Journey.Status.ACTIVE)
-
-    @admin.action(description="Archive (no new entries)")
-    def archive(self, request, queryset):
-        self._status(request, queryset, Journey.Status.ARCHIVED)
-
-
-@admin.register(JourneyVersion)
-class JourneyVersionAdmin(_ReadOnly):
-    list_display = ("journey", "version", "entry_event", "created_at")
-    search_fields = ("journey__key", "entry_event")
-    readonly_fields = [f.name for f in JourneyVersion._meta.fields]
-
-
-class JourneyStepInline(admin.TabularInline):
-    model = JourneyStep
-    fields = readonly_fields = ("seq", "step", "kind", "outcome", "message_id", "detail", "at")
-    extra = 0
-    can_delete = False
-    ordering = ("seq",)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(JourneyRun)
-class JourneyRunAdmin(_ReadOnly):
-    list_display = ("id", "journey", "recipient", "state", "step", "next_due_at", "waiting_for", "entered_at")
-    list_filter = ("state", "journey")
-    search_fields = ("recipient__external_id", "journey__key")
-    readonly_fields = [f.name for f in JourneyRun._meta.fields]
-    list_select_related = ("journey", "recipient")
-    inlines = [JourneyStepInline]
