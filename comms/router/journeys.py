@@ -255,6 +255,8 @@ def erase_journey_runs(*, subject: ErasureSubject) -> dict[str, int]:
     """GDPR erasure mid-run: the person's runs end by being deleted with their steps (nothing retained)."""
     deleted, per_model = JourneyRun.objects.filter(tenant_id=subject.tenant_id,
                                                    recipient_id=subject.recipient_id).delete()
+    if not deleted:
+        return {}  # in no journey: nothing to report (as the other erasers)
     return {"journey_runs": per_model.get("router.JourneyRun", 0),
             "journey_steps": per_model.get("router.JourneyStep", 0)}
 
