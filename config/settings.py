@@ -293,6 +293,29 @@ COMMS_FCM = {
 }
 if COMMS_FCM["service_account"] or COMMS_FCM["service_account_file"]:
     COMMS_CHANNEL_PROVIDERS["push"] = "delivery.providers.fcm.FcmProvider"
+# APNs directly (token-based auth, HTTP/2): served when a key is configured (or a ChannelProvider row
+# exists). Which iOS devices it reaches is COMMS_PUSH_IOS_VIA ("fcm" by default: iOS through FCM, as
+# before) or, per tenant slug, COMMS_PUSH_IOS_VIA_TENANTS; Android and web stay on FCM.
+COMMS_APNS = {
+    "team_id": env.str("APNS_TEAM_ID", default=""),
+    "key_id": env.str("APNS_KEY_ID", default=""),
+    "private_key": env.str("APNS_PRIVATE_KEY", default=""),
+    "private_key_file": env.str("APNS_PRIVATE_KEY_FILE", default=""),
+    "topic": env.str("APNS_TOPIC", default=""),
+    "endpoint": env.str("APNS_ENDPOINT", default="https://api.push.apple.com"),
+    "ca_file": env.str("APNS_CA_FILE", default=""),
+    "timeout": env.float("APNS_TIMEOUT", default=10.0),
+}
+COMMS_PUSH_IOS_VIA = env.str("COMMS_PUSH_IOS_VIA", default="fcm")
+COMMS_PUSH_IOS_VIA_TENANTS = env.json("COMMS_PUSH_IOS_VIA_TENANTS", default={})
+# More providers per channel after COMMS_CHANNEL_PROVIDERS' one (failover order), when no
+# ChannelProvider row configures the channel: push carries FCM and APNs side by side.
+COMMS_CHANNEL_PROVIDERS_MORE: dict[str, list[str]] = {}
+if COMMS_APNS["key_id"] and (COMMS_APNS["private_key"] or COMMS_APNS["private_key_file"]):
+    if "push" in COMMS_CHANNEL_PROVIDERS:
+        COMMS_CHANNEL_PROVIDERS_MORE.setdefault("push", []).append("delivery.providers.apns.ApnsProvider")
+    else:
+        COMMS_CHANNEL_PROVIDERS["push"] = "delivery.providers.apns.ApnsProvider"
 # Per recipient domain: [messages, per seconds] (seed 003's ISP defaults); JSON to override.
 COMMS_DOMAIN_RATE_LIMITS = {k: tuple(v) for k, v in env.json("COMMS_DOMAIN_RATE_LIMITS", default={
     "gmail.com": [10000, 3600], "yahoo.com": [5000, 3600], "hotmail.com": [5000, 3600],

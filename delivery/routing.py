@@ -49,6 +49,9 @@ def provider_specs(*, tenant_id: Any, channel: str, category: str = "") -> list[
         path = settings.COMMS_CHANNEL_PROVIDERS[channel]
         name = import_string(path).name
         specs = [Spec(name, path, {}, settings.COMMS_PROVIDER_RATE_LIMITS.get(name))]
+        for more in getattr(settings, "COMMS_CHANNEL_PROVIDERS_MORE", {}).get(channel, ()):
+            name = import_string(more).name
+            specs.append(Spec(name, more, {}, settings.COMMS_PROVIDER_RATE_LIMITS.get(name)))
     _cache[key] = (now + _CACHE_SECONDS, specs)
     return specs
 

@@ -34,6 +34,14 @@ def prepare_content(message: Any, content: Content) -> Content:
     return policy(message, content) if policy else content
 
 
+def route(message: Any, chain: list) -> tuple[list, tuple[str, ...]]:
+    """The part of `chain` that carries `message`, and addresses of its fan-out to send as follow-ups
+    (another vendor of the channel carries them: iOS devices on APNs while Android stays on FCM)."""
+    if message.channel == Channel.PUSH:
+        return push.route(message, chain)
+    return chain, ()
+
+
 def settle(message: Any, result: SendResult, *, provider: Provider) -> None:
     """After a vendor answered `message`: the channel's follow-up writes (on the engine's thread)."""
     if message.channel == Channel.PUSH and result.dead_addresses:

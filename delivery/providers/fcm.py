@@ -241,7 +241,7 @@ class FcmProvider(Provider):
 
     def prepare(self, message: Any, content: Content) -> dict:
         """On the engine's thread: the devices to reach (the push channel's database read)."""
-        return {"targets": push.targets(message)}
+        return {"targets": push.targets(message, service="fcm")}
 
     def send(self, message: Any, content: Content) -> SendResult:
         """A send outside the engine: the devices to reach, then the requests. Pruning the dead ones is

@@ -33,6 +33,7 @@ from delivery.models import Message, MessageBatch
 from delivery.providers.base import Content, Provider, SendResult
 from delivery.services import inflight, screening
 from delivery.services.content import Unrenderable, content_for
+from delivery.services.enqueue import message_follow_up
 from delivery.services.outcomes import (  # noqa: F401  (re-exported: the engine's public names)
     Clock, DrainStats, Outcome, _record, claim_batch, defer, deferral, leases_extend, max_attempts, next_retry_at,
     outcome_of, policy, record_many, record_outcome, worker_id,
@@ -210,6 +211,9 @@ class _Delivery:
                 self.pending.discard(m.id)
                 continue
             chain = routing.provider_specs(tenant_id=m.tenant_id, channel=m.channel, category=m.category)
+            chain, spill = channels.route(m, chain)
+            if spill:  # devices another vendor of the channel carries: a follow-up each (idempotent)
+                message_follow_up(message=m, addresses=spill, at=self.clock())
             if not chain:
                 self.finish(m, SendResult.transient("COMMS_CHANNEL_UNAVAILABLE", f"no provider for {m.channel}"), "")
                 continue
