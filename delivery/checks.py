@@ -31,6 +31,12 @@ def provider_credentials(app_configs, **kwargs):
         for problem in _problems_of(path, {}):
             errors.append(Error(f"{channel} provider from settings ({path.rsplit('.', 1)[-1]}): {problem}.",
                                 hint="Set the provider's environment variables (see README).", id="delivery.E002"))
+    for channel, paths in getattr(settings, "COMMS_CHANNEL_PROVIDERS_MORE", {}).items():
+        for path in paths:
+            for problem in _problems_of(path, {}):
+                errors.append(Error(f"{channel} provider from settings ({path.rsplit('.', 1)[-1]}): {problem}.",
+                                    hint="Set the provider's environment variables (see README).",
+                                    id="delivery.E002"))
     from delivery.models import ChannelProvider
 
     try:

@@ -1,4 +1,4 @@
-"""Provider stand-ins for `make run`: SMS (Twilio API) and push (FCM HTTP v1) that work offline.
+"""Provider stand-ins for `make run`: SMS (Twilio API) and push (FCM HTTP v1, APNs) that work offline.
 
 Unless real credentials are configured (TWILIO_ACCOUNT_SID / FCM_SERVICE_ACCOUNT_*), or
 COMMS_STANDINS=0, `comms_up` runs the loopback stand-ins of comms/devserver/standins (the product's own
@@ -51,7 +51,36 @@ def standin_children(var: Path, env: dict[str, str]) -> tuple[dict[str, dict], l
         children["fcm"] = {"cmd": [PY, "-m", "comms.devserver.standins.fcm", "--port", str(port),
                                    "--service-account", str(credential)]}
         lines.append(f"  push           FCM stand-in http://127.0.0.1:{port} (pushes print as 'fcm |')")
+    if not env.get("APNS_KEY_ID"):
+        apns_children, apns_lines = _apns_standin(folder, env)
+        children.update(apns_children)
+        lines += apns_lines
     return children, lines
+
+
+def _apns_standin(folder: Path, env: dict[str, str]) -> tuple[dict[str, dict], list[str]]:
+    """The APNs stand-in (HTTP/2 + TLS): a .p8-shaped signing key kept in var/, a fresh CA and server
+    certificate made now (before the workers start, so they trust it from their first push)."""
+    from comms.devserver.embedded import free_port
+    from comms.devserver.standins.apns import signing_key, tls_files
+
+    port = int(env.get("COMMS_APNS_STANDIN_PORT") or free_port())
+    key_file = folder / "apns-key.p8"
+    if not key_file.exists():
+        key_file.write_text(signing_key())
+        key_file.chmod(0o600)
+    ca_file, _cert, _key = tls_files(folder)
+    env.update({"APNS_TEAM_ID": "STANDIN001", "APNS_KEY_ID": "STANDINKEY", "APNS_PRIVATE_KEY_FILE": str(key_file),
+                "APNS_TOPIC": env.get("APNS_TOPIC") or "com.example.comms", "APNS_CA_FILE": str(ca_file),
+                "APNS_ENDPOINT": f"https://127.0.0.1:{port}"})
+    cmd = [PY, "-m", "comms.devserver.standins.apns", "--port", str(port), "--folder", str(folder),
+           "--key-file", str(key_file), "--key-id", env["APNS_KEY_ID"], "--team-id", env["APNS_TEAM_ID"]]
+    if env.get("COMMS_APNS_STANDIN_LATENCY_MS"):
+        cmd += ["--latency-ms", env["COMMS_APNS_STANDIN_LATENCY_MS"]]
+    via = env.get("COMMS_PUSH_IOS_VIA", "fcm")
+    return {"apns": {"cmd": cmd}}, [
+        f"  push (iOS)     APNs stand-in https://127.0.0.1:{port} (HTTP/2 + TLS; pushes print as 'apns |'); "
+        f"iOS devices go to {'APNs' if via == 'apns' else 'FCM (COMMS_PUSH_IOS_VIA=apns sends them here)'}"]
 
 
 def _service_account(path: Path, *, token_uri: str) -> None:

@@ -271,3 +271,17 @@ def test_provider_without_a_key_fails_transient_without_a_request(api, admin_api
     drain_all()
     message = Message.objects.get(id=message_id)
     assert (message.status, message.failure_code) == (Status.QUEUED, "403") and not apns.messages
+
+
+def test_start_up_check_names_what_apns_lacks(settings):
+    from delivery.checks import provider_credentials
+
+    row = ChannelProvider(name="apns-bad", channel="push", provider_class="delivery.providers.apns.ApnsProvider",
+                          options={"topic": TOPIC})
+    row.credentials = {}
+    row.save()
+    settings.COMMS_CHANNEL_PROVIDERS_MORE = {"push": ["delivery.providers.apns.ApnsProvider"]}
+    settings.COMMS_APNS = {**settings.COMMS_APNS, "team_id": TEAM, "key_id": KEY_ID, "topic": ""}
+    messages = {e.msg for e in provider_credentials(None)}
+    assert "ChannelProvider 'apns-bad' (push): APNs needs private_key." in messages  # the rest from settings
+    assert "push provider from settings (ApnsProvider): APNs needs topic, private_key." in messages
