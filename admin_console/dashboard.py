@@ -101,6 +101,12 @@ def provider_names(extra: set[str] = frozenset()) -> list[tuple[str, str]]:
             found.add((channel, import_string(path).name))
         except ImportError:
             log.warning("provider class %s does not import", path)
+    for channel, paths in getattr(settings, "COMMS_CHANNEL_PROVIDERS_MORE", {}).items():
+        for path in paths:  # a channel's further providers from settings (push: APNs beside FCM)
+            try:
+                found.add((channel, import_string(path).name))
+            except ImportError:
+                log.warning("provider class %s does not import", path)
     found |= set(extra)
     return sorted(p for p in found if p[1])
 

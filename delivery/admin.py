@@ -8,11 +8,13 @@ import logging
 import uuid
 from typing import Callable
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.files.storage import storages
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
+from django.utils.module_loading import import_string
 
 from comms import admin_cells, errors
 from comms.addresses import normalise_email
@@ -24,6 +26,14 @@ from delivery.models import ChannelProvider, DeliveryLog, Message, MessageBatch
 from delivery.services import message_cancel, message_requeue
 
 log = logging.getLogger(__name__)
+# The provider classes a ChannelProvider row can name (the admin's help text).
+PROVIDER_CLASSES = [
+    "delivery.providers.smtp.SmtpProvider", "delivery.providers.anymail_esp.AnymailProvider",
+    "delivery.providers.twilio.TwilioProvider", "delivery.providers.sns.SnsProvider",
+    "delivery.providers.fcm.FcmProvider", "delivery.providers.webhook.WebhookProvider",
+    "delivery.providers.in_app.InAppProvider",
+    "delivery.providers.apns.ApnsProvider",
+]
 MAX_BULK = 10_000  # a bulk action walks rows one service call each; bigger sets go through the API
 
 # Apps above delivery add their rows to a message's timeline (tracking: provider events and the webhooks
@@ -243,7 +253,58 @@ class MessageBatchAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in MessageBatch._meta.fields]
 
 
+class ChannelProviderForm(forms.ModelForm):
+    """A provider row with its secrets: credentials are entered as JSON, stored encrypted, never shown
+    again; the provider's own ``config_problems`` (the start-up check) runs before the row is saved,
+    so a row that could not send (an APNs row without its .p8 key) is refused with the reason."""
+
+    credentials_json = forms.CharField(
+        required=False, label="Credentials (JSON)", widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "off"}),
+        help_text="Secrets as a JSON object (e.g. APNs: {\"key_id\": \"…\", \"private_key\": \"<the .p8 file, PEM>\"}); "
+                  "stored encrypted and never shown again. Leave empty to keep the stored ones.")
+
+    class Meta:
+        model = ChannelProvider
+        fields = "__all__"
+        help_texts = {"provider_class": "Dotted path: " + ", ".join(PROVIDER_CLASSES)}
+
+    def clean_credentials_json(self) -> dict | None:
+        raw = (self.cleaned_data.get("credentials_json") or "").strip()
+        if not raw:
+            return None
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc}") from exc
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Credentials are a JSON object.")
+        return value
+
+    def clean(self) -> dict:
+        data = super().clean()
+        path = data.get("provider_class")
+        if not path or self.errors:
+            return data
+        try:
+            cls = import_string(path)
+        except ImportError:
+            self.add_error("provider_class", f"{path} does not import.")
+            return data
+        credentials = data.get("credentials_json")
+        if credentials is None and self.instance.pk:
+            credentials = self.instance.credentials
+        for problem in cls.config_problems({**(data.get("options") or {}), **(credentials or {})}):
+            self.add_error(None, problem)
+        return data
+
+    def save(self, commit: bool = True) -> ChannelProvider:
+        if self.cleaned_data.get("credentials_json") is not None:
+            self.instance.credentials = self.cleaned_data["credentials_json"]
+        return super().save(commit=commit)
+
+
 @admin.register(ChannelProvider)
 class ChannelProviderAdmin(ChoiceArrayAdminMixin, admin.ModelAdmin):  # categories: checkboxes
+    form = ChannelProviderForm
     list_display = ("name", "channel", "tenant", "is_primary", "order", "status", "categories", "rate_limit", "daily_limit")
     list_filter = ("channel", "status")
