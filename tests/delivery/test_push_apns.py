@@ -285,3 +285,36 @@ def test_start_up_check_names_what_apns_lacks(settings):
     messages = {e.msg for e in provider_credentials(None)}
     assert "ChannelProvider 'apns-bad' (push): APNs needs private_key." in messages  # the rest from settings
     assert "push provider from settings (ApnsProvider): APNs needs topic, private_key." in messages
+
+
+def test_an_apns_outage_fails_over_to_the_next_apns_row(api, admin_api, apns, apns_key):
+    """Failover chains: iOS devices move down the APNs rows only (an FCM row cannot carry an APNs token)."""
+    backup = ApnsStandIn(topics=(TOPIC,))
+    backup.trust(key_id=KEY_ID, team_id=TEAM, private_pem=apns_key)
+    try:
+        row = ChannelProvider(channel="push", name="apns-backup", provider_class="delivery.providers.apns.ApnsProvider",
+                              order=3, options={"endpoint": backup.url, "ca_file": str(backup.ca_file), "topic": TOPIC,
+                                                "team_id": TEAM, "timeout": 2})
+        row.credentials = {"key_id": KEY_ID, "private_key": apns_key}
+        row.save()
+        _register(admin_api, [(IPHONE, "ios")])
+        apns.outage = "503"
+        message_id = _push(api)
+        drain_all()
+        message = Message.objects.get(id=message_id)
+        assert (message.status, message.provider) == (Status.SENT, "apns-backup")
+        assert not apns.messages and list(backup.by_token()) == [IPHONE]
+    finally:
+        backup.close()
+
+
+def test_the_apns_row_rate_limit_defers_the_excess(api, admin_api, apns):
+    ChannelProvider.objects.filter(name="apns").update(rate_limit=1)
+    routing.clear_cache()
+    _register(admin_api, [(IPHONE, "ios")])
+    ids = [_push(api) for _ in range(3)]
+    drain_all()
+    statuses = sorted(Message.objects.filter(id__in=ids).values_list("status", flat=True))
+    assert statuses.count(Status.SENT) == 1 and len(apns.messages) == 1
+    deferred = Message.objects.filter(id__in=ids).exclude(status=Status.SENT)
+    assert all(m.next_attempt_at > m.created_at for m in deferred)
