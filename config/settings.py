@@ -356,6 +356,7 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "celery.app.trace": {"level": "WARNING"},  # one line per wake-up task is noise, not news
         "mail.log": {"level": "WARNING"},  # aiosmtpd's per-connection chatter
+        "httpx": {"level": "WARNING"},  # a line per request, with the APNs device token in its URL
     },
 }
 

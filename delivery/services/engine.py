@@ -213,7 +213,7 @@ class _Delivery:
             chain = routing.provider_specs(tenant_id=m.tenant_id, channel=m.channel, category=m.category)
             chain, spill = channels.route(m, chain)
             if spill:  # devices another vendor of the channel carries: a follow-up each (idempotent)
-                message_follow_up(message=m, addresses=spill, at=self.clock())
+                message_follow_up(message=m, addresses=spill, at=timezone.now())
             if not chain:
                 self.finish(m, SendResult.transient("COMMS_CHANNEL_UNAVAILABLE", f"no provider for {m.channel}"), "")
                 continue

@@ -318,3 +318,13 @@ def test_the_apns_row_rate_limit_defers_the_excess(api, admin_api, apns):
     assert statuses.count(Status.SENT) == 1 and len(apns.messages) == 1
     deferred = Message.objects.filter(id__in=ids).exclude(status=Status.SENT)
     assert all(m.next_attempt_at > m.created_at for m in deferred)
+
+
+def test_device_tokens_are_not_logged_per_request(api, admin_api, apns, caplog):
+    """httpx logs every request's URL at INFO, and an APNs URL ends in the device token."""
+    _register(admin_api, [(IPHONE, "ios")])
+    _push(api)
+    with caplog.at_level("INFO"):
+        drain_all()
+    assert len(apns.messages) == 1
+    assert not [r for r in caplog.records if IPHONE in r.getMessage()]
