@@ -147,6 +147,11 @@ class ApnsStandIn:
         config.alpn_protocols = ["h2"]  # APNs speaks HTTP/2 only
         config.accesslog = config.errorlog = None
         config.h2_max_concurrent_streams = 1000  # APNs allows many streams per connection
+        # APNs keeps a provider's connection open for hours (Apple: "keep your connections with APNs
+        # open across multiple notifications"); hypercorn's defaults close it after 1,000 requests or
+        # 5 idle seconds, which would make every burst pay new handshakes and abort in-flight streams.
+        config.keep_alive_max_requests = 10**9
+        config.keep_alive_timeout = 3600
         asyncio.set_event_loop(self._loop)
         self._stop = asyncio.Event()
 
