@@ -20,8 +20,13 @@ Errors: 400 BadDeviceToken and 410 Unregistered/ExpiredToken are dead devices (r
 ``dead_addresses``; the push channel disables them); 429 and 5xx are transient; 403 (our key) is
 transient and counts against the provider's health; any other reason is permanent.
 
-One ``httpx.Client`` per provider instance: its HTTP/2 connection multiplexes every send the
-engine has in flight (delivery.services.inflight), so a burst shares one TLS handshake.
+One ``httpx.AsyncClient`` per provider instance, on an event loop thread the provider keeps: its
+HTTP/2 connection multiplexes every send the engine has in flight (delivery.services.inflight) and
+every device of a fan-out, so a burst shares one TLS handshake. Not the sync ``httpx.Client``:
+shared by sending threads, its HTTP/2 connection hands two threads the same stream id or sends
+HEADERS out of order (httpcore 1.0: the id is taken and the frame sent outside one lock; measured
+here as GOAWAY PROTOCOL_ERROR under bench/mixed.py), while on one event loop those steps never
+interleave.
 
 Config (ChannelProvider options + credentials, or settings ``COMMS_APNS``): ``team_id``, ``key_id``,
 ``private_key`` (the .p8 PEM) or ``private_key_file``, ``topic``, ``endpoint``, ``ca_file`` (a CA
@@ -32,13 +37,14 @@ Message metadata: ``push_type`` (``background``), ``collapse_key``, ``thread_id`
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
 import ssl
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import httpx
@@ -71,10 +77,10 @@ class ApnsProvider(Provider):
 
     def __init__(self, config: dict[str, Any] | None = None):
         super().__init__({**settings.COMMS_APNS, **(config or {})})
-        self._client: httpx.Client | None = None
+        self._client: httpx.AsyncClient | None = None  # made and used on the loop thread only
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
         self._token: tuple[str, float] | None = None  # (JWT, when it was made)
-        self._pool: ThreadPoolExecutor | None = None
         self.clock = time.time  # the JWT's clock (tests move it to cross the refresh and expiry bounds)
         self.tokens_made = 0
 
@@ -97,31 +103,44 @@ class ApnsProvider(Provider):
         return []
 
     # -- session ----------------------------------------------------------------------------------------
-    def client(self) -> httpx.Client:
-        """The provider's HTTP/2 client, made once however many sending threads ask at once."""
-        if self._client is None:
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The provider's event loop thread, started once however many sending threads ask at once."""
+        if self._loop is None:
             with self._lock:
-                if self._client is None:
-                    verify: Any = True
-                    if self.config.get("ca_file"):
-                        verify = ssl.create_default_context(cafile=self.config["ca_file"])
-                    size = max(4, settings.COMMS_PROVIDER_CONCURRENCY)
-                    self._client = httpx.Client(
-                        http2=True, verify=verify, timeout=float(self.config.get("timeout") or 10),
-                        limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
-                        base_url=str(self.config.get("endpoint") or "https://api.push.apple.com").rstrip("/"))
+                if self._loop is None:
+                    loop = asyncio.new_event_loop()
+                    threading.Thread(target=loop.run_forever, name=f"apns-{id(self):x}", daemon=True).start()
+                    self._loop = loop
+        return self._loop
+
+    def _async_client(self) -> httpx.AsyncClient:
+        """The HTTP/2 client (on the loop thread, so no lock: the loop runs one step at a time)."""
+        if self._client is None:
+            verify: Any = True
+            if self.config.get("ca_file"):
+                verify = ssl.create_default_context(cafile=self.config["ca_file"])
+            self._client = httpx.AsyncClient(
+                http2=True, verify=verify, timeout=self._timeout(),
+                base_url=str(self.config.get("endpoint") or "https://api.push.apple.com").rstrip("/"))
         return self._client
+
+    def _timeout(self) -> float:
+        return float(self.config.get("timeout") or 10)
 
     def release(self) -> None:
         """Keep the connection and the token for the next batch."""
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        loop, self._loop = self._loop, None
+        if loop is None:
+            return
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(5)
+            except Exception:  # closing must never fail a batch
+                log.debug("closing the APNs client failed", exc_info=True)
+        loop.call_soon_threadsafe(loop.stop)
 
     def provider_token(self, *, rejected: str | None = None) -> str:
         """The shared JWT: reused until ``token_refresh_seconds`` old; renewed early only when APNs
@@ -200,21 +219,27 @@ class ApnsProvider(Provider):
             self.provider_token()
         except (OSError, ValueError, jwt.PyJWTError) as exc:  # our key: nothing was sent
             return SendResult.transient("403", f"APNs provider token: {exc}"[:500])
-        if len(targets) == 1:
-            answers = [self._one(targets[0][0], headers, body)]
-        else:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="apns")
-            answers = list(self._pool.map(lambda t: self._one(t[0], headers, body), targets))
+        tokens = [t[0] for t in targets]
+        future = asyncio.run_coroutine_threadsafe(self._send_all(tokens, headers, body), self.loop())
+        try:
+            answers = future.result(timeout=2 * self._timeout() + 5)
+        except FutureTimeout:  # the requests may have reached APNs
+            future.cancel()
+            answers = [{"outcome": "transient", "code": "network", "detail": "no answer in time",
+                        "maybe_accepted": True}] * len(tokens)
         return _summarise(targets, answers)
 
-    def _one(self, token: str, headers: dict[str, str], body: bytes) -> dict:
+    async def _send_all(self, tokens: list[str], headers: dict[str, str], body: bytes) -> list[dict]:
+        """Every device of the message side by side, as streams of the one HTTP/2 connection."""
+        return list(await asyncio.gather(*(self._one(token, headers, body) for token in tokens)))
+
+    async def _one(self, token: str, headers: dict[str, str], body: bytes) -> dict:
         """One device: {outcome, code, ref|detail, maybe_accepted}."""
         jwt_token = self.provider_token()
         for attempt in (1, 2):
             try:
-                response = self.client().post(f"/3/device/{token}", content=body,
-                                              headers={**headers, "authorization": f"bearer {jwt_token}"})
+                response = await self._async_client().post(
+                    f"/3/device/{token}", content=body, headers={**headers, "authorization": f"bearer {jwt_token}"})
             except httpx.ConnectError as exc:
                 return {"outcome": "transient", "code": "connect", "detail": str(exc)[:200], "maybe_accepted": False}
             except httpx.TransportError as exc:  # the request may have reached APNs

@@ -121,6 +121,7 @@ class ApnsStandIn:
         self.timeout_seconds = 3.0
         self.on_message = None  # callable(message) for each accepted push (`make run` prints them)
         self.jwts_seen: list[str] = []
+        self.connections: set[tuple] = set()  # the clients' (host, port): one per HTTP/2 connection
         self._keys: dict[str, tuple[str, bytes]] = {}  # kid -> (team id, public key PEM)
         self._lock = threading.Lock()
         self._tmp = None if folder else tempfile.TemporaryDirectory(prefix="apns-standin-")
@@ -183,6 +184,7 @@ class ApnsStandIn:
             self.failures.clear()
             self.unregistered.clear()
             self.jwts_seen.clear()
+            self.connections.clear()
             self.outage = None
 
     def close(self) -> None:
@@ -203,6 +205,7 @@ class ApnsStandIn:
             if not event.get("more_body"):
                 break
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        self.connections.add(tuple(scope.get("client") or ()))
         if self.latency_ms:  # APNs answers in tens of milliseconds (benchmarks set this)
             await asyncio.sleep(self.latency_ms / 1000)
         status, reply, extra = self._handle(scope, headers, body)
