@@ -76,9 +76,10 @@ def _all_targets(message: Any) -> list[tuple[str, str, Any]]:
     known = list(active.filter(token=message.recipient_address).values_list("token", "platform", "id"))
     if known:
         return known
-    # A raw token nobody registered: APNs' 64 hex digits are an iOS device's; anything else FCM's.
+    # A raw token nobody registered: where iOS goes to APNs, APNs' 64 hex digits are an iOS device's;
+    # anything else is FCM's (as before APNs: sent with the Android options).
     raw = message.recipient_address
-    ios = len(raw) == 64 and all(c in "0123456789abcdefABCDEF" for c in raw)
+    ios = len(raw) == 64 and all(c in "0123456789abcdefABCDEF" for c in raw) and ios_direct(message.tenant_id)
     return [(raw, "ios" if ios else "android", None)]
 
 

@@ -357,3 +357,15 @@ def test_many_sending_threads_share_one_http2_connection(apns, apns_key):
     finally:
         sys.setswitchinterval(switch)
         provider.close()
+
+
+def test_a_raw_apns_token_without_a_recipient_goes_to_apns(api, apns, fcm, settings):
+    response = api.post("/api/v1/messages", {"channel": "push", "to": IPAD, "subject": "s", "body": "b"},
+                        format="json")
+    drain_all()
+    assert Message.objects.get(id=response.json()["id"]).provider == "apns" and list(apns.by_token()) == [IPAD]
+    settings.COMMS_PUSH_IOS_VIA = "fcm"  # iOS through FCM: a raw token is FCM's, as before
+    response = api.post("/api/v1/messages", {"channel": "push", "to": IPHONE, "subject": "s", "body": "b"},
+                        format="json")
+    drain_all()
+    assert Message.objects.get(id=response.json()["id"]).provider == "fcm" and "android" in fcm.by_token()[IPHONE][0]
