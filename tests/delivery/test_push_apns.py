@@ -369,3 +369,15 @@ def test_a_raw_apns_token_without_a_recipient_goes_to_apns(api, apns, fcm, setti
                         format="json")
     drain_all()
     assert Message.objects.get(id=response.json()["id"]).provider == "fcm" and "android" in fcm.by_token()[IPHONE][0]
+
+
+def test_start_up_warns_when_ios_goes_to_apns_without_an_apns_provider(settings):
+    from delivery.checks import ios_push_route
+
+    assert ios_push_route(None) == []  # iOS through FCM: nothing to say
+    settings.COMMS_PUSH_IOS_VIA_TENANTS = {"shop": "apns"}
+    [warning] = ios_push_route(None)
+    assert warning.id == "delivery.W001" and "no APNs provider" in warning.msg
+    row = ChannelProvider(name="apns", channel="push", provider_class="delivery.providers.apns.ApnsProvider")
+    row.save()
+    assert ios_push_route(None) == []
