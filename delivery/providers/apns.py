@@ -145,7 +145,8 @@ class ApnsProvider(Provider):
     def provider_token(self, *, rejected: str | None = None) -> str:
         """The shared JWT: reused until ``token_refresh_seconds`` old; renewed early only when APNs
         rejected exactly this token and it is old enough for Apple to accept an update."""
-        refresh = float(self.config.get("token_refresh_seconds") or 50 * 60)
+        # Renewed within APNs' hour, and never more often than Apple accepts (20 minutes).
+        refresh = min(max(float(self.config.get("token_refresh_seconds") or 50 * 60), TOKEN_MIN_SECONDS), 55 * 60)
         with self._lock:
             now = self.clock()
             held = self._token
