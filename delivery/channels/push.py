@@ -68,6 +68,16 @@ def targets(message: Any, *, service: str | None = None) -> list[tuple[str, str,
 
 
 def _all_targets(message: Any) -> list[tuple[str, str, Any]]:
+    # `route` reads the devices and the first vendor's `prepare` (next, on the same thread) takes that
+    # read; a failover's `prepare` reads again, so devices the first vendor pruned are left out.
+    cached = getattr(message, "_push_targets", None)
+    if cached is not None:
+        message._push_targets = None
+        return cached
+    return _read_targets(message)
+
+
+def _read_targets(message: Any) -> list[tuple[str, str, Any]]:
     active = Device.objects.filter(tenant_id=message.tenant_id, disabled_at__isnull=True)
     if message.recipient_id is not None:
         devices = list(active.filter(recipient_id=message.recipient_id).values_list("token", "platform", "id"))
@@ -100,6 +110,7 @@ def route(message: Any, chain: list) -> tuple[list, tuple[str, ...]]:
     if not ios_direct(message.tenant_id):
         return fcm_side, ()
     found = _all_targets(message)
+    message._push_targets = found  # for the first vendor's prepare
     ios = [t[0] for t in found if t[1] == "ios"]
     if not ios:
         return fcm_side, ()
