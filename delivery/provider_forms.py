@@ -54,7 +54,7 @@ class ProviderClassInput(forms.TextInput):
 class ChannelProviderForm(forms.ModelForm):
     credentials_json = forms.CharField(
         required=False, label="Credentials (JSON)", widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "off"}),
-        help_text="Secrets as a JSON object (e.g. APNs: {\"key_id\": \"…\", \"private_key\": \"<the .p8 file, PEM>\"}); "
+        help_text="Secrets as a JSON object (e.g. APNs: {\"key_id\": \"…\", \"private_key\": \"the .p8 file, PEM\"}); "
                   "stored encrypted and never shown again. Leave empty to keep the stored ones.")
 
     class Meta:

@@ -53,6 +53,7 @@ def test_one_form_checks_the_class_then_the_credentials_entered(admin_client):
     assert row.credentials == {"username": "u", "password": "pw-secret-77"} and row.status == "active"
     page = admin_client.get(f"/admin/delivery/channelprovider/{row.pk}/change/").content.decode()
     assert "pw-secret-77" not in page and "ready" in page and 'list="comms-provider-classes"' in page
+    assert "the .p8 file, PEM" in page  # the help text's example survives the admin's HTML rendering
     response = _post(admin_client, name="bw2", channel="email", options=options, credentials_json='{"username": "u"}')
     assert "BandwidthProvider sends sms, not email." in response.content.decode()
 
