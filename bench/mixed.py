@@ -212,6 +212,27 @@ def _enqueue_gateways(n: int) -> dict[str, int]:
     return counts
 
 
+def _cpu_seconds(env: Env) -> dict[str, float]:
+    """CPU seconds (user + system, children included) of each process the bench started: the workers'
+    cost apart from the stand-ins' (a real vendor's far end is not on our cores)."""
+    try:
+        import psutil
+    except ImportError:
+        return {}
+    out: dict[str, float] = {}
+    for proc in env.procs:
+        try:
+            tree = [psutil.Process(proc.pid)]
+            tree += tree[0].children(recursive=True)
+            cpu = sum(sum(p.cpu_times()[:2]) for p in tree)
+        except psutil.Error:
+            continue
+        cmd = proc.args
+        name = "workers" if "celery" in cmd else str(cmd[2]).rsplit(".", 1)[-1]
+        out[name] = round(out.get(name, 0.0) + cpu, 1)
+    return out
+
+
 def main(argv: list[str]) -> int:
     n = int(argv[0]) if argv else int(os.environ.get("BENCH_MIXED_N", 10_000))
     workers = int(os.environ.get("BENCH_WORKERS", 2))
@@ -268,6 +289,7 @@ def main(argv: list[str]) -> int:
             "sent_per_provider": dict(Message.objects.filter(status="sent").values_list("provider")
                                       .annotate(n=Count("id")).values_list("provider", "n")),
         }
+        result["cpu_s_per_process"] = _cpu_seconds(env)
         latencies = [(s - first_sent).total_seconds() for _, st, _, s in rows if s]
         result["sent_p50_s_after_first"] = round(pct(latencies, 50), 2)
         by_provider = Message.objects.filter(provider__in=list(GATEWAYS)).values_list("provider", "status", "sent_at")
