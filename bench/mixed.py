@@ -5,7 +5,9 @@
 Everything real except the far ends: bulk API services write the rows (COPY), Celery workers claim
 them (SKIP LOCKED) and hand them to the real providers: SMTP into a counting sink process, the
 Twilio SDK into the Twilio stand-in process, firebase-admin (OAuth2 + FCM HTTP v1) into the FCM
-stand-in process (two devices per recipient: every push message is two FCM requests), the in-app
+stand-in process and httpx over HTTP/2 + TLS into the APNs stand-in process (two devices per
+recipient, Android on FCM and iOS on APNs directly: every push message is one FCM request, and its
+iOS share one follow-up message, one APNs request), the in-app
 inbox table, signed Standard Webhooks POSTs into a loopback receiver, and voice calls through the
 Twilio SDK's Calls API into the Twilio stand-in (which then POSTs each call's four signed status
 callbacks to the receiver); three more tenants send through Bandwidth and Vonage (httpx, SMS) and
@@ -13,8 +15,8 @@ Postal (anymail, email) stand-in processes (GATEWAYS). It prints figures and ass
 go into docs/benchmarks.md by hand.
 
 Web Push ("webpush" in the figures): push messages to recipients whose only device is a browser
-subscription, through the push chain [fcm, webpush] (FCM passes them on), pywebpush (RFC 8291
-encryption, VAPID) over HTTPS into the Web Push stand-in process, which decrypts every one.
+subscription, through the push chain [fcm, webpush, apns] (routed straight to Web Push), pywebpush
+(RFC 8291 encryption, VAPID) over HTTPS into the Web Push stand-in process, which decrypts every one.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def _provider_env(folder: Path) -> dict[str, str]:
             "TWILIO_BASE_URL": f"http://127.0.0.1:{twilio_port}", "FCM_SERVICE_ACCOUNT_FILE": str(credential),
             "FCM_ENDPOINT": f"http://127.0.0.1:{fcm_port}", "COMMS_OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8",
             # An account whose calls-per-second limit was raised (Twilio's default is 1 call/s).
-            "TWILIO_VOICE_CPS": "10000", **_webpush_env(folder)}
+            "TWILIO_VOICE_CPS": "10000", **_webpush_env(folder), **_apns_env(folder)}
 
 
 def _webpush_env(folder: Path) -> dict[str, str]:
@@ -85,6 +87,20 @@ def _webpush_directory(n: int) -> None:
             webpush_subscribe(recipient=person, subscription=webpush.subscription_validate(sub))
 
 
+def _apns_env(folder: Path) -> dict[str, str]:
+    """APNs directly for iOS: a signing key, the stand-in's TLS files (made before the workers start)."""
+    from comms.devserver.standins.apns import signing_key, tls_files
+
+    key = folder / "apns-key.p8"
+    key.write_text(signing_key())
+    ca_file, _cert, _key = tls_files(folder)
+    return {"APNS_TEAM_ID": "BENCHTEAM1", "APNS_KEY_ID": "BENCHKEY01", "APNS_PRIVATE_KEY_FILE": str(key),
+            "APNS_TOPIC": "com.example.bench", "APNS_CA_FILE": str(ca_file),
+            "APNS_ENDPOINT": f"https://127.0.0.1:{free_port()}",
+            # BENCH_PUSH_IOS_VIA=fcm: the same devices with iOS through FCM (no APNs share), to compare.
+            "COMMS_PUSH_IOS_VIA": os.environ.get("BENCH_PUSH_IOS_VIA", "apns")}
+
+
 def _standins(env: Env, provider_env: dict[str, str]):
     """The Twilio and FCM stand-ins in their own processes, and a webhook receiver here."""
     from comms.devserver.standins.http_receiver import Receiver
@@ -103,19 +119,29 @@ def _standins(env: Env, provider_env: dict[str, str]):
                "--api-key", "k", "--api-secret", "s"])
     env.spawn([PY, "-m", "comms.devserver.standins.postal", "--port", str(GATEWAY_PORTS["postal"]),
                "--api-key", "k", "--key-file", str(Path(tempfile.mkdtemp(prefix="comms-postal-")) / "key.pem")])
+    env.spawn([PY, "-m", "comms.devserver.standins.apns", "--port", provider_env["APNS_ENDPOINT"].rsplit(":", 1)[1],
+               "--folder", str(Path(provider_env["APNS_CA_FILE"]).parent),
+               "--key-file", provider_env["APNS_PRIVATE_KEY_FILE"], "--key-id", provider_env["APNS_KEY_ID"],
+               "--team-id", provider_env["APNS_TEAM_ID"]])
     time.sleep(1.5)
     return Receiver()
 
 
 def _directory(n: int) -> None:
-    """Recipients for push and in-app (two push devices each: android + ios)."""
+    """Recipients for push and in-app (two push devices each: android on FCM, ios with an APNs token)."""
+    import hashlib
+
     from comms.models import Device, Recipient
     from comms.services import tenant_get_default
 
     tenant = tenant_get_default()
     people = Recipient.objects.bulk_create([Recipient(tenant=tenant, external_id=f"r{i}", email=f"r{i}@example.com")
                                             for i in range(n)], batch_size=5000)
-    Device.objects.bulk_create([Device(tenant=tenant, recipient=p, token=f"tok-{p.external_id}-{kind}",
+    def token(p, kind: str) -> str:
+        name = f"tok-{p.external_id}-{kind}"
+        return hashlib.sha256(name.encode()).hexdigest() if kind == "ios" else name
+
+    Device.objects.bulk_create([Device(tenant=tenant, recipient=p, token=token(p, kind),
                                        platform=kind) for p in people for kind in ("android", "ios")],
                                batch_size=5000)
 
@@ -186,6 +212,27 @@ def _enqueue_gateways(n: int) -> dict[str, int]:
     return counts
 
 
+def _cpu_seconds(env: Env) -> dict[str, float]:
+    """CPU seconds (user + system, children included) of each process the bench started: the workers'
+    cost apart from the stand-ins' (a real vendor's far end is not on our cores)."""
+    try:
+        import psutil
+    except ImportError:
+        return {}
+    out: dict[str, float] = {}
+    for proc in env.procs:
+        try:
+            tree = [psutil.Process(proc.pid)]
+            tree += tree[0].children(recursive=True)
+            cpu = sum(sum(p.cpu_times()[:2]) for p in tree)
+        except psutil.Error:
+            continue
+        cmd = proc.args
+        name = "workers" if "celery" in cmd else str(cmd[2]).rsplit(".", 1)[-1]
+        out[name] = round(out.get(name, 0.0) + cpu, 1)
+    return out
+
+
 def main(argv: list[str]) -> int:
     n = int(argv[0]) if argv else int(os.environ.get("BENCH_MIXED_N", 10_000))
     workers = int(os.environ.get("BENCH_WORKERS", 2))
@@ -204,13 +251,16 @@ def main(argv: list[str]) -> int:
         worker_started = time.perf_counter()
         env.celery("p0,p1,p2,p3,p4", workers, "mixed")
         from django.db import connection
+        from django.db.models import Count
 
         from delivery.models import Message
 
         deadline = time.monotonic() + 1800
         while time.monotonic() < deadline:
-            done = Message.objects.exclude(status__in=["queued", "sending", "scheduled", "deferred"]).count()
-            if done >= total:
+            pending = ["queued", "sending", "scheduled", "deferred"]
+            done = Message.objects.exclude(status__in=pending).count()
+            # iOS follow-ups (push to APNs) are rows of their own, made as the FCM part is sent
+            if done >= total and not Message.objects.filter(status__in=pending).exists():
                 break
             connection.close()
             time.sleep(0.25)
@@ -236,7 +286,10 @@ def main(argv: list[str]) -> int:
             "end_to_end_s": round(finished - started, 2), "per_channel": per,
             "webhook_requests_received": sum(1 for r in receiver.requests if r["path"].startswith("/hooks/")),
             "twilio_call_callbacks_received": sum(1 for r in receiver.requests if r["path"].startswith("/twilio/")),
+            "sent_per_provider": dict(Message.objects.filter(status="sent").values_list("provider")
+                                      .annotate(n=Count("id")).values_list("provider", "n")),
         }
+        result["cpu_s_per_process"] = _cpu_seconds(env)
         latencies = [(s - first_sent).total_seconds() for _, st, _, s in rows if s]
         result["sent_p50_s_after_first"] = round(pct(latencies, 50), 2)
         by_provider = Message.objects.filter(provider__in=list(GATEWAYS)).values_list("provider", "status", "sent_at")

@@ -27,6 +27,9 @@ _SIMPLE_EMAIL = re.compile(
 )
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_\-:.]{8,4096}$")
+# An APNs device token is 32 bytes, sent as 64 hex digits in the request path (Apple, "Sending
+# notification requests to APNs": POST /3/device/<device token>).
+_APNS_TOKEN = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 def normalise_email(value: str) -> str:
@@ -155,3 +158,25 @@ def validate_content(channel: str, *, subject: str, body: str, body_html: str, d
         raise problems[0]
     if channel == Channel.EMAIL and not (body or body_html):
         raise errors.ValidationFailed("email needs body or body_html (or a template).", details={"field": "body"})
+
+
+def ios_push_service(tenant_slug: str) -> str:
+    """Who carries a tenant's iOS pushes: ``apns`` (directly) or ``fcm`` (APNs through FCM, the default
+    so existing FCM-registered iOS installs keep working). ``COMMS_PUSH_IOS_VIA`` sets it for every
+    tenant, ``COMMS_PUSH_IOS_VIA_TENANTS`` ({tenant slug: "apns"|"fcm"}) per tenant; registration and
+    the push channel both ask here, so a token is checked for the service that will carry it."""
+    return settings.COMMS_PUSH_IOS_VIA_TENANTS.get(tenant_slug) or settings.COMMS_PUSH_IOS_VIA
+
+
+def normalise_device_token(*, token: str, platform: str, tenant_slug: str) -> str:
+    """A device token as stored: an iOS token that APNs carries must be APNs' 64 hex digits (kept
+    lowercase, so one device is one row however the app spells it); FCM and Web Push tokens pass."""
+    token = (token or "").strip()
+    if platform == "ios" and ios_push_service(tenant_slug) == "apns":
+        if not _APNS_TOKEN.match(token):
+            raise errors.DeviceTokenInvalid(
+                "iOS push goes to APNs directly for this tenant: the token must be the 64 hex digits of "
+                "the APNs device token (not an FCM registration token).",
+                details={"platform": platform, "length": len(token)})
+        return token.lower()
+    return token

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.core.checks import Error, register
 from django.utils.module_loading import import_string
 
+from comms.provider_settings import settings_providers
+
 
 @register()
 def comms_configuration(app_configs, **kwargs):
@@ -15,13 +17,12 @@ def comms_configuration(app_configs, **kwargs):
         if not policy or policy["batch"] < 1 or any(int(s) <= 0 for s in policy["backoff"]):
             problems.append(Error(f"COMMS_PRIORITIES[{priority}] needs batch >= 1 and positive backoff seconds.",
                                   id="comms.E002"))
-    for channel, paths in settings.COMMS_CHANNEL_PROVIDERS.items():
-        for path in [paths] if isinstance(paths, str) else paths:  # one path or a failover chain
-            try:
-                import_string(path)
-            except ImportError as exc:
-                problems.append(Error(f"Provider for '{channel}' cannot be imported: {path} ({exc}).",
-                                      id="comms.E003"))
+    for channel, path in settings_providers():  # every chain member, failover included
+        try:
+            import_string(path)
+        except ImportError as exc:
+            problems.append(Error(f"Provider for '{channel}' cannot be imported: {path} ({exc}).",
+                                  id="comms.E003"))
     twilio = settings.COMMS_TWILIO
     if twilio["account_sid"] and not (twilio["auth_token"] and (twilio["from_number"] or twilio["messaging_service_sid"])):
         problems.append(Error("TWILIO_ACCOUNT_SID is set but TWILIO_AUTH_TOKEN or a sender "

@@ -84,6 +84,8 @@ WebhookMalformed = _error("COMMS_WEBHOOK_MALFORMED", 400,
 TrackingTokenInvalid = _error("COMMS_TRACKING_TOKEN", 400, "The tracking link is not valid.")
 Internal = _error("COMMS_INTERNAL", 500, "Internal error; the request may be retried.")
 NoDevices = _error("COMMS_NO_DEVICES", 422, "The recipient has no active push device.")
+DeviceTokenInvalid = _error("COMMS_DEVICE_TOKEN_INVALID", 400,
+                            "The device token does not have the shape its push service uses.")
 Unavailable = _error("COMMS_UNAVAILABLE", 503, "The service is briefly unavailable; retry after the given delay.")
 # Seconds a client is told to wait when the database is unreachable (a restart or failover).
 UNAVAILABLE_RETRY_AFTER = 2

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import transaction
 
+from comms.addresses import normalise_device_token
 from comms.audit import audit_record
 from comms.auth import KEY_PREFIX, forget_cached_key, hash_key
 from comms import webpush
@@ -77,6 +78,7 @@ def device_register(*, recipient: Recipient, token: str, platform: str, app_id: 
     for an actor is audited."""
     from django.utils import timezone
 
+    token = normalise_device_token(token=token, platform=platform, tenant_slug=recipient.tenant.slug)
     device, created = Device.objects.update_or_create(
         tenant_id=recipient.tenant_id, token=token,
         defaults={"recipient": recipient, "platform": platform, "app_id": app_id, "last_seen_at": timezone.now(),

@@ -337,6 +337,13 @@ COMMS_FCM = {
 }
 if COMMS_FCM["service_account"] or COMMS_FCM["service_account_file"]:
     COMMS_CHANNEL_PROVIDERS["push"] = "delivery.providers.fcm.FcmProvider"
+
+
+def _push_chain(value: str | list[str] | None) -> list[str]:
+    """The push chain so far as a list (a channel's value is one dotted path or a chain of them)."""
+    return [value] if isinstance(value, str) else list(value or [])
+
+
 # Voice calls through Twilio's Calls API on the SMS account (TWILIO_*): served when the account and a
 # caller id are set.
 # The caller id is TWILIO_VOICE_FROM_NUMBER, else TWILIO_FROM_NUMBER; Twilio calls back on
@@ -361,8 +368,27 @@ COMMS_WEBPUSH = {
     "timeout": env.float("WEBPUSH_TIMEOUT", default=10.0),
 }
 if COMMS_WEBPUSH["enabled"]:
-    COMMS_CHANNEL_PROVIDERS["push"] = [p for p in (COMMS_CHANNEL_PROVIDERS.get("push"),
+    COMMS_CHANNEL_PROVIDERS["push"] = [p for p in (*_push_chain(COMMS_CHANNEL_PROVIDERS.get("push")),
                                                    "delivery.providers.webpush.WebPushProvider") if p]
+# APNs directly (token-based auth, HTTP/2): served when a key is configured (or a ChannelProvider row
+# exists), appended to the push chain like Web Push. Which iOS devices it reaches is COMMS_PUSH_IOS_VIA
+# ("fcm" by default: iOS through FCM, as before) or, per tenant slug, COMMS_PUSH_IOS_VIA_TENANTS; Android
+# stays on FCM. Each vendor of the chain gets its own devices (delivery/channels/push.py).
+COMMS_APNS = {
+    "team_id": env.str("APNS_TEAM_ID", default=""),
+    "key_id": env.str("APNS_KEY_ID", default=""),
+    "private_key": env.str("APNS_PRIVATE_KEY", default=""),
+    "private_key_file": env.str("APNS_PRIVATE_KEY_FILE", default=""),
+    "topic": env.str("APNS_TOPIC", default=""),
+    "endpoint": env.str("APNS_ENDPOINT", default="https://api.push.apple.com"),
+    "ca_file": env.str("APNS_CA_FILE", default=""),
+    "timeout": env.float("APNS_TIMEOUT", default=10.0),
+}
+COMMS_PUSH_IOS_VIA = env.str("COMMS_PUSH_IOS_VIA", default="fcm")
+COMMS_PUSH_IOS_VIA_TENANTS = env.json("COMMS_PUSH_IOS_VIA_TENANTS", default={})
+if COMMS_APNS["key_id"] and (COMMS_APNS["private_key"] or COMMS_APNS["private_key_file"]):
+    COMMS_CHANNEL_PROVIDERS["push"] = [p for p in (*_push_chain(COMMS_CHANNEL_PROVIDERS.get("push")),
+                                                   "delivery.providers.apns.ApnsProvider") if p]
 # Per recipient domain: [messages, per seconds] (seed 003's ISP defaults); JSON to override.
 COMMS_DOMAIN_RATE_LIMITS = {k: tuple(v) for k, v in env.json("COMMS_DOMAIN_RATE_LIMITS", default={
     "gmail.com": [10000, 3600], "yahoo.com": [5000, 3600], "hotmail.com": [5000, 3600],
@@ -405,6 +431,7 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "celery.app.trace": {"level": "WARNING"},  # one line per wake-up task is noise, not news
         "mail.log": {"level": "WARNING"},  # aiosmtpd's per-connection chatter
+        "httpx": {"level": "WARNING"},  # a line per request, with the APNs device token in its URL
     },
 }
 

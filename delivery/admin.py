@@ -248,7 +248,8 @@ class MessageBatchAdmin(admin.ModelAdmin):
 class ChannelProviderAdmin(ChoiceArrayAdminMixin, admin.ModelAdmin):  # categories: checkboxes
     list_display = ("name", "channel", "tenant", "is_primary", "order", "status", "categories", "rate_limit", "daily_limit")
     list_filter = ("channel", "status")
-    form = ChannelProviderForm  # shipped classes suggested (Bandwidth, Vonage, Postal, …); class/channel checked
+    # Shipped classes suggested; class/channel checked; write-only credentials; a non-disabled row must be complete.
+    form = ChannelProviderForm
     readonly_fields = ("configuration",)
 
     @admin.display(description="configuration check")

@@ -9,7 +9,7 @@ checked; rows are skipped while the table does not exist yet (a fresh database b
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
 from django.db import DatabaseError
 from django.utils.module_loading import import_string
 
@@ -51,3 +51,25 @@ def provider_credentials(app_configs, **kwargs):
             errors.append(Error(f"{label}: {problem}.", hint="Add it to the row's credentials or options, "
                                 "or disable the row.", id="delivery.E002"))
     return errors
+
+
+@register()
+def ios_push_route(app_configs, **kwargs):
+    """iOS devices sent to APNs need an APNs provider: without one their pushes wait, unsent."""
+    tenants = [slug for slug, via in settings.COMMS_PUSH_IOS_VIA_TENANTS.items() if via == "apns"]
+    if settings.COMMS_PUSH_IOS_VIA != "apns" and not tenants:
+        return []
+    apns = "delivery.providers.apns.ApnsProvider"
+    if ("push", apns) in routing.settings_providers():
+        return []
+    from delivery.models import ChannelProvider
+
+    try:
+        if ChannelProvider.objects.filter(provider_class=apns).exclude(status=ChannelProvider.State.DISABLED).exists():
+            return []
+    except DatabaseError:
+        return []  # not migrated yet
+    return [Warning("iOS push goes to APNs (COMMS_PUSH_IOS_VIA / COMMS_PUSH_IOS_VIA_TENANTS) but no APNs provider "
+                    "is configured: pushes to iOS devices will wait as COMMS_CHANNEL_UNAVAILABLE.",
+                    hint="Set APNS_TEAM_ID, APNS_KEY_ID, APNS_PRIVATE_KEY_FILE and APNS_TOPIC, or add an APNs "
+                         "ChannelProvider row.", id="delivery.W001")]

@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from comms.provider_settings import settings_providers  # noqa: F401  (re-exported: routing's default chain)
 from delivery.models import ChannelProvider
 from delivery.providers.base import Provider
 
@@ -26,16 +27,6 @@ class Spec:
 
 
 _cache: dict[tuple[str, str, str], tuple[float, list[Spec]]] = {}
-
-
-def settings_providers() -> list[tuple[str, str]]:
-    """(channel, dotted path) of every provider the settings name, in failover order: COMMS_CHANNEL_PROVIDERS
-    (a channel's value is one path or a chain of them), then that channel's COMMS_CHANNEL_FAILOVER chain."""
-    found = [(channel, path) for channel, paths in settings.COMMS_CHANNEL_PROVIDERS.items()
-             for path in ([paths] if isinstance(paths, str) else paths)]
-    for channel, paths in getattr(settings, "COMMS_CHANNEL_FAILOVER", {}).items():
-        found += [(channel, path) for path in paths if (channel, path) not in found]
-    return found
 
 
 def provider_specs(*, tenant_id: Any, channel: str, category: str = "") -> list[Spec]:

@@ -1,4 +1,4 @@
-"""Provider stand-ins for `make run`: SMS and voice (Twilio API), push (FCM HTTP v1) and Web Push, offline.
+"""Provider stand-ins for `make run`: SMS and voice (Twilio API), push (FCM HTTP v1, APNs) and Web Push, offline.
 
 Unless real credentials are configured (TWILIO_ACCOUNT_SID / FCM_SERVICE_ACCOUNT_*), or
 COMMS_STANDINS=0, `comms_up` runs the loopback stand-ins of comms/devserver/standins (the product's own
@@ -58,6 +58,10 @@ def standin_children(var: Path, env: dict[str, str]) -> tuple[dict[str, dict], l
         lines.append(f"  push           FCM stand-in http://127.0.0.1:{port} (pushes print as 'fcm |')")
     if not env.get("WEBPUSH_ENABLED"):
         children.update(_webpush_standin(folder, env, lines))
+    if not env.get("APNS_KEY_ID"):
+        apns_children, apns_lines = _apns_standin(folder, env)
+        children.update(apns_children)
+        lines += apns_lines
     more_children, more_lines = _gateway_children(folder, env)
     children.update(more_children)
     return children, lines + more_lines
@@ -165,6 +169,31 @@ def webpush_keys(env: dict[str, str]) -> list[str]:
     where = out.splitlines()[0].rsplit(" in ", 1)[-1]
     return [f"  VAPID key      {public} (in {where}; GET /api/v1/webpush/vapid-public-key, "
             "browser kit: /webpush/subscribe)"]
+
+
+def _apns_standin(folder: Path, env: dict[str, str]) -> tuple[dict[str, dict], list[str]]:
+    """The APNs stand-in (HTTP/2 + TLS): a .p8-shaped signing key kept in var/, a fresh CA and server
+    certificate made now (before the workers start, so they trust it from their first push)."""
+    from comms.devserver.embedded import free_port
+    from comms.devserver.standins.apns import signing_key, tls_files
+
+    port = int(env.get("COMMS_APNS_STANDIN_PORT") or free_port())
+    key_file = folder / "apns-key.p8"
+    if not key_file.exists():
+        key_file.write_text(signing_key())
+        key_file.chmod(0o600)
+    ca_file, _cert, _key = tls_files(folder)
+    env.update({"APNS_TEAM_ID": "STANDIN001", "APNS_KEY_ID": "STANDINKEY", "APNS_PRIVATE_KEY_FILE": str(key_file),
+                "APNS_TOPIC": env.get("APNS_TOPIC") or "com.example.comms", "APNS_CA_FILE": str(ca_file),
+                "APNS_ENDPOINT": f"https://127.0.0.1:{port}"})
+    cmd = [PY, "-m", "comms.devserver.standins.apns", "--port", str(port), "--folder", str(folder),
+           "--key-file", str(key_file), "--key-id", env["APNS_KEY_ID"], "--team-id", env["APNS_TEAM_ID"]]
+    if env.get("COMMS_APNS_STANDIN_LATENCY_MS"):
+        cmd += ["--latency-ms", env["COMMS_APNS_STANDIN_LATENCY_MS"]]
+    via = env.get("COMMS_PUSH_IOS_VIA", "fcm")
+    return {"apns": {"cmd": cmd}}, [
+        f"  push (iOS)     APNs stand-in https://127.0.0.1:{port} (HTTP/2 + TLS; pushes print as 'apns |'); "
+        f"iOS devices go to {'APNs' if via == 'apns' else 'FCM (COMMS_PUSH_IOS_VIA=apns sends them here)'}"]
 
 
 def _service_account(path: Path, *, token_uri: str) -> None:

@@ -35,6 +35,14 @@ def prepare_content(message: Any, content: Content) -> Content:
     return policy(message, content) if policy else content
 
 
+def route(message: Any, chain: list) -> tuple[list, dict[str, dict]]:
+    """The part of `chain` that carries `message`, and its shares for the channel's other vendors
+    ({share name: metadata of the follow-up that carries it}; push: one per other vendor's devices)."""
+    if message.channel == Channel.PUSH:
+        return push.route(message, chain)
+    return chain, {}
+
+
 def settle(message: Any, result: SendResult, *, provider: Provider) -> None:
     """After a vendor answered `message`: the channel's follow-up writes (on the engine's thread)."""
     if message.channel == Channel.PUSH and result.dead_addresses:

@@ -241,7 +241,7 @@ class FcmProvider(Provider):
 
     def prepare(self, message: Any, content: Content) -> dict:
         """On the engine's thread: the devices to reach (the push channel's database read)."""
-        targets, none = push.vendor_targets(message, platforms=push.TOKEN_PLATFORMS)
+        targets, none = push.vendor_targets(message, vendor="fcm")
         return {"targets": targets, "none": none}
 
     def send(self, message: Any, content: Content) -> SendResult:

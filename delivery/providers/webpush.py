@@ -170,7 +170,7 @@ class WebPushProvider(Provider):
     # -- send -----------------------------------------------------------------------------------------------
     def prepare(self, message: Any, content: Content) -> dict:
         """On the engine's thread: the subscriptions (their keys decrypted) to reach."""
-        rows, none = push.vendor_targets(message, platforms=push.WEBPUSH_PLATFORMS, fields=("keys_encrypted",))
+        rows, none = push.vendor_targets(message, vendor="webpush", fields=("keys_encrypted",))
         targets = []
         for endpoint, _platform, device_id, keys in rows:
             try:

@@ -33,6 +33,7 @@ from delivery.models import Message, MessageBatch
 from delivery.providers.base import Content, Provider, SendResult
 from delivery.services import inflight, screening
 from delivery.services.content import Unrenderable, content_for
+from delivery.services.enqueue import message_shares_enqueue
 from delivery.services.outcomes import (  # noqa: F401  (re-exported: the engine's public names)
     Clock, DrainStats, Outcome, _record, claim_batch, defer, deferral, leases_extend, max_attempts, next_retry_at,
     outcome_of, policy, record_many, record_outcome, worker_id,
@@ -210,6 +211,9 @@ class _Delivery:
                 self.pending.discard(m.id)
                 continue
             chain = routing.provider_specs(tenant_id=m.tenant_id, channel=m.channel, category=m.category)
+            chain, shares = channels.route(m, chain)
+            if shares:  # devices another vendor of the channel carries: one follow-up per vendor (idempotent)
+                message_shares_enqueue(message=m, shares=shares)
             if not chain:
                 self.finish(m, SendResult.transient("COMMS_CHANNEL_UNAVAILABLE", f"no provider for {m.channel}"), "")
                 continue

@@ -330,6 +330,35 @@ def message_follow_up(*, message: Message, addresses: tuple[str, ...], at: datet
     return made
 
 
+def message_shares_enqueue(*, message: Message, shares: dict[str, dict]) -> list[Message]:
+    """Send `message`'s content now as one follow-up per share (push: another vendor's devices, named in
+    the share's metadata), keyed on the message and the share's name so a retried send never makes two."""
+    recipient = Recipient.objects.filter(pk=message.recipient_id).first() if message.recipient_id else None
+    made = []
+    for name, extra in shares.items():
+        key = f"share:{message.id}:{name}"
+        # Only a retried send can find its share made (the first try has nothing to look up).
+        existing = (Message.objects.filter(tenant_id=message.tenant_id, idempotency_key=key).first()
+                    if message.attempt_count > 1 else None)
+        if existing is not None:
+            made.append(existing)
+            continue
+        spec = _same_content(message, channel=message.channel, to="" if recipient else message.recipient_address,
+                             recipient_id=recipient.external_id if recipient else "")
+        spec = replace(spec, metadata={**(message.metadata or {}), **extra})
+        try:
+            share, _ = message_enqueue(tenant=message.tenant, spec=spec, idempotency_key=key, fallback_of=message.id)
+        except errors.CommsError as exc:
+            DeliveryLog.objects.create(message=message, event=LogEvent.FAILED, attempt=message.attempt_count,
+                                       detail=f"{name}: no follow-up: {exc.message}")
+            continue
+        DeliveryLog.objects.create(message=message, event=LogEvent.FALLBACK, attempt=message.attempt_count,
+                                   detail=f"{name}'s devices: follow-up {share.id}",
+                                   data={"follow_up": str(share.id), "share": name})
+        made.append(share)
+    return made
+
+
 @transaction.atomic
 def message_cancel(*, tenant: Tenant, message_id: Any, now: datetime | None = None, actor: Any = None,
                    ip: str | None = None, audit_reason: str = "") -> Message:

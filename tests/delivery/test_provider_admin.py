@@ -34,8 +34,28 @@ def test_a_class_on_the_wrong_channel_or_not_a_provider_is_refused(admin_client)
     response = _post(admin_client, provider_class="delivery.providers.nope.Nope")
     assert "cannot be imported" in response.content.decode()
     assert not ChannelProvider.objects.exists()
-    assert _post(admin_client).status_code == 302
+    # The right class, but nothing to send with: an active row is refused with what it lacks (it would
+    # fail the start-up check delivery.E002); saved disabled, it is kept as a draft.
+    response = _post(admin_client)
+    assert response.status_code == 200 and "account_id is missing" in response.content.decode()
+    assert not ChannelProvider.objects.exists()
+    assert _post(admin_client, status="disabled").status_code == 302
     assert ChannelProvider.objects.get().provider_class.endswith("BandwidthProvider")
+
+
+def test_one_form_checks_the_class_then_the_credentials_entered(admin_client):
+    """The write-only credentials box and the class/channel check are one form: a complete Bandwidth row
+    saves active, its secrets stored encrypted and not shown on its page."""
+    options = '{"account_id": "1", "application_id": "a", "from_number": "+15005550006"}'
+    response = _post(admin_client, options=options, credentials_json='{"username": "u", "password": "pw-secret-77"}')
+    assert response.status_code == 302, response.content.decode()[:2000]
+    row = ChannelProvider.objects.get()
+    assert row.credentials == {"username": "u", "password": "pw-secret-77"} and row.status == "active"
+    page = admin_client.get(f"/admin/delivery/channelprovider/{row.pk}/change/").content.decode()
+    assert "pw-secret-77" not in page and "ready" in page and 'list="comms-provider-classes"' in page
+    assert "the .p8 file, PEM" in page  # the help text's example survives the admin's HTML rendering
+    response = _post(admin_client, name="bw2", channel="email", options=options, credentials_json='{"username": "u"}')
+    assert "BandwidthProvider sends sms, not email." in response.content.decode()
 
 
 def test_the_change_page_says_what_a_row_lacks(admin_client):

@@ -133,8 +133,9 @@ def test_an_endpoint_that_now_resolves_to_a_private_address_is_not_contacted(set
 
 
 def test_push_chain_sends_each_vendors_devices(api, admin_api, ada, push_service, vapid, fcm):
-    """[fcm, webpush]: a recipient with only a browser subscription is passed on by FCM (nothing sent,
-    not a fault) and reached by Web Push; FCM never sees the Web Push endpoint."""
+    """[fcm, webpush]: a recipient with only a browser subscription goes straight to Web Push; FCM never
+    sees the Web Push endpoint. With an app too, the app gets it through FCM and the browser through
+    Web Push (its share: one follow-up)."""
     ChannelProvider.objects.filter(name="webpush").update(is_primary=False, order=2)
     _subscribe(admin_api, push_service, vapid)
     message_id = _push(api)
@@ -146,7 +147,10 @@ def test_push_chain_sends_each_vendors_devices(api, admin_api, ada, push_service
                           format="json").status_code == 201
     second = _push(api)
     drain_all()
+    drain_all()
     assert Message.objects.get(id=second).provider == "fcm" and len(fcm.messages) == 1
+    assert len(push_service.received) == 2
+    assert [m.provider for m in Message.objects.filter(fallback_of=second)] == ["webpush"]
 
 
 def test_only_a_pruned_subscription_left_refuses_the_next_push_up_front(api, admin_api, ada, push_service, vapid):
