@@ -29,6 +29,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from delivery import channels, health, ratelimit, routing, wakeup
+from delivery.deliverability import spam
 from delivery.models import Message, MessageBatch
 from delivery.providers.base import Content, Provider, SendResult
 from delivery.services import inflight, screening
@@ -218,6 +219,10 @@ class _Delivery:
                 content = channels.prepare_content(m, tracker.apply(m, content_for(m, batches)))
             except Unrenderable as exc:
                 self.finish(m, SendResult.permanent(exc.error.code, exc.error.message), "")
+                continue
+            if (hold := spam.send_gate(m, content, now=self.clock())) is not None:  # marketing over the threshold
+                self.outbox.append(hold)
+                self.pending.discard(m.id)
                 continue
             self.advance(_Attempt(m, content, chain))
         self.flush()
