@@ -248,3 +248,4 @@ def json_500(request: HttpRequest):
 SpamCheckUnavailable = _error("COMMS_SPAM_CHECK_UNAVAILABLE", 503, "The spam checker (spamd) is not reachable.")
 EspSyncFailed = _error("COMMS_ESP_SYNC_FAILED", 502, "The ESP's suppression API failed or answered in an unknown shape.")
 ProbeSuppressed = _error("COMMS_PROBE_SUPPRESSED", 422, "The probe recipient is on the suppression list; not sent.")
+EspSyncMalformed = _error("COMMS_ESP_SYNC_MALFORMED", 502, "The ESP's suppression API answered in a shape we do not know.")

@@ -18,3 +18,11 @@ def drain(priority: int) -> dict:
 def housekeeping() -> dict:
     stats = housekeeping_run()
     return {"reaped": stats.reaped, "promoted": stats.promoted, "woken": list(stats.woken)}
+
+
+@shared_task(name="delivery.tasks.suppression_sync", acks_late=False, ignore_result=True)
+def suppression_sync() -> list:
+    """Beat: push our suppressions to each configured ESP and import theirs (deliverability)."""
+    from delivery.deliverability.suppression_sync import suppression_sync_all
+
+    return suppression_sync_all()
