@@ -612,6 +612,10 @@ COMMS_PROBE_RECIPIENTS = env.json("COMMS_PROBE_RECIPIENTS", default={})
 COMMS_PROBE_SECONDS = env.float("COMMS_PROBE_SECONDS", default=300.0)
 COMMS_PROBE_SLO_SENT_SECONDS = env.float("COMMS_PROBE_SLO_SENT_SECONDS", default=60.0)
 COMMS_PROBE_SLO_DELIVERED_SECONDS = env.float("COMMS_PROBE_SLO_DELIVERED_SECONDS", default=300.0)
+# SMTP has no delivery receipt: the sink's Maildir (set by `make run`) tells when a probe arrived.
+COMMS_PROBE_MAILDIR = env.str("COMMS_PROBE_MAILDIR", default="")
+# The ops alert path (tracking sits above delivery: named here); log + COMMS_ALERT_WEBHOOK_URL.
+COMMS_OPS_ALERT = "tracking.services.alerts.ops_notify"
 CELERY_BEAT_SCHEDULE["deliverability-probes"] = {
     "task": "delivery.tasks.probes_tick", "schedule": COMMS_PROBE_SECONDS,
     "options": {"queue": "p3", "expires": 120},

@@ -73,7 +73,8 @@ def parse_report(body: str) -> list[dict]:
     for line in body.splitlines():
         match = _RULE.match(line)
         if match:
-            rules.append({"name": match.group(2), "score": float(match.group(1)), "description": match.group(3).strip()})
+            rules.append({"name": match.group(2), "score": float(match.group(1)),
+                          "description": match.group(3).strip()})
     return sorted(rules, key=lambda r: -r["score"])
 
 

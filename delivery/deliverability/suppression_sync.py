@@ -78,7 +78,8 @@ def _apply(tenant: Tenant, esp: str, entry: Entry, *, now: datetime) -> bool:
     return True
 
 
-def suppression_sync_esp(*, tenant: Tenant, esp: str, now: datetime | None = None, force: bool = False) -> dict[str, Any]:
+def suppression_sync_esp(*, tenant: Tenant, esp: str, now: datetime | None = None,
+                         force: bool = False) -> dict[str, Any]:
     """Push then import for one ESP; never raises for an ESP fault (it is recorded and retried later)."""
     now = now or timezone.now()
     state, _ = SuppressionSyncState.objects.get_or_create(tenant=tenant, esp=esp, defaults={"next_attempt_at": now})

@@ -211,6 +211,8 @@ class _Delivery:
                 self.pending.discard(m.id)
                 continue
             chain = routing.provider_specs(tenant_id=m.tenant_id, channel=m.channel, category=m.category)
+            if pinned := (m.metadata or {}).get("probe_provider"):  # a synthetic probe measures one provider
+                chain = [spec for spec in chain if spec.name == pinned]
             if not chain:
                 self.finish(m, SendResult.transient("COMMS_CHANNEL_UNAVAILABLE", f"no provider for {m.channel}"), "")
                 continue
