@@ -24,15 +24,23 @@ def _chart(probes: list) -> str:
     for p in probes:
         key = f"{p.channel}/{p.provider or '-'}"
         values = lines.setdefault(key, [None] * len(rounds))
-        seconds = p.delivered_seconds if p.delivered_seconds is not None else p.sent_seconds
+        # Where delivery cannot be seen (SMTP without the sink) the probe ends at 'sent': chart that time;
+        # a probe that timed out or failed has no point at all (a gap, not a dip to zero).
+        seconds = p.delivered_seconds if p.delivered_seconds is not None else (
+            p.sent_seconds if p.state == "sent" else None)
         values[index[p.created_at.replace(second=0, microsecond=0)]] = seconds
     series = [charts.Series(label, values, charts.PALETTE[i % len(charts.PALETTE)])
               for i, (label, values) in enumerate(sorted(lines.items()))]
     step = max(1, len(rounds) // 8)  # at most ~8 x labels, so they never overlap
     labels = [at.strftime("%H:%M") if i % step == 0 else "" for i, at in enumerate(rounds)]
+    # An SLO far above every point would flatten the lines into the axis: draw only the SLOs within
+    # reach of the data (the page states both SLOs in words anyway).
+    top = max((v for values in lines.values() for v in values if v is not None), default=0.0)
+    thresholds = [(slo, label) for slo, label in ((settings.COMMS_PROBE_SLO_DELIVERED_SECONDS, "delivered SLO"),
+                                                  (settings.COMMS_PROBE_SLO_SENT_SECONDS, "sent SLO"))
+                  if slo <= 3 * top]
     return charts.line_chart(title="Seconds to delivered (last 24 h)", x_labels=labels, series=series, unit="s",
-                             thresholds=[(settings.COMMS_PROBE_SLO_DELIVERED_SECONDS, "delivered SLO"),
-                                         (settings.COMMS_PROBE_SLO_SENT_SECONDS, "sent SLO")])
+                             thresholds=thresholds)
 
 
 @staff_member_required

@@ -160,6 +160,7 @@ def main(argv: list[str]) -> int:
     from comms.devserver.spamd import spamd_child
 
     spamd, spamd_lines = spamd_child(var, env)  # SpamAssassin when installed; the banner says when not
+    env.setdefault("COMMS_PROBE_MAILDIR", str(var / "mail"))  # probes see SMTP delivery in the sink
     standins.update(spamd)
     standin_lines += spamd_lines
     supervisor = Supervisor({**standins, **_children(args, var)}, env)
