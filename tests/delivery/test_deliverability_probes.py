@@ -128,3 +128,22 @@ def test_sms_probe_delivered_through_twilio_status_callbacks(live_server, settin
         assert probe.delivered_seconds is not None and probe.delivered_seconds >= probe.sent_seconds
     finally:
         stand_in.close()
+
+
+@pytest.mark.django_db
+def test_probes_never_count_in_the_dashboard_event_figures(api, smtp_sink, settings):
+    from django.db import connection
+
+    def events() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT coalesce(sum(n), 0) FROM admin_console_event_delta")
+            return cursor.fetchone()[0]
+
+    settings.COMMS_PROBE_RECIPIENTS = {"email": "probe@sink.test"}
+    probes.probes_send()
+    drain_all()
+    assert Message.objects.get().status == Status.SENT and events() == 0
+    assert api.post("/api/v1/messages", {"channel": "email", "to": "ada@example.com", "subject": "Hi",
+                                         "body": "Hello"}, format="json").status_code == 202
+    drain_all()
+    assert events() > 0  # an ordinary send is counted
