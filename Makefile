@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test install browser bench bench-api bench-e2e bench-bulk bench-p0 bench-compare clean lint chaos security
+.PHONY: run test install browser spamd bench bench-api bench-e2e bench-bulk bench-p0 bench-compare clean lint chaos security
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ run: $(STAMP)
 	$(BIN)/python manage.py comms_up
 
 ## Whole test suite against real PostgreSQL, Redis and loopback provider stand-ins.
-test: $(STAMP) browser
+test: $(STAMP) browser spamd
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Debian's Chromium for the end-to-end page tests (Playwright drives it; it never downloads one).
@@ -28,6 +28,12 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium for the page tests"; \
 	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+## Debian's SpamAssassin for the spam-score tests (they start their own spamd on a loopback port).
+spamd:
+	@command -v spamd >/dev/null 2>&1 || { echo "installing spamassassin/spamd for the spam-score tests"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq spamassassin spamd >/dev/null; }
 
 ## Benchmarks print their figures (see docs/benchmarks.md); they are not tests.
 bench: bench-api bench-e2e bench-bulk bench-p0 bench-compare

@@ -252,3 +252,8 @@ def json_500(request: HttpRequest):
     if _wants_json(request):
         return JsonResponse(Internal().as_dict(), status=500)
     return defaults.server_error(request)
+# Deliverability (issue 19): spam scoring, probes, suppression sync with the ESPs.
+SpamCheckUnavailable = _error("COMMS_SPAM_CHECK_UNAVAILABLE", 503, "The spam checker (spamd) is not reachable.")
+EspSyncFailed = _error("COMMS_ESP_SYNC_FAILED", 502, "The ESP's suppression API failed or answered in an unknown shape.")
+ProbeSuppressed = _error("COMMS_PROBE_SUPPRESSED", 422, "The probe recipient is on the suppression list; not sent.")
+EspSyncMalformed = _error("COMMS_ESP_SYNC_MALFORMED", 502, "The ESP's suppression API answered in a shape we do not know.")

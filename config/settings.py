@@ -627,3 +627,50 @@ CELERY_BEAT_SCHEDULE["conversations-channels-tick"] = {
 # router tick keeps advancing due runs before it yields.
 COMMS_JOURNEY_LEASE_SECONDS = env.int("COMMS_JOURNEY_LEASE_SECONDS", default=60)
 COMMS_JOURNEY_TICK_SECONDS = env.float("COMMS_JOURNEY_TICK_SECONDS", default=5.0)
+# --- deliverability: spam scoring, probes, suppression sync, self-test (issue 19) ----------------------
+# spamd (SpamAssassin) over the spamc protocol; empty host = no spam check ("unavailable" in previews).
+COMMS_SPAMD_HOST = env.str("COMMS_SPAMD_HOST", default="")
+COMMS_SPAMD_PORT = env.int("COMMS_SPAMD_PORT", default=783)
+COMMS_SPAMD_TIMEOUT = env.float("COMMS_SPAMD_TIMEOUT", default=5.0)
+# templates_app (below delivery) reaches the scorer by this dotted path.
+COMMS_SPAM_SCORER = "delivery.deliverability.spam.spam_score"
+# Send-time gate for marketing email: hold (deferred, reason COMMS_SPAM_HOLD) above this score; 0 = off.
+COMMS_SPAM_GATE_THRESHOLD = env.float("COMMS_SPAM_GATE_THRESHOLD", default=0.0)
+COMMS_SPAM_GATE_HOLD_WHEN_DOWN = env.bool("COMMS_SPAM_GATE_HOLD_WHEN_DOWN", default=False)
+COMMS_SPAM_GATE_HOLD_SECONDS = env.int("COMMS_SPAM_GATE_HOLD_SECONDS", default=3600)
+# Synthetic probes: per channel a sandbox address ({"email": "probe@sink.test", "sms": "+15005550006"}).
+COMMS_PROBE_RECIPIENTS = env.json("COMMS_PROBE_RECIPIENTS", default={})
+COMMS_PROBE_SECONDS = env.float("COMMS_PROBE_SECONDS", default=300.0)
+COMMS_PROBE_SLO_SENT_SECONDS = env.float("COMMS_PROBE_SLO_SENT_SECONDS", default=60.0)
+COMMS_PROBE_SLO_DELIVERED_SECONDS = env.float("COMMS_PROBE_SLO_DELIVERED_SECONDS", default=300.0)
+# SMTP has no delivery receipt: the sink's Maildir (set by `make run`) tells when a probe arrived.
+COMMS_PROBE_MAILDIR = env.str("COMMS_PROBE_MAILDIR", default="")
+# The ops alert path (tracking sits above delivery: named here); log + COMMS_ALERT_WEBHOOK_URL.
+COMMS_OPS_ALERT = "tracking.services.alerts.ops_notify"
+CELERY_BEAT_SCHEDULE["deliverability-probes"] = {
+    "task": "delivery.tasks.probes_tick", "schedule": COMMS_PROBE_SECONDS,
+    "options": {"queue": "p3", "expires": 120},
+}
+# Suppression sync with the ESPs: which ones ("sendgrid,mailgun,postmark,ses"), how often, request timeout.
+COMMS_SUPPRESSION_SYNC_ESPS = env.list("COMMS_SUPPRESSION_SYNC_ESPS", default=[])
+COMMS_SUPPRESSION_SYNC_SECONDS = env.float("COMMS_SUPPRESSION_SYNC_SECONDS", default=900.0)
+COMMS_SUPPRESSION_SYNC_TIMEOUT = env.float("COMMS_SUPPRESSION_SYNC_TIMEOUT", default=10.0)
+COMMS_SUPPRESSION_SYNC = {  # API base URLs (the loopback stand-ins in dev/tests) and keys
+    "sendgrid": {"api_url": env.str("SENDGRID_API_URL", default="https://api.sendgrid.com/v3/"),
+                 "api_key": env.str("SENDGRID_API_KEY", default="")},
+    "mailgun": {"api_url": env.str("MAILGUN_API_URL", default="https://api.mailgun.net/v3/"),
+                "api_key": env.str("MAILGUN_API_KEY", default=""),
+                "domain": env.str("MAILGUN_SENDER_DOMAIN", default="")},
+    "postmark": {"api_url": env.str("POSTMARK_API_URL", default="https://api.postmarkapp.com/"),
+                 "api_key": env.str("POSTMARK_SERVER_TOKEN", default=""),
+                 "stream": env.str("POSTMARK_MESSAGE_STREAM", default="outbound")},
+    "ses": {"endpoint_url": env.str("COMMS_SES_ENDPOINT", default=""),
+            "region_name": env.str("AWS_REGION", default="us-east-1")},
+}
+CELERY_BEAT_SCHEDULE["deliverability-suppression-sync"] = {
+    "task": "delivery.tasks.suppression_sync", "schedule": COMMS_SUPPRESSION_SYNC_SECONDS,
+    "options": {"queue": "p4", "expires": 600},
+}
+# Compliance self-test: the postal address marketing footers must carry (CAN-SPAM 15 U.S.C. 7704(a)(5)).
+COMMS_POSTAL_ADDRESS = env.str("COMMS_POSTAL_ADDRESS", default="")
+COMMS_SELFTEST_SAMPLE = env.int("COMMS_SELFTEST_SAMPLE", default=200)

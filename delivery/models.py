@@ -307,3 +307,6 @@ class ChannelHealth(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel}:{self.provider} [{self.state}]"
+
+
+from delivery.deliverability.models import Probe, SuppressionSyncState  # noqa: E402,F401  (registered with delivery)

@@ -2,6 +2,8 @@
 
 from celery import shared_task
 
+from delivery.deliverability import probes
+from delivery.deliverability.suppression_sync import suppression_sync_all
 from delivery.services import drain as drain_service
 from delivery.services import housekeeping_run
 
@@ -18,3 +20,15 @@ def drain(priority: int) -> dict:
 def housekeeping() -> dict:
     stats = housekeeping_run()
     return {"reaped": stats.reaped, "promoted": stats.promoted, "woken": list(stats.woken)}
+
+
+@shared_task(name="delivery.tasks.suppression_sync", acks_late=False, ignore_result=True)
+def suppression_sync() -> list:
+    """Beat: push our suppressions to each configured ESP and import theirs (deliverability)."""
+    return suppression_sync_all()
+
+
+@shared_task(name="delivery.tasks.probes_tick", acks_late=False, ignore_result=True)
+def probes_tick() -> dict:
+    """Beat: collect the last synthetic probes' timings, then send the next round (deliverability)."""
+    return probes.probes_tick()

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from delivery import api, inbox, stream, webpush_inbox
+from delivery.deliverability import api as deliverability_api
 
 urlpatterns = [
     path("messages", api.MessageListCreateApi.as_view(), name="messages"),
@@ -19,4 +20,5 @@ urlpatterns = [
     path("webhook-endpoints/<int:endpoint_id>", api.WebhookEndpointDetailApi.as_view(), name="webhook-endpoint"),
     path("webhook-endpoints/<int:endpoint_id>/rotate", api.WebhookEndpointRotateApi.as_view(),
          name="webhook-endpoint-rotate"),
+    path("compliance/selftest", deliverability_api.ComplianceSelftestApi.as_view(), name="compliance-selftest"),
 ]

@@ -198,14 +198,28 @@ class TemplateAdmin(ChoiceArrayAdminMixin, admin.ModelAdmin):  # channels: check
         return TemplateResponse(request, "admin/templates_app/template/diff.html", context)
 
 
+def spam_verdict_html(spam: dict | None):
+    """SpamAssassin's verdict for the author and the approver: the score and each rule that fired."""
+    if not spam:
+        return ""
+    if not spam.get("available"):
+        return format_html('<p class="comms-spam comms-spam-unavailable">Spam check unavailable ({})</p>',
+                           spam.get("error", ""))
+    rules = format_html_join("", "<li><code>{}</code> {} — {}</li>",
+                             ((r["name"], r["score"], r["description"]) for r in spam.get("rules", []) if r["score"]))
+    over = spam["score"] >= (spam.get("threshold") or 5.0)
+    return format_html('<div class="comms-spam" data-over="{}"><p><b>{}</b></p><ul>{}</ul></div>',
+                       "yes" if over else "no", spam.get("label", ""), rules)
+
+
 @admin.register(TemplateVersion)
 class TemplateVersionAdmin(admin.ModelAdmin):
     list_display = ("__str__", "status", "creator", "submitted_at", "approved_at", "activated_at")
     list_filter = ("status",)
     inlines = [TemplateLocaleInline, TemplateReviewInline]
     fields = ("template", "version", "status", "change_notes", "variables_schema", "sample_variables", "experiment",
-              "review_notes", "preview")
-    readonly_fields = ("template", "version", "status", "review_notes", "preview")
+              "review_notes", "spam_at_submit", "preview")
+    readonly_fields = ("template", "version", "status", "review_notes", "spam_at_submit", "preview")
     change_form_template = "admin/templates_app/templateversion/change_form.html"
 
     def has_add_permission(self, request):
@@ -226,10 +240,14 @@ class TemplateVersionAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         version_fields_save(version=obj, changed=form.changed_data, actor=request.user, ip=client_ip(request))
 
+    @admin.display(description="Spam score at submit")
+    def spam_at_submit(self, obj):
+        return spam_verdict_html(obj.spam_report) if obj.spam_report else "not submitted yet"
+
     @admin.display(description="Preview (sample variables)")
     def preview(self, obj):
         try:
-            data = services.template_preview(version=obj, variables=None)
+            data = services.template_preview(version=obj, variables=None, spam_check=True)
         except errors.CommsError as exc:
             return format_html('<p class="errornote">{}</p>', exc.message)
         blocks = []
@@ -241,6 +259,7 @@ class TemplateVersionAdmin(admin.ModelAdmin):
                     'style="width: 640px; height: 420px; border: 1px solid #ccc; background: #fff"></iframe>'
                     '<details><summary>Text part</summary><pre>{}</pre></details>',
                     out.get("subject", ""), out.get("html", ""), out.get("text", ""))
+                body = format_html("{}{}", spam_verdict_html(out.get("spam")), body)
             elif channel == "sms":
                 body = format_html("<pre>{}</pre><p>{} · {} units · {} segment(s)</p>", out.get("text", ""),
                                    out.get("encoding", ""), out.get("units", 0), out.get("segments", 0))

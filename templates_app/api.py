@@ -85,7 +85,7 @@ class TemplatePreviewApi(APIView):
             recipient = Recipient.objects.filter(tenant=request.user.tenant, external_id=recipient_key).first()
             locale = locale or (recipient.locale if recipient else "")
         preview = services.template_preview(version=version, variables=data["variables"], locale=locale,
-                                            recipient_key=recipient_key)
+                                            recipient_key=recipient_key, spam_check=True)
         return Response(preview)
 
 

@@ -99,6 +99,10 @@ class TemplateVersion(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     approved_at = models.DateTimeField(null=True, blank=True)
     activated_at = models.DateTimeField(null=True, blank=True)
+    # SpamAssassin's verdict on the email content at submit (issue 19): shown to the author and the approver.
+    spam_score = models.FloatField(null=True, blank=True)
+    spam_report = models.JSONField(default=dict, blank=True, help_text="spamd's verdict at submit: score, "
+                                   "threshold, rule hits, or why it was unavailable.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["template", "version"], name="template_version_unique")]

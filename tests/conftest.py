@@ -210,3 +210,20 @@ def django_db_setup(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                        "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
+@pytest.fixture(scope="session")
+def _spamd_server(tmp_path_factory):
+    """One real spamd per session on a free loopback port (local rules only, no network)."""
+    from comms.devserver.spamd import Spamd
+
+    server = Spamd(tmp_path_factory.mktemp("spamd"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def spamd(_spamd_server, settings):
+    settings.COMMS_SPAMD_HOST, settings.COMMS_SPAMD_PORT = "127.0.0.1", _spamd_server.port
+    settings.COMMS_SPAMD_TIMEOUT = 30.0  # the first scan of a session warms spamd's rules
+    return _spamd_server

@@ -157,6 +157,12 @@ def main(argv: list[str]) -> int:
     from comms.devserver.up_standins import webpush_keys
 
     standin_lines += webpush_keys(env)  # the VAPID pair, created once under var/
+    from comms.devserver.spamd import spamd_child
+
+    spamd, spamd_lines = spamd_child(var, env)  # SpamAssassin when installed; the banner says when not
+    env.setdefault("COMMS_PROBE_MAILDIR", str(var / "mail"))  # probes see SMTP delivery in the sink
+    standins.update(spamd)
+    standin_lines += spamd_lines
     supervisor = Supervisor({**standins, **_children(args, var)}, env)
 
     def _shutdown(*_):

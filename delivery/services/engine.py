@@ -29,6 +29,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from delivery import channels, health, ratelimit, routing, wakeup
+from delivery.deliverability import spam
 from delivery.models import Message, MessageBatch
 from delivery.providers.base import Content, Provider, SendResult
 from delivery.services import inflight, screening
@@ -211,6 +212,8 @@ class _Delivery:
                 self.pending.discard(m.id)
                 continue
             chain = routing.provider_specs(tenant_id=m.tenant_id, channel=m.channel, category=m.category)
+            if pinned := (m.metadata or {}).get("probe_provider"):  # a synthetic probe measures one provider
+                chain = [spec for spec in chain if spec.name == pinned]
             chain, shares = channels.route(m, chain)
             if shares:  # devices another vendor of the channel carries: one follow-up per vendor (idempotent)
                 message_shares_enqueue(message=m, shares=shares)
@@ -222,6 +225,10 @@ class _Delivery:
                 content = channels.prepare_content(m, tracker.apply(m, content_for(m, batches)))
             except Unrenderable as exc:
                 self.finish(m, SendResult.permanent(exc.error.code, exc.error.message), "")
+                continue
+            if (hold := spam.send_gate(m, content, now=self.clock())) is not None:  # marketing over the threshold
+                self.outbox.append(hold)
+                self.pending.discard(m.id)
                 continue
             self.advance(_Attempt(m, content, chain))
         self.flush()

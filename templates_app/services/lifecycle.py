@@ -25,6 +25,7 @@ from templates_app.services.render import (
     schema_validator,
     variable_errors,
 )
+from templates_app.services.spam import preview_spam
 
 log = logging.getLogger(__name__)
 Status = TemplateVersion.Status
@@ -239,6 +240,10 @@ def version_submit(*, version: TemplateVersion, actor: Any, user: Any = None) ->
         raise errors.TemplateInvalid("The version cannot be submitted: " + problems[0],
                                      details={"problems": problems})
     version.status, version.submitted_by, version.submitted_at = Status.PENDING, user, timezone.now()
+    # The approver reviews with SpamAssassin's verdict beside the content; spamd down does not block a submit.
+    spam = preview_spam(template_preview(version=version, variables=None))
+    version.spam_report = spam or {}
+    version.spam_score = spam["score"] if spam else None
     version.reviews.all().delete()  # a resubmission starts a fresh round of approvals
     version.save()
     audit_record(actor=actor, action="template.submit", target=version, tenant=version.template.tenant)
@@ -310,8 +315,9 @@ def version_activate(*, version: TemplateVersion, user: Any, reason: str = "roll
 # --- preview ------------------------------------------------------------------------------------------
 
 def template_preview(*, version: TemplateVersion, variables: dict | None, locale: str = "",
-                     recipient_key: str = "") -> dict:
-    """Every channel rendered from sample (or given) variables, with every problem; sends nothing."""
+                     recipient_key: str = "", spam_check: bool = False) -> dict:
+    """Every channel rendered from sample (or given) variables, with every problem; sends nothing.
+    With ``spam_check`` the email channel carries SpamAssassin's verdict under ``spam``."""
     variables = version.sample_variables if variables is None else variables
     problems = [p.message for p in variable_errors(schema_validator(version.variables_schema), variables)]
     row = pick_locale(version, locale)
@@ -335,6 +341,8 @@ def template_preview(*, version: TemplateVersion, variables: dict | None, locale
         else:
             result.update(content=out.data)
         channels[channel] = result
+    if spam_check and (spam := preview_spam({"channels": channels})) is not None:
+        channels[Channel.EMAIL]["spam"] = spam
     return {"template": version.template.template_key, "version": version.version, "status": version.status,
             "locale": row.locale, "variant": (variant or {}).get("key", ""), "variable_problems": problems,
             "channels": channels}

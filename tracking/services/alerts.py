@@ -109,6 +109,21 @@ def _notify(alert: DeliverabilityAlert) -> None:
         log.warning("alert webhook %s failed: %s", url, exc)
 
 
+def ops_notify(*, kind: str, text: str, data: dict) -> None:
+    """An ops alert from a layer below tracking (deliverability probes): a warning log line and the
+    same optional webhook the rate alerts post to (reached through COMMS_OPS_ALERT)."""
+    log.warning("ops alert %s: %s", kind, text)
+    url = settings.COMMS_ALERT_WEBHOOK_URL
+    if not url:
+        return
+    body = json.dumps({"type": kind, "text": text, **data}).encode()
+    try:  # an operator's URL from settings (not user input); a failure must not stop the caller
+        urllib.request.urlopen(urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}),
+                               timeout=5).close()
+    except OSError as exc:
+        log.warning("alert webhook %s failed: %s", url, exc)
+
+
 @transaction.atomic
 def variant_pause(*, version_id: int, variant: str, reason: str) -> bool:
     """Stop assigning recipients to a variant: weight 0 (bucketing skips it), old weight kept."""

@@ -19,6 +19,7 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler
 
+from comms.devserver.standins.esp_suppressions import SuppressionLists
 from comms.devserver.standins.httpserver import StandInServer
 from urllib.parse import parse_qs
 
@@ -45,14 +46,19 @@ class EspStandIn:
         self.replies: deque[tuple[int, object]] = deque()
         stand_in = self
 
+        self.suppressions = SuppressionLists()  # the ESP's suppression lists (esp_suppressions.py)
+
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                self.do_POST()
 
             def do_POST(self):
                 if stand_in.latency_ms:  # an ESP's API answers in 30-150 ms (benchmarks set this)
                     time.sleep(stand_in.latency_ms / 1000)
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status, payload, headers = stand_in._answer(self.path, self.headers, body)
+                status, payload, headers = stand_in._answer(self.path, self.headers, body, self.command)
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
                 for key, value in {"Content-Type": "application/json", **headers}.items():
@@ -84,8 +90,17 @@ class EspStandIn:
             return headers.get("Authorization") == "Basic " + base64.b64encode(f"api:{self.key}".encode()).decode()
         return headers.get("X-Postmark-Server-Token") == self.key
 
-    def _answer(self, path: str, headers, body: bytes) -> tuple[int, object, dict]:
+    def _answer(self, path: str, headers, body: bytes, method: str = "POST") -> tuple[int, object, dict]:
         routes = {"sendgrid": "/v3/mail/send", "postmark": "/email"}
+        if self.suppressions.handles(self.kind, method, path):
+            if not self._authorised(headers):
+                return 401, self._unauthorised(), {}
+            self.requests.append({"path": path, "method": method, "body": body.decode(errors="replace")})
+            if self.replies:
+                status, payload = self.replies.popleft()
+                return status, payload, {}
+            status, payload = self.suppressions.answer(self.kind, method, path, body)
+            return status, payload, {}
         if self.kind == "mailgun":
             if not (path.startswith("/v3/") and path.endswith("/messages")):
                 return 404, {"message": "not found"}, {}
