@@ -116,6 +116,11 @@ InvalidSubscription = _error("COMMS_INVALID_SUBSCRIPTION", 400, "The Web Push su
 WebPushUnavailable = _error("COMMS_WEBPUSH_UNAVAILABLE", 503,
                             "Web Push is not set up: no VAPID key pair (run manage.py comms_vapid_keys).")
 
+# Deliverability: sending domains and DKIM keys (issue 19).
+InvalidDomain = _error("COMMS_INVALID_DOMAIN", 400, "The domain name is not valid.")
+DomainExists = _error("COMMS_DOMAIN_EXISTS", 409, "This tenant already has this sending domain.")
+InvalidKey = _error("COMMS_INVALID_KEY", 400, "The DKIM private key does not parse (PEM, RSA of 1024+ bits or Ed25519).")
+
 
 def status_for(code: str) -> int:
     """The HTTP status that goes with a stable code."""

@@ -307,3 +307,7 @@ class ChannelHealth(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel}:{self.provider} [{self.state}]"
+
+
+# Deliverability (issue 19): sending domains, DKIM keys, DNS check history.
+from delivery.deliverability.models import DkimKey, DomainCheck, SendingDomain  # noqa: E402,F401

@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from delivery.deliverability.monitor import sending_domains_check_all
 from delivery.services import drain as drain_service
 from delivery.services import housekeeping_run
 
@@ -18,3 +19,9 @@ def drain(priority: int) -> dict:
 def housekeeping() -> dict:
     stats = housekeeping_run()
     return {"reaped": stats.reaped, "promoted": stats.promoted, "woken": list(stats.woken)}
+
+
+@shared_task(name="delivery.tasks.sending_domains_check", acks_late=False, ignore_result=True)
+def sending_domains_check() -> dict:
+    """Beat (COMMS_DNS_CHECK_SECONDS): the DNS checks of every sending domain (delivery.deliverability)."""
+    return sending_domains_check_all()
