@@ -20,3 +20,18 @@ urlpatterns = [
     path("webhook-endpoints/<int:endpoint_id>/rotate", api.WebhookEndpointRotateApi.as_view(),
          name="webhook-endpoint-rotate"),
 ]
+
+# Deliverability (issue 19): sending domains, their DNS records, DKIM key rotation, DNS checks.
+from delivery.deliverability import api as deliverability_api  # noqa: E402
+
+urlpatterns += [
+    path("sending-domains", deliverability_api.SendingDomainListApi.as_view(), name="sending-domains"),
+    path("sending-domains/<str:domain_id>", deliverability_api.SendingDomainDetailApi.as_view(),
+         name="sending-domain"),
+    path("sending-domains/<str:domain_id>/records", deliverability_api.SendingDomainRecordsApi.as_view(),
+         name="sending-domain-records"),
+    path("sending-domains/<str:domain_id>/rotate", deliverability_api.SendingDomainRotateApi.as_view(),
+         name="sending-domain-rotate"),
+    path("sending-domains/<str:domain_id>/check", deliverability_api.SendingDomainCheckApi.as_view(),
+         name="sending-domain-check"),
+]
