@@ -21,7 +21,7 @@ class SendingDomain(models.Model):
     tenant = models.ForeignKey("comms.Tenant", on_delete=models.CASCADE, related_name="+")
     domain = models.CharField(max_length=253, help_text="A-label (IDNA) form, lower case, no trailing dot.")
     return_path = models.CharField(max_length=253, blank=True,
-                                   help_text="Bounce (envelope sender) domain; default bounce.<domain>.")
+                                   help_text="Bounce (envelope sender) domain: bounce.example.com for example.com.")
     check_status = models.CharField(max_length=8, default="unknown", help_text="Worst result of the last DNS check.")
     checked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
