@@ -12,14 +12,19 @@ A From domain without a key is sent unsigned, never failed: a warning is logged 
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 import time
 from dataclasses import dataclass
 from email.utils import parseaddr
+from functools import lru_cache
 from typing import Any
 
 import dkim
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from django.conf import settings
 
 from comms.redis import redis_client
@@ -121,6 +126,37 @@ def unsigned_counts() -> dict[str, int]:
     return {k.decode(): int(v) for k, v in raw.items()}
 
 
+@lru_cache(maxsize=256)
+def _openssl_key(private: bytes) -> rsa.RSAPrivateKey:
+    return serialization.load_pem_private_key(private, password=None)
+
+
+class _Signer(dkim.DKIM):
+    """dkimpy's signer with the RSA operation done by OpenSSL (cryptography): dkimpy computes RSA in pure
+    Python, 6.2 ms of CPU per 2048-bit signature here against 0.3 ms (bench/dkim_cost.py). Everything
+    else (canonicalisation, tag list, folding, the hashed header data) is dkimpy's own code path; only
+    the final PKCS#1 v1.5 signature of the SHA-256 digest (RFC 6376 §3.3.1) is computed elsewhere."""
+
+    openssl_key: rsa.RSAPrivateKey | None = None
+
+    def gen_header(self, fields, include_headers, canon_policy, header_name, pk, standardize=False):
+        if self.openssl_key is None or self.signature_algorithm != b"rsa-sha256":
+            return super().gen_header(fields, include_headers, canon_policy, header_name, pk, standardize)
+        # As dkimpy's DomainSigner.gen_header (dkimpy 1.1.8), RSA branch replaced.
+        header_value = b"; ".join(b"=".join(x) for x in fields)
+        header_value = dkim.fold(header_value, namelen=len(header_name), linesep=b"\r\n")
+        header_value = dkim.RE_BTAG.sub(b"\\1", header_value)
+        header = (header_name, b" " + header_value)
+        h = dkim.HashThrough(self.hasher(), self.debug_content)
+        headers = canon_policy.canonicalize_headers(self.headers)
+        self.signed_headers = dkim.hash_headers(h, canon_policy, headers, include_headers, header, dict(fields))
+        signature = self.openssl_key.sign(h.digest(), padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+        idx = [i for i in range(len(fields)) if fields[i][0] == b"b"][0]
+        fields[idx] = (b"b", base64.b64encode(signature))
+        header_value = b"; ".join(b"=".join(x) for x in fields) + self.linesep
+        return dkim.fold(header_value, namelen=len(header_name), linesep=self.linesep)
+
+
 def sign(wire: bytes, keys: list[SigningKey]) -> bytes:
     """`wire` (RFC 5322 bytes, CRLF) with a DKIM-Signature per key in front. A key that fails to sign is
     logged and skipped: the mail goes out with the other signatures (or unsigned), never fails."""
@@ -129,9 +165,11 @@ def sign(wire: bytes, keys: list[SigningKey]) -> bytes:
     signatures = []
     for key in keys:
         try:
-            signatures.append(dkim.sign(wire, key.selector, key.domain, key.private, canonicalize=CANONICALIZE,
-                                        signature_algorithm=key.algorithm, include_headers=list(SIGNED_HEADERS),
-                                        linesep=b"\r\n"))
-        except dkim.DKIMException as exc:
+            signer = _Signer(wire, linesep=b"\r\n")
+            if key.algorithm == b"rsa-sha256":
+                signer.openssl_key = _openssl_key(key.private)
+            signatures.append(signer.sign(key.selector, key.domain, key.private, canonicalize=CANONICALIZE,
+                                          signature_algorithm=key.algorithm, include_headers=list(SIGNED_HEADERS)))
+        except (dkim.DKIMException, ValueError) as exc:
             log.error("DKIM signing with %s._domainkey.%s failed: %s", key.selector.decode(), key.domain.decode(), exc)
     return b"".join(signatures) + wire

@@ -173,3 +173,12 @@ def test_imported_key_signs_under_its_selector(tenant, smtp_sink, dns_server):
     publish(dns_server, domain)
     _send(tenant)
     assert b"s=legacy1" in smtp_sink.raw[-1] and dkim.verify(smtp_sink.raw[-1], dnsfunc=dnsfunc_for(dns_server))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unsigned_count_is_a_prometheus_metric(tenant, smtp_sink, client):
+    redis_client().delete(signer.UNSIGNED_KEY)
+    _send(tenant, from_email="someone@unsigned.example")
+    _send(tenant, to="bob@example.org", from_email="someone@unsigned.example")
+    text = client.get("/metrics").content.decode()
+    assert 'comms_dkim_unsigned{domain="unsigned.example"} 2.0' in text
