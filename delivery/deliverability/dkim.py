@@ -108,16 +108,35 @@ def signing_keys_for(*, tenant_id: Any, from_email: str) -> list[SigningKey]:
     return []
 
 
+_unsigned: dict[str, int] = {}
+_unsigned_lock = threading.Lock()
+
+
 def _count_unsigned(domain: str) -> None:
-    try:
-        redis_client().hincrby(UNSIGNED_KEY, domain, 1)
-    except Exception:  # a metric must never stop a send (Redis down is reported elsewhere)
-        pass
+    """Counted in the process and written to Redis once per batch (``unsigned_flush``), not per email."""
+    with _unsigned_lock:
+        _unsigned[domain] = _unsigned.get(domain, 0) + 1
     now = time.monotonic()
     if _warned.get(domain, 0) < now:
         _warned[domain] = now + 600
         log.warning("email From %s sent without DKIM: no sending domain with an active key (add one under "
                     "/api/v1/sending-domains)", domain)
+
+
+def unsigned_flush() -> None:
+    """Add this process's unsigned counts to Redis (the SMTP provider calls it after each batch)."""
+    with _unsigned_lock:
+        pending = dict(_unsigned)
+        _unsigned.clear()
+    if not pending:
+        return
+    try:
+        pipe = redis_client().pipeline(transaction=False)
+        for domain, n in pending.items():
+            pipe.hincrby(UNSIGNED_KEY, domain, n)
+        pipe.execute()
+    except Exception:  # a metric must never stop a send (Redis down is reported elsewhere)
+        pass
 
 
 def unsigned_counts() -> dict[str, int]:

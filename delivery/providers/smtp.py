@@ -26,7 +26,7 @@ from delivery.channels.email import (
     CENTER_PLACEHOLDER, build_email, from_address, thread_headers, message_id as email_message_id, message_preferences_url,
     message_unsubscribe_token, wants_unsubscribe,
 )
-from delivery.deliverability.dkim import SigningKey, sign as dkim_sign, signing_keys_for
+from delivery.deliverability.dkim import SigningKey, sign as dkim_sign, signing_keys_for, unsigned_flush
 from delivery.providers.base import Content, Provider, SendResult
 
 
@@ -132,6 +132,7 @@ class SmtpProvider(Provider):
         """Keep the sessions for the next batch; forget per-batch state."""
         self._rendered.clear()
         self._down = None
+        unsigned_flush()  # the batch's count of mail sent without DKIM, in one Redis call
 
     def close(self) -> None:
         with self._lock:
