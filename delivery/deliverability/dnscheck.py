@@ -59,13 +59,19 @@ class Lookup:
 
     def __init__(self, res: dns.resolver.Resolver | None = None):
         self.res = res or resolver()
+        self.down: str = ""  # after a timeout the other queries of this run answer "unknown" at once
 
     def _answer(self, name: str, kind: str):
+        if self.down:
+            raise DnsUnknown(f"{kind} {name}: not asked, {self.down}")
         try:
             return self.res.resolve(name, kind, raise_on_no_answer=False, tcp=False)
         except dns.resolver.NXDOMAIN:
             return None
-        except (dns.exception.Timeout, dns.resolver.NoNameservers, dns.resolver.LifetimeTimeout) as exc:
+        except (dns.exception.Timeout, dns.resolver.LifetimeTimeout) as exc:
+            self.down = f"an earlier query timed out ({type(exc).__name__})"
+            raise DnsUnknown(f"{kind} {name}: {type(exc).__name__}") from None
+        except dns.resolver.NoNameservers as exc:
             raise DnsUnknown(f"{kind} {name}: {type(exc).__name__}") from None
         except dns.exception.DNSException as exc:
             raise DnsUnknown(f"{kind} {name}: {exc}") from None

@@ -113,7 +113,7 @@ def test_dns_timeout_is_unknown_never_a_crash(good, settings):
         settings.COMMS_DNS_TIMEOUT = 0.3
         started = time.monotonic()
         check = sending_domain_check(domain=good)
-        assert time.monotonic() - started < 10
+        assert time.monotonic() - started < 2  # one timeout, not one per query (a dead DNS must not stall)
     finally:
         sock.close()
     assert check.status == "unknown"
