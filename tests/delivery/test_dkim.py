@@ -182,3 +182,23 @@ def test_unsigned_count_is_a_prometheus_metric(tenant, smtp_sink, client):
     _send(tenant, to="bob@example.org", from_email="someone@unsigned.example")
     text = client.get("/metrics").content.decode()
     assert 'comms_dkim_unsigned{domain="unsigned.example"} 2.0' in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_rotation_the_new_selector_signs_only_once_published(tenant, smtp_sink, dns_server):
+    from delivery.deliverability.domains import sending_domain_rotate
+    from delivery.deliverability.monitor import sending_domain_check
+
+    domain = sending_domain_create(tenant=tenant, domain="example.com", actor=None)
+    publish(dns_server, domain)
+    old = set(domain.keys.values_list("selector", flat=True))
+    fresh = {k.selector for k in sending_domain_rotate(domain=domain, actor=None)}
+    _send(tenant)
+    assert {s for s in old if f"s={s};".encode() in smtp_sink.raw[-1]} == old  # pending keys do not sign yet
+    dns_server.zones.clear()
+    publish(dns_server, domain)  # now with the new selectors (and the old ones, kept for the overlap)
+    sending_domain_check(domain=domain)
+    _send(tenant, to="bob@example.org")
+    raw = smtp_sink.raw[-1]
+    assert all(f"s={s};".encode() in raw for s in fresh) and not any(f"s={s};".encode() in raw for s in old)
+    assert all(ok for _, ok in verify_all(raw, dnsfunc_for(dns_server)))
