@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from admin_console import dashboard, stats, workers
 from comms import errors
 from comms.readiness import stores_check
+from delivery.deliverability.dkim import unsigned_counts
 
 
 def _days(request) -> int:
@@ -118,6 +119,12 @@ class _Collector:
         alive = GaugeMetricFamily("comms_workers_alive", "Celery workers with a fresh heartbeat.")
         alive.add_metric([], len(dashboard.worker_list()))
         yield alive
+        unsigned = GaugeMetricFamily("comms_dkim_unsigned", "Emails sent without a DKIM signature (no sending "
+                                     "domain with an active key for the From domain), per From domain.",
+                                     labels=["domain"])
+        for domain, n in sorted(unsigned_counts().items()):
+            unsigned.add_metric([domain], n)
+        yield unsigned
 
 
 def _merge(family: GaugeMetricFamily) -> GaugeMetricFamily:

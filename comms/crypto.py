@@ -66,6 +66,7 @@ ENCRYPTED_COLUMNS: list[tuple[str, tuple[str, ...]]] = [
     ("delivery.ChannelProvider", ("credentials_encrypted", "webhook_secret_encrypted")),
     ("delivery.WebhookEndpoint", ("secret_encrypted", "previous_secret_encrypted")),
     ("comms.Device", ("keys_encrypted",)),
+    ("delivery.DkimKey", ("private_key_encrypted",)),
 ]
 
 

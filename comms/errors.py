@@ -124,6 +124,11 @@ JourneyBranchDefault = _error("COMMS_JOURNEY_BRANCH_DEFAULT", 400, "A branch has
 JourneyState = _error("COMMS_JOURNEY_STATE", 409, "The journey is not in a state that allows this.")
 JourneyNotEntered = _error("COMMS_JOURNEY_NOT_ENTERED", 409, "The re-entry policy keeps this recipient out.")
 
+# Deliverability: sending domains and DKIM keys (issue 19).
+InvalidDomain = _error("COMMS_INVALID_DOMAIN", 400, "The domain name is not valid.")
+DomainExists = _error("COMMS_DOMAIN_EXISTS", 409, "This tenant already has this sending domain.")
+InvalidKey = _error("COMMS_INVALID_KEY", 400, "The DKIM private key does not parse (PEM, RSA of 1024+ bits or Ed25519).")
+
 
 def status_for(code: str) -> int:
     """The HTTP status that goes with a stable code."""

@@ -674,3 +674,24 @@ CELERY_BEAT_SCHEDULE["deliverability-suppression-sync"] = {
 # Compliance self-test: the postal address marketing footers must carry (CAN-SPAM 15 U.S.C. 7704(a)(5)).
 COMMS_POSTAL_ADDRESS = env.str("COMMS_POSTAL_ADDRESS", default="")
 COMMS_SELFTEST_SAMPLE = env.int("COMMS_SELFTEST_SAMPLE", default=200)
+# --- deliverability: sending domains, DKIM, DNS checks (issue 19) ------------------------------------
+# Resolver for the DNS checks: "ip" or "ip:port" entries (empty: the system resolver), per-query timeout.
+COMMS_DNS_NAMESERVERS = env.list("COMMS_DNS_NAMESERVERS", default=[])
+COMMS_DNS_TIMEOUT = env.float("COMMS_DNS_TIMEOUT", default=3.0)
+# SPF mechanisms the relay/ESP needs in a sending domain's SPF record, e.g. "include:amazonses.com".
+COMMS_SPF_INCLUDES = env.list("COMMS_SPF_INCLUDES", default=[])
+# Key algorithms a new sending domain (and a rotation) gets; both sign (dual signing, RFC 8463 §3).
+COMMS_DKIM_ALGORITHMS = env.list("COMMS_DKIM_ALGORITHMS", default=["rsa", "ed25519"])
+# How long a rotated-out key stays published (mail signed with it may sit in queues for days).
+COMMS_DKIM_ROTATION_OVERLAP_HOURS = env.float("COMMS_DKIM_ROTATION_OVERLAP_HOURS", default=168.0)
+COMMS_DKIM_SIGN = env.bool("COMMS_DKIM_SIGN", default=True)
+# The return-path (bounce) domain's record: a CNAME to the ESP's bounce host, else an MX to this host.
+COMMS_RETURN_PATH_CNAME = env.str("COMMS_RETURN_PATH_CNAME", default="")
+COMMS_BOUNCE_MX = env.str("COMMS_BOUNCE_MX", default="")
+# Where aggregate DMARC reports go in the suggested record (default dmarc-reports@<domain>).
+COMMS_DMARC_RUA = env.str("COMMS_DMARC_RUA", default="")
+CELERY_BEAT_SCHEDULE["deliverability-dns-check"] = {
+    "task": "delivery.tasks.sending_domains_check",
+    "schedule": env.float("COMMS_DNS_CHECK_SECONDS", default=3600.0),
+    "options": {"queue": "p4", "expires": 1800},
+}

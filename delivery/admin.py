@@ -258,3 +258,10 @@ class ChannelProviderAdmin(ChoiceArrayAdminMixin, admin.ModelAdmin):  # categori
             return "—"
         problems = configuration_problems(obj)
         return "; ".join(problems) if problems else "ready"
+
+
+# Deliverability (issue 19): sending domains, their DKIM keys and DNS records.
+from delivery.deliverability.admin import SendingDomainAdmin  # noqa: E402
+from delivery.deliverability.models import SendingDomain  # noqa: E402
+
+admin.site.register(SendingDomain, SendingDomainAdmin)

@@ -309,4 +309,6 @@ class ChannelHealth(models.Model):
         return f"{self.channel}:{self.provider} [{self.state}]"
 
 
-from delivery.deliverability.models import Probe, SuppressionSyncState  # noqa: E402,F401  (registered with delivery)
+from delivery.deliverability.models_probes import Probe, SuppressionSyncState  # noqa: E402,F401  (registered with delivery)
+# Deliverability (issue 19): sending domains, DKIM keys, DNS check history.
+from delivery.deliverability.models import DkimKey, DomainCheck, SendingDomain  # noqa: E402,F401

@@ -4,6 +4,7 @@ from celery import shared_task
 
 from delivery.deliverability import probes
 from delivery.deliverability.suppression_sync import suppression_sync_all
+from delivery.deliverability.monitor import sending_domains_check_all
 from delivery.services import drain as drain_service
 from delivery.services import housekeeping_run
 
@@ -32,3 +33,7 @@ def suppression_sync() -> list:
 def probes_tick() -> dict:
     """Beat: collect the last synthetic probes' timings, then send the next round (deliverability)."""
     return probes.probes_tick()
+@shared_task(name="delivery.tasks.sending_domains_check", acks_late=False, ignore_result=True)
+def sending_domains_check() -> dict:
+    """Beat (COMMS_DNS_CHECK_SECONDS): the DNS checks of every sending domain (delivery.deliverability)."""
+    return sending_domains_check_all()

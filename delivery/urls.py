@@ -1,7 +1,7 @@
 from django.urls import path
 
 from delivery import api, inbox, stream, webpush_inbox
-from delivery.deliverability import api as deliverability_api
+from delivery.deliverability import selftest_api
 
 urlpatterns = [
     path("messages", api.MessageListCreateApi.as_view(), name="messages"),
@@ -20,5 +20,20 @@ urlpatterns = [
     path("webhook-endpoints/<int:endpoint_id>", api.WebhookEndpointDetailApi.as_view(), name="webhook-endpoint"),
     path("webhook-endpoints/<int:endpoint_id>/rotate", api.WebhookEndpointRotateApi.as_view(),
          name="webhook-endpoint-rotate"),
-    path("compliance/selftest", deliverability_api.ComplianceSelftestApi.as_view(), name="compliance-selftest"),
+    path("compliance/selftest", selftest_api.ComplianceSelftestApi.as_view(), name="compliance-selftest"),
+]
+
+# Deliverability (issue 19): sending domains, their DNS records, DKIM key rotation, DNS checks.
+from delivery.deliverability import api as deliverability_api  # noqa: E402
+
+urlpatterns += [
+    path("sending-domains", deliverability_api.SendingDomainListApi.as_view(), name="sending-domains"),
+    path("sending-domains/<str:domain_id>", deliverability_api.SendingDomainDetailApi.as_view(),
+         name="sending-domain"),
+    path("sending-domains/<str:domain_id>/records", deliverability_api.SendingDomainRecordsApi.as_view(),
+         name="sending-domain-records"),
+    path("sending-domains/<str:domain_id>/rotate", deliverability_api.SendingDomainRotateApi.as_view(),
+         name="sending-domain-rotate"),
+    path("sending-domains/<str:domain_id>/check", deliverability_api.SendingDomainCheckApi.as_view(),
+         name="sending-domain-check"),
 ]

@@ -38,6 +38,7 @@ class SinkHandler:
         self.maildir = mailbox.Maildir(str(maildir), create=True) if maildir else None
         self.keep = keep  # in-memory copies, for tests; off for long-running and benchmark sinks
         self.messages: list[EmailMessage] = []
+        self.raw: list[bytes] = []  # the bytes as received (DKIM verifies these, not a re-serialisation)
         self.count = 0
         self.lock = threading.Lock()
 
@@ -53,6 +54,7 @@ class SinkHandler:
             self.count += 1
             if self.keep:
                 self.messages.append(message_from_bytes(raw))
+                self.raw.append(raw)
             if self.maildir is not None:
                 self.maildir.add(raw)
         log.debug("sink: %s -> %s", envelope.mail_from, ",".join(envelope.rcpt_tos))

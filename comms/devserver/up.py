@@ -118,6 +118,17 @@ def _bootstrap(env: dict[str, str]) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def _demo_domain(env: dict[str, str]) -> str:
+    """The demo tenant's sending domain and DKIM selectors (created on the first run)."""
+    out = subprocess.run([PY, str(BASE_DIR / "manage.py"), "comms_demo_domain", "--json"], env=env, cwd=BASE_DIR,
+                         check=True, stdout=subprocess.PIPE, text=True).stdout
+    info = json.loads(out.strip().splitlines()[-1])
+    if "error" in info:
+        return f"unsigned: {info['error']}"
+    return (f"{info['domain']} signs with selectors {', '.join(info['selectors'])}"
+            f" (records: GET /api/v1/sending-domains/{info['domain']}/records)")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="manage.py comms_up", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default=os.environ.get("COMMS_HOST", "127.0.0.1"))
@@ -173,6 +184,7 @@ def main(argv: list[str]) -> int:
     code = 0
     try:
         creds = _bootstrap(env)
+        demo_domain = _demo_domain(env)  # mail sent through `make run` is DKIM-signed
         base = f"http://{args.host}:{args.web_port}"
         print(
             "\n".join([
@@ -182,6 +194,7 @@ def main(argv: list[str]) -> int:
                 f"  admin          {base}/admin/   user: {creds['admin_user']}  password: {creds['admin_password']}",
                 f"  API key        {creds['api_key']}",
                 f"  SMTP sink      127.0.0.1:{args.smtp_port} -> {var / 'mail'}",
+                f"  DKIM           {demo_domain}",
                 *standin_lines,
                 f"  database       {'embedded (var/pgdata)' if not os.environ.get('DATABASE_URL') else 'DATABASE_URL'}",
                 f"  redis          {env['REDIS_URL']}",

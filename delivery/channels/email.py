@@ -51,9 +51,15 @@ def thread_headers(message: Any) -> dict[str, str]:
     return {name: str(given[name])[:900] for name in THREAD_HEADERS if isinstance(given, dict) and given.get(name)}
 
 
+def from_address(message: Any, config: dict[str, Any]) -> str:
+    """The From of `message`: the provider's configured sender, else the message's, else the default
+    (the DKIM signer picks its key by this address's domain)."""
+    return config.get("from_email") or message.metadata.get("from_email") or settings.DEFAULT_FROM_EMAIL
+
+
 def build_email(message: Any, content: Content, config: dict[str, Any]) -> EmailMultiAlternatives:
     """The RFC 5322 message every email provider sends: stable Message-ID across retries."""
-    from_email = config.get("from_email") or message.metadata.get("from_email") or settings.DEFAULT_FROM_EMAIL
+    from_email = from_address(message, config)
     headers = {**compliance_headers(message), **thread_headers(message), **content.data.get("headers", {})}
     # Non-critical mail shows its unsubscribe and preferences links in the body too (a footer unless the
     # template placed {{unsubscribe_url}} / {{preferences_url}} itself).

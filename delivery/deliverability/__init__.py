@@ -1,2 +1,4 @@
-"""Deliverability: what makes mail land in the inbox (issue 19). One module per concern; the
-console pages and beat tasks call these modules' services."""
+"""Deliverability: what makes mail land in the inbox (issue 19). One module per concern: sending domains
+and their DKIM keys (domains), DKIM signing (dkim), DNS checks (dnscheck, monitor), the Gmail/Yahoo
+bulk-sender readiness summary (readiness), spam scoring (spam), synthetic probes (probes), ESP suppression
+sync (suppression_sync) and the compliance self-test (selftest). Console pages and beat tasks call them."""

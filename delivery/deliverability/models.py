@@ -1,70 +1,98 @@
-"""Deliverability tables (issue 19): synthetic probes and the suppression-sync cursors.
+"""Sending domains, their DKIM keys and the history of their DNS checks (imported by delivery.models).
 
-Imported by delivery/models.py so Django registers them with the delivery app."""
+A key moves pending → active → retiring → retired. A pending key is published but does not sign until
+a DNS check has seen it (receivers that cannot fetch the key fail the signature, RFC 6376 §6.1.2);
+a retiring key no longer signs but stays in the records until its overlap ends, so mail signed with
+it just before a rotation still verifies while it sits in queues (RFC 6376 §3.1 on selectors).
+"""
 
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
-from comms.enums import Channel
+from comms.crypto import decrypt_json, encrypt_json
 
 
-class Probe(models.Model):
-    """One synthetic send to a sandbox address and how long it took to be sent and delivered.
+class SendingDomain(models.Model):
+    """A domain a tenant sends From; its keys sign mail whose From domain is it or a subdomain of it."""
 
-    The message it rides on is flagged ``metadata.probe`` and sent in the internal ``probe`` category,
-    which campaign metrics and dashboard stats exclude, so a probe never counts as traffic."""
+    tenant = models.ForeignKey("comms.Tenant", on_delete=models.CASCADE, related_name="+")
+    domain = models.CharField(max_length=253, help_text="A-label (IDNA) form, lower case, no trailing dot.")
+    return_path = models.CharField(max_length=253, blank=True,
+                                   help_text="Bounce (envelope sender) domain: bounce.example.com for example.com.")
+    check_status = models.CharField(max_length=8, default="unknown", help_text="Worst result of the last DNS check.")
+    checked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "domain"], name="sendingdomain_unique")]
+        ordering = ["domain"]
+
+    def __str__(self) -> str:
+        return self.domain
+
+    @property
+    def unicode_domain(self) -> str:
+        """The domain as people write it (U-labels), for display."""
+        import idna
+
+        try:
+            return idna.decode(self.domain)
+        except idna.IDNAError:
+            return self.domain
+
+
+class DkimKey(models.Model):
+    class Algorithm(models.TextChoices):
+        RSA = "rsa", "RSA-2048 (rsa-sha256)"
+        ED25519 = "ed25519", "Ed25519 (ed25519-sha256, RFC 8463)"
 
     class State(models.TextChoices):
-        PENDING = "pending"
-        SENT = "sent"
-        DELIVERED = "delivered"
-        FAILED = "failed"
-        SUPPRESSED = "suppressed"  # the sandbox address is suppressed: a probe failure, nothing sent
-        TIMEOUT = "timeout"
+        PENDING = "pending"  # published, waiting for a DNS check to see it before it signs
+        ACTIVE = "active"  # signs
+        RETIRING = "retiring"  # no longer signs, still published until retire_at
+        RETIRED = "retired"  # may be removed from DNS
 
-    tenant = models.ForeignKey("comms.Tenant", on_delete=models.CASCADE, related_name="+", db_constraint=False)
-    channel = models.CharField(max_length=16, choices=Channel.choices)
-    provider = models.CharField(max_length=64, blank=True)
-    address = models.CharField(max_length=320)
-    message = models.ForeignKey("delivery.Message", null=True, blank=True, on_delete=models.SET_NULL,
-                                related_name="+", db_constraint=False)
-    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    domain = models.ForeignKey(SendingDomain, on_delete=models.CASCADE, related_name="keys")
+    selector = models.CharField(max_length=63)
+    algorithm = models.CharField(max_length=8, choices=Algorithm.choices)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    private_key_encrypted = models.TextField(editable=False)
+    public_key = models.TextField(help_text="The p= value: base64 of the key as published.")
     created_at = models.DateTimeField(default=timezone.now)
-    sent_seconds = models.FloatField(null=True, blank=True)
-    delivered_seconds = models.FloatField(null=True, blank=True)
-    slo_missed = models.BooleanField(default=False)
-    error_code = models.CharField(max_length=64, blank=True)
-    detail = models.TextField(blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    retire_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["channel", "provider", "-created_at"], name="probe_series"),
-                   models.Index(fields=["state"], name="probe_open", condition=models.Q(state__in=["pending", "sent"]))]
+        constraints = [models.UniqueConstraint(fields=["domain", "selector"], name="dkimkey_unique_selector")]
+        indexes = [models.Index(fields=["state"], condition=Q(state__in=["pending", "active", "retiring"]),
+                                name="dkimkey_live_idx")]
+        ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
-        return f"probe {self.channel}/{self.provider or '-'} {self.state}"
+        return f"{self.selector}._domainkey.{self.domain.domain} ({self.algorithm}, {self.state})"
+
+    @property
+    def private_key(self) -> str:
+        """The private key as dkimpy wants it: RSA as PEM, Ed25519 as base64 of the 32-byte seed."""
+        return decrypt_json(self.private_key_encrypted)
+
+    @private_key.setter
+    def private_key(self, value: str) -> None:
+        self.private_key_encrypted = encrypt_json(value)
 
 
-class SuppressionSyncState(models.Model):
-    """Per tenant and ESP: how far our suppressions were pushed (a watermark advanced only after the ESP
-    accepted them, so a failed push is retried from the same place: nothing lost) and the last import."""
+class DomainCheck(models.Model):
+    """One DNS check of a sending domain: each check's result, kept as history."""
 
-    tenant = models.ForeignKey("comms.Tenant", on_delete=models.CASCADE, related_name="+", db_constraint=False)
-    esp = models.CharField(max_length=16)
-    pushed_until = models.DateTimeField(null=True, blank=True)
-    pushed_count = models.PositiveIntegerField(default=0)
-    imported_at = models.DateTimeField(null=True, blank=True)
-    imported_count = models.PositiveIntegerField(default=0)
-    last_ok_at = models.DateTimeField(null=True, blank=True)
-    last_error_code = models.CharField(max_length=64, blank=True)
-    last_error = models.TextField(blank=True)
-    failures = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
+    domain = models.ForeignKey(SendingDomain, on_delete=models.CASCADE, related_name="checks")
+    checked_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=8, help_text="Worst of the results: ok < unknown < warn < fail.")
+    results = models.JSONField(default=dict)
+    regressions = models.JSONField(default=list, blank=True, help_text="Checks that went from ok to fail.")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["tenant", "esp"], name="suppression_sync_unique")]
-
-    def __str__(self) -> str:
-        return f"suppression sync {self.esp}"
+        indexes = [models.Index(fields=["domain", "-checked_at"], name="domaincheck_recent_idx")]
+        ordering = ["-checked_at", "-id"]

@@ -28,7 +28,7 @@ from comms.enums import Priority, Status
 from comms.models import Tenant
 from comms.services import tenant_get_default
 from delivery import routing
-from delivery.deliverability.models import Probe
+from delivery.deliverability.models_probes import Probe
 from delivery.models import Message
 from delivery.services.enqueue import SendSpec, message_enqueue
 

@@ -26,7 +26,7 @@ from comms import errors
 from comms.models import Tenant
 from comms.services import tenant_get_default
 from delivery.deliverability.esp_suppression import Entry, esp_client
-from delivery.deliverability.models import SuppressionSyncState
+from delivery.deliverability.models_probes import SuppressionSyncState
 from preferences.consent import consent_record
 from preferences.hashing import address_hash
 from preferences.models import REASON_RANK, ConsentAction, Suppression

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from comms.services import tenant_get_default
 from delivery.deliverability import probes
-from delivery.deliverability.models import Probe
+from delivery.deliverability.models_probes import Probe
 from delivery.services import drain_all
 from templates_app import services as template_services
 from tests.admin_console.test_layout_e2e import OVERFLOW_JS

@@ -14,7 +14,7 @@ from comms.devserver.standins.twilio import TwilioStandIn
 from comms.enums import Status
 from comms.services import tenant_get_default
 from delivery.deliverability import probes
-from delivery.deliverability.models import Probe
+from delivery.deliverability.models_probes import Probe
 from delivery.models import ChannelProvider, Message
 from delivery.services import drain_all
 from preferences.services import suppression_add

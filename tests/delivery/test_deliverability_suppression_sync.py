@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from comms.devserver.standins.esp import EspStandIn
 from comms.devserver.standins.ses_suppression import SesSuppressionStandIn
-from delivery.deliverability.models import SuppressionSyncState
+from delivery.deliverability.models_probes import SuppressionSyncState
 from delivery.deliverability.suppression_sync import suppression_sync_all, suppression_sync_esp
 from preferences.hashing import address_hash
 from preferences.models import ConsentRecord, Suppression

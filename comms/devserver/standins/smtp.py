@@ -26,6 +26,7 @@ class ScriptedSink(SinkHandler):
     def reset(self) -> None:
         with self.lock:
             self.messages = []
+            self.raw = []
             self.scripts: dict[str, collections.deque] = {}
             self.rcpt_attempts: collections.Counter = collections.Counter()
             self.data_delay = 0.0
