@@ -685,6 +685,8 @@ COMMS_DKIM_ALGORITHMS = env.list("COMMS_DKIM_ALGORITHMS", default=["rsa", "ed255
 # How long a rotated-out key stays published (mail signed with it may sit in queues for days).
 COMMS_DKIM_ROTATION_OVERLAP_HOURS = env.float("COMMS_DKIM_ROTATION_OVERLAP_HOURS", default=168.0)
 COMMS_DKIM_SIGN = env.bool("COMMS_DKIM_SIGN", default=True)
+# The compliance self-test signs its rebuilt sample with the same keys (delivery.deliverability.selftest).
+COMMS_DKIM_SIGNER = env.str("COMMS_DKIM_SIGNER", default="delivery.deliverability.dkim.selftest_sign")
 # The return-path (bounce) domain's record: a CNAME to the ESP's bounce host, else an MX to this host.
 COMMS_RETURN_PATH_CNAME = env.str("COMMS_RETURN_PATH_CNAME", default="")
 COMMS_BOUNCE_MX = env.str("COMMS_BOUNCE_MX", default="")

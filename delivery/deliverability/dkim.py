@@ -192,3 +192,14 @@ def sign(wire: bytes, keys: list[SigningKey]) -> bytes:
         except (dkim.DKIMException, ValueError) as exc:
             log.error("DKIM signing with %s._domainkey.%s failed: %s", key.selector.decode(), key.domain.decode(), exc)
     return b"".join(signatures) + wire
+
+
+def selftest_sign(data: bytes, *, message: Any) -> bytes:
+    """The compliance self-test's signing step (COMMS_DKIM_SIGNER): sign a rebuilt email exactly as the
+    SMTP provider would, with the keys of its From domain in its tenant, so alignment is checked on real
+    signatures (unsigned when the tenant has no key for that domain)."""
+    from email import message_from_bytes
+
+    wire = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    from_header = str(message_from_bytes(data).get("From", ""))
+    return sign(wire, signing_keys_for(tenant_id=message.tenant_id, from_email=from_header))

@@ -130,3 +130,18 @@ def test_yesterdays_and_other_tenants_rows_are_not_sampled(admin_api, tenant, ot
     Message.objects.filter(id=old.id).update(created_at=old.created_at.replace(year=2020))
     report = _run(admin_api)
     assert report["sampled"] == {"email": 0, "sms": 0} and report["ok"] is True
+
+
+def test_dkim_alignment_uses_the_tenants_real_sending_domain_keys(tenant):
+    """The default signer is the SMTP provider's own: with a sending domain for the From domain the
+    sample is signed with its keys and aligned; without one it is reported unsigned."""
+    from delivery.deliverability import dkim as dkim_signing
+    from delivery.deliverability.domains import sending_domain_create
+    from delivery.deliverability.selftest import compliance_selftest
+
+    _row(tenant, "email", "transactional")
+    assert _rule(compliance_selftest(), "dkim_alignment")["status"] == "unsigned"
+    sending_domain_create(tenant=tenant, domain="example.com", actor="test")
+    dkim_signing.cache_clear()
+    rule = _rule(compliance_selftest(), "dkim_alignment")
+    assert rule["status"] == "pass" and rule["checked"] == 1
