@@ -476,3 +476,18 @@ CELERY_BEAT_SCHEDULE["preferences-double-opt-in"] = {
 COMMS_DIGEST_HANDLER = env.str("COMMS_DIGEST_HANDLER", default="comms.router.digests.digest_handler")
 # An event audience larger than this goes out through the COPY bulk path (one template, first channel).
 COMMS_EVENT_BULK_THRESHOLD = env.int("COMMS_EVENT_BULK_THRESHOLD", default=1000)
+# Conversations over WebSocket (issue 17): Django Channels with its Redis layer, so every ASGI process
+# on every machine sees the others' events.
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": "comms-asgi", "capacity": 1000, "expiry": 30},
+    }
+}
+# Browser origins allowed to open the WebSocket (a missing Origin — a native client — is allowed; the
+# token is the credential). Empty: the hosts of ALLOWED_HOSTS on http(s) and any port.
+COMMS_WS_ALLOWED_ORIGINS = env.list("COMMS_WS_ALLOWED_ORIGINS", default=[])
+COMMS_WS_AUTH_SECONDS = env.float("COMMS_WS_AUTH_SECONDS", default=5.0)
+COMMS_PRESENCE_TTL_SECONDS = env.int("COMMS_PRESENCE_TTL_SECONDS", default=60)
+COMMS_TYPING_THROTTLE_SECONDS = env.float("COMMS_TYPING_THROTTLE_SECONDS", default=2.0)
+COMMS_TYPING_EXPIRES_SECONDS = env.float("COMMS_TYPING_EXPIRES_SECONDS", default=5.0)
