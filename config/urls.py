@@ -30,6 +30,7 @@ urlpatterns = [
     path("", include("admin_console.urls")),
     path("api/v1/", include("preferences.urls")),
     path("", include("preferences.page_urls")),
+    path("", include("comms.conversations.page_urls")),
 ]
 
 handler400 = json_400

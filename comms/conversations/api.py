@@ -97,6 +97,8 @@ class ConversationDetailApi(ConversationView):
                                  unread=counts.get(str(own.id)) if own else None)
         for p in body["participants"]:
             p["unread"] = counts.get(p["id"])
+        if own is not None:
+            body["me"] = str(own.id)  # the end user's own participant in this conversation
         return Response(body)
 
 
