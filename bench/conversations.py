@@ -8,7 +8,8 @@ latency      message send (the message_post service, as the REST view calls it, 
              (loopback, Redis channel layer): p50/p99/max at a fixed open-loop rate (aim: p99 ≤ 50 ms at
              200 msg/s). The time runs from before the database transaction to the frame's arrival.
 connections  N clients (distinct recipients) connected and authenticated to ONE uvicorn process: its RSS
-             before and after, MB per connection (aim: 1,000 connections in ≤ 300 MB total).
+             before and after, KB per connection (aim: 1,000 connections in ≤ 300 MB total).
+             BENCH_WS_DEFLATE=true measures with per-message deflate on (uvicorn's default).
 fanout       one conversation with 100 participants, all connected: messages posted back to back; the
              rate at which every one of the 100 clients has received every message.
 """
@@ -39,12 +40,14 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def uvicorn(env: Env) -> tuple[str, int]:
+def uvicorn(env: Env, *extra: str) -> tuple[str, int]:
+    """uvicorn as `make run` starts web-live (per-message deflate off: see docs/operations.md)."""
     import httpx
 
     port = free_port()
     proc = env.spawn([PY, "-m", "uvicorn", "config.asgi:application", "--port", str(port), "--log-level", "warning",
-                      "--ws-ping-interval", "60"])
+                      "--ws-ping-interval", "60", "--ws-per-message-deflate", os.environ.get("BENCH_WS_DEFLATE", "false"),
+                      *extra])
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:

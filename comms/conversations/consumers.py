@@ -188,7 +188,10 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         if kind == "participant.left" and event["participant"]["id"] == mine:
             self.memberships.pop(conversation_id, None)
             await self.channel_layer.group_discard(conversation_group(conversation_id), self.channel_name)
-        await self.send_json(event)
+        if "text" in message:
+            await self.send(text_data=message["text"])
+        else:
+            await self.send_json(event)
 
     async def conv_joined(self, message: dict) -> None:
         """Added to a conversation while connected: subscribe without reconnecting."""

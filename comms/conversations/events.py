@@ -8,6 +8,7 @@ on commit: a rolled-back message is never announced.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import threading
@@ -95,7 +96,9 @@ _broadcaster = _Broadcaster()
 def send_now(group: str, event: dict, *, kind: str = "conv.event") -> None:
     """Broadcast one event (queued to this process's sender; a Redis outage loses the live notice, never
     the message: clients catch up with GET …/messages?after=<index>)."""
-    _broadcaster.submit(group, {"type": kind, "event": _plain(event)})
+    plain = _plain(event)
+    # Encoded once here, not once per socket: the consumer forwards the text as it is.
+    _broadcaster.submit(group, {"type": kind, "event": plain, "text": json.dumps(plain, separators=(",", ":"))})
 
 
 def flush(timeout: float = 5.0) -> bool:
@@ -103,10 +106,6 @@ def flush(timeout: float = 5.0) -> bool:
     done = threading.Event()
     _broadcaster.submit("conv.flush", {"type": "conv.flush"}, done)
     return done.wait(timeout)
-
-
-async def asend(group: str, event: dict, *, kind: str = "conv.event") -> None:
-    await get_channel_layer().group_send(group, {"type": kind, "event": _plain(event)})
 
 
 def broadcast_on_commit(conversation_id: uuid.UUID | str, event: dict) -> None:

@@ -98,7 +98,7 @@ def participant_remove(*, participant: Participant, actor: Any = None) -> Partic
 def _message_hooks(message_id: uuid.UUID) -> None:
     # Other features (SMS/email fan-out to bound participants, offline digests) register here instead
     # of editing message_post: COMMS_CONVERSATION_MESSAGE_HOOKS is a list of dotted paths f(message_id=…).
-    for path in getattr(settings, "COMMS_CONVERSATION_MESSAGE_HOOKS", ()):
+    for path in settings.COMMS_CONVERSATION_MESSAGE_HOOKS:
         import_string(path)(message_id=message_id)
 
 

@@ -36,7 +36,9 @@ def _children(args: argparse.Namespace, var: Path) -> dict[str, dict]:
                         "--access-logfile", "-", "--graceful-timeout", "10"]},
         # Live inbox streams (SSE) and the conversations WebSocket need an ASGI server; the rest stays on gunicorn.
         "web-live": {"cmd": [PY, "-m", "uvicorn", "config.asgi:application", "--host", args.host,
-                             "--port", str(args.web_port + 1), "--log-level", "warning"]},
+                             "--port", str(args.web_port + 1), "--log-level", "warning",
+                             # small JSON frames: deflate saves little and costs ~100 KB of zlib state per socket
+                             "--ws-per-message-deflate", "false"]},
         # P0/P1 have their own pool so they never wait behind a P2-P4 backlog.
         "worker-urgent": {"cmd": celery + ["worker", "-Q", "p0,p1", "-c", str(args.urgent_concurrency),
                                            "-n", "urgent@%h", "-l", "info", "--prefetch-multiplier", "1", "-O", "fair"]},
