@@ -210,7 +210,10 @@ class MessageDetailApi(ConversationView):
 
     @extend_schema(request=ActingSerializer, responses=OpenApiTypes.OBJECT)
     def delete(self, request, message_id: str):
-        data = ActingSerializer.validated(request.data if request.data else request.query_params.dict())
+        # DELETE bodies are optional: the acting participant may come in the query (the end user's own
+        # `token` query parameter is the credential, not a field).
+        query = {k: v for k, v in request.query_params.dict().items() if k != "token"}
+        data = ActingSerializer.validated(request.data if request.data else query)
         c, message, own = self._load(request, message_id)
         editor = acting_participant(c, message.conversation, own, data)
         message = services.message_delete(message=message, editor=editor, actor=c.principal or editor)

@@ -14,6 +14,7 @@ import json
 import logging
 import uuid
 from types import SimpleNamespace
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -21,6 +22,7 @@ from django.conf import settings
 
 from comms import errors as kernel_errors
 from comms.conversations import presence, realtime
+from comms.conversations.errors import ConversationNotFound
 from comms.conversations.events import conversation_group, recipient_group
 from comms.throttles import auth_failed, auth_locked
 from delivery.inbox import recipient_for_token
@@ -58,11 +60,9 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         self.conn_id = uuid.uuid4().hex
         self.tasks: list[asyncio.Task] = []
         await self.accept()
-        query = dict(p.split("=", 1) for p in self.scope.get("query_string", b"").decode().split("&") if "=" in p)
-        token = query.get("token", "")
+        token = parse_qs(self.scope.get("query_string", b"").decode("latin1")).get("token", [""])[0]
         if token:
-            from urllib.parse import unquote
-            await self._login(unquote(token))
+            await self._login(token)
         else:
             self.tasks.append(asyncio.create_task(self._auth_deadline()))
 
@@ -151,7 +151,6 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             return
         participant_id = self.memberships.get(str(content.get("conversation_id", "")))
         if participant_id is None:
-            from comms.conversations.errors import ConversationNotFound
             await self._error(ConversationNotFound(details={"conversation_id": str(content.get("conversation_id"))[:64]}))
             return
         try:

@@ -142,3 +142,15 @@ def test_staff_participant_and_close(api, conversation, django_user_model):
     assert closed.json()["state"] == "closed"
     refused = _post(api, conversation, "late", recipient_id="alice")
     assert refused.status_code == 409 and refused.json()["code"] == "COMMS_CONVERSATION_CLOSED"
+
+
+def test_end_user_with_the_token_in_the_query_deletes_their_message(conversation, people):
+    """`?token=` is the credential, not an unknown field of the DELETE (EventSource-style clients)."""
+    from rest_framework.test import APIClient
+
+    from delivery.inbox import inbox_token
+
+    msg = _post(end_user(people["alice"]), conversation, "oops").json()
+    token = inbox_token(recipient=people["alice"])
+    gone = APIClient().delete(f"/api/v1/conversations/messages/{msg['id']}?token={token}")
+    assert gone.status_code == 200 and gone.json()["deleted"]
