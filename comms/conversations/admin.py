@@ -83,8 +83,9 @@ class ConversationAdmin(admin.ModelAdmin):
         rows = format_html_join("", "<tr><td>{}</td><td>#{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", (
             (r.created_at.strftime("%Y-%m-%d %H:%M:%S"), r.message.index, r.action, r.editor or "staff",
              r.previous_body) for r in revisions))
-        return format_html('<table id="revisions"><thead><tr><th>When</th><th>Message</th><th>Action</th>'
-                           '<th>Who</th><th>Previous body</th></tr></thead><tbody>{}</tbody></table>', rows)
+        return format_html('<div class="conv-scroll"><table id="revisions"><thead><tr><th>When</th>'
+                           '<th>Message</th><th>Action</th>'
+                           '<th>Who</th><th>Previous body</th></tr></thead><tbody>{}</tbody></table></div>', rows)
 
     def get_urls(self):
         return [
