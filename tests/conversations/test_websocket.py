@@ -75,7 +75,16 @@ def test_messages_typing_receipts_and_presence_cross_processes(two_processes, ch
     # Alice answers on process 1; Bob on process 2 gets it.
     httpx.post(f"{one}/api/v1/conversations/{cid}/messages", json={"body": "hello Bob"},
                headers={"Authorization": f"Inbox {alice_token}"}, timeout=10)
-    assert bob.next("message.created")["message"]["body"] == "hello Bob"
+    hello = bob.next("message.created")["message"]
+    assert hello["body"] == "hello Bob"
+    # Edits and deletes travel the same way; a deleted message arrives as a tombstone.
+    auth = {"Authorization": f"Inbox {alice_token}"}
+    httpx.put(f"{one}/api/v1/conversations/messages/{hello['id']}", json={"body": "hello, Bob"}, headers=auth,
+              timeout=10)
+    assert bob.next("message.edited")["message"]["body"] == "hello, Bob"
+    httpx.delete(f"{one}/api/v1/conversations/messages/{hello['id']}", headers=auth, timeout=10)
+    tomb = bob.next("message.deleted")["message"]
+    assert tomb["deleted"] and tomb["body"] == "" and tomb["body_html"] == "" and tomb["id"] == hello["id"]
 
     # Two tabs: Bob opens a second socket (process 1), closes the first: still online; closes both: offline.
     bob_tab2 = Socket(one, bob_token)
