@@ -596,3 +596,23 @@ CELERY_BEAT_SCHEDULE["conversations-channels-tick"] = {
     "schedule": env.float("COMMS_CONVERSATIONS_TICK_SECONDS", default=30.0),
     "options": {"queue": "p2", "expires": 120},
 }
+# Conversations over WebSocket (issue 17): Django Channels with its Redis layer, so every ASGI process
+# on every machine sees the others' events.
+# The pub/sub layer: a group_send is ONE Redis PUBLISH that each ASGI process fans out to its own sockets
+# (the list-based core layer pushes and pops one Redis entry per socket: 100 participants = 100 round
+# trips). At-most-once is right for live notices: clients catch up from the API after a reconnect.
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": "comms-asgi"},
+    }
+}
+# Browser origins allowed to open the WebSocket (a missing Origin — a native client — is allowed; the
+# token is the credential). Empty: the hosts of ALLOWED_HOSTS on http(s) and any port.
+COMMS_WS_ALLOWED_ORIGINS = env.list("COMMS_WS_ALLOWED_ORIGINS", default=[])
+COMMS_WS_AUTH_SECONDS = env.float("COMMS_WS_AUTH_SECONDS", default=5.0)
+COMMS_PRESENCE_TTL_SECONDS = env.int("COMMS_PRESENCE_TTL_SECONDS", default=60)
+COMMS_TYPING_THROTTLE_SECONDS = env.float("COMMS_TYPING_THROTTLE_SECONDS", default=2.0)
+COMMS_TYPING_EXPIRES_SECONDS = env.float("COMMS_TYPING_EXPIRES_SECONDS", default=5.0)
+# Called on commit with message_id= after every conversation message (SMS/email fan-out, offline digests).
+COMMS_CONVERSATION_MESSAGE_HOOKS = env.list("COMMS_CONVERSATION_MESSAGE_HOOKS", default=[])
