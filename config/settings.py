@@ -571,7 +571,8 @@ COMMS_POSTMARK_INBOUND_AUTH = env.str("COMMS_POSTMARK_INBOUND_AUTH", default="")
 COMMS_OFFLINE_DIGEST_MINUTES = env.int("COMMS_OFFLINE_DIGEST_MINUTES", default=15)
 COMMS_OFFLINE_AFTER_MINUTES = env.int("COMMS_OFFLINE_AFTER_MINUTES", default=5)
 # Optional dotted path of callable(participant=) -> bool: is the participant connected (WebSocket presence)?
-COMMS_CONVERSATIONS_PRESENCE = env.str("COMMS_CONVERSATIONS_PRESENCE", default="")
+COMMS_CONVERSATIONS_PRESENCE = env.str("COMMS_CONVERSATIONS_PRESENCE",
+                                       default="comms.conversations.presence.participant_online")
 COMMS_ATTACHMENT_MAX_BYTES = env.int("COMMS_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 COMMS_ATTACHMENT_TYPES = env.list("COMMS_ATTACHMENT_TYPES", default=[
     "image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"])
@@ -615,4 +616,5 @@ COMMS_PRESENCE_TTL_SECONDS = env.int("COMMS_PRESENCE_TTL_SECONDS", default=60)
 COMMS_TYPING_THROTTLE_SECONDS = env.float("COMMS_TYPING_THROTTLE_SECONDS", default=2.0)
 COMMS_TYPING_EXPIRES_SECONDS = env.float("COMMS_TYPING_EXPIRES_SECONDS", default=5.0)
 # Called on commit with message_id= after every conversation message (SMS/email fan-out, offline digests).
-COMMS_CONVERSATION_MESSAGE_HOOKS = env.list("COMMS_CONVERSATION_MESSAGE_HOOKS", default=[])
+COMMS_CONVERSATION_MESSAGE_HOOKS = env.list("COMMS_CONVERSATION_MESSAGE_HOOKS",
+                                            default=["comms.conversations.bridge.message_fanout_hook"])

@@ -160,7 +160,7 @@ class MessageListApi(ConversationView):
         key = data["client_key"] or request.headers.get("Idempotency-Key", "")
         message, created = services.message_post(conversation=conversation, sender=sender, body=data["body"],
                                                  reply_to_id=data["reply_to"], client_key=key,
-                                                 actor=c.principal or sender)
+                                                 attachment_ids=data["attachment_ids"], actor=c.principal or sender)
         return Response(message_json(message), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(responses=OpenApiTypes.OBJECT)

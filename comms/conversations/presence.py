@@ -8,9 +8,14 @@ announces those recipients offline.
 
 from __future__ import annotations
 
+import logging
 import time
 
+from redis.exceptions import RedisError
+
 from comms.redis import redis_client
+
+log = logging.getLogger(__name__)
 
 PREFIX = "comms:presence:"
 INDEX = "comms:presence:index"
@@ -82,3 +87,19 @@ def online(recipient_ids: list[str]) -> set[str]:
     for rid in recipient_ids:
         pipe.zcount(_key(rid), now, "+inf")
     return {rid for rid, n in zip(recipient_ids, pipe.execute()) if n}
+
+
+def participant_online(*, participant) -> bool:
+    """COMMS_CONVERSATIONS_PRESENCE's default: does the participant's recipient have a live WebSocket on
+    any ASGI process? Offline digests skip those who do.
+
+    Redis saying nothing (no live connection, or Redis unreachable) answers False, and last_seen_at
+    — which offline.py has already filtered on — decides alone.
+    """
+    if not participant.recipient_id:
+        return False
+    try:
+        return bool(online([str(participant.recipient_id)]))
+    except RedisError:
+        log.warning("presence unavailable; last_seen_at decides whether participant %s is offline", participant.pk)
+        return False

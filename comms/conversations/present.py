@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from comms.conversations.attachments_api import attachment_brief
 from comms.conversations.models import Conversation, ConversationMessage, Participant
 
 
@@ -33,6 +34,9 @@ def message_json(m: ConversationMessage, *, sender: Participant | None = None) -
         "reply_to": {"id": str(m.reply_to_id), "index": m.reply_to.index} if m.reply_to_id and m.reply_to else None,
         "client_key": m.client_key, "created_at": m.created_at, "edited_at": m.edited_at,
         "deleted": deleted, "deleted_at": m.deleted_at,
+        # A tombstone carries no files either; ordered by upload so clients show them as sent.
+        "attachments": [] if deleted else [attachment_brief(a) for a in
+                                           sorted(m.attachments.all(), key=lambda a: (a.created_at, a.id))],
     }
 
 

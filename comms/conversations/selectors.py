@@ -123,7 +123,7 @@ def messages_page(*, conversation: Conversation, after: int | None = None, befor
     before n (scroll back); neither: the latest. Returns (page, more exist in that direction)."""
     limit = max(1, min(limit, MAX_PAGE))
     qs = ConversationMessage.objects.filter(conversation=conversation).select_related(
-        "sender__recipient", "sender__staff_user", "reply_to")
+        "sender__recipient", "sender__staff_user", "reply_to").prefetch_related("attachments")
     if after is not None:
         qs = qs.filter(index__gt=after)
         if before is not None:

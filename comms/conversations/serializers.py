@@ -45,6 +45,9 @@ class MessagePostSerializer(ActingSerializer):
     body = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=100_000)
     reply_to = serializers.CharField(max_length=64, required=False, allow_null=True, default=None)
     client_key = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
+    # Uploads made through POST /conversations/{id}/attachments by the same participant.
+    attachment_ids = serializers.ListField(child=serializers.UUIDField(), required=False, default=list,
+                                           max_length=10)
 
 
 class MessageEditSerializer(ActingSerializer):

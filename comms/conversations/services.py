@@ -21,9 +21,10 @@ from django.utils.module_loading import import_string
 from comms.audit import audit_record
 from comms.errors import IdempotencyConflict, ValidationFailed
 from comms.conversations import errors
+from comms.conversations.attachments import attachments_attach
 from comms.conversations.events import broadcast_on_commit, joined_on_commit
 from comms.conversations.models import (
-    Attachment, Conversation, ConversationMessage, MessageRevision, Participant, Receipt,
+    Conversation, ConversationMessage, MessageRevision, Participant, Receipt,
 )
 from comms.conversations.present import message_json, participant_json
 from comms.conversations.rendering import body_check, render
@@ -147,8 +148,9 @@ def message_post(*, conversation: Conversation, sender: Participant, body: str,
         tenant_id=locked.tenant_id, conversation=locked, index=locked.last_index, sender=sender, source=source,
         body=body, body_html=html, reply_to=reply_to, client_key=client_key)
     if attachment_ids:
-        Attachment.objects.filter(pk__in=list(attachment_ids), conversation=locked, message__isnull=True).update(
-            message=message)
+        # Only the sender's own unattached uploads of this conversation; any other id is a typed 400
+        # and, inside this transaction, posts nothing.
+        attachments_attach(message=message, attachment_ids=list(attachment_ids), uploader=sender)
     # The sender has read their own message.
     Participant.objects.filter(pk=sender.pk, last_read_index__lt=message.index).update(last_read_index=message.index)
     sender.last_read_index = max(sender.last_read_index, message.index)

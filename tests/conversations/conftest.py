@@ -84,3 +84,14 @@ def drain():
 
     noon = dt.datetime.combine(dt.date.today() + dt.timedelta(days=1), dt.time(12), tzinfo=dt.timezone.utc)
     return drain_all(clock=lambda: noon)
+
+
+def post(*, conversation, sender, body, fanout: bool = True, **extra):
+    """services.message_post, with its on-commit side effects (event, SMS/email fan-out hook) run now:
+    these tests are wrapped in a transaction that never commits. fanout=False drops them."""
+    from django.test import TestCase
+
+    from comms.conversations.services import message_post
+
+    with TestCase.captureOnCommitCallbacks(execute=fanout):
+        return message_post(conversation=conversation, sender=sender, body=body, **extra)

@@ -9,12 +9,12 @@ import pytest
 from PIL import Image
 
 from comms.conversations.attachments import attachment_store, storage
-from comms.conversations.bridge import _append_message
 from comms.conversations.models import (
     Attachment, Conversation, ConversationMessage, MessageRevision, Participant, Receipt,
 )
 from comms.models import Recipient
 from preferences.services import recipient_erase
+from tests.conversations.conftest import post
 
 pytestmark = pytest.mark.django_db
 
@@ -27,8 +27,8 @@ def _png() -> bytes:
 
 def test_erasure_removes_the_person_and_keeps_the_others(conversation, smtp_sink):
     ada, bob = conversation.ada, conversation.bob
-    mine, _ = _append_message(conversation=conversation, sender=ada, body="Hello Bob", fanout=False)
-    his, _ = _append_message(conversation=conversation, sender=bob, body="My address is 1 Main St", fanout=False)
+    mine, _ = post(conversation=conversation, sender=ada, body="Hello Bob", fanout=False)
+    his, _ = post(conversation=conversation, sender=bob, body="My address is 1 Main St", fanout=False)
     MessageRevision.objects.create(message=his, action="edit", editor=bob, previous_body="My address is 2 Main St")
     photo = attachment_store(conversation=conversation, data=_png(), filename="door.png", uploaded_by=bob, message=his)
     names = [photo.file.name, photo.thumbnail.name]
@@ -54,9 +54,9 @@ def test_erasure_finds_an_address_only_support_participant(tenant):
     person = Recipient.objects.create(tenant=tenant, external_id="walk-in", phone="+14155550777")
     support = Conversation.objects.create(tenant=tenant, kind=Conversation.Kind.SUPPORT)
     walk_in = Participant.objects.create(tenant=tenant, conversation=support, binding="sms", address="+14155550777")
-    _append_message(conversation=support, sender=walk_in, body="my card number is …", fanout=False)
+    post(conversation=support, sender=walk_in, body="my card number is …", fanout=False)
     other = Participant.objects.create(tenant=tenant, conversation=support, binding="sms", address="+14155550888")
-    _append_message(conversation=support, sender=other, body="unrelated", fanout=False)
+    post(conversation=support, sender=other, body="unrelated", fanout=False)
 
     recipient_erase(recipient=person)
 

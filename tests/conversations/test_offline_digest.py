@@ -8,17 +8,16 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from comms.conversations.bridge import _append_message
 from comms.conversations.models import ConversationMessage, Participant
 from comms.conversations.offline import offline_digests_send
 from delivery.models import Message
-from tests.conversations.conftest import drain
+from tests.conversations.conftest import drain, post
 
 pytestmark = pytest.mark.django_db
 
 
 def _post(conversation, sender, body, at):
-    message, _ = _append_message(conversation=conversation, sender=sender, body=body, fanout=False)
+    message, _ = post(conversation=conversation, sender=sender, body=body, fanout=False)
     ConversationMessage.objects.filter(pk=message.pk).update(created_at=at)
     return message
 
