@@ -192,6 +192,10 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         else:
             await self.send_json(event)
 
+    async def conv_revoked(self, message: dict) -> None:
+        """The recipient was erased (GDPR): their sockets close like a revoked token."""
+        await self.close(code=4401)
+
     async def conv_joined(self, message: dict) -> None:
         """Added to a conversation while connected: subscribe without reconnecting."""
         conversation_id = message["event"]["conversation_id"]

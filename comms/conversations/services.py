@@ -190,13 +190,14 @@ def message_edit(*, message: ConversationMessage, editor: Participant, body: str
         raise ValidationFailed("An edit needs a body; delete the message instead.")
     if body == message.body:
         return message
-    MessageRevision.objects.create(message=message, action=MessageRevision.Action.EDIT, editor=editor,
-                                   previous_body=message.body)
-    previous = message.body
+    revision = MessageRevision.objects.create(message=message, action=MessageRevision.Action.EDIT, editor=editor,
+                                              previous_body=message.body)
     message.body, message.body_html, message.edited_at = body, render(body), timezone.now()
     message.save(update_fields=["body", "body_html", "edited_at"])
+    # The previous body lives in the revision, not in the append-only audit log: GDPR erasure can
+    # delete a revision, never an audit entry.
     audit_record(actor=actor if actor is not None else editor, action="conversation.message.edit", target=message,
-                 tenant=message.tenant, diff={"index": message.index, "previous_body": previous[:500]})
+                 tenant=message.tenant, diff={"index": message.index, "revision": revision.pk})
     broadcast_on_commit(message.conversation_id, {"type": "message.edited", "message": message_json(message)})
     return message
 

@@ -62,3 +62,35 @@ def test_erasure_finds_an_address_only_support_participant(tenant):
 
     assert not Participant.objects.filter(pk=walk_in.pk).exists()
     assert list(support.messages.values_list("body", flat=True)) == ["unrelated"]
+
+
+def test_erasure_clears_presence_typing_receipts_and_keeps_no_text_in_the_audit_log(conversation):
+    import json
+
+    from django.test import TestCase
+
+    from comms.audit import AuditEntry
+    from comms.conversations import presence
+    from comms.conversations.services import message_edit
+    from comms.redis import redis_client
+
+    ada, bob = conversation.ada, conversation.bob
+    rid = str(ada.recipient_id)
+    presence.connect(recipient_id=rid, conn_id="tab-1", ttl=60)
+    redis_client().set(f"comms:typing:{ada.pk}", 1, px=60_000)
+    assert presence.online([rid]) == {rid}
+    secret, _ = post(conversation=conversation, sender=ada, body="My PIN is 4321", fanout=False)
+    message_edit(message=secret, editor=ada, body="(removed)")
+    answer, _ = post(conversation=conversation, sender=bob, body="ok", fanout=False)
+    Receipt.objects.create(message=answer, participant=ada, delivered_at=secret.created_at)
+
+    with TestCase.captureOnCommitCallbacks(execute=True):  # the Redis side runs after the commit
+        done = recipient_erase(recipient=ada.recipient)
+
+    assert done["conversation_receipts"] == 1 and not Receipt.objects.filter(participant_id=ada.pk).exists()
+    assert presence.online([rid]) == set()
+    assert redis_client().zscore(presence.INDEX, rid) is None
+    assert not redis_client().exists(f"{presence.PREFIX}{rid}", f"comms:typing:{ada.pk}")
+    trail = json.dumps([e.diff for e in AuditEntry.objects.filter(action__startswith="conversation.")])
+    assert "4321" not in trail  # the edit's previous body was in the revision only, now deleted
+    assert not MessageRevision.objects.filter(previous_body__contains="4321").exists()
