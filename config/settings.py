@@ -598,7 +598,8 @@ COMMS_POSTMARK_INBOUND_AUTH = env.str("COMMS_POSTMARK_INBOUND_AUTH", default="")
 COMMS_OFFLINE_DIGEST_MINUTES = env.int("COMMS_OFFLINE_DIGEST_MINUTES", default=15)
 COMMS_OFFLINE_AFTER_MINUTES = env.int("COMMS_OFFLINE_AFTER_MINUTES", default=5)
 # Optional dotted path of callable(participant=) -> bool: is the participant connected (WebSocket presence)?
-COMMS_CONVERSATIONS_PRESENCE = env.str("COMMS_CONVERSATIONS_PRESENCE", default="")
+COMMS_CONVERSATIONS_PRESENCE = env.str("COMMS_CONVERSATIONS_PRESENCE",
+                                       default="comms.conversations.presence.participant_online")
 COMMS_ATTACHMENT_MAX_BYTES = env.int("COMMS_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 COMMS_ATTACHMENT_TYPES = env.list("COMMS_ATTACHMENT_TYPES", default=[
     "image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"])
@@ -697,3 +698,24 @@ CELERY_BEAT_SCHEDULE["deliverability-dns-check"] = {
     "schedule": env.float("COMMS_DNS_CHECK_SECONDS", default=3600.0),
     "options": {"queue": "p4", "expires": 1800},
 }
+# Conversations over WebSocket (issue 17): Django Channels with its Redis layer, so every ASGI process
+# on every machine sees the others' events.
+# The pub/sub layer: a group_send is ONE Redis PUBLISH that each ASGI process fans out to its own sockets
+# (the list-based core layer pushes and pops one Redis entry per socket: 100 participants = 100 round
+# trips). At-most-once is right for live notices: clients catch up from the API after a reconnect.
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": "comms-asgi"},
+    }
+}
+# Browser origins allowed to open the WebSocket (a missing Origin — a native client — is allowed; the
+# token is the credential). Empty: the hosts of ALLOWED_HOSTS on http(s) and any port.
+COMMS_WS_ALLOWED_ORIGINS = env.list("COMMS_WS_ALLOWED_ORIGINS", default=[])
+COMMS_WS_AUTH_SECONDS = env.float("COMMS_WS_AUTH_SECONDS", default=5.0)
+COMMS_PRESENCE_TTL_SECONDS = env.int("COMMS_PRESENCE_TTL_SECONDS", default=60)
+COMMS_TYPING_THROTTLE_SECONDS = env.float("COMMS_TYPING_THROTTLE_SECONDS", default=2.0)
+COMMS_TYPING_EXPIRES_SECONDS = env.float("COMMS_TYPING_EXPIRES_SECONDS", default=5.0)
+# Called on commit with message_id= after every conversation message (SMS/email fan-out, offline digests).
+COMMS_CONVERSATION_MESSAGE_HOOKS = env.list("COMMS_CONVERSATION_MESSAGE_HOOKS",
+                                            default=["comms.conversations.bridge.message_fanout_hook"])

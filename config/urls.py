@@ -21,6 +21,7 @@ urlpatterns = [
     path("api/v1/", include("comms.urls")),
     path("api/v1/", include("comms.router.urls")),
     path("api/v1/", include("comms.campaigns.urls")),
+    path("api/v1/", include("comms.conversations.urls")),
     path("api/v1/", include("templates_app.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
@@ -31,8 +32,8 @@ urlpatterns = [
     path("", include("tracking.urls")),
     path("", include("admin_console.urls")),
     path("api/v1/", include("preferences.urls")),
-    path("api/v1/", include("comms.conversations.urls")),
     path("", include("preferences.page_urls")),
+    path("", include("comms.conversations.page_urls")),
 ]
 
 handler400 = json_400

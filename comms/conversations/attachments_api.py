@@ -68,6 +68,21 @@ class IsParticipantCaller(permissions.BasePermission):
         return True
 
 
+def attachment_brief(att: Attachment) -> dict:
+    """An attachment as carried inside a message (REST and WebSocket alike): signed, expiring links on
+    COMMS_PUBLIC_URL, since a WebSocket event has no request to build them from. After the expiry a
+    client asks GET /conversations/{id}/attachments/{attachment_id} for fresh ones."""
+    base = settings.COMMS_PUBLIC_URL.rstrip("/")
+
+    def link(thumb: bool) -> str:
+        return base + reverse("conversation-attachment-download", args=[download_token(att, thumb=thumb)])
+
+    return {"id": str(att.id), "name": att.original_name, "content_type": att.content_type, "size": att.size,
+            "width": att.width, "height": att.height, "url": link(False),
+            "thumbnail_url": link(True) if att.thumbnail else None,
+            "expires_in": settings.COMMS_ATTACHMENT_LINK_SECONDS}
+
+
 def representation(att: Attachment, request: HttpRequest) -> dict:
     def link(thumb: bool) -> str:
         return request.build_absolute_uri(reverse("conversation-attachment-download",

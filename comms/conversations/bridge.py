@@ -25,6 +25,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from comms import errors
+from comms.conversations.events import broadcast_on_commit
 from comms.conversations.models import Conversation, ConversationMessage, Participant, Receipt
 from delivery import selectors as delivery_selectors
 from delivery.services import SendSpec, message_enqueue
@@ -44,33 +45,23 @@ def thread_root_id(conversation: Conversation) -> str:
     return f"<conv.{conversation.pk}@{settings.COMMS_MESSAGE_ID_DOMAIN}>"
 
 
-def _append_message(*, conversation: Conversation, sender: Participant | None, body: str,
-                    source: str = ConversationMessage.Source.IN_APP, client_key: str = "",
-                    fanout: bool = True) -> tuple[ConversationMessage, bool]:
-    """Post a message (index allocated under the conversation's row lock); (message, created).
+def message_fanout_hook(*, message_id: Any) -> None:
+    """The default COMMS_CONVERSATION_MESSAGE_HOOKS entry: services.message_post calls it on commit for
+    every message (REST API, WebSocket, admin staff reply, inbound SMS/email), so each reaches the
+    SMS/email participants exactly once (one idempotency key per message and participant).
 
-    To be replaced by services.message_post on merge: that service must call
-    ``conversation_message_fanout`` for the cross-channel delivery this branch adds.
+    A failure is logged, never raised: the message is committed and the poster must not see an error
+    for it (the hook runs after the commit); a retried fan-out is harmless.
     """
-    with transaction.atomic():
-        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
-        if client_key:
-            existing = ConversationMessage.objects.filter(conversation=locked, sender=sender,
-                                                          client_key=client_key).first()
-            if existing is not None:
-                return existing, False
-        locked.last_index += 1
-        locked.save(update_fields=["last_index", "updated_at"])
-        message = ConversationMessage.objects.create(
-            tenant_id=locked.tenant_id, conversation=locked, index=locked.last_index, sender=sender,
-            source=source, body=body, body_html=html.escape(body).replace("\n", "<br>"), client_key=client_key)
-        if sender is not None:  # the sender has read their own message
-            Participant.objects.filter(pk=sender.pk, last_read_index__lt=message.index).update(
-                last_read_index=message.index, last_seen_at=timezone.now())
-        if fanout:
-            conversation_message_fanout(message=message)
-    conversation.last_index = locked.last_index
-    return message, True
+    message = (ConversationMessage.objects.select_related("conversation__tenant", "sender__recipient",
+                                                          "sender__staff_user")
+               .filter(pk=message_id).first())
+    if message is None or message.deleted_at is not None:
+        return
+    try:
+        conversation_message_fanout(message=message)
+    except Exception:  # noqa: BLE001 - logged with its traceback; the posted message stands
+        log.exception("fan-out of conversation message %s failed", message_id)
 
 
 def _sender_name(message: ConversationMessage) -> str:
@@ -163,3 +154,7 @@ def participant_mark_read(*, participant: Participant, index: int) -> None:
     # Answering proves the earlier messages arrived: read implies delivered.
     Receipt.objects.filter(participant=participant, message__index__lte=index, read_at__isnull=True).update(
         read_at=now, delivered_at=Coalesce(F("delivered_at"), Value(now)))
+    # In-app clients see the channel participant's read horizon move like anyone else's.
+    broadcast_on_commit(participant.conversation_id, {
+        "type": "receipt", "kind": "read", "conversation_id": str(participant.conversation_id),
+        "participant_id": str(participant.id), "index": index})

@@ -28,10 +28,12 @@ from django.db import transaction
 from comms import errors
 from comms.addresses import normalise_address
 from comms.audit import audit_record
-from comms.conversations.attachments import attachment_store
-from comms.conversations.bridge import _append_message, participant_mark_read
-from comms.conversations.models import Conversation, ConversationMessage, Participant
+from comms.conversations.attachments import attachment_files_delete, attachment_store
+from comms.conversations.bridge import participant_mark_read
+from comms.conversations.models import Attachment, Conversation, ConversationMessage, Participant
 from comms.conversations.quotes import html_to_text, strip_quoted
+from comms.conversations.rendering import MAX_BODY_CHARS
+from comms.conversations.services import message_post
 from comms.models import Tenant
 from comms.netsafe import resolve_safe
 from comms.services import tenant_get_default
@@ -94,16 +96,37 @@ def inbound_message_receive(*, message: InboundMessage) -> str:
             return _drop(message, tenant)
         participant = _support_participant(tenant, message.channel, sender)
         conversation = participant.conversation
-    body = _text(message)
+    body = _text(message)[:MAX_BODY_CHARS]  # a long email is cut, not refused
     source = ConversationMessage.Source.SMS if message.channel == "sms" else ConversationMessage.Source.EMAIL
-    with transaction.atomic():
-        posted, created = _append_message(conversation=participant.conversation, sender=participant, body=body,
-                                          source=source, client_key=message.provider_ref[:255])
-        if created:
-            participant_mark_read(participant=participant, index=posted.index)
-    stored = _store_media(message, posted, participant) if created else 0
-    return (f"posted #{posted.index} in conversation {conversation.pk}" if created
-            else f"already posted as #{posted.index}") + (f" with {stored} attachment(s)" if stored else "")
+    client_key = message.provider_ref[:255]
+    if client_key:  # a redelivered webhook: answered before its media is fetched again
+        existing = ConversationMessage.objects.filter(conversation=participant.conversation, sender=participant,
+                                                      client_key=client_key).first()
+        if existing is not None:
+            return f"already posted as #{existing.index}"
+    attachments = _store_media(message, participant)
+    try:
+        with transaction.atomic():
+            posted, created = message_post(conversation=participant.conversation, sender=participant, body=body,
+                                           source=source, client_key=client_key,
+                                           attachment_ids=[a.pk for a in attachments])
+            if created:
+                participant_mark_read(participant=participant, index=posted.index)
+    except errors.CommsError as exc:  # empty, or a body Markdown cannot render safely: noted on the webhook row
+        _discard(attachments)
+        log.info("inbound %s not posted in conversation %s: %s", message.channel, conversation.pk, exc.code)
+        return f"not posted: {exc.code}"
+    if not created:  # a concurrent redelivery won the race: its own uploads are attached, these are not
+        _discard(attachments)
+        return f"already posted as #{posted.index}"
+    return f"posted #{posted.index} in conversation {conversation.pk}" + (
+        f" with {len(attachments)} attachment(s)" if attachments else "")
+
+
+def _discard(attachments: list[Attachment]) -> None:
+    if attachments:
+        attachment_files_delete(attachments)
+        Attachment.objects.filter(pk__in=[a.pk for a in attachments]).delete()
 
 
 def _tenant_of(message: InboundMessage) -> Tenant:
@@ -140,17 +163,17 @@ def _support_participant(tenant: Tenant, channel: str, sender: str) -> Participa
                                           address=sender, display_name=sender[:120])
 
 
-def _store_media(message: InboundMessage, posted: ConversationMessage, participant: Participant) -> int:
-    """Store each attachment like an upload; one that is refused (type, size, fetch) is skipped, logged."""
-    stored = 0
+def _store_media(message: InboundMessage, participant: Participant) -> list[Attachment]:
+    """Store each attachment like an upload of the sender (message_post attaches them); one that is
+    refused (type, size, fetch) is skipped, logged."""
+    stored = []
     for media in message.media:
         try:
             data = media.content if media.content is not None else fetch_media(media, provider=message.provider)
-            attachment_store(conversation=posted.conversation, data=data, filename=media.filename,
-                             uploaded_by=participant, message=posted)
-            stored += 1
+            stored.append(attachment_store(conversation=participant.conversation, data=data,
+                                           filename=media.filename, uploaded_by=participant))
         except errors.CommsError as exc:
-            log.warning("inbound attachment of conversation message %s refused: %s", posted.pk, exc.code)
+            log.warning("inbound attachment for conversation %s refused: %s", participant.conversation_id, exc.code)
     return stored
 
 

@@ -1,8 +1,8 @@
 """Offline notifications: a participant who is away gets ONE email digest of what they have not read.
 
 A beat task (``tasks.channels_tick``) looks for in-app participants of open conversations who are
-offline — until the WebSocket presence of the real-time branch is merged, "offline" means
-``last_seen_at`` older than COMMS_OFFLINE_AFTER_MINUTES (or never seen) — and who have unread
+offline — ``last_seen_at`` older than COMMS_OFFLINE_AFTER_MINUTES (or never seen), and no live
+WebSocket according to COMMS_CONVERSATIONS_PRESENCE (the Redis presence by default) — and who have unread
 messages from others whose oldest has waited COMMS_OFFLINE_DIGEST_MINUTES (15 by default). They get
 one email through the normal send pipeline listing those messages. ``notified_index`` remembers the
 last message announced, so the next digest only ever covers newer messages, and ``notified_at``
@@ -69,8 +69,8 @@ def offline_digests_send(*, now: datetime | None = None, limit: int = 500) -> Di
 
 
 def _online(participant: Participant) -> bool:
-    """WebSocket presence when COMMS_CONVERSATIONS_PRESENCE names a callable(participant) -> bool (the
-    real-time branch's Redis presence); without it, last_seen_at alone decided (in _candidates)."""
+    """WebSocket presence when COMMS_CONVERSATIONS_PRESENCE names a callable(participant) -> bool (by
+    default presence.participant_online, the Redis presence); empty, last_seen_at alone decided (in _candidates)."""
     path = getattr(settings, "COMMS_CONVERSATIONS_PRESENCE", "")
     return bool(path) and bool(import_string(path)(participant=participant))
 

@@ -34,9 +34,11 @@ def _children(args: argparse.Namespace, var: Path) -> dict[str, dict]:
         "web": {"cmd": [PY, "-m", "gunicorn", "config.wsgi:application", "-b", f"{args.host}:{args.web_port}",
                         "-w", str(args.web_workers), "-k", "gthread", "--threads", "4",
                         "--access-logfile", "-", "--graceful-timeout", "10"]},
-        # Live inbox streams (SSE) need an ASGI server; everything else stays on gunicorn.
+        # Live inbox streams (SSE) and the conversations WebSocket need an ASGI server; the rest stays on gunicorn.
         "web-live": {"cmd": [PY, "-m", "uvicorn", "config.asgi:application", "--host", args.host,
-                             "--port", str(args.web_port + 1), "--log-level", "warning"]},
+                             "--port", str(args.web_port + 1), "--log-level", "warning",
+                             # small JSON frames: deflate saves little and costs ~100 KB of zlib state per socket
+                             "--ws-per-message-deflate", "false"]},
         # P0/P1 have their own pool so they never wait behind a P2-P4 backlog.
         "worker-urgent": {"cmd": celery + ["worker", "-Q", "p0,p1", "-c", str(args.urgent_concurrency),
                                            "-n", "urgent@%h", "-l", "info", "--prefetch-multiplier", "1", "-O", "fair"]},
@@ -127,6 +129,11 @@ def _demo_domain(env: dict[str, str]) -> str:
         return f"unsigned: {info['error']}"
     return (f"{info['domain']} signs with selectors {', '.join(info['selectors'])}"
             f" (records: GET /api/v1/sending-domains/{info['domain']}/records)")
+def _conversations_demo(env: dict[str, str]) -> dict:
+    """The demo conversation's two end-user tokens (comms/conversations/management/commands)."""
+    out = subprocess.run([PY, str(BASE_DIR / "manage.py"), "conversations_demo", "--json"], env=env, cwd=BASE_DIR,
+                         check=True, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def main(argv: list[str]) -> int:
@@ -186,11 +193,16 @@ def main(argv: list[str]) -> int:
         creds = _bootstrap(env)
         demo_domain = _demo_domain(env)  # mail sent through `make run` is DKIM-signed
         base = f"http://{args.host}:{args.web_port}"
+        live = f"http://{args.host}:{args.web_port + 1}"
+        demo = _conversations_demo(env)
         print(
             "\n".join([
                 "", "=" * 72, "comms is up",
                 f"  web / API      {base}/api/v1/   (docs {base}/api/docs/)",
                 f"  live inbox     http://{args.host}:{args.web_port + 1}/api/v1/inbox/stream (SSE)",
+                f"  conversations  {live.replace('http', 'ws')}/ws/conversations (WebSocket); demo chat, one per window:",
+                f"    Ada          {live}/conversations/demo#token={demo['ada']}",
+                f"    Bob          {live}/conversations/demo#token={demo['bob']}",
                 f"  admin          {base}/admin/   user: {creds['admin_user']}  password: {creds['admin_password']}",
                 f"  API key        {creds['api_key']}",
                 f"  SMTP sink      127.0.0.1:{args.smtp_port} -> {var / 'mail'}",

@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
+from comms.conversations.models import Conversation, ConversationMessage
 from comms.models import AuditEntry
 from admin_console.roles import roles_ensure
 from delivery.models import Message
@@ -70,6 +71,8 @@ EXPECTED = {
     "change experiment split": {"CommsApprover", "superuser"},
     "cancel messages": {"superuser"},
     "edit audit entry": set(),
+    "view conversations": {"CommsViewer", "CommsEditor", "CommsApprover", "superuser"},
+    "reply in a conversation": {"CommsEditor", "CommsApprover", "superuser"},
 }
 
 
@@ -121,6 +124,12 @@ def attempt(client, action: str, tenant, pending_version) -> bool:
         response = client.post(f"/admin/comms/auditentry/{entry.pk}/change/", {"reason": "rewritten"})
         entry.refresh_from_db()
         return response.status_code == 302 and entry.reason == "rewritten"
+    if action == "view conversations":
+        return client.get("/admin/conversations/conversation/").status_code == 200
+    if action == "reply in a conversation":
+        conversation = Conversation.objects.create(tenant=tenant, subject="Refund")
+        client.post(f"/admin/conversations/conversation/{conversation.pk}/reply/", {"body": "Refund issued"})
+        return ConversationMessage.objects.filter(conversation=conversation, source="staff").exists()
     raise AssertionError(action)
 
 

@@ -1,20 +1,50 @@
-"""Conversations across channels: a conversation with an in-app sender, an SMS and an email participant,
-and real providers (the Twilio stand-in, the SMTP sink) behind the send pipeline."""
+"""Conversation fixtures.
+
+Core (REST/WebSocket): recipients of the default tenant (`people`), their end-user tokens, and
+`api_conversation`, a group conversation created through the API (its JSON).
+Channels: `conversation`, a model conversation with an in-app sender, an SMS and an email participant,
+and real providers (the Twilio stand-in, the SMTP sink) behind the send pipeline.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
+from rest_framework.test import APIClient
 
 from comms.conversations.models import Conversation, Participant
 from comms.devserver.standins.twilio import TwilioStandIn
 from comms.models import Recipient
+from delivery.inbox import inbox_token
 from delivery.models import ChannelProvider
 from preferences.services import preferences_update
 
 SID, TOKEN = "AC" + "7" * 32, "f" * 32
 OUR_NUMBER = "+15005550006"
+
+
+def end_user(recipient: Recipient) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Inbox {inbox_token(recipient=recipient)}")
+    return client
+
+
+@pytest.fixture
+def people(tenant):
+    """alice, bob, carol: recipients of the default tenant."""
+    return {name: Recipient.objects.create(tenant=tenant, external_id=name, email=f"{name}@example.com")
+            for name in ("alice", "bob", "carol")}
+
+
+@pytest.fixture
+def api_conversation(api, people):
+    """A group conversation of alice and bob (carol is not in it), created through the API."""
+    response = api.post("/api/v1/conversations", {"kind": "group", "subject": "Trip", "participants": [
+        {"recipient_id": "alice", "display_name": "Alice"}, {"recipient_id": "bob", "display_name": "Bob"}]},
+        format="json")
+    assert response.status_code == 201, response.json()
+    return response.json()
 
 
 @pytest.fixture
@@ -54,3 +84,14 @@ def drain():
 
     noon = dt.datetime.combine(dt.date.today() + dt.timedelta(days=1), dt.time(12), tzinfo=dt.timezone.utc)
     return drain_all(clock=lambda: noon)
+
+
+def post(*, conversation, sender, body, fanout: bool = True, **extra):
+    """services.message_post, with its on-commit side effects (event, SMS/email fan-out hook) run now:
+    these tests are wrapped in a transaction that never commits. fanout=False drops them."""
+    from django.test import TestCase
+
+    from comms.conversations.services import message_post
+
+    with TestCase.captureOnCommitCallbacks(execute=fanout):
+        return message_post(conversation=conversation, sender=sender, body=body, **extra)

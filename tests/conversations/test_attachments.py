@@ -182,11 +182,11 @@ def test_link_for_an_existing_attachment(conversation, ada_inbox):
 def test_attach_only_own_unattached_uploads_of_the_conversation(conversation, tenant):
     from comms import errors
     from comms.conversations.attachments import attachment_store, attachments_attach
-    from comms.conversations.bridge import _append_message
+    from tests.conversations.conftest import post
 
     mine = attachment_store(conversation=conversation, data=png(), filename="a.png", uploaded_by=conversation.ada)
     theirs = attachment_store(conversation=conversation, data=png(), filename="b.png", uploaded_by=conversation.bob)
-    message, _ = _append_message(conversation=conversation, sender=conversation.ada, body="pic", fanout=False)
+    message, _ = post(conversation=conversation, sender=conversation.ada, body="pic", fanout=False)
     with pytest.raises(errors.ValidationFailed) as refused:
         attachments_attach(message=message, attachment_ids=[mine.pk, theirs.pk], uploader=conversation.ada)
     assert refused.value.details["refused"] == [str(theirs.pk)]

@@ -15,10 +15,10 @@ from email.message import EmailMessage
 import pytest
 from django.conf import settings as django_settings
 
-from comms.conversations.bridge import _append_message, reply_address, thread_root_id
+from comms.conversations.bridge import reply_address, thread_root_id
 from comms.conversations.models import Attachment, Conversation, ConversationMessage
 from tests.conftest import wait_for
-from tests.conversations.conftest import drain
+from tests.conversations.conftest import drain, post
 
 GMAIL_REPLY = """Tuesday works, thanks!
 
@@ -44,8 +44,8 @@ def reply_mime(*, sender: str, to: str, text: str, attach: bytes | None = None, 
 
 @pytest.mark.django_db
 def test_outbound_mail_threads_and_answers_to_the_conversation(conversation, twilio, smtp_sink):
-    _append_message(conversation=conversation, sender=conversation.ada, body="Your parcel left the warehouse.")
-    _append_message(conversation=conversation, sender=conversation.ada, body="Tuesday?")
+    post(conversation=conversation, sender=conversation.ada, body="Your parcel left the warehouse.")
+    post(conversation=conversation, sender=conversation.ada, body="Tuesday?")
     drain()
     mails = [m for m in smtp_sink.messages if m["To"] == "cy@example.net"]
     assert len(mails) == 2

@@ -7,15 +7,16 @@ import io
 from urllib.parse import urlencode
 
 import pytest
+from django.test import TestCase
 from PIL import Image
 from twilio.request_validator import RequestValidator
 
 from comms.audit import AuditEntry
-from comms.conversations.bridge import _append_message, conversation_message_fanout, receipts_refresh
+from comms.conversations.bridge import conversation_message_fanout, receipts_refresh
 from comms.conversations.models import Attachment, Conversation, ConversationMessage, Participant, Receipt
 from delivery.models import Message
 from webhooks.services import webhooks_process_pending
-from tests.conversations.conftest import OUR_NUMBER, TOKEN, drain
+from tests.conversations.conftest import OUR_NUMBER, TOKEN, drain, post
 
 pytestmark = pytest.mark.django_db
 FORM = "application/x-www-form-urlencoded"
@@ -24,14 +25,16 @@ FORM = "application/x-www-form-urlencoded"
 def _reply(client, twilio, *, sender="+14155550111", body="Sounds good", media=()):
     url = "http://testserver/webhooks/twilio/sms"
     fields, signature = twilio.inbound_sms(url=url, sender=sender, to=OUR_NUMBER, body=body, media=list(media))
-    response = client.post("/webhooks/twilio/sms", urlencode(fields), content_type=FORM,
-                           HTTP_X_TWILIO_SIGNATURE=signature)
+    # The test's transaction never commits: run the post's on-commit hooks (the SMS/email fan-out) now.
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = client.post("/webhooks/twilio/sms", urlencode(fields), content_type=FORM,
+                               HTTP_X_TWILIO_SIGNATURE=signature)
     assert response.status_code == 200, response.content
     return response, fields
 
 
 def test_message_reaches_the_sms_participant_once_even_when_fanned_out_twice(conversation, twilio, smtp_sink):
-    message, created = _append_message(conversation=conversation, sender=conversation.ada, body="Your parcel left")
+    message, created = post(conversation=conversation, sender=conversation.ada, body="Your parcel left")
     assert created
     conversation_message_fanout(message=message)  # a retried fan-out: same idempotency keys
     drain()
@@ -48,7 +51,7 @@ def test_preferences_apply_to_the_sms_participant(conversation, twilio, smtp_sin
 
     preferences_update(recipient=conversation.bob.recipient, updated_by="test", source="test",
                        changes=[{"category": "messages", "channel": "sms", "enabled": False}])
-    message, _ = _append_message(conversation=conversation, sender=conversation.ada, body="Anyone?")
+    message, _ = post(conversation=conversation, sender=conversation.ada, body="Anyone?")
     drain()
     assert twilio.messages == []
     receipt = Receipt.objects.get(message=message, participant=conversation.bob)
@@ -56,7 +59,7 @@ def test_preferences_apply_to_the_sms_participant(conversation, twilio, smtp_sin
 
 
 def test_twilio_delivered_status_becomes_the_delivered_receipt(conversation, twilio, smtp_sink, client):
-    message, _ = _append_message(conversation=conversation, sender=conversation.ada, body="Ping")
+    message, _ = post(conversation=conversation, sender=conversation.ada, body="Ping")
     drain()
     [sms] = twilio.messages
     url = "http://testserver/webhooks/twilio/status"
@@ -73,7 +76,7 @@ def test_twilio_delivered_status_becomes_the_delivered_receipt(conversation, twi
 
 
 def test_sms_reply_lands_in_the_conversation_and_reaches_the_others(conversation, twilio, smtp_sink, client):
-    _append_message(conversation=conversation, sender=conversation.ada, body="Can we deliver tomorrow?")
+    post(conversation=conversation, sender=conversation.ada, body="Can we deliver tomorrow?")
     drain()
     response, fields = _reply(client, twilio, body="Yes, after 10am please")
     assert b"<Message>" not in response.content  # no keyword: no automatic answer
@@ -142,7 +145,7 @@ def test_unknown_sender_dropped_and_recorded(conversation, twilio, client, setti
 
 def test_stop_applies_to_conversation_messages(conversation, twilio, client, smtp_sink):
     _reply(client, twilio, body="STOP")
-    message, _ = _append_message(conversation=conversation, sender=conversation.ada, body="Still there?")
+    message, _ = post(conversation=conversation, sender=conversation.ada, body="Still there?")
     drain()
     assert twilio.messages == []  # the STOP confirmation went in TwiML; nothing sent since
     assert Receipt.objects.get(message=message, participant=conversation.bob).outbound_message_id is None
@@ -166,7 +169,7 @@ def test_reply_to_a_closed_conversation_is_an_unknown_sender(conversation, twili
 
 
 def test_a_reply_marks_earlier_messages_read_and_delivered(conversation, twilio, client, smtp_sink):
-    sent, _ = _append_message(conversation=conversation, sender=conversation.ada, body="Ready?")
+    sent, _ = post(conversation=conversation, sender=conversation.ada, body="Ready?")
     _reply(client, twilio, body="Ready when you are")  # ("Yes" is an opt-in keyword, like START)
     receipt = Receipt.objects.get(message=sent, participant=conversation.bob)
     assert receipt.read_at is not None and receipt.delivered_at is not None

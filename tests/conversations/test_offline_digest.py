@@ -8,17 +8,16 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from comms.conversations.bridge import _append_message
 from comms.conversations.models import ConversationMessage, Participant
 from comms.conversations.offline import offline_digests_send
 from delivery.models import Message
-from tests.conversations.conftest import drain
+from tests.conversations.conftest import drain, post
 
 pytestmark = pytest.mark.django_db
 
 
 def _post(conversation, sender, body, at):
-    message, _ = _append_message(conversation=conversation, sender=sender, body=body, fanout=False)
+    message, _ = post(conversation=conversation, sender=sender, body=body, fanout=False)
     ConversationMessage.objects.filter(pk=message.pk).update(created_at=at)
     return message
 
@@ -79,3 +78,21 @@ def test_presence_hook_and_the_beat_task(conversation, settings):
     settings.COMMS_CONVERSATIONS_PRESENCE = ""
     assert channels_tick()["digests_sent"] == 1
     assert channels_tick()["digests_sent"] == 0
+
+
+def test_default_presence_is_the_websocket_presence_in_redis(conversation, settings):
+    """A socket connected for an hour (last_seen_at is its connect time) gets no digest; after it closes
+    (Redis knows nothing of the person), last_seen_at decides and the digest goes out."""
+    from django.conf import settings as live
+
+    from comms.conversations import presence
+
+    assert live.COMMS_CONVERSATIONS_PRESENCE == "comms.conversations.presence.participant_online"
+    ada, bob = conversation.ada, conversation.bob
+    now = timezone.now()
+    Participant.objects.filter(pk=ada.pk).update(last_seen_at=now - timedelta(hours=1))
+    _post(conversation, bob, "hi", now - timedelta(minutes=30))
+    presence.connect(recipient_id=str(ada.recipient_id), conn_id="tab", ttl=60)
+    assert offline_digests_send(now=now).sent == 0
+    presence.disconnect(recipient_id=str(ada.recipient_id), conn_id="tab")
+    assert offline_digests_send(now=now).sent == 1
