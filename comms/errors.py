@@ -244,3 +244,8 @@ def json_500(request: HttpRequest):
     if _wants_json(request):
         return JsonResponse(Internal().as_dict(), status=500)
     return defaults.server_error(request)
+
+# Deliverability: pools (streams) and warm-up ladders.
+PoolUnknown = _error("COMMS_POOL_UNKNOWN", 422, "No pool with that name for this channel.")
+PoolForbidden = _error("COMMS_POOL_FORBIDDEN", 403, "Only an admin-scoped API key may choose a message's pool.")
+WarmupInvalid = _error("COMMS_WARMUP_INVALID", 400, "The warm-up ladder is not valid.")

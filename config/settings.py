@@ -596,3 +596,10 @@ CELERY_BEAT_SCHEDULE["conversations-channels-tick"] = {
     "schedule": env.float("COMMS_CONVERSATIONS_TICK_SECONDS", default=30.0),
     "options": {"queue": "p2", "expires": 120},
 }
+
+# Deliverability: warm-up ladders (delivery.deliverability.warmup). The share of each day's cap kept
+# for P0/P1 and engaged recipients, what "engaged" looks back over, and who scores engagement
+# (tracking sits above delivery: named here, not imported).
+COMMS_WARMUP_RESERVE = env.float("COMMS_WARMUP_RESERVE", default=0.1)
+COMMS_WARMUP_ENGAGEMENT_DAYS = env.int("COMMS_WARMUP_ENGAGEMENT_DAYS", default=30)
+COMMS_ENGAGEMENT_SCORER = "tracking.selectors.engagement_scores"

@@ -110,6 +110,7 @@ class Message(models.Model):
     failed_at = models.DateTimeField(null=True, blank=True)
     failure_code = models.CharField(max_length=64, blank=True)
     failure_reason = models.TextField(blank=True)
+    pool = models.CharField(max_length=50, blank=True, help_text="Its pool (seed 003 ip_pool).")
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -307,3 +308,7 @@ class ChannelHealth(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel}:{self.provider} [{self.state}]"
+
+
+# Deliverability models live in their own package; imported here so Django registers them.
+from delivery.deliverability.models import Pool, WarmupCounter, WarmupLadder  # noqa: E402,F401

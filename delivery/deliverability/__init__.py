@@ -1,0 +1,1 @@
+"""Deliverability: sending domains, DKIM, DNS checks, IP pools / streams, warm-up ladders, probes."""
