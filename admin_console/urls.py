@@ -1,9 +1,10 @@
 from django.urls import path
 
-from admin_console import api, views
+from admin_console import api, pools_page, views
 
 urlpatterns = [
     path("console/", views.console, name="console"),
+    path("console/pools/", pools_page.pools_page, name="console-pools"),
     path("api/v1/stats/queue", api.StatsQueueApi.as_view(), name="stats-queue"),
     path("api/v1/stats/channels", api.StatsChannelsApi.as_view(), name="stats-channels"),
     path("api/v1/stats/templates", api.StatsTemplatesApi.as_view(), name="stats-templates"),
