@@ -139,3 +139,11 @@ def test_bad_pools_are_typed_errors(tenant):
         pools.pool_create(name="x")
     assert Pool.objects.count() == 1
     assert AuditEntry.objects.filter(action="pool.create").count() == 1
+
+
+def test_the_pool_is_part_of_the_idempotent_request(admin_api, relays):
+    first = _send(admin_api, "transactional", idempotency_key="k1")
+    assert first.status_code == 202 and first.json()["pool"] == "transactional"
+    assert _send(admin_api, "transactional", idempotency_key="k1").status_code == 200  # replay
+    other = _send(admin_api, "transactional", idempotency_key="k1", pool="marketing")
+    assert other.status_code == 409 and other.json()["code"] == "COMMS_IDEMPOTENCY_CONFLICT"
