@@ -110,7 +110,8 @@ class Message(models.Model):
     failed_at = models.DateTimeField(null=True, blank=True)
     failure_code = models.CharField(max_length=64, blank=True)
     failure_reason = models.TextField(blank=True)
-    pool = models.CharField(max_length=50, blank=True, help_text="Its pool (seed 003 ip_pool).")
+    pool = models.CharField(max_length=50, blank=True, default="", db_default="",  # raw INSERTs omit it
+                            help_text="Its pool (seed 003 ip_pool).")
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
