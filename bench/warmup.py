@@ -38,11 +38,12 @@ def main(rows: int, rounds: int) -> None:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
+        from django.db import connection
         from django.utils import timezone
 
         from comms.services import tenant_get_default
         from delivery.deliverability import pools, warmup
-        from delivery.models import Message, WarmupCounter, WarmupLadder
+        from delivery.models import WarmupLadder
         from delivery.services import SendSpec, drain_all, message_bulk_enqueue
         from delivery.services.engine import claim_batch
 
@@ -54,6 +55,10 @@ def main(rows: int, rounds: int) -> None:
                                                               priority=3, category="marketing"),
                                  recipients=[{"to": f"{tag}{i}@{DOMAINS[i % 4]}"} for i in range(rows)])
 
+        def empty() -> None:  # TRUNCATE: the ORM's cascading delete of thousands of rows is the slow part
+            with connection.cursor() as cursor:
+                cursor.execute("TRUNCATE delivery_message, delivery_deliverylog, delivery_warmupcounter CASCADE")
+
         def ladder(cap: int | None) -> None:
             WarmupLadder.objects.all().delete()
             if cap is not None:
@@ -62,8 +67,7 @@ def main(rows: int, rounds: int) -> None:
 
         def run(cap: int | None, tag: str) -> dict:
             ladder(cap)
-            Message.objects.all().delete()
-            WarmupCounter.objects.all().delete()
+            empty()
             enqueue(tag)
             wall, cpu = time.perf_counter(), time.process_time()
             stats = drain_all()
@@ -84,7 +88,7 @@ def main(rows: int, rounds: int) -> None:
         # The gate alone, on claimed 200-row batches (claimed, so nothing else touches them).
         for name, cap in (("gate_no_ladder", None), ("gate_ladder", 10**9)):
             ladder(cap)
-            Message.objects.all().delete()
+            empty()
             enqueue(f"g{name[-3:]}")
             batches = []
             while batch := claim_batch(max_priority=3, limit=200, owner="bench"):
