@@ -45,7 +45,8 @@ def test_over_the_cap_waits_for_tomorrow_and_goes_when_the_day_advances(tenant, 
     midnight = datetime(2026, 3, 3, tzinfo=dt_timezone.utc)
     assert {(m.failure_code, m.next_attempt_at, m.attempt_count) for m in deferred} == {
         ("COMMS_WARMUP_CAP", midnight, 0)}
-    assert DeliveryLog.objects.filter(message__in=deferred, event="deferred", status_code="COMMS_WARMUP_CAP").count() == 3
+    logs = DeliveryLog.objects.filter(message__in=deferred, event="deferred", status_code="COMMS_WARMUP_CAP")
+    assert logs.count() == 3
     # Another drain the same day sends nothing more (the deferred rows are not due; new mail is capped).
     _send(tenant, "late@gmail.com")
     assert drain_all(clock=lambda: DAY1).sent == 0
