@@ -94,7 +94,7 @@ def cap_for(ladder: WarmupLadder, group: str, today: date) -> int | None:
 
 
 def _from_domain(message: Any) -> str:
-    sender = (message.metadata or {}).get("from") or settings.DEFAULT_FROM_EMAIL
+    sender = (message.metadata or {}).get("from_email") or settings.DEFAULT_FROM_EMAIL
     return str(sender).rpartition("@")[2].strip(" >").lower()
 
 

@@ -172,3 +172,15 @@ def test_a_second_ladder_for_the_same_pool_and_domain_is_refused(tenant):
 ])
 def test_mailbox_groups(address, group):
     assert warmup.mailbox_group(address) == group
+
+
+def test_a_domain_ladder_caps_only_mail_from_that_domain(tenant, smtp_sink, settings):
+    settings.COMMS_WARMUP_RESERVE = 0
+    pools.pool_create(name="marketing", categories=["marketing"])
+    warmup.ladder_create(pool="marketing", from_domain="news.shop.example", schedule=[1], started_on=DAY1.date())
+    for i, sender in enumerate(["a@news.shop.example", "b@news.shop.example", "c@shop.example"]):
+        message_enqueue(tenant=tenant, spec=SendSpec(channel="email", to=f"u{i}@gmail.com", subject="s", body="b",
+                                                     priority=3, category="marketing",
+                                                     metadata={"from_email": sender}), now=DAY1)
+    stats = drain_all(clock=lambda: DAY1)
+    assert (stats.sent, stats.deferred) == (2, 1)  # one from the new domain, and the other domain's mail
