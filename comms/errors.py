@@ -262,3 +262,8 @@ SpamCheckUnavailable = _error("COMMS_SPAM_CHECK_UNAVAILABLE", 503, "The spam che
 EspSyncFailed = _error("COMMS_ESP_SYNC_FAILED", 502, "The ESP's suppression API failed or answered in an unknown shape.")
 ProbeSuppressed = _error("COMMS_PROBE_SUPPRESSED", 422, "The probe recipient is on the suppression list; not sent.")
 EspSyncMalformed = _error("COMMS_ESP_SYNC_MALFORMED", 502, "The ESP's suppression API answered in a shape we do not know.")
+
+# Deliverability: pools (streams) and warm-up ladders.
+PoolUnknown = _error("COMMS_POOL_UNKNOWN", 422, "No pool with that name for this channel.")
+PoolForbidden = _error("COMMS_POOL_FORBIDDEN", 403, "Only an admin-scoped API key may choose a message's pool.")
+WarmupInvalid = _error("COMMS_WARMUP_INVALID", 400, "The warm-up ladder is not valid.")

@@ -719,3 +719,10 @@ COMMS_TYPING_EXPIRES_SECONDS = env.float("COMMS_TYPING_EXPIRES_SECONDS", default
 # Called on commit with message_id= after every conversation message (SMS/email fan-out, offline digests).
 COMMS_CONVERSATION_MESSAGE_HOOKS = env.list("COMMS_CONVERSATION_MESSAGE_HOOKS",
                                             default=["comms.conversations.bridge.message_fanout_hook"])
+
+# Deliverability: warm-up ladders (delivery.deliverability.warmup). The share of each day's cap kept
+# for P0/P1 and engaged recipients, what "engaged" looks back over, and who scores engagement
+# (tracking sits above delivery: named here, not imported).
+COMMS_WARMUP_RESERVE = env.float("COMMS_WARMUP_RESERVE", default=0.1)
+COMMS_WARMUP_ENGAGEMENT_DAYS = env.int("COMMS_WARMUP_ENGAGEMENT_DAYS", default=30)
+COMMS_ENGAGEMENT_SCORER = "tracking.selectors.engagement_scores"

@@ -17,10 +17,11 @@ from django.utils.html import format_html, format_html_join
 from comms import admin_cells, errors
 from comms.addresses import normalise_email
 from comms.admin_mixins import ReadOnlyMixin
-from comms.audit import client_ip
+from comms.audit import audit_record, client_ip
 from comms.forms import ChoiceArrayAdminMixin
 from comms.models import Recipient
-from delivery.models import ChannelProvider, DeliveryLog, Message, MessageBatch
+from delivery.deliverability import pools, warmup
+from delivery.models import ChannelProvider, DeliveryLog, Message, MessageBatch, Pool, WarmupLadder
 from delivery.provider_forms import ChannelProviderForm, configuration_problems
 from delivery.services import message_cancel, message_requeue
 
@@ -265,3 +266,51 @@ from delivery.deliverability.admin import SendingDomainAdmin  # noqa: E402
 from delivery.deliverability.models import SendingDomain  # noqa: E402
 
 admin.site.register(SendingDomain, SendingDomainAdmin)
+# -- deliverability: pools (streams) and warm-up ladders ----------------------------------------------
+@admin.register(Pool)
+class PoolAdmin(ChoiceArrayAdminMixin, admin.ModelAdmin):  # categories: checkboxes
+    list_display = ("name", "channel", "tenant", "providers", "source_address", "categories")
+    list_filter = ("channel",)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        audit_record(actor=request.user, action="pool.change" if change else "pool.create", target=obj,
+                     diff={"providers": obj.providers, "categories": obj.categories,
+                           "source_address": obj.source_address}, ip=client_ip(request))
+        pools.clear_cache()
+
+
+@admin.register(WarmupLadder)
+class WarmupLadderAdmin(admin.ModelAdmin):
+    """Ladders are created through delivery.deliverability.warmup (validated caps); here they are
+    watched, paused, held and resumed (progress: /console/pools/)."""
+
+    list_display = ("pool", "from_domain", "state", "started_on", "paused_on", "days")
+    list_filter = ("state",)
+    readonly_fields = ("pool", "from_domain", "schedule", "group_schedules", "started_on", "state", "paused_on",
+                       "created_at")
+    actions = ["pause_selected", "hold_selected", "resume_selected"]
+
+    @admin.display(description="days")
+    def days(self, obj: WarmupLadder) -> int:
+        return len(obj.schedule)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def _state(self, request, queryset, state: str) -> None:
+        for ladder in queryset:
+            warmup.ladder_set_state(ladder=ladder, state=state, actor=request.user)
+        self.message_user(request, f"{queryset.count()} ladder(s) now {state}.", messages.SUCCESS)
+
+    @admin.action(description="Pause (the day stops advancing)")
+    def pause_selected(self, request, queryset):
+        self._state(request, queryset, WarmupLadder.State.PAUSED)
+
+    @admin.action(description="Hold (send nothing through the ladder)")
+    def hold_selected(self, request, queryset):
+        self._state(request, queryset, WarmupLadder.State.HELD)
+
+    @admin.action(description="Resume")
+    def resume_selected(self, request, queryset):
+        self._state(request, queryset, WarmupLadder.State.ACTIVE)

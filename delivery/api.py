@@ -18,6 +18,7 @@ from comms.audit import client_ip
 from comms.enums import Channel, Status
 from comms.parsers import uuid_or_404
 from delivery import health, routing, selectors
+from delivery.deliverability import pools
 from delivery.models import WebhookEndpoint
 from delivery.serializers import (
     WebhookEndpointSerializer,
@@ -69,7 +70,10 @@ class MessageListCreateApi(APIView):
     def post(self, request):
         data = MessageCreateSerializer.validated(request.data)
         key = _idempotency_key(request, data)
-        spec = _spec(data, to=data["to"], recipient_id=data["recipient_id"], fallback=tuple(data["fallback_channels"]))
+        pool = pools.pool_override_check(principal=request.user, tenant_id=request.user.tenant.id,
+                                         channel=data["channel"], name=data["pool"])
+        spec = _spec(data, to=data["to"], recipient_id=data["recipient_id"], fallback=tuple(data["fallback_channels"]),
+                     pool=pool)
         message, created = message_enqueue(tenant=request.user.tenant, spec=spec, idempotency_key=key)
         return Response(MessageSerializer(message).data,
                         status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)

@@ -110,6 +110,8 @@ class Message(models.Model):
     failed_at = models.DateTimeField(null=True, blank=True)
     failure_code = models.CharField(max_length=64, blank=True)
     failure_reason = models.TextField(blank=True)
+    pool = models.CharField(max_length=50, blank=True, default="", db_default="",  # raw INSERTs omit it
+                            help_text="Its pool (seed 003 ip_pool).")
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -312,3 +314,5 @@ class ChannelHealth(models.Model):
 from delivery.deliverability.models_probes import Probe, SuppressionSyncState  # noqa: E402,F401  (registered with delivery)
 # Deliverability (issue 19): sending domains, DKIM keys, DNS check history.
 from delivery.deliverability.models import DkimKey, DomainCheck, SendingDomain  # noqa: E402,F401
+# Deliverability models live in their own package; imported here so Django registers them.
+from delivery.deliverability.models_pools import Pool, WarmupCounter, WarmupLadder  # noqa: E402,F401

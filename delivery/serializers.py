@@ -68,6 +68,9 @@ class MessageCreateSerializer(ContentFields):
     fallback_channels = serializers.ListField(
         child=ChannelField(), required=False, default=list, max_length=4,
         help_text="Channels to try next, in order, when the recipient has no address for one or it fails for good.")
+    pool = serializers.CharField(
+        required=False, allow_blank=True, max_length=50, default="",
+        help_text="Admin-scoped keys only: send through this pool (stream) instead of the category's.")
 
     def validate(self, attrs):
         if not attrs["to"] and not attrs["recipient_id"]:
@@ -118,6 +121,7 @@ class MessageSerializer(serializers.Serializer):
     failed_at = serializers.DateTimeField(allow_null=True)
     failure_code = serializers.CharField()
     failure_reason = serializers.CharField()
+    pool = serializers.CharField(help_text="The pool (stream) the message was routed by; empty: none.")
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -137,7 +141,7 @@ class MessageSerializer(serializers.Serializer):
             "attempt_count": obj.attempt_count, "next_attempt_at": iso(obj.next_attempt_at),
             "scheduled_for": iso(obj.scheduled_for), "provider": obj.provider, "provider_ref": obj.provider_ref,
             "sent_at": iso(obj.sent_at), "delivered_at": iso(obj.delivered_at), "failed_at": iso(obj.failed_at),
-            "failure_code": obj.failure_code, "failure_reason": obj.failure_reason,
+            "failure_code": obj.failure_code, "failure_reason": obj.failure_reason, "pool": obj.pool,
             "created_at": iso(obj.created_at), "updated_at": iso(obj.updated_at),
         }
 

@@ -9,6 +9,7 @@ compliance headers included, is the email channel's (delivery.channels.email.bui
 from __future__ import annotations
 
 import binascii
+import functools
 import re
 import smtplib
 import socket
@@ -69,9 +70,22 @@ def _classify(code: int, text: str | bytes) -> SendResult:
     return SendResult.permanent(str(code), detail)
 
 
+class _BoundBackend(EmailBackend):
+    """Django's SMTP backend, its socket bound to a local address (smtplib's `source_address`)."""
+
+    def __init__(self, *, source_address: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.source_address = (source_address, 0)
+
+    @property
+    def connection_class(self):
+        return functools.partial(super().connection_class, source_address=self.source_address)
+
+
 class SmtpProvider(Provider):
     name = "smtp"
     channel = Channel.EMAIL
+    binds_source_address = True  # config "source_address": a pool's sending IP
 
     # Placeholders for the per-recipient parts of a cached MIME rendering (see _serialise).
     _TO = "comms-recipient@placeholder.invalid"
@@ -91,13 +105,16 @@ class SmtpProvider(Provider):
     # -- session ------------------------------------------------------------------------------------
     def _make_backend(self) -> EmailBackend:
         c = self.config
-        return EmailBackend(
+        kwargs = dict(
             host=c.get("host", settings.EMAIL_HOST), port=int(c.get("port", settings.EMAIL_PORT)),
             username=c.get("username", settings.EMAIL_HOST_USER),
             password=c.get("password", settings.EMAIL_HOST_PASSWORD),
             use_tls=c.get("use_tls", settings.EMAIL_USE_TLS), use_ssl=c.get("use_ssl", settings.EMAIL_USE_SSL),
             timeout=c.get("timeout", settings.EMAIL_TIMEOUT), fail_silently=False,
         )
+        if c.get("source_address"):  # a pool's dedicated sending IP (delivery.deliverability.pools)
+            return _BoundBackend(source_address=c["source_address"], **kwargs)
+        return EmailBackend(**kwargs)
 
     # An idle session is probed with NOOP before use: relays drop idle clients (RFC 5321 §4.5.3.2.7
     # allows 5 minutes), and a send into a dead socket would cost the message a retry delay.

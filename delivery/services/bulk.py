@@ -23,6 +23,7 @@ from comms.addresses import normalise_address
 from comms.enums import Channel, Status
 from comms.models import Device, Recipient, Tenant
 from delivery import wakeup
+from delivery.deliverability import pools
 from delivery.models import Message, MessageBatch, WebhookEndpoint
 from delivery.services.enqueue import SendSpec, check_sendable, initial_state, recipient_address_for
 from delivery.services.webhooks import unverified
@@ -170,6 +171,8 @@ def _copy_rows(batch: MessageBatch, spec: SendSpec, rows: list[_Row], *, status:
     tail shared by every line, which is what makes 100,000 rows a sub-second write.
     """
     null = "\\N"
+    pool = pools.pool_resolve(tenant_id=batch.tenant_id, channel=spec.channel, category=spec.category,
+                              override=spec.pool)
     head_cols = ("id", "recipient_id", "recipient_address", "variables", "metadata", "locale")
     tail_cols = [c for c in _MESSAGE_COLUMNS if c not in head_cols]
     constants = {
@@ -181,7 +184,8 @@ def _copy_rows(batch: MessageBatch, spec: SendSpec, rows: list[_Row], *, status:
         "idempotency_key": null, "request_hash": "", "attempt_count": "0", "next_attempt_at": due.isoformat(),
         "scheduled_for": spec.scheduled_for.isoformat() if spec.scheduled_for else null, "lease_owner": null,
         "lease_expires_at": null, "provider": "", "provider_ref": "", "sent_at": null, "delivered_at": null,
-        "failed_at": null, "failure_code": "", "failure_reason": "", "created_at": now.isoformat(),
+        "failed_at": null, "failure_code": "", "failure_reason": "", "pool": _copy_text(pool),
+        "created_at": now.isoformat(),
         "updated_at": now.isoformat(),
     }
     tail = "\t".join(constants[c] for c in tail_cols) + "\n"

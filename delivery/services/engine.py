@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from delivery import channels, health, ratelimit, routing, wakeup
-from delivery.deliverability import spam
+from delivery.deliverability import pools, spam, warmup
 from delivery.models import Message, MessageBatch
 from delivery.providers.base import Content, Provider, SendResult
 from delivery.services import inflight, screening
@@ -202,6 +202,8 @@ class _Delivery:
             prefetch_related_objects(messages, "recipient")  # locale/timezone/bucketing, in one query
         self.pending.update(m.id for m in messages)
         held = screening.screen(messages, now=self.clock())  # preferences, consent, suppression, quiet hours
+        # Warm-up ladders: rows over today's cap of their pool and mailbox provider wait for tomorrow.
+        held.update(warmup.gate([m for m in messages if m.id not in held], now=self.clock()))
         # Click/open tracking and UTM for email HTML: tracking's (it sits above delivery), named in settings.
         tracker = import_string(settings.COMMS_LINK_TRACKER)(messages)
         for m in messages:
@@ -211,7 +213,8 @@ class _Delivery:
             if m.id in held and screening.hold(m, held[m.id], owner=self.owner, now=self.clock(), stats=self.stats):
                 self.pending.discard(m.id)
                 continue
-            chain = routing.provider_specs(tenant_id=m.tenant_id, channel=m.channel, category=m.category)
+            chain = routing.provider_specs(tenant_id=m.tenant_id, channel=m.channel, category=m.category,
+                                           pool=pools.pool_of(m))
             if pinned := (m.metadata or {}).get("probe_provider"):  # a synthetic probe measures one provider
                 chain = [spec for spec in chain if spec.name == pinned]
             chain, shares = channels.route(m, chain)

@@ -21,6 +21,7 @@ from comms.netsafe import resolve_safe
 from comms.enums import CANCELLABLE, Channel, LogEvent, Status
 from comms.models import Recipient, Tenant
 from delivery import routing, wakeup
+from delivery.deliverability import pools
 from delivery.models import DeliveryLog, Message
 from delivery.services import screening
 from delivery.services.webhooks import endpoint_active
@@ -48,11 +49,14 @@ class SendSpec:
     scheduled_for: datetime | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     fallback: tuple[str, ...] = ()  # channels to try next, in order (needs a directory recipient)
+    pool: str = ""  # an admin's explicit pool (delivery.deliverability.pools); empty: the category's
 
     def fingerprint(self) -> str:
         """Stable hash of the request, to tell an idempotent replay from a conflicting reuse."""
         # The same JSON as json.dumps(asdict(self)) (stored hashes stay comparable) without asdict's deep copy.
         values = {name: getattr(self, name) for name in _SPEC_FIELDS}
+        if not values["pool"]:  # absent unless chosen, so hashes stored before pools existed still compare
+            del values["pool"]
         return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -247,6 +251,8 @@ def message_enqueue(*, tenant: Tenant, spec: SendSpec, idempotency_key: str | No
         metadata=spec.metadata, idempotency_key=idempotency_key or None, request_hash=fingerprint,
         next_attempt_at=due, scheduled_for=spec.scheduled_for, created_at=now, updated_at=now, locale=spec.locale,
         fallback_channels=list(spec.fallback), fallback_of_id=fallback_of,
+        pool=pools.pool_resolve(tenant_id=tenant.id, channel=spec.channel, category=spec.category,
+                                override=spec.pool),
     )
     if spec.template_key:
         _render_template(message, spec, recipient)
