@@ -82,10 +82,10 @@ class _Router:
 
     def __init__(self, *, tenant, event: EventInput, version: RoutingRuleVersion, record: Event | None,
                  now: datetime, dry_run: bool, metadata: dict | None = None, idempotency: str = "",
-                 cache: dict | None = None):
+                 cache: dict | None = None, probe: bool = True):
         self.tenant, self.event, self.version, self.record = tenant, event, version, record
         self.now, self.dry_run = now, dry_run
-        self.metadata, self.idempotency = metadata or {}, idempotency
+        self.metadata, self.idempotency, self.probe = metadata or {}, idempotency, probe
         self.cause = event.cause_ref or (str(record.id) if record is not None else "")
         self.plans: list[Plan] = []
         # template key → active version (or its error); a journey batch passes one dict for the whole
@@ -237,7 +237,8 @@ class _Router:
                 # The recipient, the version and this channel's decision (made above at the same `now`) are
                 # handed over, so the enqueue neither re-loads nor decides a second time.
                 message, created = message_enqueue(tenant=self.tenant, spec=spec, idempotency_key=key, now=self.now,
-                                                   recipient=recipient, template_version=version, screened=True)
+                                                   recipient=recipient, template_version=version, screened=True,
+                                                   probe=self.probe)
         except errors.IdempotencyConflict as exc:
             plan.action, plan.message_id = "duplicate", exc.details.get("message_id", "")
             plan.reason += "; already produced (idempotency key)"
@@ -301,7 +302,8 @@ def step_send(*, tenant, recipient: Recipient, step: dict, variables: dict, idem
     event = EventInput(name=str(metadata.get("journey", "")), recipients=(recipient.external_id,),
                        cause_ref=idempotency, category=category, priority=priority, payload=variables)
     router = _Router(tenant=tenant, event=event, version=RoutingRuleVersion(version=0, definition={"steps": [step]}),
-                     record=None, now=now, dry_run=dry_run, metadata=metadata, idempotency=idempotency, cache=cache)
+                     record=None, now=now, dry_run=dry_run, metadata=metadata, idempotency=idempotency, cache=cache,
+                     probe=False)  # a run + step key is new: its step row commits in the same transaction
     router._recipient(0, step, recipient)
     return router.plans[0]
 

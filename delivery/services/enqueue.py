@@ -227,7 +227,7 @@ def _first_reachable(tenant: Tenant, spec: SendSpec, known: Recipient | None = N
 
 def message_enqueue(*, tenant: Tenant, spec: SendSpec, idempotency_key: str | None = None,
                     now: datetime | None = None, fallback_of: Any = None, recipient: Recipient | None = None,
-                    template_version: Any = None, screened: bool = False) -> tuple[Message, bool]:
+                    template_version: Any = None, screened: bool = False, probe: bool = True) -> tuple[Message, bool]:
     """Accept one message. Returns (message, created); a replayed idempotency key returns the first.
 
     Concurrent requests with one key race on the unique index: exactly one insert wins and the
@@ -235,11 +235,13 @@ def message_enqueue(*, tenant: Tenant, spec: SendSpec, idempotency_key: str | No
 
     The router, which has already loaded the recipient, resolved the template's active version and
     made the preference decision for this channel at `now`, passes them (`recipient`,
-    `template_version`, `screened=True`) so none of it is looked up or decided a second time.
+    `template_version`, `screened=True`) so none of it is looked up or decided a second time. A caller
+    whose key cannot exist yet (a journey's run + step, written in the transaction that advances that
+    step) passes `probe=False`: the insert's ON CONFLICT still catches a duplicate, one round trip less.
     """
     now = now or timezone.now()
     fingerprint = spec.fingerprint()
-    if idempotency_key:
+    if idempotency_key and probe:
         existing = Message.objects.filter(tenant=tenant, idempotency_key=idempotency_key).first()
         if existing is not None:
             return _replay(existing, fingerprint)

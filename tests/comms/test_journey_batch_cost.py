@@ -1,5 +1,6 @@
 """What one batch of journey sends costs in look-ups: the template once per batch, the recipient never
-re-loaded, and one preference decision per send (the router's, handed to the enqueue)."""
+re-loaded, one preference decision per send (the router's, handed to the enqueue), and no idempotency
+probe before the message insert."""
 
 from __future__ import annotations
 
@@ -34,5 +35,7 @@ def test_a_batch_of_sends_looks_each_thing_up_once(tenant):
     assert sum(s.startswith('SELECT "templates_app_template"') for s in sql) == 1  # was one twice per run
     assert sum(s.startswith('SELECT "comms_recipient"') for s in sql) == 0  # the enqueue re-loaded it per run
     assert sum("FROM preferences_suppression" in s for s in sql) == 6  # one decision per send, not two
+    # the run + step key is new (its step row commits with the message): no probe before the insert
+    assert sum(s.startswith('SELECT "delivery_message"') for s in sql) == 0
     keys = set(Message.objects.filter(tenant=tenant).values_list("idempotency_key", flat=True))
     assert keys == {f"journey:{r.id}:1" for r in runs}
