@@ -58,6 +58,7 @@ class Batch:
     def __init__(self) -> None:
         self.rows: list[JourneyStep] = []
         self.sent: dict[Any, list[datetime]] = {}  # recipient id → journey sends buffered in this batch
+        self.cache: dict = {}  # look-ups shared by the batch's sends (one transaction): template versions
         self._savepoint: str | None = None
         self._mark: tuple = ()
 
@@ -230,7 +231,7 @@ class _Walker:
             metadata={"journey": run.journey.key, "journey_version": run.version.version, "journey_run": str(run.id),
                       "journey_step": sid},
             category=step.get("category", Category.MARKETING), priority=int(step.get("priority", 3)), now=self.now,
-            dry_run=self.sim is not None)
+            dry_run=self.sim is not None, cache=self.batch.cache if self.batch is not None else None)
         detail = {k: v for k, v in plan.as_dict().items() if k in ("channel", "fallback", "decision", "code",
                                                                      "reason", "template_version", "scheduled_for")}
         if plan.action in ("send", "duplicate", "digest"):

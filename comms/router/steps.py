@@ -81,13 +81,16 @@ class _Router:
     """Routes one event; with dry_run it decides everything and writes nothing."""
 
     def __init__(self, *, tenant, event: EventInput, version: RoutingRuleVersion, record: Event | None,
-                 now: datetime, dry_run: bool, metadata: dict | None = None, idempotency: str = ""):
+                 now: datetime, dry_run: bool, metadata: dict | None = None, idempotency: str = "",
+                 cache: dict | None = None, probe: bool = True):
         self.tenant, self.event, self.version, self.record = tenant, event, version, record
         self.now, self.dry_run = now, dry_run
-        self.metadata, self.idempotency = metadata or {}, idempotency
+        self.metadata, self.idempotency, self.probe = metadata or {}, idempotency, probe
         self.cause = event.cause_ref or (str(record.id) if record is not None else "")
         self.plans: list[Plan] = []
-        self._versions: dict[str, Any] = {}
+        # template key → active version (or its error); a journey batch passes one dict for the whole
+        # batch (one transaction), so each template is looked up once per batch, not once per run.
+        self._versions: dict[str, Any] = {} if cache is None else cache.setdefault("template_versions", {})
         steps = version.definition["steps"]
         counts = Counter(s["template"] for s in steps)
         self._repeated = {t for t, n in counts.items() if n > 1}
@@ -231,7 +234,11 @@ class _Router:
             cause_ref=self.cause, step=index if step["template"] in self._repeated else None)
         try:
             with transaction.atomic():
-                message, created = message_enqueue(tenant=self.tenant, spec=spec, idempotency_key=key, now=self.now)
+                # The recipient, the version and this channel's decision (made above at the same `now`) are
+                # handed over, so the enqueue neither re-loads nor decides a second time.
+                message, created = message_enqueue(tenant=self.tenant, spec=spec, idempotency_key=key, now=self.now,
+                                                   recipient=recipient, template_version=version, screened=True,
+                                                   probe=self.probe)
         except errors.IdempotencyConflict as exc:
             plan.action, plan.message_id = "duplicate", exc.details.get("message_id", "")
             plan.reason += "; already produced (idempotency key)"
@@ -287,14 +294,16 @@ class _Router:
 
 
 def step_send(*, tenant, recipient: Recipient, step: dict, variables: dict, idempotency: str, metadata: dict,
-              category: str, priority: int, now: datetime, dry_run: bool) -> Plan:
+              category: str, priority: int, now: datetime, dry_run: bool, cache: dict | None = None) -> Plan:
     """Run one send step for one recipient with the rule step runner (channel fallback, the preference
     decision, quiet hours, digests, the one enqueue). Journeys' send steps come through here, so rules
-    and journeys share one step engine; ``idempotency`` is the journey's run + step key."""
+    and journeys share one step engine; ``idempotency`` is the journey's run + step key; ``cache`` is
+    kept by the caller across one batch (template versions)."""
     event = EventInput(name=str(metadata.get("journey", "")), recipients=(recipient.external_id,),
                        cause_ref=idempotency, category=category, priority=priority, payload=variables)
     router = _Router(tenant=tenant, event=event, version=RoutingRuleVersion(version=0, definition={"steps": [step]}),
-                     record=None, now=now, dry_run=dry_run, metadata=metadata, idempotency=idempotency)
+                     record=None, now=now, dry_run=dry_run, metadata=metadata, idempotency=idempotency, cache=cache,
+                     probe=False)  # a run + step key is new: its step row commits in the same transaction
     router._recipient(0, step, recipient)
     return router.plans[0]
 

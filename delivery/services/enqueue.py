@@ -89,11 +89,18 @@ def recipient_address_for(channel: str, recipient: Recipient, *, has_device: boo
     return normalise_address(channel, address)
 
 
-def _resolve(tenant: Tenant, spec: SendSpec) -> tuple[Recipient | None, str]:
+def _directory(tenant: Tenant, external_id: str, known: Recipient | None) -> Recipient | None:
+    """The directory row; a caller that already holds it (the router) passes it and saves the query."""
+    if known is not None and known.external_id == external_id and known.tenant_id == tenant.pk:
+        return known
+    return Recipient.objects.filter(tenant=tenant, external_id=external_id).first()
+
+
+def _resolve(tenant: Tenant, spec: SendSpec, known: Recipient | None = None) -> tuple[Recipient | None, str]:
     if spec.channel == Channel.IN_APP and not spec.recipient_id:
         spec = replace(spec, recipient_id=spec.to.strip(), to="")  # an inbox belongs to a directory recipient
     if spec.recipient_id:
-        recipient = Recipient.objects.filter(tenant=tenant, external_id=spec.recipient_id).first()
+        recipient = _directory(tenant, spec.recipient_id, known)
         if recipient is None:
             raise errors.RecipientNotFound(f"No recipient '{spec.recipient_id}'.",
                                            details={"recipient_id": spec.recipient_id})
@@ -119,9 +126,10 @@ def check_sendable(*, tenant: Tenant, spec: SendSpec, now: datetime) -> None:
         raise errors.ScheduleInPast(details={"scheduled_for": spec.scheduled_for.isoformat(), "now": now.isoformat()})
 
 
-def _render_template(message: Message, spec: SendSpec, recipient: Recipient | None) -> None:
+def _render_template(message: Message, spec: SendSpec, recipient: Recipient | None, version=None) -> None:
     """Render the active version now (a send is never half-rendered) and keep an immutable copy."""
-    version = templates.active_version(tenant=message.tenant, template_key=spec.template_key)
+    if version is None or version.template.template_key != spec.template_key:
+        version = templates.active_version(tenant=message.tenant, template_key=spec.template_key)
     render = templates.render_for_send(
         version=version, channel=spec.channel, variables=spec.variables,
         locale=spec.locale or (recipient.locale if recipient else ""),
@@ -199,14 +207,14 @@ def _insert(message: Message) -> bool:
     return inserted
 
 
-def _first_reachable(tenant: Tenant, spec: SendSpec) -> SendSpec:
+def _first_reachable(tenant: Tenant, spec: SendSpec, known: Recipient | None = None) -> SendSpec:
     """With a fallback list, skip channels the recipient has no address for or no provider serves."""
     if not spec.fallback:
         return spec
     if not spec.recipient_id:
         raise errors.ValidationFailed("fallback_channels need a recipient_id (addresses come from the directory).",
                                       details={"field": "fallback_channels"})
-    recipient = Recipient.objects.filter(tenant=tenant, external_id=spec.recipient_id).first()
+    recipient = _directory(tenant, spec.recipient_id, known)
     if recipient is None:
         raise errors.RecipientNotFound(f"No recipient '{spec.recipient_id}'.", details={"recipient_id": spec.recipient_id})
     chain = [spec.channel, *spec.fallback]
@@ -222,22 +230,30 @@ def _first_reachable(tenant: Tenant, spec: SendSpec) -> SendSpec:
 
 
 def message_enqueue(*, tenant: Tenant, spec: SendSpec, idempotency_key: str | None = None,
-                    now: datetime | None = None, fallback_of: Any = None) -> tuple[Message, bool]:
+                    now: datetime | None = None, fallback_of: Any = None, recipient: Recipient | None = None,
+                    template_version: Any = None, screened: bool = False, probe: bool = True) -> tuple[Message, bool]:
     """Accept one message. Returns (message, created); a replayed idempotency key returns the first.
 
     Concurrent requests with one key race on the unique index: exactly one insert wins and the
     others read the winner's committed row.
+
+    The router, which has already loaded the recipient, resolved the template's active version and
+    made the preference decision for this channel at `now`, passes them (`recipient`,
+    `template_version`, `screened=True`) so none of it is looked up or decided a second time. A caller
+    whose key cannot exist yet (a journey's run + step, written in the transaction that advances that
+    step) passes `probe=False`: the insert's ON CONFLICT still catches a duplicate, one round trip less.
     """
     now = now or timezone.now()
     fingerprint = spec.fingerprint()
-    if idempotency_key:
+    if idempotency_key and probe:
         existing = Message.objects.filter(tenant=tenant, idempotency_key=idempotency_key).first()
         if existing is not None:
             return _replay(existing, fingerprint)
-    spec = _first_reachable(tenant, spec)
+    known = recipient
+    spec = _first_reachable(tenant, spec, known)
     check_sendable(tenant=tenant, spec=spec, now=now)
-    recipient, address = _resolve(tenant, spec)
-    if not spec.fallback:  # early answer; with a fallback chain the worker blocks and falls back instead
+    recipient, address = _resolve(tenant, spec, known)
+    if not spec.fallback and not screened:  # early answer; with a fallback chain the worker blocks and falls back instead
         screening.refuse_if_blocked(tenant=tenant, recipient=recipient, channel=spec.channel,
                                     category=spec.category, address=address, now=now)
     if spec.channel == Channel.WEBHOOK:
@@ -255,7 +271,7 @@ def message_enqueue(*, tenant: Tenant, spec: SendSpec, idempotency_key: str | No
                                 override=spec.pool),
     )
     if spec.template_key:
-        _render_template(message, spec, recipient)
+        _render_template(message, spec, recipient, template_version)
     if not _insert(message):
         return _replay(Message.objects.get(tenant=tenant, idempotency_key=idempotency_key), fingerprint)
     if status == Status.QUEUED:
