@@ -16,7 +16,17 @@ from delivery.providers.smtp import SmtpProvider
 class PoisonSmtpProvider(SmtpProvider):
     name = "smtp"
 
+    # The engine's sending threads call send_prepared (the SMTP provider prepares DKIM keys first);
+    # send is the serial path. Both die on a poison pill.
+    def send_prepared(self, message, content, prepared):
+        _maybe_die(content)
+        return super().send_prepared(message, content, prepared)
+
     def send(self, message, content):
-        if (content.subject or "").startswith("POISON"):
-            os.kill(os.getpid(), signal.SIGKILL)
+        _maybe_die(content)
         return super().send(message, content)
+
+
+def _maybe_die(content) -> None:
+    if (content.subject or "").startswith("POISON"):
+        os.kill(os.getpid(), signal.SIGKILL)
