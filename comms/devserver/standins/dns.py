@@ -70,19 +70,32 @@ class Zones(BaseResolver):
         return reply
 
 
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 class DnsStandIn:
     """UDP and TCP servers on 127.0.0.1:<port> answering from `zones`."""
 
     def __init__(self, zones: Zones | None = None, port: int = 0):
         self.zones = zones or Zones()
-        if not port:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-                probe.bind(("127.0.0.1", 0))
-                port = probe.getsockname()[1]
-        self.port = port
         quiet = DNSLogger(log="-request,-reply,-truncated,-error", prefix=False)
-        self.servers = [DNSServer(self.zones, address="127.0.0.1", port=port, logger=quiet),
-                        DNSServer(self.zones, address="127.0.0.1", port=port, tcp=True, logger=quiet)]
+        # A port free for UDP may be taken for TCP by another server: with no port asked for, try
+        # fresh ones until both bind.
+        for attempt in range(1 if port else 20):
+            self.port = port or _free_udp_port()
+            udp = DNSServer(self.zones, address="127.0.0.1", port=self.port, logger=quiet)
+            try:
+                tcp = DNSServer(self.zones, address="127.0.0.1", port=self.port, tcp=True, logger=quiet)
+            except OSError:
+                udp.server.server_close()
+                if port or attempt == 19:
+                    raise
+                continue
+            self.servers = [udp, tcp]
+            break
 
     @property
     def nameserver(self) -> str:
