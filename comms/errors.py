@@ -34,10 +34,14 @@ class CommsError(Exception):
         return {"code": self.code, "message": self.message, "details": self.details}
 
 
-def _error(code: str, status: int, default_message: str) -> type[CommsError]:
+def error_class(code: str, status: int, default_message: str) -> type[CommsError]:
+    """A typed error with a stable code; apps above declare their own with it (e.g. conversations)."""
     return type(code.title().replace("_", ""), (CommsError,), {
         "code": code, "status": status, "default_message": default_message,
     })
+
+
+_error = error_class
 
 
 ValidationFailed = _error("COMMS_VALIDATION_ERROR", 400, "The request body is not valid.")

@@ -5,13 +5,7 @@ They subclass the kernel's CommsError, so `comms.errors.status_for` and the API 
 
 from __future__ import annotations
 
-from comms.errors import CommsError
-
-
-def _error(code: str, status: int, default_message: str) -> type[CommsError]:
-    return type(code.title().replace("_", ""), (CommsError,), {
-        "code": code, "status": status, "default_message": default_message,
-    })
+from comms.errors import error_class as _error
 
 
 # An unknown id and a conversation of another tenant answer the same 404 (no existence leak).
