@@ -17,11 +17,9 @@ import json
 import re
 import secrets
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler
 
-from comms.devserver.standins.httpserver import StandInServer
+from comms.devserver.standins.httpserver import serve_json
 from comms.devserver.standins.receipts import ReceiptSender
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -49,27 +47,9 @@ class BandwidthStandIn:
         self.receipts = ReceiptSender(delay=receipt_delay)
         stand_in = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):
-                if stand_in.latency_ms:  # Bandwidth answers in 100-300 ms (benchmarks set this)
-                    time.sleep(stand_in.latency_ms / 1000)
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status, payload = stand_in._answer(self.path, self.headers, body)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = StandInServer(("127.0.0.1", port), Handler)
+        self.server = serve_json(stand_in._answer, port=port, latency_ms=lambda: stand_in.latency_ms,
+                                 content_type="application/json; charset=utf-8")
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def _answer(self, path: str, headers, body: bytes) -> tuple[int, dict]:
         expected = "Basic " + base64.b64encode(f"{self.username}:{self.password}".encode()).decode()

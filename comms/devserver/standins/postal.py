@@ -27,12 +27,11 @@ import threading
 import time
 import uuid
 from collections import deque
-from http.server import BaseHTTPRequestHandler
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from comms.devserver.standins.httpserver import StandInServer
+from comms.devserver.standins.httpserver import serve_json
 from comms.devserver.standins.receipts import ReceiptSender
 
 
@@ -64,28 +63,10 @@ class PostalStandIn:
         self._lock = threading.Lock()
         stand_in = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):
-                if stand_in.latency_ms:
-                    time.sleep(stand_in.latency_ms / 1000)
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status, payload = stand_in._answer(self.path, self.headers, body)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = StandInServer(("127.0.0.1", port), Handler)
+        self.server = serve_json(stand_in._answer, port=port, latency_ms=lambda: stand_in.latency_ms,
+                                 content_type="application/json")
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.api_url = self.url + "/"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def fail(self, code: str, message: str = "") -> None:
         self.replies.append((200, {"status": "error", "time": 0.01, "flags": {},

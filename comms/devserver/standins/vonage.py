@@ -17,15 +17,12 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import secrets
 import sys
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlencode
 
-from comms.devserver.standins.httpserver import StandInServer
+from comms.devserver.standins.httpserver import serve_json
 from comms.devserver.standins.receipts import ReceiptSender
 
 ERROR_TEXT = {"1": "Throttled", "2": "Missing to param", "3": "Invalid to param", "4": "Bad Credentials",
@@ -58,27 +55,10 @@ class VonageStandIn:
         self.receipts = ReceiptSender(delay=receipt_delay)
         stand_in = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):
-                if stand_in.latency_ms:
-                    time.sleep(stand_in.latency_ms / 1000)
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status, payload = stand_in._answer(self.path, self.headers.get("Content-Type", ""), body)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = StandInServer(("127.0.0.1", port), Handler)
+        self.server = serve_json(
+            lambda path, headers, body: stand_in._answer(path, headers.get("Content-Type", ""), body),
+            port=port, latency_ms=lambda: stand_in.latency_ms)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     @staticmethod
     def _refused(status: str, text: str = "") -> dict:
