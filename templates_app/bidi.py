@@ -60,6 +60,15 @@ _RTL_ATTRIBUTES = ('<mj-attributes><mj-section direction="rtl" /><mj-column dire
                    '<mj-text align="right" /><mj-table align="right" /></mj-attributes>')
 
 
+_ROOT_DIR = re.compile(r"<(?:mjml|html)\b[^>]*?\sdir\s*=\s*[\"']?(rtl|ltr)", re.I)
+
+
+def email_direction(source: str, locale: str) -> str:
+    """The direction an email is laid out in: the author's ``<mjml dir>``/``<html dir>``, else the locale's."""
+    match = _ROOT_DIR.search(source[:2000])
+    return match.group(1).lower() if match else direction(locale)
+
+
 def mjml_direction(source: str, locale: str) -> str:
     """The author's MJML with ``lang`` on the root and, for RTL locales, mirrored defaults."""
     match = _MJML_ROOT.search(source)
@@ -69,7 +78,7 @@ def mjml_direction(source: str, locale: str) -> str:
     if not re.search(r"\slang\s*=", attrs):
         attrs += f' lang="{lang_tag(locale)}"'
     source = source[:match.start()] + f"<mjml{attrs}>" + source[match.end():]
-    if not is_rtl(locale):
+    if email_direction(source, locale) != "rtl":
         return source
     head = _MJ_HEAD.search(source)
     if head is not None:
@@ -80,6 +89,7 @@ def mjml_direction(source: str, locale: str) -> str:
 
 _HTML_ROOT = re.compile(r"<html\b([^>]*)>", re.I)
 _BODY = re.compile(r"<body\b([^>]*)>", re.I)
+_COLUMN_ALIGN = re.compile(r"(text-align:\s*)left(;\s*direction:\s*rtl)", re.I)
 
 
 def _with_attrs(tag: str, attrs: str, wanted: dict[str, str]) -> str:
@@ -89,14 +99,21 @@ def _with_attrs(tag: str, attrs: str, wanted: dict[str, str]) -> str:
     return f"<{tag}{attrs}>"
 
 
-def html_direction(html: str, locale: str) -> str:
-    """``lang`` and ``dir`` on ``<html>`` (and ``dir`` on ``<body>`` for RTL) of compiled email HTML."""
+def html_direction(html: str, locale: str, *, source: str = "") -> str:
+    """``lang`` and ``dir`` on ``<html>`` (and ``dir`` on ``<body>`` for RTL) of compiled email HTML.
+
+    ``source`` is the author's template: a ``dir`` on its root (which mrml drops) decides over the locale.
+    """
     match = _HTML_ROOT.search(html)
     if match is None:
         return html
+    chosen = email_direction(source, locale) if source else direction(locale)
     html = html[:match.start()] + _with_attrs("html", match.group(1), {"lang": lang_tag(locale),
-                                                                        "dir": direction(locale)}) + html[match.end():]
-    if is_rtl(locale):
+                                                                        "dir": chosen}) + html[match.end():]
+    if chosen == "rtl":
+        # MJML hard-codes ``text-align:left`` next to a column's direction (inline-block columns line
+        # up by it): mirrored with the direction we set, so column content starts on the right.
+        html = _COLUMN_ALIGN.sub(r"\1right\2", html)
         body = _BODY.search(html)
         if body is not None:
             html = html[:body.start()] + _with_attrs("body", body.group(1), {"dir": "rtl"}) + html[body.end():]

@@ -131,7 +131,7 @@ def _email_html_source(version: TemplateVersion, row: TemplateLocale) -> tuple[s
     """Compiled MJML with URL attributes guarded: (Handlebars source, needs a per-render URL check)."""
     def build():  # lang/dir on the root, mirrored MJML defaults for right-to-left locales (templates_app/bidi.py)
         compiled = rendering.compile_mjml(bidi.mjml_direction(row.body_html, row.locale))
-        return rendering.guard_urls(bidi.html_direction(compiled, row.locale))
+        return rendering.guard_urls(bidi.html_direction(compiled, row.locale, source=row.body_html))
 
     if version.status == TemplateVersion.Status.DRAFT:
         return build()
