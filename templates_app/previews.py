@@ -126,7 +126,7 @@ def screenshots(pages: dict[str, str], modes: list[str] | None = None) -> dict[t
             try:
                 for mode in wanted:
                     context = browser.new_context(
-                        viewport={"width": mode.width, "height": 600}, device_scale_factor=1,
+                        viewport={"width": mode.width, "height": 100}, device_scale_factor=1,  # grows to the email (full_page)
                         color_scheme=mode.color_scheme, java_script_enabled=False, offline=True,
                         service_workers="block", accept_downloads=False)
                     try:
