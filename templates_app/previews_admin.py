@@ -51,7 +51,7 @@ class PreviewImagesAdminMixin:
                 '<div class="comms-shot-row">{}</div></section>',
                 locale, "rtl" if rtl else "ltr", locale, " — right to left" if rtl else "", figures))
         rendered_at = min((s.rendered_at for modes in shots.values() for s in modes.values()), default=None)
-        note = format_html('<p class="help">Headless Chromium, sample variables, remote content blocked '
+        note = format_html('<p class="comms-shots-note">Headless Chromium, sample variables, remote content blocked '
                            '(as a client that blocks images shows it). Taken {}.</p>',
                            rendered_at.strftime("%Y-%m-%d %H:%M UTC") if rendered_at else "—")
         return format_html('<div class="comms-shots">{}{}</div>', note, format_html_join("", "{}", ((s,) for s in sections)))
