@@ -125,8 +125,9 @@ def screenshots(pages: dict[str, str], modes: list[str] | None = None) -> dict[t
                                         timeout=timeout_ms)
             try:
                 for mode in wanted:
+                    # A short viewport: the full-page screenshot grows to the email's own height.
                     context = browser.new_context(
-                        viewport={"width": mode.width, "height": 100}, device_scale_factor=1,  # grows to the email (full_page)
+                        viewport={"width": mode.width, "height": 100}, device_scale_factor=1,
                         color_scheme=mode.color_scheme, java_script_enabled=False, offline=True,
                         service_workers="block", accept_downloads=False)
                     try:

@@ -54,7 +54,8 @@ class PreviewImagesAdminMixin:
         note = format_html('<p class="comms-shots-note">Headless Chromium, sample variables, remote content blocked '
                            '(as a client that blocks images shows it). Taken {}.</p>',
                            rendered_at.strftime("%Y-%m-%d %H:%M UTC") if rendered_at else "—")
-        return format_html('<div class="comms-shots">{}{}</div>', note, format_html_join("", "{}", ((s,) for s in sections)))
+        return format_html('<div class="comms-shots">{}{}</div>', note,
+                           format_html_join("", "{}", ((s,) for s in sections)))
 
     rendered_previews.short_description = "Screenshots (Chromium)"
 

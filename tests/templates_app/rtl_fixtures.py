@@ -7,7 +7,9 @@ from tests.templates_app.fixtures import SCHEMA, variables
 # Two columns, so mirroring shows in the column order; a dark-mode rule, so the dark screenshot differs.
 AR_MJML = """<mjml>
   <mj-head><mj-style>
-    @media (prefers-color-scheme: dark) { body, .dm, .dm div { background: #121212 !important; color: #f0f0f0 !important; } }
+    @media (prefers-color-scheme: dark) {
+      body, .dm, .dm div { background: #121212 !important; color: #f0f0f0 !important; }
+    }
   </mj-style></mj-head>
   <mj-body background-color="#ffffff" css-class="dm">
     <mj-section><mj-column>
