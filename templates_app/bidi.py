@@ -27,6 +27,8 @@ from functools import lru_cache
 
 from babel import Locale, UnknownLocaleError
 
+from templates_app.rendering import sms_segments
+
 RLM = "\u200f"
 # Used when Babel does not know the tag (it knows all of these; kept for odd tags like "ar-XX-foo").
 _RTL_LANGUAGES = {"ar", "he", "iw", "fa", "ur", "yi", "ps", "sd", "ug", "dv", "ckb", "syr"}
@@ -137,6 +139,8 @@ def mark_text(text: str, locale: str) -> str:
     return "\n".join(RLM + line if _first_strong(line) == "L" else line for line in text.split("\n"))
 
 
-def mark_sms(text: str, locale: str, *, ucs2: bool) -> str:
+def mark_sms(text: str, locale: str) -> str:
     """As mark_text, but only for a text that is UCS-2 already: the mark would turn GSM-7 into UCS-2."""
-    return mark_text(text, locale) if ucs2 else text
+    if not text or not is_rtl(locale) or sms_segments(text).encoding != "UCS-2":
+        return text  # LTR locales (nearly every SMS) pay one cached look-up, not a second encoding scan
+    return mark_text(text, locale)

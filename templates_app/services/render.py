@@ -193,7 +193,7 @@ def render_channel(ctx: RenderContext, channel: str) -> rendering.Rendered:
             out.problems.append("email has no body")
     elif channel == Channel.SMS:
         out.body = text("sms_text", _override(ctx.row, ctx.variant, "sms_text")).strip()
-        out.body = bidi.mark_sms(out.body, ctx.row.locale, ucs2=rendering.sms_segments(out.body).encoding == "UCS-2")
+        out.body = bidi.mark_sms(out.body, ctx.row.locale)  # RLM only where UCS-2 already (bidi.py)
         out.sms = rendering.sms_segments(out.body)
         cap = template.sms_segment_cap
         if out.sms.segments > cap:
