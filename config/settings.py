@@ -726,3 +726,8 @@ COMMS_CONVERSATION_MESSAGE_HOOKS = env.list("COMMS_CONVERSATION_MESSAGE_HOOKS",
 COMMS_WARMUP_RESERVE = env.float("COMMS_WARMUP_RESERVE", default=0.1)
 COMMS_WARMUP_ENGAGEMENT_DAYS = env.int("COMMS_WARMUP_ENGAGEMENT_DAYS", default=30)
 COMMS_ENGAGEMENT_SCORER = "tracking.selectors.engagement_scores"
+
+# Template preview images (issue 20): headless Chromium screenshots of email versions. Empty: the
+# chromium on PATH (or /usr/bin/chromium); none found means "previews unavailable", not an error.
+COMMS_PREVIEW_CHROMIUM = env.str("COMMS_PREVIEW_CHROMIUM", default="")
+COMMS_PREVIEW_TIMEOUT = env.int("COMMS_PREVIEW_TIMEOUT", default=20)  # seconds per launch and per page

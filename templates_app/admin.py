@@ -23,6 +23,7 @@ from comms.forms import ChoiceArrayAdminMixin
 from comms.services import tenant_get_default
 from templates_app import rendering, services
 from templates_app.models import Template, TemplateLocale, TemplateReview, TemplateVersion
+from templates_app.previews_admin import PreviewImagesAdminMixin
 from templates_app.services.admin_forms import template_settings_save, version_fields_save
 from templates_app.version_diff import version_diff
 
@@ -213,13 +214,14 @@ def spam_verdict_html(spam: dict | None):
 
 
 @admin.register(TemplateVersion)
-class TemplateVersionAdmin(admin.ModelAdmin):
+class TemplateVersionAdmin(PreviewImagesAdminMixin, admin.ModelAdmin):  # + Chromium screenshots (previews_admin)
     list_display = ("__str__", "status", "creator", "submitted_at", "approved_at", "activated_at")
     list_filter = ("status",)
     inlines = [TemplateLocaleInline, TemplateReviewInline]
     fields = ("template", "version", "status", "change_notes", "variables_schema", "sample_variables", "experiment",
-              "review_notes", "spam_at_submit", "preview")
-    readonly_fields = ("template", "version", "status", "review_notes", "spam_at_submit", "preview")
+              "review_notes", "spam_at_submit", "preview", "rendered_previews")
+    readonly_fields = ("template", "version", "status", "review_notes", "spam_at_submit", "preview",
+                       "rendered_previews")
     change_form_template = "admin/templates_app/templateversion/change_form.html"
 
     def has_add_permission(self, request):

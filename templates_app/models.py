@@ -159,3 +159,6 @@ class TemplateReview(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_decision_display()} by {self.reviewer}"
+
+
+from templates_app.models_previews import TemplatePreview  # noqa: E402,F401  (issue 20: preview images)

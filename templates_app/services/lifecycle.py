@@ -25,6 +25,7 @@ from templates_app.services.render import (
     schema_validator,
     variable_errors,
 )
+from templates_app.services.previews import version_previews_request
 from templates_app.services.spam import preview_spam
 
 log = logging.getLogger(__name__)
@@ -246,6 +247,7 @@ def version_submit(*, version: TemplateVersion, actor: Any, user: Any = None) ->
     version.spam_score = spam["score"] if spam else None
     version.reviews.all().delete()  # a resubmission starts a fresh round of approvals
     version.save()
+    version_previews_request(version=version)  # Chromium screenshots for the approver, after commit
     audit_record(actor=actor, action="template.submit", target=version, tenant=version.template.tenant)
     return version
 

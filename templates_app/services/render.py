@@ -17,7 +17,7 @@ from comms import errors
 from comms.addresses import content_limit_problems
 from comms.links import is_link_key, safe_link
 from comms.enums import Channel
-from templates_app import rendering
+from templates_app import bidi, rendering
 from preferences.headers import link_variables
 from templates_app.models import Template, TemplateLocale, TemplateVersion
 
@@ -129,8 +129,9 @@ def _compiled(version: TemplateVersion, row: TemplateLocale, part: str, source: 
 
 def _email_html_source(version: TemplateVersion, row: TemplateLocale) -> tuple[str, bool]:
     """Compiled MJML with URL attributes guarded: (Handlebars source, needs a per-render URL check)."""
-    def build():
-        return rendering.guard_urls(rendering.compile_mjml(row.body_html))
+    def build():  # lang/dir on the root, mirrored MJML defaults for right-to-left locales (templates_app/bidi.py)
+        compiled = rendering.compile_mjml(bidi.mjml_direction(row.body_html, row.locale))
+        return rendering.guard_urls(bidi.html_direction(compiled, row.locale, source=row.body_html))
 
     if version.status == TemplateVersion.Status.DRAFT:
         return build()
@@ -171,7 +172,7 @@ def render_channel(ctx: RenderContext, channel: str) -> rendering.Rendered:
 
     if channel == Channel.EMAIL:
         subject = _override(ctx.row, ctx.variant, "subject")
-        out.subject = " ".join(text("subject", subject).split())
+        out.subject = bidi.mark_text(" ".join(text("subject", subject).split()), ctx.row.locale)
         if ctx.row.body_html:
             html_source, check_urls = _email_html_source(ctx.version, ctx.row)
             fn = _compiled(ctx.version, ctx.row, "body_html", html_source, html=True)
@@ -192,6 +193,7 @@ def render_channel(ctx: RenderContext, channel: str) -> rendering.Rendered:
             out.problems.append("email has no body")
     elif channel == Channel.SMS:
         out.body = text("sms_text", _override(ctx.row, ctx.variant, "sms_text")).strip()
+        out.body = bidi.mark_sms(out.body, ctx.row.locale)  # RLM only where UCS-2 already (bidi.py)
         out.sms = rendering.sms_segments(out.body)
         cap = template.sms_segment_cap
         if out.sms.segments > cap:
@@ -205,8 +207,10 @@ def render_channel(ctx: RenderContext, channel: str) -> rendering.Rendered:
         if not out.body:
             out.problems.append("SMS text is empty")
     elif channel == Channel.PUSH:
-        out.subject = text("push_title", _override(ctx.row, ctx.variant, "push_title")).strip()
-        out.body = text("push_body", _override(ctx.row, ctx.variant, "push_body")).strip()
+        out.subject = bidi.mark_text(text("push_title", _override(ctx.row, ctx.variant, "push_title")).strip(),
+                                     ctx.row.locale)
+        out.body = bidi.mark_text(text("push_body", _override(ctx.row, ctx.variant, "push_body")).strip(),
+                                  ctx.row.locale)
         if not out.body:
             out.problems.append("push body is empty")
     elif channel == Channel.VOICE:
@@ -232,6 +236,9 @@ def render_channel(ctx: RenderContext, channel: str) -> rendering.Rendered:
             return checked
 
         out.data = rendering.render_json(content, in_app)
+        for key in ("title", "body"):  # the text the inbox shows; links never get a mark
+            if isinstance(out.data.get(key), str):
+                out.data[key] = bidi.mark_text(out.data[key], ctx.row.locale)
         out.subject = str(out.data.get("title", ""))
         out.body = str(out.data.get("body", ""))
         if not content:
