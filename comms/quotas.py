@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone as dt_timezone
@@ -167,9 +167,11 @@ class Admission:
                 log.warning("could not refund %d of tenant %s's %s quota", n, self.tenant_id, self.channel)
 
 
-def admit(*, tenant_id: Any, channel: str, count: int, now: datetime) -> Admission:
+def admit(*, tenant_id: Any, channel: str, count: int, now: datetime,
+          replay: Callable[[], bool] | None = None) -> Admission:
     """Count ``count`` new messages against today's budget for ``channel``, all or nothing; past it,
-    429 COMMS_TENANT_QUOTA with Retry-After until the next UTC day."""
+    429 COMMS_TENANT_QUOTA with Retry-After until the next UTC day, unless ``replay()`` says the request
+    repeats an accepted one (its idempotency key exists: the first answer is returned, nothing new)."""
     cap = limits(tenant_id).daily_messages.get(channel)
     if cap is None or count <= 0:
         return Admission(tenant_id, channel, 0)
@@ -180,6 +182,8 @@ def admit(*, tenant_id: Any, channel: str, count: int, now: datetime) -> Admissi
         log.warning("tenant quota counter unavailable; accepting without it", exc_info=True)
         return Admission(tenant_id, channel, 0)
     if taken < count:
+        if replay is not None and replay():
+            return Admission(tenant_id, channel, 0)
         count_event(tenant_id, "refused_daily", channel)
         wait = max(1, int((next_window(now) - now).total_seconds()))
         raise errors.TenantQuota(
@@ -191,10 +195,11 @@ def admit(*, tenant_id: Any, channel: str, count: int, now: datetime) -> Admissi
 
 
 @contextmanager
-def admitted(*, tenant_id: Any, channel: str, count: int, now: datetime) -> Iterator[Admission]:
+def admitted(*, tenant_id: Any, channel: str, count: int, now: datetime,
+             replay: Callable[[], bool] | None = None) -> Iterator[Admission]:
     """``admit`` for the block's work; everything is given back if the block raises (nothing was
     accepted), and the block refunds what it did not create (an idempotent replay, skipped rows)."""
-    admission = admit(tenant_id=tenant_id, channel=channel, count=count, now=now)
+    admission = admit(tenant_id=tenant_id, channel=channel, count=count, now=now, replay=replay)
     try:
         yield admission
     except BaseException:

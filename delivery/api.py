@@ -76,7 +76,8 @@ class MessageListCreateApi(APIView):
         spec = _spec(data, to=data["to"], recipient_id=data["recipient_id"], fallback=tuple(data["fallback_channels"]),
                      pool=pool)
         tenant = request.user.tenant
-        with quotas.admitted(tenant_id=tenant.id, channel=spec.channel, count=1, now=timezone.now()) as admission:
+        with quotas.admitted(tenant_id=tenant.id, channel=spec.channel, count=1, now=timezone.now(),
+                             replay=lambda: selectors.idempotency_key_used(tenant_id=tenant.id, key=key)) as admission:
             message, created = message_enqueue(tenant=tenant, spec=spec, idempotency_key=key)
             if not created:
                 admission.refund()  # a replay returns the first message: nothing new was accepted
@@ -173,7 +174,8 @@ class MessageBulkApi(APIView):
         # today's channel budget → 429 and no row accepted; rows skipped as invalid are given back.
         tenant = request.user.tenant
         with quotas.admitted(tenant_id=tenant.id, channel=data["channel"], count=len(data["recipients"]),
-                             now=timezone.now()) as admission:
+                             now=timezone.now(), replay=lambda: selectors.idempotency_key_used(
+                                 tenant_id=tenant.id, key=key, bulk=True)) as admission:
             result = message_bulk_enqueue(
                 tenant=tenant, spec=_spec(data), recipients=data["recipients"],
                 idempotency_key=key, skip_invalid=data["skip_invalid"],
