@@ -93,6 +93,20 @@ def shares(tenants: list, *, limit: int, weight: Callable[[object], int],
     return out
 
 
+def interleave(rows: list[Message]) -> list[Message]:
+    """Round-robin across tenants (each tenant's rows oldest first): the worker starts its batch in
+    this order, so a small tenant's row goes out with the first sends of the batch, not after the
+    big tenant's share. (Housekeeping's crash accounting charges a dead worker's oldest stranded rows
+    as the ones in flight; within a fair batch that is approximate, which only moves an attempt's
+    charge and crash backoff between rows of that batch: every stranded row is sent again either way.)"""
+    seen: dict = {}
+    ranked = []
+    for m in sorted(rows, key=lambda m: (m.next_attempt_at, m.id)):
+        rank = seen[m.tenant_id] = seen.get(m.tenant_id, -1) + 1
+        ranked.append((rank, m.next_attempt_at, m.id, m))
+    return [r[-1] for r in sorted(ranked, key=lambda r: r[:3])]
+
+
 def claim_fair(*, priority: int, limit: int, owner: str, now: datetime, lease_until: datetime,
                weight: Callable[[object], int]) -> list[Message] | None:
     """Claim up to ``limit`` rows of ``priority`` shared across the tenants with due work; None when
@@ -103,7 +117,7 @@ def claim_fair(*, priority: int, limit: int, owner: str, now: datetime, lease_un
     if len(tenants) < 2:
         return None
     share = shares(tenants, limit=limit, weight=weight)
-    return list(Message.objects.raw(_FAIR_CLAIM_SQL, {
+    return interleave(list(Message.objects.raw(_FAIR_CLAIM_SQL, {
         "owner": owner, "lease_until": lease_until, "now": now, "priority": priority,
         "tenants": [str(t) for t in share], "shares": list(share.values()),
-    }))
+    })))

@@ -148,15 +148,13 @@ def claim_batch(*, max_priority: int, limit: int, owner: str, now: datetime | No
             break
         # Shared across the tenants with due work at this priority (delivery.services.fairness), then
         # the rest of the batch filled oldest first, so no slot is left idle.
-        rows = fairness.claim_fair(priority=priority, limit=need, owner=owner, now=now, lease_until=lease_until,
+        fair = fairness.claim_fair(priority=priority, limit=need, owner=owner, now=now, lease_until=lease_until,
                                    weight=quotas.weight) or []
-        if len(rows) < need:
-            rows += list(Message.objects.raw(_CLAIM_SQL, {
-                "owner": owner, "lease_until": lease_until, "now": now, "priority": priority,
-                "limit": need - len(rows),
-            }))
+        rows = list(Message.objects.raw(_CLAIM_SQL, {
+            "owner": owner, "lease_until": lease_until, "now": now, "priority": priority, "limit": need - len(fair),
+        })) if len(fair) < need else []
         rows.sort(key=lambda m: (m.next_attempt_at, m.id))  # the order housekeeping's crash accounting assumes
-        claimed.extend(rows)
+        claimed.extend(fair + rows)  # the fair share first, round-robin across tenants (fairness.interleave)
     return claimed
 
 
