@@ -75,6 +75,11 @@ def _explain(label: str) -> dict:
             out["fair_claim_uses_index"] = "message_fair_idx" in text
             out["fair_claim_seq_scan"] = "Seq Scan" in text
             out["due_tenants"] = len(tenants)
+            from delivery.services.outcomes import _CLAIM_SQL
+
+            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + _CLAIM_SQL, {
+                "owner": "explain", "lease_until": now, "now": now, "priority": 2, "limit": 200})
+            out["plain_claim_200_ms"] = round(cursor.fetchone()[0][0]["Execution Time"], 3)
         transaction.set_rollback(True)
     print(f"claim cost ({label}):", json.dumps(out))
     return out

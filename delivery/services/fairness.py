@@ -46,6 +46,10 @@ WITH RECURSIVE t AS (
 SELECT tenant_id FROM t WHERE next_attempt_at <= %(now)s
 """
 
+# The tenant test is a one-value range, not "=", on purpose: with "=" the planner treats tenant_id as
+# a constant, sees that message_claim_idx also yields (next_attempt_at, id) order, and may walk the big
+# tenant's million rows there to find a small tenant's few (measured: 2.3 s per claim at 1 M rows).
+# A range keeps tenant_id in the ORDER BY, which only message_fair_idx can give without a sort.
 _FAIR_CLAIM_SQL = """
 UPDATE delivery_message AS m
    SET status = 'sending', lease_owner = %(owner)s, lease_expires_at = %(lease_until)s,
@@ -54,9 +58,10 @@ UPDATE delivery_message AS m
          SELECT x.id FROM unnest(%(tenants)s::uuid[], %(shares)s::int[]) AS s(tenant_id, share)
          CROSS JOIN LATERAL (
            SELECT id FROM delivery_message
-            WHERE status = 'queued' AND priority = %(priority)s AND tenant_id = s.tenant_id
+            WHERE status = 'queued' AND priority = %(priority)s
+              AND tenant_id >= s.tenant_id AND tenant_id <= s.tenant_id
               AND next_attempt_at <= %(now)s
-            ORDER BY next_attempt_at, id
+            ORDER BY tenant_id, next_attempt_at, id
             LIMIT s.share
             FOR UPDATE SKIP LOCKED) x))
 RETURNING m.*
