@@ -93,7 +93,15 @@ def _phase(env: Env, *, fair: bool, seconds: int, url: str, key: str, a_id, b_id
 
     worker = env.celery("p2,p3,p4", 2, f"bulk-{'on' if fair else 'off'}-{time.monotonic_ns()}", nice=5)
     os.environ.pop("COMMS_TENANT_FAIRNESS", None)
-    time.sleep(5)  # let the pool start and reach its steady drain before sampling
+    # Sample only once the new pool sends: on a loaded machine Celery takes far more than a few seconds
+    # to start, and samples taken before would measure its start-up, not the claim.
+    a_before = Message.objects.filter(tenant_id=a_id, status="sent").count()
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        connection.close()
+        if Message.objects.filter(tenant_id=a_id, status="sent").count() > a_before + 400:
+            break
     a_before = Message.objects.filter(tenant_id=a_id, status="sent").count()
     ids, started = [], time.perf_counter()
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=10) as client:
