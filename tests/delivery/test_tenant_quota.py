@@ -102,3 +102,22 @@ def test_plan_values_are_overridden_field_by_field(tenant, settings):
     TenantQuota.objects.create(tenant=tenant, plan="pro", max_bulk_size=20, daily_messages={"sms": 50})
     got = quotas.limits(tenant.id)
     assert (got.weight, got.max_bulk_size, got.daily_messages) == (4, 20, {"email": 100, "sms": 50})
+
+
+def test_quotas_fail_open_when_redis_is_unreachable(tenant, settings):
+    """Budgets are not safety: with Redis gone the API accepts and the workers send (logged)."""
+    from comms.devserver.embedded import free_port
+    from comms.redis import redis_client
+
+    TenantQuota.objects.create(tenant=tenant, daily_messages={"email": 1})
+    now = timezone.now()
+    good = settings.REDIS_URL
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    redis_client.cache_clear()
+    try:
+        assert quotas.admit(tenant_id=tenant.id, channel="email", count=5, now=now).count == 0
+        assert quotas.take_sends(tenant_id=tenant.id, channel="email", count=5, now=now) == 5
+    finally:
+        settings.REDIS_URL = good
+        redis_client.cache_clear()
+    assert quotas.take_sends(tenant_id=tenant.id, channel="email", count=5, now=now) == 1  # counting again
