@@ -14,7 +14,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from admin_console import dashboard, stats, workers
+from admin_console import dashboard, quota_usage, stats, workers
 from comms import errors
 from comms.readiness import stores_check
 from delivery.deliverability.dkim import unsigned_counts
@@ -125,6 +125,7 @@ class _Collector:
         for domain, n in sorted(unsigned_counts().items()):
             unsigned.add_metric([domain], n)
         yield unsigned
+        yield from quota_usage.metric_families(now=now)
 
 
 def _merge(family: GaugeMetricFamily) -> GaugeMetricFamily:

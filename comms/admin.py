@@ -1,13 +1,28 @@
 from django.contrib import admin
 
 from comms.forms import ChoiceArrayAdminMixin
-from comms.models import ApiKey, Recipient, Tenant
+from comms import quotas
+from comms.models import ApiKey, Recipient, Tenant, TenantQuota
+
+
+class TenantQuotaInline(admin.StackedInline):
+    """The tenant's plan and its overrides (comms.quotas); empty fields take the plan's values."""
+
+    model = TenantQuota
+    can_delete = True
+    extra = 0
+    max_num = 1
 
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
     list_display = ("slug", "name", "created_at")
     search_fields = ("slug", "name")
+    inlines = [TenantQuotaInline]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        quotas.forget(form.instance.pk)  # this process at once; the others within COMMS_TENANT_QUOTA_CACHE_SECONDS
 
 
 @admin.register(ApiKey)

@@ -271,3 +271,9 @@ EspSyncMalformed = _error("COMMS_ESP_SYNC_MALFORMED", 502, "The ESP's suppressio
 PoolUnknown = _error("COMMS_POOL_UNKNOWN", 422, "No pool with that name for this channel.")
 PoolForbidden = _error("COMMS_POOL_FORBIDDEN", 403, "Only an admin-scoped API key may choose a message's pool.")
 WarmupInvalid = _error("COMMS_WARMUP_INVALID", 400, "The warm-up ladder is not valid.")
+
+# Tenant quotas and budgets (issue 21): one code; 429 for a rate or daily budget (Retry-After says
+# when it renews), 422 for a bulk call larger than the tenant's plan allows (retrying cannot help).
+TenantQuota = _error("COMMS_TENANT_QUOTA", 429, "The tenant's quota for this is spent; retry after the window renews.")
+TenantQuotaBulkSize = type("TenantQuotaBulkSize", (TenantQuota,), {
+    "status": 422, "default_message": "The bulk call has more recipients than the tenant's plan allows."})

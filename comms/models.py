@@ -144,3 +144,23 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.target_label}"
+
+
+class TenantQuota(models.Model):
+    """A tenant's plan and its own overrides of the plan's limits (seed 002: "tenant budgets,
+    configurable per plan"). Plans are named in COMMS_TENANT_PLANS; an empty field here takes the
+    plan's value, and a tenant without a row is on COMMS_TENANT_DEFAULT_PLAN. Limits are read
+    through comms.quotas (cached for COMMS_TENANT_QUOTA_CACHE_SECONDS)."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="quota", primary_key=True)
+    plan = models.CharField(max_length=64, blank=True, help_text="A plan of COMMS_TENANT_PLANS (empty: the default plan).")
+    weight = models.PositiveSmallIntegerField(null=True, blank=True,
+                                              help_text="Share of each priority's claim relative to other tenants.")
+    api_requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    max_bulk_size = models.PositiveIntegerField(null=True, blank=True, help_text="Recipients per bulk call.")
+    daily_messages = models.JSONField(default=dict, blank=True,
+                                      help_text='Messages per UTC day per channel, e.g. {"email": 100000, "sms": 5000}.')
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"quota of {self.tenant_id}"

@@ -731,3 +731,12 @@ COMMS_ENGAGEMENT_SCORER = "tracking.selectors.engagement_scores"
 # chromium on PATH (or /usr/bin/chromium); none found means "previews unavailable", not an error.
 COMMS_PREVIEW_CHROMIUM = env.str("COMMS_PREVIEW_CHROMIUM", default="")
 COMMS_PREVIEW_TIMEOUT = env.int("COMMS_PREVIEW_TIMEOUT", default=20)  # seconds per launch and per page
+# Tenant fairness and quotas (issue 21): claims share each priority's batch across the tenants with due
+# work (off: oldest first, whoever it belongs to). Plans name limits (weight, api_requests_per_minute,
+# max_bulk_size, daily_messages per channel); a TenantQuota row picks a tenant's plan and overrides fields.
+COMMS_TENANT_FAIRNESS = env.bool("COMMS_TENANT_FAIRNESS", default=True)
+COMMS_TENANT_PLANS = env.json("COMMS_TENANT_PLANS", default={"default": {}})
+COMMS_TENANT_DEFAULT_PLAN = env.str("COMMS_TENANT_DEFAULT_PLAN", default="default")
+COMMS_TENANT_QUOTA_CACHE_SECONDS = env.float("COMMS_TENANT_QUOTA_CACHE_SECONDS", default=10.0)
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [*REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"],
+                                              "comms.quotas.TenantQuotaThrottle"]

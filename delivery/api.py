@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.utils import timezone
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, inline_serializer
 from rest_framework import serializers as drf_serializers
@@ -13,7 +14,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from comms import errors
+from comms import errors, quotas
 from comms.audit import client_ip
 from comms.enums import Channel, Status
 from comms.parsers import uuid_or_404
@@ -74,7 +75,12 @@ class MessageListCreateApi(APIView):
                                          channel=data["channel"], name=data["pool"])
         spec = _spec(data, to=data["to"], recipient_id=data["recipient_id"], fallback=tuple(data["fallback_channels"]),
                      pool=pool)
-        message, created = message_enqueue(tenant=request.user.tenant, spec=spec, idempotency_key=key)
+        tenant = request.user.tenant
+        with quotas.admitted(tenant_id=tenant.id, channel=spec.channel, count=1, now=timezone.now(),
+                             replay=lambda: selectors.idempotency_key_used(tenant_id=tenant.id, key=key)) as admission:
+            message, created = message_enqueue(tenant=tenant, spec=spec, idempotency_key=key)
+            if not created:
+                admission.refund()  # a replay returns the first message: nothing new was accepted
         return Response(MessageSerializer(message).data,
                         status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
@@ -153,6 +159,8 @@ class MessageBulkApi(APIView):
         if isinstance(recipients, list) and len(recipients) > limit:  # refuse before validating 100k+ rows
             raise errors.BulkTooLarge(f"{len(recipients)} recipients; at most {limit} per call.",
                                       details={"count": len(recipients), "limit": limit})
+        if isinstance(recipients, list):  # the tenant's plan may allow fewer (422 COMMS_TENANT_QUOTA)
+            quotas.bulk_size_check(tenant_id=request.user.tenant.id, count=len(recipients))
         serializer = BulkCreateSerializer(data=payload)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
@@ -162,10 +170,17 @@ class MessageBulkApi(APIView):
             if unknown:
                 raise errors.UnknownField(f"recipients[{index}] has unknown fields: {', '.join(sorted(unknown))}.",
                                           details={"index": index, "fields": sorted(unknown)})
-        result = message_bulk_enqueue(
-            tenant=request.user.tenant, spec=_spec(data), recipients=data["recipients"],
-            idempotency_key=key, skip_invalid=data["skip_invalid"],
-        )
+        # Tenant budgets: a bulk call is all or nothing (docs/api.md): over the plan's size → 422, over
+        # today's channel budget → 429 and no row accepted; rows skipped as invalid are given back.
+        tenant = request.user.tenant
+        with quotas.admitted(tenant_id=tenant.id, channel=data["channel"], count=len(data["recipients"]),
+                             now=timezone.now(), replay=lambda: selectors.idempotency_key_used(
+                                 tenant_id=tenant.id, key=key, bulk=True)) as admission:
+            result = message_bulk_enqueue(
+                tenant=tenant, spec=_spec(data), recipients=data["recipients"],
+                idempotency_key=key, skip_invalid=data["skip_invalid"],
+            )
+            admission.refund(admission.count - result.batch.accepted if result.created else admission.count)
         return Response(BulkResultSerializer(result).data,
                         status=status.HTTP_202_ACCEPTED if result.created else status.HTTP_200_OK)
 

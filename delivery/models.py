@@ -123,6 +123,10 @@ class Message(models.Model):
             # the head of the queue, not behind a bulk backlog that shares their next_attempt_at.
             models.Index(fields=["priority", "next_attempt_at", "id"], condition=Q(status="queued"),
                          name="message_claim_idx"),
+            # Tenant fairness (delivery.services.fairness): the tenants with due work at a priority, one
+            # index entry each (a skip scan), and each tenant's oldest rows.
+            models.Index(fields=["priority", "tenant", "next_attempt_at", "id"], condition=Q(status="queued"),
+                         name="message_fair_idx"),
             models.Index(fields=["next_attempt_at"], condition=Q(status__in=["scheduled", "deferred"]),
                          name="message_waiting_idx"),
             models.Index(fields=["lease_expires_at"], condition=Q(status="sending"), name="message_lease_idx"),

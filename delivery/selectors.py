@@ -9,7 +9,7 @@ from django.db.models import Prefetch, Q, QuerySet
 
 from comms import errors
 from comms.models import Tenant
-from delivery.models import ChannelProvider, DeliveryLog, Message
+from delivery.models import ChannelProvider, DeliveryLog, Message, MessageBatch
 
 
 def message_list(*, tenant: Tenant, status: str | None = None, channel: str | None = None,
@@ -80,3 +80,11 @@ def delivered_times(*, message_ids: list) -> dict:
     bounced/complained after delivery): conversations turn them into delivered receipts."""
     return dict(Message.objects.filter(pk__in=message_ids, delivered_at__isnull=False)
                 .values_list("id", "delivered_at"))
+
+
+def idempotency_key_used(*, tenant_id: object, key: str | None, bulk: bool = False) -> bool:
+    """Whether a message (or bulk batch) already holds this idempotency key: a replay, not new work."""
+    if not key:
+        return False
+    model = MessageBatch if bulk else Message
+    return model.objects.filter(tenant_id=tenant_id, idempotency_key=key).exists()

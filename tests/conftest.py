@@ -17,6 +17,7 @@ from comms.models import Scope
 from comms.services import api_key_create, tenant_get_default
 from comms.devserver.smtp_sink import start_sink
 from delivery import health, routing
+from comms import quotas
 from comms.redis import redis_client
 from comms.devserver.standins.smtp import ScriptedSink
 
@@ -43,6 +44,7 @@ def _clean_redis_and_caches():
     redis_client().flushdb()
     routing.clear_cache()
     health.reset_local()
+    quotas.forget()
     yield
 
 

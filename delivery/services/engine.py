@@ -32,7 +32,7 @@ from delivery import channels, health, ratelimit, routing, wakeup
 from delivery.deliverability import pools, spam, warmup
 from delivery.models import Message, MessageBatch
 from delivery.providers.base import Content, Provider, SendResult
-from delivery.services import inflight, screening
+from delivery.services import inflight, quota_gate, screening
 from delivery.services.content import Unrenderable, content_for
 from delivery.services.enqueue import message_shares_enqueue
 from delivery.services.outcomes import (  # noqa: F401  (re-exported: the engine's public names)
@@ -204,6 +204,8 @@ class _Delivery:
         held = screening.screen(messages, now=self.clock())  # preferences, consent, suppression, quiet hours
         # Warm-up ladders: rows over today's cap of their pool and mailbox provider wait for tomorrow.
         held.update(warmup.gate([m for m in messages if m.id not in held], now=self.clock()))
+        # Tenant daily budgets per channel: rows past today's wait for the next UTC day (never dropped).
+        held.update(quota_gate.gate([m for m in messages if m.id not in held], now=self.clock()))
         # Click/open tracking and UTM for email HTML: tracking's (it sits above delivery), named in settings.
         tracker = import_string(settings.COMMS_LINK_TRACKER)(messages)
         for m in messages:

@@ -26,9 +26,11 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
+from comms import quotas
 from comms.enums import LogEvent, Status
 from delivery.models import Message
 from delivery.providers.base import SendResult
+from delivery.services import fairness
 from delivery.services.enqueue import message_fallback, message_follow_up
 
 log = logging.getLogger(__name__)
@@ -144,11 +146,15 @@ def claim_batch(*, max_priority: int, limit: int, owner: str, now: datetime | No
         need = limit - len(claimed)
         if need <= 0:
             break
+        # Shared across the tenants with due work at this priority (delivery.services.fairness), then
+        # the rest of the batch filled oldest first, so no slot is left idle.
+        fair = fairness.claim_fair(priority=priority, limit=need, owner=owner, now=now, lease_until=lease_until,
+                                   weight=quotas.weight) or []
         rows = list(Message.objects.raw(_CLAIM_SQL, {
-            "owner": owner, "lease_until": lease_until, "now": now, "priority": priority, "limit": need,
-        }))
+            "owner": owner, "lease_until": lease_until, "now": now, "priority": priority, "limit": need - len(fair),
+        })) if len(fair) < need else []
         rows.sort(key=lambda m: (m.next_attempt_at, m.id))  # the order housekeeping's crash accounting assumes
-        claimed.extend(rows)
+        claimed.extend(fair + rows)  # the fair share first, round-robin across tenants (fairness.interleave)
     return claimed
 
 

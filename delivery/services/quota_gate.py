@@ -1,0 +1,40 @@
+"""The send-time side of tenant daily budgets: claimed rows past today's budget wait for tomorrow.
+
+Work already accepted (events, journeys, campaign fan-out, a schedule set on an earlier day, a plan
+lowered mid-day) is never dropped for a quota: the rows over the tenant's daily budget for their
+channel are deferred to the next UTC midnight without spending an attempt (status 'deferred',
+reason COMMS_TENANT_QUOTA), and housekeeping's promotion puts them back in the queue when that
+window opens, where they take the new day's budget first (oldest first). One Redis call per
+(tenant, channel) of a claimed batch, none for tenants without a daily budget.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from comms import quotas
+from delivery.models import Message
+from preferences.decision import DEFER, Decision
+
+CODE = "COMMS_TENANT_QUOTA"
+
+
+def gate(messages: list[Message], *, now: datetime) -> dict:
+    """{message id: Decision(DEFER)} for the rows over their tenant's daily budget (the rest may go)."""
+    groups: dict[tuple, list[Message]] = defaultdict(list)
+    for m in messages:
+        if m.channel in quotas.limits(m.tenant_id).daily_messages:
+            groups[(m.tenant_id, m.channel)].append(m)
+    held: dict = {}
+    until = quotas.next_window(now)
+    for (tenant_id, channel), rows in groups.items():
+        rows.sort(key=lambda m: (m.priority, m.next_attempt_at, m.id))  # the most urgent take what is left
+        granted = quotas.take_sends(tenant_id=tenant_id, channel=channel, count=len(rows), now=now)
+        over = rows[granted:]
+        if over:
+            quotas.count_event(tenant_id, "deferred_daily", channel, len(over))
+        for m in over:
+            held[m.id] = Decision(DEFER, code=CODE, until=until,
+                                  reason=f"tenant daily {channel} budget spent; waits for the next UTC day")
+    return held
