@@ -146,6 +146,16 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", d
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"].setdefault("application_name", env.str("COMMS_PROCESS_NAME", default="comms"))
 DATABASES["default"]["TEST"] = {"NAME": env.str("DATABASE_TEST_NAME", default="test_comms")}
+# DATABASE_POOLER=transaction: DATABASE_URL is PgBouncer in transaction pooling mode, where a client
+# holds a server connection for one transaction only, so no session state may span two: no
+# server-side prepared statements (psycopg's prepare_threshold) and no WITH HOLD cursors
+# (QuerySet.iterator()). comms itself keeps none (docs/operations.md, "Many nodes behind PgBouncer").
+DATABASE_POOLER = env.str("DATABASE_POOLER", default="")
+if DATABASE_POOLER not in ("", "session", "transaction"):
+    raise ImproperlyConfigured(f"DATABASE_POOLER must be empty, 'session' or 'transaction', not {DATABASE_POOLER!r}")
+if DATABASE_POOLER == "transaction":
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if not REDIS_URL:
@@ -726,3 +736,9 @@ COMMS_CONVERSATION_MESSAGE_HOOKS = env.list("COMMS_CONVERSATION_MESSAGE_HOOKS",
 COMMS_WARMUP_RESERVE = env.float("COMMS_WARMUP_RESERVE", default=0.1)
 COMMS_WARMUP_ENGAGEMENT_DAYS = env.int("COMMS_WARMUP_ENGAGEMENT_DAYS", default=30)
 COMMS_ENGAGEMENT_SCORER = "tracking.selectors.engagement_scores"
+
+# --- many nodes (issue 21) ---------------------------------------------------------------------------
+# Every node may run beat: only the holder of a Redis lease sends scheduled tasks (comms/beat.py); a
+# dead holder is replaced within this many seconds.
+CELERY_BEAT_SCHEDULER = "comms.beat:LeaderScheduler"
+COMMS_BEAT_LOCK_SECONDS = env.float("COMMS_BEAT_LOCK_SECONDS", default=30.0)
