@@ -156,6 +156,18 @@ if DATABASE_POOLER not in ("", "session", "transaction"):
 if DATABASE_POOLER == "transaction":
     DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+# DATABASE_REPLICA_URL: a streaming replica (or its pooler) for the console's dashboard and stats
+# reads (admin_console.stats), which may lag the primary by the replication delay. Nothing else
+# reads there: the queue, the API and every write stay on the primary.
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+COMMS_STATS_DATABASE = "default"
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = {**env.db_url_config(DATABASE_REPLICA_URL), "TEST": {"MIRROR": "default"},
+                            "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"]}
+    DATABASES["replica"].setdefault("OPTIONS", {}).update(
+        {k: v for k, v in DATABASES["default"]["OPTIONS"].items() if k in ("application_name", "prepare_threshold")})
+    DATABASES["replica"]["DISABLE_SERVER_SIDE_CURSORS"] = DATABASES["default"].get("DISABLE_SERVER_SIDE_CURSORS", False)
+    COMMS_STATS_DATABASE = "replica"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if not REDIS_URL:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import subprocess
+import sys
 import time
 
 import httpx
@@ -17,7 +19,7 @@ import pytest
 from comms.enums import Status
 from delivery.models import DeliveryLog, Message
 from delivery.services import SendSpec, message_bulk_enqueue
-from tests.conftest import serving, wait_for
+from tests.conftest import ROOT, serving, wait_for, worker_env
 from tests.reliability.nodes import pooled_env
 from tests.webhooks.signers import fixture
 
@@ -105,3 +107,40 @@ def test_r7_pgbouncer_restart_mid_drain_loses_nothing_and_sends_nothing_twice(te
     assert pgbouncer.starts == 2
     print(json.dumps({"sent_before_restart": at_restart, "total": n,
                       "lease_expired": DeliveryLog.objects.filter(event="lease_expired").count()}))
+
+
+_PROBE = """
+import json, django
+django.setup()
+from django.conf import settings
+from django.db import connections
+from admin_console import stats
+depth = {r.status: r.n for r in stats.queue_depth()}
+default = settings.DATABASES["default"]
+print(json.dumps({"prepare_threshold": default["OPTIONS"].get("prepare_threshold", "unset"),
+                  "no_server_cursors": default.get("DISABLE_SERVER_SIDE_CURSORS", False),
+                  "stats_db": settings.COMMS_STATS_DATABASE, "depth": depth,
+                  "default_opened": connections["default"].connection is not None,
+                  "replica_opened": "replica" in settings.DATABASES and connections["replica"].connection is not None}))
+"""
+
+
+def _probe(**env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", _PROBE], cwd=ROOT, env={**worker_env(), **env},
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_pooler_and_replica_settings(tenant, pgbouncer):
+    """DATABASE_POOLER=transaction turns off what needs a session; DATABASE_REPLICA_URL (here: the same
+    database through PgBouncer) takes the dashboard/stats reads and only those; a typo is refused."""
+    message_bulk_enqueue(tenant=tenant, spec=SendSpec(channel="email", subject="s", body="b"),
+                         recipients=[{"to": f"q{i}@example.com"} for i in range(3)])
+    out = _probe(DATABASE_POOLER="transaction", DATABASE_REPLICA_URL=pgbouncer.url())
+    assert out.returncode == 0, out.stderr[-2000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen == {"prepare_threshold": None, "no_server_cursors": True, "stats_db": "replica",
+                    "depth": {"queued": 3}, "default_opened": False, "replica_opened": True}
+    plain = json.loads(_probe().stdout.strip().splitlines()[-1])
+    assert (plain["stats_db"], plain["default_opened"], plain["no_server_cursors"]) == ("default", True, False)
+    wrong = _probe(DATABASE_POOLER="transactions")
+    assert wrong.returncode != 0 and "DATABASE_POOLER must be" in wrong.stderr
