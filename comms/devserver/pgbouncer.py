@@ -37,12 +37,6 @@ def server_target(database_url: str) -> dict[str, str]:
             "user": unquote(parts.username or "postgres"), "dbname": unquote(parts.path.lstrip("/"))}
 
 
-def pool_size(*, processes: int, threads_per_process: int = 1, headroom: int = 2) -> int:
-    """Server connections one database/user pair needs: every process (or thread) that holds a Django
-    connection may be inside a transaction at once; a few more for beat-driven tasks and admin work."""
-    return processes * threads_per_process + headroom
-
-
 class PgBouncer:
     """One pgbouncer process; ``restart()`` kills it and starts a new one on the same port."""
 
