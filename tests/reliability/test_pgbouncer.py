@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import runpy
 import secrets
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import time
 
 import httpx
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
 from comms.enums import Status
 from delivery.models import DeliveryLog, Message
@@ -116,31 +118,39 @@ from django.conf import settings
 from django.db import connections
 from admin_console import stats
 depth = {r.status: r.n for r in stats.queue_depth()}
-default = settings.DATABASES["default"]
-print(json.dumps({"prepare_threshold": default["OPTIONS"].get("prepare_threshold", "unset"),
-                  "no_server_cursors": default.get("DISABLE_SERVER_SIDE_CURSORS", False),
-                  "stats_db": settings.COMMS_STATS_DATABASE, "depth": depth,
+print(json.dumps({"depth": depth, "replica_options": settings.DATABASES["replica"]["OPTIONS"],
                   "default_opened": connections["default"].connection is not None,
-                  "replica_opened": "replica" in settings.DATABASES and connections["replica"].connection is not None}))
+                  "replica_opened": connections["replica"].connection is not None}))
 """
 
 
-def _probe(**env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", _PROBE], cwd=ROOT, env={**worker_env(), **env},
-                          capture_output=True, text=True, timeout=120)
+def _settings(monkeypatch, **env: str) -> dict:
+    """config/settings.py evaluated afresh under `env` (its module globals)."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(ROOT / "config" / "settings.py"))
 
 
-def test_pooler_and_replica_settings(tenant, pgbouncer):
-    """DATABASE_POOLER=transaction turns off what needs a session; DATABASE_REPLICA_URL (here: the same
-    database through PgBouncer) takes the dashboard/stats reads and only those; a typo is refused."""
+def test_pooler_settings_turn_off_what_needs_a_session(monkeypatch):
+    pooled = _settings(monkeypatch, DATABASE_POOLER="transaction")["DATABASES"]["default"]
+    assert pooled["OPTIONS"]["prepare_threshold"] is None and pooled["DISABLE_SERVER_SIDE_CURSORS"] is True
+    monkeypatch.delenv("DATABASE_POOLER")
+    plain = _settings(monkeypatch)
+    assert "DISABLE_SERVER_SIDE_CURSORS" not in plain["DATABASES"]["default"]
+    assert (plain["COMMS_STATS_DATABASE"], "replica" in plain["DATABASES"]) == ("default", False)
+    with pytest.raises(ImproperlyConfigured, match="DATABASE_POOLER must be"):
+        _settings(monkeypatch, DATABASE_POOLER="transactions")
+
+
+def test_replica_takes_the_dashboard_reads_and_only_those(tenant, pgbouncer):
+    """DATABASE_REPLICA_URL (here the same database through PgBouncer, as a stand-in replica): the stats
+    reads go there and the primary connection is never opened for them."""
     message_bulk_enqueue(tenant=tenant, spec=SendSpec(channel="email", subject="s", body="b"),
                          recipients=[{"to": f"q{i}@example.com"} for i in range(3)])
-    out = _probe(DATABASE_POOLER="transaction", DATABASE_REPLICA_URL=pgbouncer.url())
+    out = subprocess.run([sys.executable, "-c", _PROBE], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={**worker_env(), "DATABASE_POOLER": "transaction", "DATABASE_REPLICA_URL": pgbouncer.url()})
     assert out.returncode == 0, out.stderr[-2000:]
     seen = json.loads(out.stdout.strip().splitlines()[-1])
-    assert seen == {"prepare_threshold": None, "no_server_cursors": True, "stats_db": "replica",
-                    "depth": {"queued": 3}, "default_opened": False, "replica_opened": True}
-    plain = json.loads(_probe().stdout.strip().splitlines()[-1])
-    assert (plain["stats_db"], plain["default_opened"], plain["no_server_cursors"]) == ("default", True, False)
-    wrong = _probe(DATABASE_POOLER="transactions")
-    assert wrong.returncode != 0 and "DATABASE_POOLER must be" in wrong.stderr
+    assert seen["depth"] == {"queued": 3}
+    assert (seen["default_opened"], seen["replica_opened"]) == (False, True)
+    assert seen["replica_options"]["prepare_threshold"] is None
