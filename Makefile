@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test install browser spamd bench bench-api bench-e2e bench-bulk bench-p0 bench-compare clean lint chaos security
+.PHONY: run test install browser spamd pgbouncer bench bench-api bench-e2e bench-bulk bench-p0 bench-compare clean lint chaos security
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ run: $(STAMP)
 	$(BIN)/python manage.py comms_up
 
 ## Whole test suite against real PostgreSQL, Redis and loopback provider stand-ins.
-test: $(STAMP) browser spamd
+test: $(STAMP) browser spamd pgbouncer
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Debian's Chromium for the end-to-end page tests (Playwright drives it; it never downloads one).
@@ -34,6 +34,12 @@ spamd:
 	@command -v spamd >/dev/null 2>&1 || { echo "installing spamassassin/spamd for the spam-score tests"; \
 	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq spamassassin spamd >/dev/null; }
+
+## Debian's PgBouncer for the many-node tests (they start their own, transaction pooling, on a loopback port).
+pgbouncer:
+	@command -v pgbouncer >/dev/null 2>&1 || test -x /usr/sbin/pgbouncer || { echo "installing pgbouncer for the many-node tests"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; }
 
 ## Benchmarks print their figures (see docs/benchmarks.md); they are not tests.
 bench: bench-api bench-e2e bench-bulk bench-p0 bench-compare

@@ -15,7 +15,7 @@ from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 ROLLUP_LOCK = 7_700_001  # pg advisory lock id: one rollup at a time
@@ -78,7 +78,8 @@ def _tenant_clause(tenant_id: Any, alias: str = "") -> tuple[str, list]:
 
 
 def _rows(sql: str, params: list) -> list[tuple]:
-    with connection.cursor() as cursor:
+    """Every dashboard/stats read: on the replica when DATABASE_REPLICA_URL is set (settings)."""
+    with connections[settings.COMMS_STATS_DATABASE].cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 

@@ -146,6 +146,28 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", d
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"].setdefault("application_name", env.str("COMMS_PROCESS_NAME", default="comms"))
 DATABASES["default"]["TEST"] = {"NAME": env.str("DATABASE_TEST_NAME", default="test_comms")}
+# DATABASE_POOLER=transaction: DATABASE_URL is PgBouncer in transaction pooling mode, where a client
+# holds a server connection for one transaction only, so no session state may span two: no
+# server-side prepared statements (psycopg's prepare_threshold) and no WITH HOLD cursors
+# (QuerySet.iterator()). comms itself keeps none (docs/operations.md, "Many nodes behind PgBouncer").
+DATABASE_POOLER = env.str("DATABASE_POOLER", default="")
+if DATABASE_POOLER not in ("", "session", "transaction"):
+    raise ImproperlyConfigured(f"DATABASE_POOLER must be empty, 'session' or 'transaction', not {DATABASE_POOLER!r}")
+if DATABASE_POOLER == "transaction":
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+# DATABASE_REPLICA_URL: a streaming replica (or its pooler) for the console's dashboard and stats
+# reads (admin_console.stats), which may lag the primary by the replication delay. Nothing else
+# reads there: the queue, the API and every write stay on the primary.
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+COMMS_STATS_DATABASE = "default"
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = {**env.db_url_config(DATABASE_REPLICA_URL), "TEST": {"MIRROR": "default"},
+                            "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"]}
+    DATABASES["replica"].setdefault("OPTIONS", {}).update(
+        {k: v for k, v in DATABASES["default"]["OPTIONS"].items() if k in ("application_name", "prepare_threshold")})
+    DATABASES["replica"]["DISABLE_SERVER_SIDE_CURSORS"] = DATABASES["default"].get("DISABLE_SERVER_SIDE_CURSORS", False)
+    COMMS_STATS_DATABASE = "replica"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if not REDIS_URL:
@@ -740,3 +762,8 @@ COMMS_TENANT_DEFAULT_PLAN = env.str("COMMS_TENANT_DEFAULT_PLAN", default="defaul
 COMMS_TENANT_QUOTA_CACHE_SECONDS = env.float("COMMS_TENANT_QUOTA_CACHE_SECONDS", default=10.0)
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [*REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"],
                                               "comms.quotas.TenantQuotaThrottle"]
+# --- many nodes (issue 21) ---------------------------------------------------------------------------
+# Every node may run beat: only the holder of a Redis lease sends scheduled tasks (comms/beat.py); a
+# dead holder is replaced within this many seconds.
+CELERY_BEAT_SCHEDULER = "comms.beat:LeaderScheduler"
+COMMS_BEAT_LOCK_SECONDS = env.float("COMMS_BEAT_LOCK_SECONDS", default=30.0)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import time
-import weakref
 from collections import deque
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -23,7 +22,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -264,21 +262,6 @@ def deliver_batch(messages: list[Message], *, owner: str, clock: Clock = timezon
     return stats
 
 
-_async_commit_sessions: "weakref.WeakSet" = weakref.WeakSet()
-
-
-def _outcome_durability() -> None:
-    """Once per database session: outcome writes skip the WAL flush wait (see settings)."""
-    if settings.COMMS_OUTCOME_SYNC_COMMIT:
-        return
-    connection.ensure_connection()
-    raw = connection.connection
-    if raw not in _async_commit_sessions:
-        with connection.cursor() as cursor:
-            cursor.execute("SET synchronous_commit = off")
-        _async_commit_sessions.add(raw)
-
-
 def drain(*, priority: int, owner: str | None = None, budget_seconds: float | None = None,
           clock: Clock = timezone.now, max_batches: int | None = None) -> DrainStats:
     """Claim and deliver batches for `priority` (and anything more urgent) until none is due.
@@ -291,7 +274,6 @@ def drain(*, priority: int, owner: str | None = None, budget_seconds: float | No
     limit = policy(priority)["batch"]
     stats = DrainStats()
     wakeup.clear(priority)
-    _outcome_durability()
     deadline = time.monotonic() + budget
     with ExitStack() as entered:
         run = _Delivery(owner=owner, clock=clock, stats=stats, entered=entered, pending=set())

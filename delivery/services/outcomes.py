@@ -49,8 +49,15 @@ UPDATE delivery_message AS m
 RETURNING m.*
 """
 
+# Outcome writes commit without waiting for the WAL flush unless COMMS_OUTCOME_SYNC_COMMIT
+# (docs/operations.md). The setting is made inside the statement with set_config(…, is_local => true),
+# so it ends with the statement's own transaction: a session-wide `SET synchronous_commit` would, behind
+# PgBouncer in transaction pooling mode, stay on whichever server connection ran it and then apply to
+# other clients' transactions (an API insert whose 202 promises the row is on disk) instead of ours.
+_ASYNC_COMMIT_CTE = "_c AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true)), "
+
 _OUTCOME_SQL = """
-WITH u AS (
+WITH {async_cte}u AS (
   UPDATE delivery_message
      SET status = %(status)s, next_attempt_at = COALESCE(%(next_at)s, next_attempt_at),
          sent_at = COALESCE(%(sent_at)s, sent_at), failed_at = COALESCE(%(failed_at)s, failed_at),
@@ -62,13 +69,13 @@ WITH u AS (
    WHERE id = %(id)s AND lease_owner = %(owner)s AND status = 'sending'
   RETURNING id, attempt_count)
 INSERT INTO delivery_deliverylog (message_id, event, at, attempt, provider, provider_event_id, status_code, detail, data)
-SELECT id, %(event)s, %(now)s, attempt_count, %(provider)s, '', %(code)s, %(detail)s, %(data)s::jsonb FROM u
+SELECT id, %(event)s, %(now)s, attempt_count, %(provider)s, '', %(code)s, %(detail)s, %(data)s::jsonb FROM u{async_join}
 RETURNING message_id
 """
 
 # The same write for many outcomes at once (rows: a JSON array of Outcome.params()).
 _OUTCOMES_SQL = """
-WITH v AS (
+WITH {async_cte}v AS (
   SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS x(
     id uuid, status text, next_at timestamptz, sent_at timestamptz, failed_at timestamptz, provider text,
     ref text, variant text, artifact text, fcode text, freason text, attempt_delta int, now timestamptz,
@@ -85,9 +92,19 @@ WITH v AS (
    WHERE m.id = v.id AND m.lease_owner = %(owner)s AND m.status = 'sending'
   RETURNING m.id, m.attempt_count, v.event, v.now, v.provider, v.code, v.detail, v.data)
 INSERT INTO delivery_deliverylog (message_id, event, at, attempt, provider, provider_event_id, status_code, detail, data)
-SELECT id, event, now, attempt_count, provider, '', code, detail, data FROM u
+SELECT id, event, now, attempt_count, provider, '', code, detail, data FROM u{async_join}
 RETURNING message_id
 """
+
+
+
+def _durability(sql: str) -> dict[bool, str]:
+    """The statement keyed by COMMS_OUTCOME_SYNC_COMMIT: as written, or with the per-transaction async commit."""
+    return {True: sql.format(async_cte="", async_join=""),
+            False: sql.format(async_cte=_ASYNC_COMMIT_CTE, async_join=", _c")}
+
+
+_OUTCOME_SQLS, _OUTCOMES_SQLS = _durability(_OUTCOME_SQL), _durability(_OUTCOMES_SQL)
 
 _EXTEND_SQL = """
 UPDATE delivery_message SET lease_expires_at = %(until)s
@@ -220,11 +237,12 @@ def record_many(outcomes: list[Outcome], *, owner: str, stats: DrainStats) -> No
     if not outcomes:
         return
     rows = [o.params() for o in outcomes]
+    sync = bool(settings.COMMS_OUTCOME_SYNC_COMMIT)
     if len(rows) == 1:
         params = {**rows[0], "owner": owner, "data": json.dumps(rows[0]["data"])}
-        written = set(_write_outcome(_OUTCOME_SQL, params, rows[0]["id"]))
+        written = set(_write_outcome(_OUTCOME_SQLS[sync], params, rows[0]["id"]))
     else:
-        written = set(_write_outcome(_OUTCOMES_SQL, {"rows": json.dumps(rows, default=_json), "owner": owner},
+        written = set(_write_outcome(_OUTCOMES_SQLS[sync], {"rows": json.dumps(rows, default=_json), "owner": owner},
                                      f"{len(rows)} messages"))
     for o in outcomes:
         ok = str(o.message.id) in written
