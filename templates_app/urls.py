@@ -7,4 +7,6 @@ urlpatterns = [
     path("templates/<slug:key>", api.TemplateDetailApi.as_view(), name="template"),
     path("templates/<slug:key>/preview", api.TemplatePreviewApi.as_view(), name="template-preview"),
     path("templates/<slug:key>/submit", api.TemplateSubmitApi.as_view(), name="template-submit"),
+    path("templates/<slug:key>/validate", api.TemplateValidateApi.as_view(), name="template-validate"),
+    path("templates/<slug:key>/lint-overrides", api.TemplateLintOverrideApi.as_view(), name="template-lint-override"),
 ]

@@ -17,6 +17,8 @@ from comms.enums import Channel
 from comms.models import ApiKey
 from templates_app import rendering
 from templates_app.models import Template, TemplateLocale, TemplateReview, TemplateVersion
+from templates_app.quality.lint import lint_version
+from templates_app.quality.service import lint_require_clear, lint_summary
 from templates_app.services.render import (
     RenderContext,
     pick_locale,
@@ -245,8 +247,12 @@ def version_submit(*, version: TemplateVersion, actor: Any, user: Any = None) ->
     version.spam_report = spam or {}
     version.spam_score = spam["score"] if spam else None
     version.reviews.all().delete()  # a resubmission starts a fresh round of approvals
+    # Accessibility/dark-mode lint (issue 20): warnings inform, errors block approval until overridden.
+    version.lint_findings, version.lint_overrides = lint_version(version), []
     version.save()
-    audit_record(actor=actor, action="template.submit", target=version, tenant=version.template.tenant)
+    lint = lint_summary(version)
+    audit_record(actor=actor, action="template.submit", target=version, tenant=version.template.tenant,
+                 diff={"lint": {"errors": lint["errors"], "warnings": lint["warnings"]}})
     return version
 
 
@@ -263,6 +269,7 @@ def version_approve(*, version: TemplateVersion, user: Any, notes: str = "") -> 
         raise errors.ApprovalRefused("An author cannot approve their own template.")
     if version.reviews.filter(reviewer=user, decision=TemplateReview.Decision.APPROVE).exists():
         raise errors.ApprovalRefused("This approver has already approved; a second approver must be someone else.")
+    lint_require_clear(version)
     TemplateReview.objects.create(version=version, reviewer=user, decision=TemplateReview.Decision.APPROVE, notes=notes)
     audit_record(actor=user, action="template.approve", target=version, reason=notes, tenant=template.tenant)
     approvals = version.reviews.filter(decision=TemplateReview.Decision.APPROVE).count()
