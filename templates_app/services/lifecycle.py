@@ -17,7 +17,7 @@ from comms.enums import Channel
 from comms.models import ApiKey
 from templates_app import rendering
 from templates_app.models import Template, TemplateLocale, TemplateReview, TemplateVersion
-from templates_app.quality.lint import lint_version
+from templates_app.quality.lint import lint_email, lint_version
 from templates_app.quality.service import lint_require_clear, lint_summary
 from templates_app.services.render import (
     RenderContext,
@@ -339,6 +339,8 @@ def template_preview(*, version: TemplateVersion, variables: dict | None, locale
         result: dict[str, Any] = {"problems": out.problems}
         if channel == Channel.EMAIL:
             result.update(subject=out.subject, html=out.body_html, text=out.body)
+            # Live accessibility/dark-mode findings for exactly what this preview rendered (issue 20).
+            result["lint"] = lint_email(subject=out.subject, html=out.body_html, text=out.body, locale=row.locale)
         elif channel == Channel.SMS:
             result.update(text=out.body, encoding=out.sms.encoding, units=out.sms.units, segments=out.sms.segments)
         elif channel == Channel.PUSH:

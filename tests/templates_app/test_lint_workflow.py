@@ -155,6 +155,15 @@ def test_api_validate_submit_and_override_return_findings(admin_api, approver):
     assert again.status_code == 404 and again.json()["code"] == "COMMS_NOT_FOUND"  # nothing pending any more
 
 
+def test_preview_api_lints_what_it_rendered(admin_api):
+    api_template(admin_api, mjml(GOOD_BODY + '<mj-text><a href="{{url}}">click here</a></mj-text>'))
+    email = admin_api.post("/api/v1/templates/lint_api/preview", {}, format="json").json()["channels"]["email"]
+    assert [f["rule"] for f in email["lint"]] == ["A11Y_LINK_TEXT"] and email["lint"][0]["locale"] == "en"
+    long = {**SAMPLE, "name": "A" * 90}  # the subject is linted as rendered with these variables
+    email = admin_api.post("/api/v1/templates/lint_api/preview", {"variables": long}, format="json").json()
+    assert "A11Y_SUBJECT_LENGTH" in {f["rule"] for f in email["channels"]["email"]["lint"]}
+
+
 def test_api_validate_rejects_unknown_fields_and_versions(admin_api):
     api_template(admin_api, mjml(GOOD_BODY))
     assert admin_api.post("/api/v1/templates/lint_api/validate", {"version": 9}, format="json").json()["code"] == \
