@@ -106,9 +106,10 @@ class TemplateSubmitApi(APIView):
 
 
 class TemplateValidateApi(APIView):
-    """Dry run of a submit: what would block it (problems) and what the lint finds, nothing stored."""
+    """Dry run of a submit: what would block it (problems) and what the lint finds, nothing stored.
+    Same scope as submit: validation fetches the template's image URLs."""
 
-    required_scopes = {"POST": "messages:read"}
+    required_scopes = {"POST": "admin"}
 
     @extend_schema(request=LintValidateSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request, key: str):

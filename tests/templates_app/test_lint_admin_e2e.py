@@ -32,8 +32,10 @@ def test_override_then_approve_in_the_admin(live_server, settings, tenant):
         assert lint.get_attribute("data-blocking") == "A11Y_CONTRAST"
         assert page.locator(".comms-lint-findings tr.lint-error").count() == 1
         assert page.locator(".comms-lint-findings tr.lint-warning[data-rule=A11Y_TABLE_ROLE]").count() == 1
+        assert "Approval blocked by: A11Y_CONTRAST" in lint.inner_text()
         page.click("button[name=approve]")
         assert "accessibility errors (A11Y_CONTRAST)" in page.locator(".messagelist").inner_text()
+        page.screenshot(path=str(SCREENSHOTS / "lint-blocked-1280.png"), full_page=True)
         admin_logout(page)
 
         admin_login(page, live_server.url, "edith")

@@ -164,8 +164,12 @@ def test_preview_api_lints_what_it_rendered(admin_api):
     assert "A11Y_SUBJECT_LENGTH" in {f["rule"] for f in email["channels"]["email"]["lint"]}
 
 
-def test_api_validate_rejects_unknown_fields_and_versions(admin_api):
+def test_api_validate_rejects_unknown_fields_versions_and_scopes(admin_api, api):
     api_template(admin_api, mjml(GOOD_BODY))
+    for path in ("validate", "lint-overrides"):  # a send/read key may preview, not dry-run or override
+        refused = api.post(f"/api/v1/templates/lint_api/{path}", {"rule": "A11Y_CONTRAST", "reason": "x"},
+                           format="json")
+        assert refused.status_code == 403 and refused.json()["code"] == "COMMS_FORBIDDEN"
     assert admin_api.post("/api/v1/templates/lint_api/validate", {"version": 9}, format="json").json()["code"] == \
         "COMMS_NOT_FOUND"
     assert admin_api.post("/api/v1/templates/lint_api/validate", {"x": 1}, format="json").json()["code"] == \
