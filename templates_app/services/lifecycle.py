@@ -17,7 +17,7 @@ from comms.enums import Channel
 from comms.models import ApiKey
 from templates_app import rendering
 from templates_app.models import Template, TemplateLocale, TemplateReview, TemplateVersion
-from templates_app.quality.lint import lint_email, lint_version
+from templates_app.quality import lint as quality_lint  # a module: quality.lint renders through services.render
 from templates_app.quality.service import lint_require_clear, lint_summary
 from templates_app.services.render import (
     RenderContext,
@@ -248,7 +248,7 @@ def version_submit(*, version: TemplateVersion, actor: Any, user: Any = None) ->
     version.spam_score = spam["score"] if spam else None
     version.reviews.all().delete()  # a resubmission starts a fresh round of approvals
     # Accessibility/dark-mode lint (issue 20): warnings inform, errors block approval until overridden.
-    version.lint_findings, version.lint_overrides = lint_version(version), []
+    version.lint_findings, version.lint_overrides = quality_lint.lint_version(version), []
     version.save()
     lint = lint_summary(version)
     audit_record(actor=actor, action="template.submit", target=version, tenant=version.template.tenant,
@@ -340,7 +340,7 @@ def template_preview(*, version: TemplateVersion, variables: dict | None, locale
         if channel == Channel.EMAIL:
             result.update(subject=out.subject, html=out.body_html, text=out.body)
             # Live accessibility/dark-mode findings for exactly what this preview rendered (issue 20).
-            result["lint"] = lint_email(subject=out.subject, html=out.body_html, text=out.body, locale=row.locale)
+            result["lint"] = quality_lint.lint_email(subject=out.subject, html=out.body_html, text=out.body, locale=row.locale)
         elif channel == Channel.SMS:
             result.update(text=out.body, encoding=out.sms.encoding, units=out.sms.units, segments=out.sms.segments)
         elif channel == Channel.PUSH:
