@@ -24,6 +24,7 @@ from comms.services import tenant_get_default
 from templates_app import rendering, services
 from templates_app.models import Template, TemplateLocale, TemplateReview, TemplateVersion
 from templates_app.previews_admin import PreviewImagesAdminMixin
+from templates_app.quality.admin_views import lint_override_view, lint_report_html
 from templates_app.services.admin_forms import template_settings_save, version_fields_save
 from templates_app.version_diff import version_diff
 
@@ -219,8 +220,8 @@ class TemplateVersionAdmin(PreviewImagesAdminMixin, admin.ModelAdmin):  # + Chro
     list_filter = ("status",)
     inlines = [TemplateLocaleInline, TemplateReviewInline]
     fields = ("template", "version", "status", "change_notes", "variables_schema", "sample_variables", "experiment",
-              "review_notes", "spam_at_submit", "preview", "rendered_previews")
-    readonly_fields = ("template", "version", "status", "review_notes", "spam_at_submit", "preview",
+              "review_notes", "lint_report", "spam_at_submit", "preview", "rendered_previews")
+    readonly_fields = ("template", "version", "status", "review_notes", "lint_report", "spam_at_submit", "preview",
                        "rendered_previews")
     change_form_template = "admin/templates_app/templateversion/change_form.html"
 
@@ -245,6 +246,10 @@ class TemplateVersionAdmin(PreviewImagesAdminMixin, admin.ModelAdmin):  # + Chro
     @admin.display(description="Spam score at submit")
     def spam_at_submit(self, obj):
         return spam_verdict_html(obj.spam_report) if obj.spam_report else "not submitted yet"
+
+    @admin.display(description="Accessibility and dark-mode lint")
+    def lint_report(self, obj):
+        return lint_report_html(obj)
 
     @admin.display(description="Preview (sample variables)")
     def preview(self, obj):
@@ -280,7 +285,9 @@ class TemplateVersionAdmin(PreviewImagesAdminMixin, admin.ModelAdmin):  # + Chro
     # -- workflow -----------------------------------------------------------------------------------
     def get_urls(self):
         own = [path("<int:pk>/workflow/<str:step>/", self.admin_site.admin_view(self.workflow),
-                    name="templates_app_templateversion_workflow")]
+                    name="templates_app_templateversion_workflow"),
+               path("<int:pk>/lint-override/", self.admin_site.admin_view(lint_override_view),
+                    name="templates_app_templateversion_lint_override")]
         return own + super().get_urls()
 
     # Which role each workflow step needs (the services check approvals again; submit had no check).

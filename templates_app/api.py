@@ -15,7 +15,10 @@ from comms import errors
 from comms.models import Recipient
 from templates_app import services
 from templates_app.models import Template
+from templates_app.quality.lint import lint_version
 from templates_app.serializers import (
+    LintOverrideSerializer,
+    LintValidateSerializer,
     PreviewSerializer,
     TemplateEditSerializer,
     TemplateWriteSerializer,
@@ -98,5 +101,48 @@ class TemplateSubmitApi(APIView):
         draft = template.versions.filter(status="draft").order_by("-version").first()
         if draft is None:
             raise errors.TemplateNotEditable("There is no draft version to submit.")
-        services.version_submit(version=draft, actor=request.user)
-        return Response(template_representation(_template(request, key)))
+        draft = services.version_submit(version=draft, actor=request.user)
+        return Response({**template_representation(_template(request, key)), "lint": services.lint_summary(draft)})
+
+
+class TemplateValidateApi(APIView):
+    """Dry run of a submit: what would block it (problems) and what the lint finds, nothing stored.
+    Same scope as submit: validation fetches the template's image URLs."""
+
+    required_scopes = {"POST": "admin"}
+
+    @extend_schema(request=LintValidateSerializer, responses=OpenApiTypes.OBJECT)
+    def post(self, request, key: str):
+        serializer = LintValidateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        template = _template(request, key)
+        versions = template.versions.order_by("-version")
+        if "version" in serializer.validated_data:
+            versions = versions.filter(version=serializer.validated_data["version"])
+        version = versions.first()
+        if version is None:
+            raise errors.NotFound("No such version.")
+        problems = services.version_validate(version)
+        version.lint_findings = lint_version(version)  # not saved: the stored findings are those at submit
+        return Response({"template": template.template_key, "version": version.version, "status": version.status,
+                         "problems": problems, "lint": services.lint_summary(version)})
+
+
+class TemplateLintOverrideApi(APIView):
+    """Override one failing lint rule of the version pending review, with a reason the approver sees."""
+
+    required_scopes = {"POST": "admin"}
+
+    @extend_schema(request=LintOverrideSerializer, responses=OpenApiTypes.OBJECT)
+    def post(self, request, key: str):
+        serializer = LintOverrideSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        versions = _template(request, key).versions.order_by("-version")
+        version = (versions.filter(version=data["version"]) if "version" in data
+                   else versions.filter(status="pending_review")).first()
+        if version is None:
+            raise errors.NotFound("No such version pending review.")
+        version = services.version_lint_override(version=version, rule=data["rule"], reason=data["reason"],
+                                                 actor=request.user)
+        return Response({"template": key, "version": version.version, "lint": services.lint_summary(version)})

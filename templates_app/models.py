@@ -103,6 +103,11 @@ class TemplateVersion(models.Model):
     spam_score = models.FloatField(null=True, blank=True)
     spam_report = models.JSONField(default=dict, blank=True, help_text="spamd's verdict at submit: score, "
                                    "threshold, rule hits, or why it was unavailable.")
+    # Accessibility and dark-mode lint at submit (issue 20): error findings block approval unless overridden.
+    lint_findings = models.JSONField(default=list, blank=True, help_text="Lint findings at submit: rule, level, "
+                                     "locale, element, message.")
+    lint_overrides = models.JSONField(default=list, blank=True, help_text="Per-rule overrides of error findings: "
+                                      "rule, reason, by, at.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["template", "version"], name="template_version_unique")]

@@ -69,3 +69,13 @@ def template_representation(template) -> dict:
         "active_version": active.version if active else None,
         "versions": [version_summary(v) for v in template.versions.all().prefetch_related("locales")],
     }
+
+
+class LintValidateSerializer(StrictSerializer):
+    version = serializers.IntegerField(required=False, min_value=1, help_text="Default: the latest version.")
+
+
+class LintOverrideSerializer(StrictSerializer):
+    rule = serializers.CharField(max_length=64, help_text="The failing rule's id, e.g. A11Y_CONTRAST.")
+    reason = serializers.CharField(max_length=1000, help_text="Why the rule does not apply; the approver reads it.")
+    version = serializers.IntegerField(required=False, min_value=1, help_text="Default: the version pending review.")

@@ -9,4 +9,6 @@ urlpatterns = [
     path("templates/<slug:key>/submit", api.TemplateSubmitApi.as_view(), name="template-submit"),
     path("templates/<slug:key>/versions/<int:number>/previews/<str:locale>/<str:mode>",
          api_previews.TemplatePreviewImageApi.as_view(), name="template-preview-image"),
+    path("templates/<slug:key>/validate", api.TemplateValidateApi.as_view(), name="template-validate"),
+    path("templates/<slug:key>/lint-overrides", api.TemplateLintOverrideApi.as_view(), name="template-lint-override"),
 ]

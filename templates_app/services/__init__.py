@@ -11,6 +11,7 @@ from templates_app.services.lifecycle import (
     version_submit,
     version_validate,
 )
+from templates_app.quality.service import lint_summary, version_lint_override
 from templates_app.services.render import (
     SendRender,
     active_version,
@@ -27,4 +28,5 @@ __all__ = [
     "schema_validator",
     "template_create", "template_edit", "template_preview", "variable_errors", "version_activate",
     "version_approve", "version_request_changes", "version_submit", "version_validate", "version_validator",
+    "lint_summary", "version_lint_override",
 ]

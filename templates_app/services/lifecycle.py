@@ -17,6 +17,8 @@ from comms.enums import Channel
 from comms.models import ApiKey
 from templates_app import rendering
 from templates_app.models import Template, TemplateLocale, TemplateReview, TemplateVersion
+from templates_app.quality import lint as quality_lint  # a module: quality.lint renders through services.render
+from templates_app.quality.service import lint_require_clear, lint_summary
 from templates_app.services.render import (
     RenderContext,
     pick_locale,
@@ -246,9 +248,13 @@ def version_submit(*, version: TemplateVersion, actor: Any, user: Any = None) ->
     version.spam_report = spam or {}
     version.spam_score = spam["score"] if spam else None
     version.reviews.all().delete()  # a resubmission starts a fresh round of approvals
+    # Accessibility/dark-mode lint (issue 20): warnings inform, errors block approval until overridden.
+    version.lint_findings, version.lint_overrides = quality_lint.lint_version(version), []
     version.save()
     version_previews_request(version=version)  # Chromium screenshots for the approver, after commit
-    audit_record(actor=actor, action="template.submit", target=version, tenant=version.template.tenant)
+    lint = lint_summary(version)
+    audit_record(actor=actor, action="template.submit", target=version, tenant=version.template.tenant,
+                 diff={"lint": {"errors": lint["errors"], "warnings": lint["warnings"]}})
     return version
 
 
@@ -265,6 +271,7 @@ def version_approve(*, version: TemplateVersion, user: Any, notes: str = "") -> 
         raise errors.ApprovalRefused("An author cannot approve their own template.")
     if version.reviews.filter(reviewer=user, decision=TemplateReview.Decision.APPROVE).exists():
         raise errors.ApprovalRefused("This approver has already approved; a second approver must be someone else.")
+    lint_require_clear(version)
     TemplateReview.objects.create(version=version, reviewer=user, decision=TemplateReview.Decision.APPROVE, notes=notes)
     audit_record(actor=user, action="template.approve", target=version, reason=notes, tenant=template.tenant)
     approvals = version.reviews.filter(decision=TemplateReview.Decision.APPROVE).count()
@@ -334,6 +341,8 @@ def template_preview(*, version: TemplateVersion, variables: dict | None, locale
         result: dict[str, Any] = {"problems": out.problems}
         if channel == Channel.EMAIL:
             result.update(subject=out.subject, html=out.body_html, text=out.body)
+            # Live accessibility/dark-mode findings for exactly what this preview rendered (issue 20).
+            result["lint"] = quality_lint.lint_email(subject=out.subject, html=out.body_html, text=out.body, locale=row.locale)
         elif channel == Channel.SMS:
             result.update(text=out.body, encoding=out.sms.encoding, units=out.sms.units, segments=out.sms.segments)
         elif channel == Channel.PUSH:

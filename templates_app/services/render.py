@@ -36,11 +36,18 @@ def locale_chain(requested: str, default: str) -> list[str]:
     return chain
 
 
+def _frozen(version: TemplateVersion) -> tuple:
+    """Cache key of a frozen version's content. A version sent back to draft, edited and resubmitted
+    keeps its pk, so the submit time is part of the key: each submission is a new generation."""
+    return (version.pk, version.submitted_at)
+
+
 def _locales(version: TemplateVersion) -> dict[str, TemplateLocale]:
     """A frozen version's locale rows are read once per process, not once per recipient."""
     if version.status == TemplateVersion.Status.DRAFT:
         return {row.locale: row for row in version.locales.all()}
-    return rendering.compiled.get((version.pk, "locales"), lambda: {row.locale: row for row in version.locales.all()})
+    return rendering.compiled.get((*_frozen(version), "locales"),
+                                  lambda: {row.locale: row for row in version.locales.all()})
 
 
 def pick_locale(version: TemplateVersion, requested: str) -> TemplateLocale:
@@ -103,7 +110,7 @@ def variable_errors(validator: Draft202012Validator, variables: dict) -> list[er
 def version_validator(version: TemplateVersion) -> Draft202012Validator:
     if version.status == TemplateVersion.Status.DRAFT:
         return schema_validator(version.variables_schema)
-    return rendering.compiled.get((version.pk, "schema"), lambda: schema_validator(version.variables_schema))
+    return rendering.compiled.get((*_frozen(version), "schema"), lambda: schema_validator(version.variables_schema))
 
 
 def check_variables(version: TemplateVersion, variables: dict) -> None:
@@ -124,7 +131,7 @@ def _compiled(version: TemplateVersion, row: TemplateLocale, part: str, source: 
 
     if version.status == TemplateVersion.Status.DRAFT:
         return build()
-    return rendering.compiled.get((version.pk, row.locale, part, html), build)
+    return rendering.compiled.get((*_frozen(version), row.locale, part, html), build)
 
 
 def _email_html_source(version: TemplateVersion, row: TemplateLocale) -> tuple[str, bool]:
@@ -135,7 +142,7 @@ def _email_html_source(version: TemplateVersion, row: TemplateLocale) -> tuple[s
 
     if version.status == TemplateVersion.Status.DRAFT:
         return build()
-    return rendering.compiled.get((version.pk, row.locale, "mjml"), build)
+    return rendering.compiled.get((*_frozen(version), row.locale, "mjml"), build)
 
 
 def _override(row: TemplateLocale, variant: dict | None, name: str) -> str:
@@ -186,7 +193,7 @@ def render_channel(ctx: RenderContext, channel: str) -> rendering.Rendered:
             if ctx.version.status == TemplateVersion.Status.DRAFT:
                 text_source = rendering.html_to_text_source(html_source)
             else:
-                text_source = rendering.compiled.get((ctx.version.pk, ctx.row.locale, "generated_text"),
+                text_source = rendering.compiled.get((*_frozen(ctx.version), ctx.row.locale, "generated_text"),
                                                      lambda: rendering.html_to_text_source(html_source))
             out.body = text("generated_text", text_source)
         if not (out.body or out.body_html):
