@@ -271,3 +271,11 @@ EspSyncMalformed = _error("COMMS_ESP_SYNC_MALFORMED", 502, "The ESP's suppressio
 PoolUnknown = _error("COMMS_POOL_UNKNOWN", 422, "No pool with that name for this channel.")
 PoolForbidden = _error("COMMS_POOL_FORBIDDEN", 403, "Only an admin-scoped API key may choose a message's pool.")
 WarmupInvalid = _error("COMMS_WARMUP_INVALID", 400, "The warm-up ladder is not valid.")
+# Retention and archival (comms.retention, comms.archive).
+RetentionBelowMinimum = _error("COMMS_RETENTION_BELOW_MINIMUM", 422,
+                               "The retention period is shorter than this kind's minimum.")
+RetentionNotAllowed = _error("COMMS_RETENTION_NOT_ALLOWED", 422,
+                             "This kind of data is never deleted by retention (only anonymised by erasure).")
+RetentionUnknownKind = _error("COMMS_RETENTION_UNKNOWN_KIND", 422, "Unknown kind of data.")
+ArchiveUnavailable = _error("COMMS_ARCHIVE_UNAVAILABLE", 503, "The archive storage cannot be written; nothing was deleted.")
+ArchiveCorrupt = _error("COMMS_ARCHIVE_CORRUPT", 422, "An archive part does not match its manifest.")

@@ -726,3 +726,19 @@ COMMS_CONVERSATION_MESSAGE_HOOKS = env.list("COMMS_CONVERSATION_MESSAGE_HOOKS",
 COMMS_WARMUP_RESERVE = env.float("COMMS_WARMUP_RESERVE", default=0.1)
 COMMS_WARMUP_ENGAGEMENT_DAYS = env.int("COMMS_WARMUP_ENGAGEMENT_DAYS", default=30)
 COMMS_ENGAGEMENT_SCORER = "tracking.selectors.engagement_scores"
+
+# Retention and archival (comms.retention; docs/operations.md, "Retention"). Periods are per kind and
+# tenant in the admin (Comms kernel → Retention policies); these are how the daily run removes rows.
+COMMS_RETENTION_BATCH = env.int("COMMS_RETENTION_BATCH", default=5000)
+COMMS_RETENTION_PAUSE_SECONDS = env.float("COMMS_RETENTION_PAUSE_SECONDS", default=0.05)
+# Archive before removal to S3-compatible storage when a bucket is named (credentials: the usual
+# AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or an instance role).
+COMMS_ARCHIVE_BUCKET = env.str("COMMS_ARCHIVE_BUCKET", default="")
+COMMS_ARCHIVE_PREFIX = env.str("COMMS_ARCHIVE_PREFIX", default="comms-archive")
+COMMS_ARCHIVE_ENDPOINT_URL = env.str("COMMS_ARCHIVE_ENDPOINT_URL", default="")
+COMMS_ARCHIVE_REGION = env.str("COMMS_ARCHIVE_REGION", default="")
+CELERY_BEAT_SCHEDULE["comms-retention-daily"] = {
+    "task": "comms.tasks.retention_daily",
+    "schedule": env.float("COMMS_RETENTION_EVERY_SECONDS", default=86400.0),
+    "options": {"queue": "p4", "expires": 3600},
+}
