@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-CHUNK = 500_000
+CHUNK = 500_000  # rows per statement; smaller for a small total so the expired day is whole chunks
 
 UUID7_SQL = """
 CREATE OR REPLACE FUNCTION bench_uuid7(ts timestamptz) RETURNS uuid LANGUAGE sql VOLATILE AS $$
@@ -60,6 +60,8 @@ SELECT id, 'sent', created_at, 1, 'ses', '', '250', '', '{}' FROM delivery_messa
 def main() -> None:
     data = Path(sys.argv[1])
     total = int(sys.argv[2]) if len(sys.argv) > 2 else 20_000_000
+    global CHUNK
+    CHUNK = max(10_000, min(CHUNK, total // 40))
     from comms.devserver.embedded import start_postgres
 
     pg = start_postgres(data / "pg")
