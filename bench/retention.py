@@ -23,11 +23,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.retention_seed import UUID7_SQL  # noqa: E402
+
 INSERT_QUEUED = """
 INSERT INTO delivery_message (id, tenant_id, channel, priority, category, status, recipient_address, template_key,
   variant, locale, artifact, subject, body, body_html, variables, metadata, payload, request_hash, fallback_channels,
   attempt_count, next_attempt_at, provider, provider_ref, failure_code, failure_reason, created_at, updated_at, pool)
-SELECT gen_random_uuid(), %(tenant)s, 'email', %(priority)s, 'transactional', 'queued', 'q' || i || '@example.com',
+SELECT bench_uuid7(now()), %(tenant)s, 'email', %(priority)s, 'transactional', 'queued', 'q' || i || '@example.com',
        '', '', '', '', 'Hi', '', '', '{}', '{}', '{}', '', '{}', 0, now(), '', '', '', '', now(), now(), ''
   FROM generate_series(1, %(n)s) i
 """
@@ -171,6 +173,7 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     tenant_id = str(tenant_get_default().pk)
     with connection.cursor() as cur:
+        cur.execute(UUID7_SQL)  # new rows get time-ordered ids, as the application's uuid7 default makes them
         cur.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = 'delivery_message'")
         rows = cur.fetchone()[0]
     print(f"database {'comms_empty' if empty else 'comms'}: ~{rows:,} messages")
