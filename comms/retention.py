@@ -91,6 +91,8 @@ def _key_bound(p: Pruner, cutoff: datetime) -> Any:
     """A key above every row older than `cutoff`. uuid7: its time prefix. bigint: a binary search over
     the key (rows are inserted in time order, so time rises with the key; a row that breaks the order
     is only kept longer, never removed early, since each row's own time is checked too)."""
+    if not p.key_is_ordered:
+        return None
     if p.key_is_uuid7:
         return uuid7_floor(cutoff)
     with connection.cursor() as cur:
@@ -116,7 +118,8 @@ def _select_sql(p: Pruner, *, full: bool, after: bool) -> str:
             f"ON c.tenant_id = {tenant}") if p.tenant_column else ""
     cutoff = "coalesce(c.cutoff, %(default)s)" if p.tenant_column else "%(default)s"
     return (f"SELECT t.{p.key}, {tenant}, {p.time_sql}{', to_jsonb(t)::text' if full else ''} FROM {p.table} t {join} "
-            f"WHERE t.{p.key} < %(bound)s{f' AND t.{p.key} > %(after)s' if after else ''} "
+            f"WHERE {f't.{p.key} < %(bound)s' if p.key_is_ordered else 'TRUE'}"
+            f"{f' AND t.{p.key} > %(after)s' if after else ''} "
             f"AND {p.time_sql} < {cutoff} AND ({p.removable_sql}) "
             f"ORDER BY t.{p.key} LIMIT %(limit)s FOR UPDATE OF t SKIP LOCKED")
 
@@ -152,9 +155,10 @@ def _prune_kind(p: Pruner, *, now: datetime, dry_run: bool, archive: Archive | N
                 out.archived += _archive_batch(p, cur, rows, keys, archive=archive, run_id=run_id)
             if p.delete_flag:
                 cur.execute("SELECT set_config(%s, 'on', true)", [p.delete_flag])
-            for table, column in p.children:
-                cur.execute(f"DELETE FROM {table} WHERE {column} = ANY(%s)", [keys])
-                out.children[table] = out.children.get(table, 0) + cur.rowcount
+            for child in p.children:
+                cur.execute(f"DELETE FROM {child.table} c {child.using()} WHERE {child.link()}{child.parent()} = ANY(%s)",
+                            [keys])
+                out.children[child.table] = out.children.get(child.table, 0) + cur.rowcount
             cur.execute(f"DELETE FROM {p.table} WHERE {p.key} = ANY(%s)", [keys])
             out.removed += cur.rowcount
         out.batches += 1
@@ -173,10 +177,11 @@ def _archive_batch(p: Pruner, cur: Any, rows: list, keys: list, *, archive: Arch
         group = (tenant or "_", at.date().isoformat())
         where[key] = group
         groups.setdefault(group, []).append({"table": p.table, "at": at.isoformat(), "row": json.loads(row)})
-    for table, column in p.children:
-        cur.execute(f"SELECT {column}, to_jsonb(c)::text FROM {table} c WHERE {column} = ANY(%s)", [keys])
+    for child in p.children:
+        cur.execute(f"SELECT {child.parent()}, to_jsonb(c)::text FROM {child.table} c {child.join()} "
+                    f"WHERE {child.parent()} = ANY(%s)", [keys])
         for parent, row in cur.fetchall():
-            groups[where[parent]].append({"table": table, "row": json.loads(row)})
+            groups[where[parent]].append({"table": child.table, "row": json.loads(row)})
     return archive.put_batch(kind=p.kind, run_id=run_id, groups=groups)
 
 

@@ -50,12 +50,36 @@ def retention_days_validate(*, kind: str, days: object) -> None:
 
 
 @dataclass(frozen=True)
+class Child:
+    """Rows that go with a pruned row: `table`.`column` holds the parent's key, or, with `via`, the key
+    of a `via` row whose `via_column` holds the parent's key (a conversation's message revisions)."""
+
+    table: str
+    column: str
+    via: str = ""
+    via_column: str = ""
+
+    def parent(self) -> str:
+        return f"v.{self.via_column}" if self.via else f"c.{self.column}"
+
+    def join(self) -> str:
+        return f"JOIN {self.via} v ON v.id = c.{self.column}" if self.via else ""
+
+    def using(self) -> str:
+        """The DELETE … USING form of join(); its condition is link()."""
+        return f"USING {self.via} v" if self.via else ""
+
+    def link(self) -> str:
+        return f"v.id = c.{self.column} AND " if self.via else ""
+
+
+@dataclass(frozen=True)
 class Pruner:
     """How one kind is pruned, in SQL over its own table (alias ``t``).
 
     `time_sql` ages a row (e.g. the latest of created/sent/delivered); `removable_sql` says which
-    rows may go at all (terminal statuses); `children` are ``(table, column holding the parent's
-    key)`` rows archived and deleted with their parent, before it. Keys are uuid7 (their time is
+    rows may go at all (terminal statuses); `children` are rows archived and deleted with their
+    parent, before it (``Child``). Keys are uuid7 (their time is
     their prefix) or bigint (bounded by a binary search over the key, see ``_key_bound``).
     `delete_flag` is a transaction-local setting the table's append-only trigger requires to allow
     DELETE (the audit log)."""
@@ -65,9 +89,10 @@ class Pruner:
     time_sql: str
     key: str = "id"
     key_is_uuid7: bool = False
+    key_is_ordered: bool = True  # False (uuid4 keys): no key bound, the walk reads the whole table
     tenant_column: str | None = "tenant_id"
     removable_sql: str = "TRUE"
-    children: tuple[tuple[str, str], ...] = ()
+    children: tuple[Child, ...] = ()
     delete_flag: str = ""
 
 

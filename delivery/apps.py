@@ -1,7 +1,7 @@
 from django.apps import AppConfig
 
 from comms.erasure import Phase, eraser_register  # no models: safe before the registry is ready
-from comms.retention_policy import Kind, Pruner, pruner_register
+from comms.retention_policy import Child, Kind, Pruner, pruner_register
 
 # Retention (comms.retention): a message goes with its delivery logs, only in a terminal status (one
 # still scheduled, queued, sending or deferred is never removed, whatever its age), aged by its
@@ -12,7 +12,7 @@ MESSAGES_PRUNER = Pruner(
     time_sql="greatest(t.created_at, t.sent_at, t.delivered_at, t.failed_at)",
     removable_sql="t.status IN ('sent', 'delivered', 'failed', 'dead', 'bounced', 'complained', 'cancelled', "
                   "'blocked')",
-    children=(("delivery_deliverylog", "message_id"),),
+    children=(Child("delivery_deliverylog", "message_id"),),
 )
 IN_APP_PRUNER = Pruner(kind=Kind.IN_APP, table="delivery_inappnotification", key_is_uuid7=True,
                        time_sql="t.created_at", removable_sql="NOT t.pinned")

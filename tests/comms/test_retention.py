@@ -249,3 +249,29 @@ def test_storage_unreachable_deletes_nothing(tenant, settings, monkeypatch):
     with pytest.raises(CommandError, match="COMMS_ARCHIVE_UNAVAILABLE"):
         call_command("retention_run", "--kind", "messages")
     assert len(alive(*old)) == 3
+
+
+def test_closed_conversations_go_with_their_messages_open_or_with_files_stay(tenant):
+    from comms.conversations.models import Attachment, Conversation, ConversationMessage, MessageRevision, Receipt
+
+    old = timezone.now() - timedelta(days=400)
+
+    def conversation(state: str, closed_at=old) -> Conversation:
+        c = Conversation.objects.create(tenant=tenant, state=state, closed_at=closed_at)
+        p = c.participants.create(tenant=tenant, address="ada@example.com")
+        m = ConversationMessage.objects.create(tenant=tenant, conversation=c, index=1, sender=p, body="hi")
+        MessageRevision.objects.create(message=m, action="edit", editor=p, previous_body="hello")
+        Receipt.objects.create(message=m, participant=p, read_at=old)
+        return c
+
+    gone, still_open, recent = conversation("closed"), conversation("open", None), conversation("closed", timezone.now())
+    with_file = conversation("closed")
+    Attachment.objects.create(tenant=tenant, conversation=with_file, file="attachments/x.png", content_type="image/png",
+                              size=1, sha256="0" * 64)
+    [result] = retention_run(kinds=["conversations"], archive=False, pause=0)
+    assert result.removed == 1 and set(Conversation.objects.values_list("pk", flat=True)) == {
+        still_open.pk, recent.pk, with_file.pk}
+    assert result.children == {"conversations_messagerevision": 1, "conversations_receipt": 1,
+                               "conversations_conversationmessage": 1, "conversations_participant": 1}
+    assert not ConversationMessage.objects.filter(conversation_id=gone.pk).exists()
+    assert MessageRevision.objects.count() == Receipt.objects.count() == 3
