@@ -124,9 +124,9 @@ def _select_sql(p: Pruner, *, full: bool, after: bool) -> str:
             f"ORDER BY t.{p.key} LIMIT %(limit)s FOR UPDATE OF t SKIP LOCKED")
 
 
-def _prune_kind(p: Pruner, *, now: datetime, dry_run: bool, archive: Archive | None, run_id: str,
+def _prune_kind(p: Pruner, out: KindResult, *, now: datetime, dry_run: bool, archive: Archive | None, run_id: str,
                 batch: int, pause: float) -> KindResult:
-    out = KindResult(kind=p.kind)
+    """Fill `out` as batches commit, so a run stopped by the archive still reports what it removed."""
     started = time.monotonic()
     default_days, per_tenant = policy_days(kind=p.kind)
     if not p.tenant_column:
@@ -210,11 +210,14 @@ def retention_run(*, dry_run: bool = False, kinds: Iterable[str] | None = None, 
             continue
         record = RetentionRun.objects.create(kind=p.kind, started_at=timezone.now(), dry_run=dry_run,
                                              archived_to=getattr(archive, "location", ""))
+        result = KindResult(kind=p.kind)
         try:
-            result = _prune_kind(p, now=now, dry_run=dry_run, archive=archive, run_id=run_id, batch=batch, pause=pause)
+            _prune_kind(p, result, now=now, dry_run=dry_run, archive=archive, run_id=run_id, batch=batch, pause=pause)
         except ArchiveUnavailable as exc:
-            RetentionRun.objects.filter(pk=record.pk).update(finished_at=timezone.now(), status="failed",
-                                                             error=exc.message)
+            RetentionRun.objects.filter(pk=record.pk).update(
+                finished_at=timezone.now(), status="failed", error=f"{exc.code}: {exc.message} {exc.details}",
+                removed=result.removed, archived=result.archived, children_removed=result.children,
+                batches=result.batches)
             raise
         RetentionRun.objects.filter(pk=record.pk).update(
             finished_at=timezone.now(), status="ok", removed=result.removed, archived=result.archived,
