@@ -275,3 +275,18 @@ def test_closed_conversations_go_with_their_messages_open_or_with_files_stay(ten
                                "conversations_conversationmessage": 1, "conversations_participant": 1}
     assert not ConversationMessage.objects.filter(conversation_id=gone.pk).exists()
     assert MessageRevision.objects.count() == Receipt.objects.count() == 3
+
+
+def test_beat_task_surfaces_an_unreachable_archive_and_deletes_nothing(tenant, settings, monkeypatch):
+    from comms.tasks import retention_daily
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    settings.COMMS_ARCHIVE_BUCKET = "comms-archive"
+    settings.COMMS_ARCHIVE_ENDPOINT_URL = f"http://127.0.0.1:{free_port()}"
+    settings.COMMS_ARCHIVE_REGION = "eu-west-1"
+    old = msg(tenant, days=120)
+    with pytest.raises(ArchiveUnavailable):  # called directly, Celery's retry re-raises the cause
+        retention_daily()
+    assert alive(old) == {old.pk}
+    assert settings.CELERY_BEAT_SCHEDULE["comms-retention-daily"]["task"] == "comms.tasks.retention_daily"
