@@ -1,5 +1,12 @@
 from django.apps import AppConfig
 
+from comms.retention_policy import Kind, Pruner, pruner_register
+
+# Retention of the audit log: its trigger refuses DELETE unless the run sets comms.retention
+# (transaction-local) and the row is older than the kind's 365-day minimum (comms migration 0010).
+AUDIT_PRUNER = Pruner(kind=Kind.AUDIT, table="admin_console_auditentry", time_sql="t.at",
+                      delete_flag="comms.retention")
+
 
 class CommsConfig(AppConfig):
     name = "comms"
@@ -10,6 +17,7 @@ class CommsConfig(AppConfig):
         from comms import schema  # noqa: F401  (OpenAPI descriptions of our authenticators)
 
         self._bound_admin_json_fields()
+        pruner_register(AUDIT_PRUNER)
 
     @staticmethod
     def _bound_admin_json_fields() -> None:

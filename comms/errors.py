@@ -277,3 +277,11 @@ WarmupInvalid = _error("COMMS_WARMUP_INVALID", 400, "The warm-up ladder is not v
 TenantQuota = _error("COMMS_TENANT_QUOTA", 429, "The tenant's quota for this is spent; retry after the window renews.")
 TenantQuotaBulkSize = type("TenantQuotaBulkSize", (TenantQuota,), {
     "status": 422, "default_message": "The bulk call has more recipients than the tenant's plan allows."})
+# Retention and archival (comms.retention, comms.archive).
+RetentionBelowMinimum = _error("COMMS_RETENTION_BELOW_MINIMUM", 422,
+                               "The retention period is shorter than this kind's minimum.")
+RetentionNotAllowed = _error("COMMS_RETENTION_NOT_ALLOWED", 422,
+                             "This kind of data is never deleted by retention (only anonymised by erasure).")
+RetentionUnknownKind = _error("COMMS_RETENTION_UNKNOWN_KIND", 422, "Unknown kind of data.")
+ArchiveUnavailable = _error("COMMS_ARCHIVE_UNAVAILABLE", 503, "The archive storage cannot be written; nothing was deleted.")
+ArchiveCorrupt = _error("COMMS_ARCHIVE_CORRUPT", 422, "An archive part does not match its manifest.")

@@ -6,8 +6,13 @@ import uuid
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone as dj_timezone
+
+from comms.errors import CommsError
+from comms.retention_policy import Kind as RetentionKind
+from comms.retention_policy import retention_days_validate
 
 
 class Tenant(models.Model):
@@ -164,3 +169,54 @@ class TenantQuota(models.Model):
 
     def __str__(self) -> str:
         return f"quota of {self.tenant_id}"
+class RetentionPolicy(models.Model):
+    """How many days one kind of data is kept: for one tenant, or for everyone (tenant empty).
+
+    A tenant's row beats the deployment-wide row, which beats ``comms.retention_policy.DEFAULT_DAYS``.
+    Set through ``comms.services.retention_policy_set`` (validated: minimum per kind, never consent)."""
+
+    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+                               help_text="Empty: the deployment-wide default for this kind.")
+    kind = models.CharField(max_length=16, choices=RetentionKind.choices)
+    days = models.PositiveIntegerField()
+    updated_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        verbose_name_plural = "retention policies"
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "kind"], name="retention_policy_tenant_kind"),
+            models.UniqueConstraint(fields=["kind"], condition=models.Q(tenant__isnull=True),
+                                    name="retention_policy_global_kind"),
+        ]
+
+    def clean(self) -> None:
+        """The admin form's check: the same typed rule the service applies, as a field error."""
+        try:
+            retention_days_validate(kind=self.kind, days=self.days)
+        except CommsError as exc:
+            raise ValidationError({"days": f"{exc.code}: {exc.message}"}) from exc
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.days} d ({self.tenant or 'everyone'})"
+
+
+class RetentionRun(models.Model):
+    """One kind's part of one retention run: what was removed and archived, or why it stopped."""
+
+    kind = models.CharField(max_length=16)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, default="running", help_text="running, ok or failed")
+    dry_run = models.BooleanField(default=False)
+    removed = models.BigIntegerField(default=0, help_text="Rows of the kind's table (dry run: rows that would go).")
+    children_removed = models.JSONField(default=dict, blank=True, help_text="Rows of child tables, per table.")
+    archived = models.BigIntegerField(default=0)
+    batches = models.PositiveIntegerField(default=0)
+    archived_to = models.CharField(max_length=500, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "-started_at"], name="retention_run_kind_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.started_at:%Y-%m-%d %H:%M} {self.status}"

@@ -767,3 +767,18 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [*REST_FRAMEWORK["DEFAULT_THROTTLE_
 # dead holder is replaced within this many seconds.
 CELERY_BEAT_SCHEDULER = "comms.beat:LeaderScheduler"
 COMMS_BEAT_LOCK_SECONDS = env.float("COMMS_BEAT_LOCK_SECONDS", default=30.0)
+# Retention and archival (comms.retention; docs/operations.md, "Retention"). Periods are per kind and
+# tenant in the admin (Comms kernel → Retention policies); these are how the daily run removes rows.
+COMMS_RETENTION_BATCH = env.int("COMMS_RETENTION_BATCH", default=5000)
+COMMS_RETENTION_PAUSE_SECONDS = env.float("COMMS_RETENTION_PAUSE_SECONDS", default=0.05)
+# Archive before removal to S3-compatible storage when a bucket is named (credentials: the usual
+# AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or an instance role).
+COMMS_ARCHIVE_BUCKET = env.str("COMMS_ARCHIVE_BUCKET", default="")
+COMMS_ARCHIVE_PREFIX = env.str("COMMS_ARCHIVE_PREFIX", default="comms-archive")
+COMMS_ARCHIVE_ENDPOINT_URL = env.str("COMMS_ARCHIVE_ENDPOINT_URL", default="")
+COMMS_ARCHIVE_REGION = env.str("COMMS_ARCHIVE_REGION", default="")
+CELERY_BEAT_SCHEDULE["comms-retention-daily"] = {
+    "task": "comms.tasks.retention_daily",
+    "schedule": env.float("COMMS_RETENTION_EVERY_SECONDS", default=86400.0),
+    "options": {"queue": "p4", "expires": 3600},
+}
