@@ -221,7 +221,7 @@ def html_to_text_source(html_source: str) -> str:
 
 _MUSTACHE = re.compile(r"\{\{\{?[#^/&]?\s*([^}]*?)\s*\}?\}\}")
 _HELPERS = {"if", "unless", "each", "with", "else", "eq", "raw", "default", "pluralize", "formatCurrency",
-            "formatDate", "formatNumber", "lookup", "log", "safeUrl"}
+            "formatDate", "formatNumber", "lookup", "log", "safeUrl", "plural"}
 
 
 def referenced_variables(source: str) -> set[str]:
@@ -237,7 +237,8 @@ def referenced_variables(source: str) -> set[str]:
         if token.startswith("{{!"):
             continue
         opener = token.lstrip("{")[:1]
-        words = re.findall(r'"[^"]*"|\'[^\']*\'|\(|\)|[^\s()]+', inner)
+        # A hash argument (one="# items") is one word even when its quoted value has spaces.
+        words = re.findall(r'[\w-]+=(?:"[^"]*"|\'[^\']*\')|"[^"]*"|\'[^\']*\'|\(|\)|[^\s()]+', inner)
         if opener == "/":
             if words and words[0] in ("each", "with"):
                 depth = max(0, depth - 1)
