@@ -1,10 +1,12 @@
 from django.urls import path
 
-from templates_app import api
+from templates_app import api, api_locales
 
 urlpatterns = [
     path("templates", api.TemplateListApi.as_view(), name="templates"),
     path("templates/<slug:key>", api.TemplateDetailApi.as_view(), name="template"),
     path("templates/<slug:key>/preview", api.TemplatePreviewApi.as_view(), name="template-preview"),
     path("templates/<slug:key>/submit", api.TemplateSubmitApi.as_view(), name="template-submit"),
+    path("templates/<slug:key>/locales", api_locales.TemplateLocalesApi.as_view(), name="template-locales"),
+    path("templates/<slug:key>/diff", api_locales.TemplateDiffApi.as_view(), name="template-diff"),
 ]
