@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -13,6 +15,22 @@ from django.utils import timezone as dj_timezone
 from comms.errors import CommsError
 from comms.retention_policy import Kind as RetentionKind
 from comms.retention_policy import retention_days_validate
+from comms.enums import Channel
+
+
+_LOCALE_TAG = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*")
+
+
+def validate_required_locales(value: Any) -> None:
+    """A list of locale tags, or {channel or "*": [locale tags]}; anything else is refused on save."""
+    groups = {"*": value} if isinstance(value, list) else value
+    if not isinstance(groups, dict):
+        raise ValidationError("Give a list of locales or an object {channel: [locales]}.")
+    for channel, locales in groups.items():
+        if channel != "*" and channel not in Channel.values:
+            raise ValidationError(f"Unknown channel {channel!r} (use one of {', '.join(Channel.values)} or '*').")
+        if not isinstance(locales, list) or not all(isinstance(x, str) and _LOCALE_TAG.fullmatch(x) for x in locales):
+            raise ValidationError(f"{channel}: give a list of locale tags such as \"en-US\" or \"de\".")
 
 
 class Tenant(models.Model):
@@ -24,6 +42,12 @@ class Tenant(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(default=dj_timezone.now)
+    # Localization debt (issue 20): the locales every active template must carry, checked in CI by
+    # `manage.py check_template_locales` and shown in the template admin's coverage table.
+    required_locales = models.JSONField(default=dict, blank=True, validators=[validate_required_locales],
+                                        help_text='Locales each active template must have, per channel: '
+                                                  '{"*": ["en-US", "de"], "sms": ["es"]} ("*": every channel '
+                                                  'the template uses); a plain list means every channel.')
 
     def __str__(self) -> str:
         return self.slug

@@ -22,6 +22,7 @@ from comms.audit import client_ip
 from comms.forms import ChoiceArrayAdminMixin
 from comms.services import tenant_get_default
 from templates_app import rendering, services
+from templates_app.locale_admin import LocaleCoverageAdminMixin
 from templates_app.models import Template, TemplateLocale, TemplateReview, TemplateVersion
 from templates_app.previews_admin import PreviewImagesAdminMixin
 from templates_app.quality.admin_views import lint_override_view, lint_report_html
@@ -96,13 +97,13 @@ class TemplateVersionInline(admin.TabularInline):
 
 
 @admin.register(Template)
-class TemplateAdmin(ChoiceArrayAdminMixin, admin.ModelAdmin):  # channels: checkboxes of the Channel enum
+class TemplateAdmin(LocaleCoverageAdminMixin, ChoiceArrayAdminMixin, admin.ModelAdmin):  # channels: checkboxes
     list_display = ("template_key", "name", "category", "channels", "live_version", "latest_status", "locales")
     list_filter = ("category", "tenant")
     search_fields = ("template_key", "name")
     inlines = [TemplateVersionInline]
     exclude = ("created_by", "created_by_key")
-    readonly_fields = ("active_version", "creator", "created_at", "updated_at", "history")
+    readonly_fields = ("active_version", "creator", "created_at", "updated_at", "history", "locale_coverage")
     actions = ["new_draft"]
 
     def get_queryset(self, request):

@@ -27,6 +27,8 @@ from babel.numbers import (
     parse_pattern,
 )
 
+from templates_app.plurals import make_plural_helper
+
 
 
 # --- helpers ----------------------------------------------------------------------------------------------
@@ -163,6 +165,7 @@ def make_helpers(locale: str, tz: str, *, trusted: bool) -> dict[str, Callable]:
     helpers = {"formatCurrency": format_currency_helper, "formatDate": format_date_helper,
                "safeUrl": lambda this, value, *a, **k: safe_url(value) if _printable(value) else "",
                "formatNumber": format_number_helper, "pluralize": pluralize, "default": default, "eq": eq}
+    helpers["plural"] = make_plural_helper(loc)  # CLDR categories for every locale (templates_app/plurals.py)
     if trusted:
         helpers["raw"] = lambda this, value, *a, **k: pybars.strlist([str(value) if _printable(value) else ""])
     return helpers

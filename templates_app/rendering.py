@@ -221,13 +221,14 @@ def html_to_text_source(html_source: str) -> str:
 
 _MUSTACHE = re.compile(r"\{\{\{?[#^/&]?\s*([^}]*?)\s*\}?\}\}")
 _HELPERS = {"if", "unless", "each", "with", "else", "eq", "raw", "default", "pluralize", "formatCurrency",
-            "formatDate", "formatNumber", "lookup", "log", "safeUrl"}
+            "formatDate", "formatNumber", "lookup", "log", "safeUrl", "plural"}
 
 
-def referenced_variables(source: str) -> set[str]:
+def referenced_variables(source: str, *, paths: bool = False) -> set[str]:
     """Root names read outside loops: what the variable schema must declare.
 
     Inside ``{{#each}}``/``{{#with}}`` names are relative to the item and are not checked.
+    With ``paths`` the whole dotted path is kept (``order.url``), which is what a translation can drop.
     """
     names: set[str] = set()
     depth = 0
@@ -237,7 +238,8 @@ def referenced_variables(source: str) -> set[str]:
         if token.startswith("{{!"):
             continue
         opener = token.lstrip("{")[:1]
-        words = re.findall(r'"[^"]*"|\'[^\']*\'|\(|\)|[^\s()]+', inner)
+        # A hash argument (one="# items") is one word even when its quoted value has spaces.
+        words = re.findall(r'[\w-]+=(?:"[^"]*"|\'[^\']*\')|"[^"]*"|\'[^\']*\'|\(|\)|[^\s()]+', inner)
         if opener == "/":
             if words and words[0] in ("each", "with"):
                 depth = max(0, depth - 1)
@@ -254,7 +256,7 @@ def referenced_variables(source: str) -> set[str]:
                 if re.fullmatch(r"-?\d+(\.\d+)?", word) or "=" in word:
                     continue
                 word = re.sub(r"^(?:this[./]|\./)", "", word)  # {{this.items}} at the root reads `items`
-                names.add(word.split(".")[0].split("/")[0].split("[")[0])
+                names.add(word.replace("/", ".") if paths else word.split(".")[0].split("/")[0].split("[")[0])
         if opener == "#" and words and words[0] in ("each", "with"):
             depth += 1
     return names

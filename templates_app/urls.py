@@ -1,6 +1,6 @@
 from django.urls import path
 
-from templates_app import api, api_previews
+from templates_app import api, api_locales, api_previews
 
 urlpatterns = [
     path("templates", api.TemplateListApi.as_view(), name="templates"),
@@ -11,4 +11,6 @@ urlpatterns = [
          api_previews.TemplatePreviewImageApi.as_view(), name="template-preview-image"),
     path("templates/<slug:key>/validate", api.TemplateValidateApi.as_view(), name="template-validate"),
     path("templates/<slug:key>/lint-overrides", api.TemplateLintOverrideApi.as_view(), name="template-lint-override"),
+    path("templates/<slug:key>/locales", api_locales.TemplateLocalesApi.as_view(), name="template-locales"),
+    path("templates/<slug:key>/diff", api_locales.TemplateDiffApi.as_view(), name="template-diff"),
 ]
