@@ -57,6 +57,13 @@ def pick_locale(version: TemplateVersion, requested: str) -> TemplateLocale:
     raise errors.TemplateChannel(f"Template '{version.template.template_key}' v{version.version} has no content.")
 
 
+def sticky_point(salt: str, name: str, recipient_key: str) -> float:
+    """A recipient's fixed point in [0, 1) for a salted split: the same recipient always lands on the
+    same point, so experiments and staged rollouts (templates_app.rollout) keep them where they were."""
+    digest = hashlib.sha256(f"{salt}:{name}:{recipient_key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
 def pick_variant(version: TemplateVersion, recipient_key: str) -> dict | None:
     """Sticky bucketing: a salted hash of (experiment, recipient) against the weights."""
     experiment = version.experiment or {}
@@ -64,8 +71,7 @@ def pick_variant(version: TemplateVersion, recipient_key: str) -> dict | None:
     if not variants or not recipient_key:
         return None
     salt = str(experiment.get("salt") or version.template_id)
-    digest = hashlib.sha256(f"{salt}:{experiment.get('name', '')}:{recipient_key}".encode()).digest()
-    point = int.from_bytes(digest[:8], "big") / 2**64 * sum(float(v["weight"]) for v in variants)
+    point = sticky_point(salt, experiment.get("name", ""), recipient_key) * sum(float(v["weight"]) for v in variants)
     for variant in variants:
         point -= float(variant["weight"])
         if point < 0:
