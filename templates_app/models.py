@@ -203,7 +203,7 @@ class TemplateRollout(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.template.template_key} v{self.version.version} at {self.percent:g}% ({self.state})"
+        return f"{self.template.template_key} v{self.version.version} at {self.percent:g} % ({self.get_state_display()})"
 
     @property
     def open(self) -> bool:
