@@ -205,6 +205,8 @@ class TemplateRollout(models.Model):
     def __str__(self) -> str:
         return f"{self.template.template_key} v{self.version.version} at {self.percent:g} % ({self.get_state_display()})"
 
+    OPEN_STATES = ("running", "paused")
+
     @property
     def open(self) -> bool:
-        return self.state in (self.State.RUNNING, self.State.PAUSED)
+        return self.state in self.OPEN_STATES

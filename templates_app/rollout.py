@@ -244,13 +244,19 @@ def rollout_rollback(*, rollout: TemplateRollout, actor: Any, reason: str = "", 
 # --- the send path ----------------------------------------------------------------------------------------
 
 def _open_rollout(version: TemplateVersion) -> TemplateRollout | None:
-    return TemplateRollout.objects.filter(template_id=version.template_id, previous_id=version.pk,
-                                          state__in=OPEN).select_related("version").first()
+    # active_version() says in its own query whether one is open: no extra query when none is (the usual case).
+    known = getattr(version.template, "open_rollout_id", False)
+    if known is None:
+        return None
+    rollouts = TemplateRollout.objects.filter(state__in=OPEN).select_related("version")
+    rollouts = rollouts.filter(pk=known) if known else rollouts.filter(template_id=version.template_id)
+    rollout = rollouts.first()
+    return rollout if rollout is not None and rollout.previous_id == version.pk else None
 
 
 def rollout_pick(*, version: TemplateVersion, recipient_key: str) -> TemplateVersion:
     """The version this recipient gets: the rollout's new one when their sticky point falls under the
-    percentage, else ``version`` (the active one). One indexed query per templated single send."""
+    percentage, else ``version`` (the active one). Costs a query only while a rollout is open."""
     rollout = _open_rollout(version)
     if rollout is None or not recipient_key or rollout.percent <= 0:
         return version

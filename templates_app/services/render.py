@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
+from django.db.models import OuterRef, Subquery
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
@@ -19,7 +20,7 @@ from comms.links import is_link_key, safe_link
 from comms.enums import Channel
 from templates_app import rendering
 from preferences.headers import link_variables
-from templates_app.models import Template, TemplateLocale, TemplateVersion
+from templates_app.models import Template, TemplateLocale, TemplateRollout, TemplateVersion
 
 log = logging.getLogger(__name__)
 FALLBACK_LOCALE = "en-US"
@@ -266,8 +267,10 @@ class SendRender:
 
 
 def active_version(*, tenant: Any, template_key: str) -> TemplateVersion:
+    # ``open_rollout_id``: whether a staged rollout is open (templates_app.rollout), in the same query.
+    open_rollout = TemplateRollout.objects.filter(template=OuterRef("pk"), state__in=TemplateRollout.OPEN_STATES)
     template = Template.objects.filter(tenant=tenant, template_key=template_key).select_related(
-        "active_version").first()
+        "active_version").annotate(open_rollout_id=Subquery(open_rollout.values("pk")[:1])).first()
     if template is None or template.active_version is None:
         raise errors.TemplateNotFound(f"No active template '{template_key}'.", details={"template": template_key})
     version = template.active_version
