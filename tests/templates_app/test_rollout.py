@@ -73,11 +73,11 @@ def test_reaching_100_makes_the_version_active(two_versions, approver):
     assert AuditEntry.objects.filter(action="template.rollout_complete").count() == 1
 
 
-@pytest.mark.parametrize("percent", [-1, 100.5, "50", None, True, float("nan")])
-def test_percent_outside_0_100_is_refused(two_versions, approver, percent):
+def test_percent_outside_0_100_is_refused(two_versions, approver):
     template, _, v2 = two_versions
-    with pytest.raises(service.RolloutPercentInvalid):
-        _start(template, v2, approver, percent=percent)
+    for percent in (-1, 100.5, "50", None, True, float("nan"), float("inf")):
+        with pytest.raises(service.RolloutPercentInvalid):
+            _start(template, v2, approver, percent=percent)
     with pytest.raises(service.RolloutPercentInvalid):
         _start(template, v2, approver, percent=5, schedule=[25, 101])
     assert not TemplateRollout.objects.exists()
@@ -265,3 +265,44 @@ def test_figures_wait_for_the_minimum_volume(two_versions, approver):
     rollout = _start(template, v2, approver, min_volume=1000)
     figures = rollout_figures(rollout)
     assert figures["judged"] is False and not any(m["breached"] for m in figures["metrics"].values())
+
+
+def _sent(tenant, version, n: int, *, events: str = "", bad: int = 0) -> None:
+    """n sent messages of a version; the first ``bad`` get an event (tracking's rows, as webhooks write them)."""
+    from tracking.models import MessageEvent
+
+    now = timezone.now()
+    for i in range(n):
+        m = Message.objects.create(tenant=tenant, channel="email", recipient_address=f"v{version.pk}-{i}@example.com",
+                                   status="sent", template_version=version, sent_at=now, provider="smtp")
+        if i < bad:
+            MessageEvent.objects.create(tenant=tenant, message=m, event_type=events, provider="sendgrid",
+                                        bounce_type="hard" if events == "bounced" else "")
+
+
+def test_relative_guardrail_compares_with_the_old_version(two_versions, approver, tenant):
+    """Unsubscribes at 1.5 % stay under the 2 % ceiling but are 3 × the old version's 0.5 %: rolled back."""
+    template, v1, v2 = two_versions
+    rollout = _start(template, v2, approver, percent=50, min_volume=100)
+    _sent(tenant, v1, 200, events="unsubscribed", bad=1)
+    _sent(tenant, v2, 200, events="unsubscribed", bad=3)
+    figures = rollout_figures(rollout)["metrics"]["unsubscribe"]
+    assert (figures["new_rate"], figures["old_rate"], figures["new_volume"]) == (1.5, 0.5, 200)
+    assert figures["breached"] and "× the old version" in figures["why"]
+    rollouts_tick()
+    rollout.refresh_from_db()
+    assert rollout.state == "rolled_back" and rollout.rollback_reason["metric"] == "unsubscribe"
+
+
+def test_a_complaint_rate_under_its_rules_keeps_the_rollout_running(two_versions, approver, tenant):
+    template, v1, v2 = two_versions
+    rollout = _start(template, v2, approver, percent=50, min_volume=100,
+                     guardrails={"complaint": {"min_delta_pct": 0.2}})  # a per-rollout override
+    _sent(tenant, v1, 400, events="complained", bad=0)
+    _sent(tenant, v2, 1000, events="complained", bad=1)  # 0.1 %: under 0.3 %, and only 0.1 points above 0
+    rollouts_tick()
+    rollout.refresh_from_db()
+    assert rollout.state == "running"
+    status = rollout.guardrail_status["metrics"]["complaint"]
+    assert status["new_rate"] == 0.1 and not status["breached"]
+    assert status["rule"] == {"max_pct": 0.3, "max_ratio": 2.0, "min_delta_pct": 0.2}
