@@ -80,7 +80,7 @@ class RolloutApi(APIView):
         version = template.versions.filter(version=data["version"]).first()
         if version is None:
             raise errors.NotFound(f"Template '{key}' has no v{data['version']}.")
-        rollout = service.rollout_start(
+        service.rollout_start(
             template=template, version=version, percent=data["percent"], actor=request.user,
             schedule=data.get("schedule"), step_seconds=data.get("step_seconds"), min_volume=data.get("min_volume"),
             guardrails=data.get("guardrails"))
