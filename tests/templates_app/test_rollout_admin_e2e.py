@@ -43,6 +43,10 @@ def test_approver_rolls_out_in_steps_and_sees_the_guardrail_rollback(live_server
         page.fill("input[name=rollout_percent]", "5")
         page.fill("input[name=rollout_schedule]", "25, 100")
         page.fill("input[name=rollout_step_hours]", "12")
+        for width in (1280, 360):  # the approver's rollout fields beside Approve
+            page.set_viewport_size({"width": width, "height": 900})
+            page.locator("#workflow").screenshot(path=str(SCREENSHOTS / f"rollout-approve-{width}.png"))
+        page.set_viewport_size({"width": 1280, "height": 900})
         page.click("button[name=approve_rollout]")
         assert "rollout started" in page.locator(".messagelist").inner_text()
         template = Template.objects.get(pk=template.pk)
