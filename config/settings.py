@@ -781,4 +781,22 @@ CELERY_BEAT_SCHEDULE["comms-retention-daily"] = {
     "task": "comms.tasks.retention_daily",
     "schedule": env.float("COMMS_RETENTION_EVERY_SECONDS", default=86400.0),
     "options": {"queue": "p4", "expires": 3600},
+# Staged template rollouts (issue 20, templates_app/rollout.py): the beat steps scheduled rollouts and
+# rolls one back when the new version's rates pass a guardrail (README: "Staged rollouts"). Tracking sits
+# above templates_app, so the per-version figures are named here, not imported.
+COMMS_ROLLOUT_TICK_SECONDS = env.float("COMMS_ROLLOUT_TICK_SECONDS", default=60.0)
+COMMS_ROLLOUT_MIN_VOLUME = env.int("COMMS_ROLLOUT_MIN_VOLUME", default=200)
+# Per metric (bounce = hard bounces, complaint, unsubscribe, render_error), all in percent: the new version
+# breaches when its rate passes max_pct, or when it passes max_ratio × the old version's rate AND is at
+# least min_delta_pct points above it (the old version then needs min_volume sends too).
+COMMS_ROLLOUT_GUARDRAILS = env.json("COMMS_ROLLOUT_GUARDRAILS", default={
+    "bounce": {"max_pct": 5.0, "max_ratio": 2.0, "min_delta_pct": 1.0},
+    "complaint": {"max_pct": 0.3, "max_ratio": 2.0, "min_delta_pct": 0.1},
+    "unsubscribe": {"max_pct": 2.0, "max_ratio": 2.0, "min_delta_pct": 0.5},
+    "render_error": {"max_pct": 1.0, "max_ratio": 2.0, "min_delta_pct": 0.5},
+})
+COMMS_ROLLOUT_METRICS = "tracking.services.alerts.version_rates"
+CELERY_BEAT_SCHEDULE["templates-rollouts-tick"] = {
+    "task": "templates_app.tasks.rollouts_tick", "schedule": COMMS_ROLLOUT_TICK_SECONDS,
+    "options": {"queue": "p2", "expires": 120},
 }

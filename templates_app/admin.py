@@ -26,6 +26,8 @@ from templates_app.locale_admin import LocaleCoverageAdminMixin
 from templates_app.models import Template, TemplateLocale, TemplateReview, TemplateVersion
 from templates_app.previews_admin import PreviewImagesAdminMixin
 from templates_app.quality.admin_views import lint_override_view, lint_report_html
+from templates_app.rollout import version_approve_and_roll_out
+from templates_app.rollout_admin import TemplateRolloutAdmin, rollout_form_values, rollout_summary  # noqa: F401 (registers)
 from templates_app.services.admin_forms import template_settings_save, version_fields_save
 from templates_app.version_diff import version_diff
 
@@ -103,7 +105,8 @@ class TemplateAdmin(LocaleCoverageAdminMixin, ChoiceArrayAdminMixin, admin.Model
     search_fields = ("template_key", "name")
     inlines = [TemplateVersionInline]
     exclude = ("created_by", "created_by_key")
-    readonly_fields = ("active_version", "creator", "created_at", "updated_at", "history", "locale_coverage")
+    readonly_fields = ("active_version", "rollout", "creator", "created_at", "updated_at", "history",
+                       "locale_coverage")
     actions = ["new_draft"]
 
     def get_queryset(self, request):
@@ -112,6 +115,10 @@ class TemplateAdmin(LocaleCoverageAdminMixin, ChoiceArrayAdminMixin, admin.Model
     @admin.display(description="live")
     def live_version(self, obj):
         return f"v{obj.active_version.version}" if obj.active_version else "—"
+
+    @admin.display(description="staged rollout")
+    def rollout(self, obj):
+        return rollout_summary(obj)
 
     @admin.display(description="latest")
     def latest_status(self, obj):
@@ -294,6 +301,7 @@ class TemplateVersionAdmin(PreviewImagesAdminMixin, admin.ModelAdmin):  # + Chro
     # Which role each workflow step needs (the services check approvals again; submit had no check).
     STEP_PERMISSIONS = {"submit": "templates_app.change_templateversion",
                         "approve": "templates_app.approve_template",
+                        "approve_rollout": "templates_app.approve_template",
                         "request_changes": "templates_app.approve_template",
                         "activate": "templates_app.approve_template"}
 
@@ -315,6 +323,11 @@ class TemplateVersionAdmin(PreviewImagesAdminMixin, admin.ModelAdmin):  # + Chro
             elif step == "approve":
                 version = services.version_approve(version=version, user=request.user, notes=notes)
                 done = "approved and live" if version.status == "approved" else "approved; a second approver is needed"
+            elif step == "approve_rollout":  # the last approval starts a staged rollout instead of going live
+                version = version_approve_and_roll_out(version=version, user=request.user, notes=notes,
+                                                       **rollout_form_values(request.POST))
+                done = "approved; rollout started" if version.status == "approved" else \
+                    "approved; a second approver is needed (ask them to start the rollout)"
             elif step == "request_changes":
                 services.version_request_changes(version=version, user=request.user, notes=notes)
                 done = "sent back to draft"

@@ -167,3 +167,52 @@ class TemplateReview(models.Model):
 
 
 from templates_app.models_previews import TemplatePreview  # noqa: E402,F401  (issue 20: preview images)
+class TemplateRollout(models.Model):
+    """A staged rollout of an approved version (issue 20): ``percent`` of recipients (sticky, salted hash)
+    get ``version``, everyone else ``previous``; the template's active version stays ``previous`` until
+    the rollout reaches 100 %. Services: templates_app.rollout."""
+
+    class State(models.TextChoices):
+        RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused"  # the split holds; the schedule does not advance
+        COMPLETED = "completed", "Completed"  # reached 100 %: ``version`` is the active version
+        ROLLED_BACK = "rolled_back", "Rolled back"  # every send went back to ``previous``
+
+    template = models.ForeignKey(Template, on_delete=models.CASCADE, related_name="rollouts")
+    version = models.ForeignKey(TemplateVersion, on_delete=models.CASCADE, related_name="rollouts")
+    previous = models.ForeignKey(TemplateVersion, on_delete=models.PROTECT, related_name="+",
+                                 help_text="The version everyone else keeps (the active one when it started).")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.RUNNING)
+    percent = models.FloatField(default=0, help_text="Share of recipients (0–100) that get the new version.")
+    schedule = models.JSONField(default=list, blank=True, help_text="Steps still to come, e.g. [25, 100].")
+    step_seconds = models.PositiveIntegerField(null=True, blank=True,
+                                               help_text="Time between scheduled steps; empty: steps by hand only.")
+    next_step_at = models.DateTimeField(null=True, blank=True)
+    salt = models.CharField(max_length=32)
+    min_volume = models.PositiveIntegerField(help_text="New-version sends needed before guardrails judge.")
+    guardrails = models.JSONField(default=dict, blank=True, help_text="Per metric: max_pct, max_ratio, min_delta_pct.")
+    guardrail_status = models.JSONField(default=dict, blank=True, help_text="The last check's figures per metric.")
+    rollback_reason = models.JSONField(default=dict, blank=True, help_text="Which guardrail (or who) rolled it back.")
+    history = models.JSONField(default=list, blank=True, help_text="Each step: when, percent, by whom.")
+    started_by = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            # One rollout in progress per template, enforced by PostgreSQL (two racing starts: one wins).
+            models.UniqueConstraint(fields=["template"], condition=models.Q(state__in=["running", "paused"]),
+                                    name="template_rollout_one_open"),
+            models.CheckConstraint(condition=models.Q(percent__gte=0, percent__lte=100),
+                                   name="template_rollout_percent_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template.template_key} v{self.version.version} at {self.percent:g} % ({self.get_state_display()})"
+
+    OPEN_STATES = ("running", "paused")
+
+    @property
+    def open(self) -> bool:
+        return self.state in self.OPEN_STATES

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from templates_app import api, api_locales, api_previews
+from templates_app import api, api_locales, api_previews, rollout_api
 
 urlpatterns = [
     path("templates", api.TemplateListApi.as_view(), name="templates"),
@@ -13,4 +13,8 @@ urlpatterns = [
     path("templates/<slug:key>/lint-overrides", api.TemplateLintOverrideApi.as_view(), name="template-lint-override"),
     path("templates/<slug:key>/locales", api_locales.TemplateLocalesApi.as_view(), name="template-locales"),
     path("templates/<slug:key>/diff", api_locales.TemplateDiffApi.as_view(), name="template-diff"),
+    # Staged rollouts (issue 20)
+    path("templates/<slug:key>/rollouts", rollout_api.RolloutApi.as_view(), name="template-rollouts"),
+    *[path(f"templates/<slug:key>/rollouts/{step}", rollout_api.RolloutActionApi.as_view(action=step),
+           name=f"template-rollout-{step}") for step in ("advance", "rollback", "pause", "resume")],
 ]

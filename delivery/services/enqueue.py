@@ -25,6 +25,7 @@ from delivery.deliverability import pools
 from delivery.models import DeliveryLog, Message
 from delivery.services import screening
 from delivery.services.webhooks import endpoint_active
+from templates_app import rollout
 from templates_app import services as templates
 
 # A scheduled_for this close to now counts as "now": client and server clocks differ a little.
@@ -130,7 +131,7 @@ def _render_template(message: Message, spec: SendSpec, recipient: Recipient | No
     """Render the active version now (a send is never half-rendered) and keep an immutable copy."""
     if version is None or version.template.template_key != spec.template_key:
         version = templates.active_version(tenant=message.tenant, template_key=spec.template_key)
-    render = templates.render_for_send(
+    render = rollout.render_for_recipient(  # a staged rollout may give this recipient the new version
         version=version, channel=spec.channel, variables=spec.variables,
         locale=spec.locale or (recipient.locale if recipient else ""),
         timezone=recipient.timezone if recipient else "UTC",
@@ -141,7 +142,7 @@ def _render_template(message: Message, spec: SendSpec, recipient: Recipient | No
                      data=content.data)
     message.subject, message.body, message.body_html = content.subject, content.body, content.body_html
     message.payload = content.data
-    message.template_version, message.variant, message.locale = version, render.variant, render.locale
+    message.template_version, message.variant, message.locale = render.version, render.variant, render.locale
     message.artifact = templates.artifact_store(tenant_id=message.tenant_id, message_id=message.id, render=render,
                                                 channel=spec.channel)
 

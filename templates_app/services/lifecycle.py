@@ -259,8 +259,9 @@ def version_submit(*, version: TemplateVersion, actor: Any, user: Any = None) ->
 
 
 @transaction.atomic
-def version_approve(*, version: TemplateVersion, user: Any, notes: str = "") -> TemplateVersion:
-    """One approval; the last required one activates the version. Authors never approve their own."""
+def version_approve(*, version: TemplateVersion, user: Any, notes: str = "", activate: bool = True) -> TemplateVersion:
+    """One approval; the last required one activates the version (unless ``activate`` is false: a staged
+    rollout, templates_app.rollout, takes it live instead). Authors never approve their own."""
     version = _locked(version)
     template = version.template
     if version.status != Status.PENDING:
@@ -278,7 +279,8 @@ def version_approve(*, version: TemplateVersion, user: Any, notes: str = "") -> 
     if approvals >= template.approvals_required:
         version.status, version.approved_at = Status.APPROVED, timezone.now()
         version.save()
-        _activate(version, actor=user, reason="approved")
+        if activate:
+            _activate(version, actor=user, reason="approved")
     return version
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
+from django.db.models import OuterRef, Subquery
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
@@ -19,7 +20,7 @@ from comms.links import is_link_key, safe_link
 from comms.enums import Channel
 from templates_app import bidi, rendering
 from preferences.headers import link_variables
-from templates_app.models import Template, TemplateLocale, TemplateVersion
+from templates_app.models import Template, TemplateLocale, TemplateRollout, TemplateVersion
 
 log = logging.getLogger(__name__)
 FALLBACK_LOCALE = "en-US"
@@ -64,6 +65,13 @@ def pick_locale(version: TemplateVersion, requested: str) -> TemplateLocale:
     raise errors.TemplateChannel(f"Template '{version.template.template_key}' v{version.version} has no content.")
 
 
+def sticky_point(salt: str, name: str, recipient_key: str) -> float:
+    """A recipient's fixed point in [0, 1) for a salted split: the same recipient always lands on the
+    same point, so experiments and staged rollouts (templates_app.rollout) keep them where they were."""
+    digest = hashlib.sha256(f"{salt}:{name}:{recipient_key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
 def pick_variant(version: TemplateVersion, recipient_key: str) -> dict | None:
     """Sticky bucketing: a salted hash of (experiment, recipient) against the weights."""
     experiment = version.experiment or {}
@@ -71,8 +79,7 @@ def pick_variant(version: TemplateVersion, recipient_key: str) -> dict | None:
     if not variants or not recipient_key:
         return None
     salt = str(experiment.get("salt") or version.template_id)
-    digest = hashlib.sha256(f"{salt}:{experiment.get('name', '')}:{recipient_key}".encode()).digest()
-    point = int.from_bytes(digest[:8], "big") / 2**64 * sum(float(v["weight"]) for v in variants)
+    point = sticky_point(salt, experiment.get("name", ""), recipient_key) * sum(float(v["weight"]) for v in variants)
     for variant in variants:
         point -= float(variant["weight"])
         if point < 0:
@@ -274,8 +281,10 @@ class SendRender:
 
 
 def active_version(*, tenant: Any, template_key: str) -> TemplateVersion:
+    # ``open_rollout_id``: whether a staged rollout is open (templates_app.rollout), in the same query.
+    open_rollout = TemplateRollout.objects.filter(template=OuterRef("pk"), state__in=TemplateRollout.OPEN_STATES)
     template = Template.objects.filter(tenant=tenant, template_key=template_key).select_related(
-        "active_version").first()
+        "active_version").annotate(open_rollout_id=Subquery(open_rollout.values("pk")[:1])).first()
     if template is None or template.active_version is None:
         raise errors.TemplateNotFound(f"No active template '{template_key}'.", details={"template": template_key})
     version = template.active_version

@@ -28,6 +28,9 @@ from tracking.models import DeliverabilityAlert, EventType, MessageEvent
 
 log = logging.getLogger(__name__)
 WINDOW = timedelta(days=7)
+# What the guardrails count (experiments' variants, providers, domains, and template rollouts).
+HARD_BOUNCE = Q(event_type=EventType.BOUNCED, bounce_type="hard")
+COMPLAINT = Q(event_type=EventType.COMPLAINED)
 
 
 @dataclass
@@ -59,8 +62,7 @@ def rolling_rates(*, now: datetime | None = None) -> list[Rate]:
     sent = Message.objects.filter(sent_at__gte=start, sent_at__lte=now)
     events = MessageEvent.objects.filter(timestamp__gte=start, timestamp__lte=now,
                                          event_type__in=[EventType.BOUNCED, EventType.COMPLAINED])
-    hard = Q(event_type=EventType.BOUNCED, bounce_type="hard")
-    complaint = Q(event_type=EventType.COMPLAINED)
+    hard, complaint = HARD_BOUNCE, COMPLAINT
     out: list[Rate] = []
     by_provider = {row["provider"]: row["n"] for row in sent.exclude(provider="").values("provider")
                    .annotate(n=Count("id"))}
@@ -179,3 +181,25 @@ def alerts_check(*, now: datetime | None = None) -> list[DeliverabilityAlert]:
             elif current is not None and pct <= threshold:
                 DeliverabilityAlert.objects.filter(pk=current.pk).update(resolved_at=now, rate=pct, window_end=now)
     return opened
+
+
+def version_rates(*, version_ids: list[int], since: datetime, now: datetime | None = None) -> dict[int, dict]:
+    """Per template version since ``since``: messages accepted and sent, and the messages with a hard
+    bounce, a complaint or an unsubscribe (each message counted once per metric). A staged rollout
+    (templates_app.rollout, through COMMS_ROLLOUT_METRICS) compares the new version with the old."""
+    now = now or timezone.now()
+    messages = Message.objects.filter(template_version_id__in=version_ids, created_at__gte=since,
+                                      created_at__lte=now)
+    out = {v: {"accepted": 0, "sent": 0, "bounce": 0, "complaint": 0, "unsubscribe": 0} for v in version_ids}
+    for row in messages.values("template_version_id").annotate(
+            accepted=Count("id"), sent=Count("id", filter=Q(sent_at__isnull=False))):
+        out[row["template_version_id"]].update(accepted=row["accepted"], sent=row["sent"])
+    events = MessageEvent.objects.filter(message__template_version_id__in=version_ids, message__created_at__gte=since,
+                                         message__created_at__lte=now)
+    for row in events.values("message__template_version_id").annotate(
+            bounce=Count("message_id", filter=HARD_BOUNCE, distinct=True),
+            complaint=Count("message_id", filter=COMPLAINT, distinct=True),
+            unsubscribe=Count("message_id", filter=Q(event_type=EventType.UNSUBSCRIBED), distinct=True)):
+        out[row["message__template_version_id"]].update(
+            bounce=row["bounce"], complaint=row["complaint"], unsubscribe=row["unsubscribe"])
+    return out
