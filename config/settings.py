@@ -781,6 +781,7 @@ CELERY_BEAT_SCHEDULE["comms-retention-daily"] = {
     "task": "comms.tasks.retention_daily",
     "schedule": env.float("COMMS_RETENTION_EVERY_SECONDS", default=86400.0),
     "options": {"queue": "p4", "expires": 3600},
+}
 # Staged template rollouts (issue 20, templates_app/rollout.py): the beat steps scheduled rollouts and
 # rolls one back when the new version's rates pass a guardrail (README: "Staged rollouts"). Tracking sits
 # above templates_app, so the per-version figures are named here, not imported.
