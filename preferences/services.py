@@ -7,6 +7,7 @@ same transaction (who, when, from which IP and user agent, with the exact text s
 from __future__ import annotations
 
 import datetime as dt
+import json
 import zoneinfo
 from typing import Any, Iterable
 
@@ -105,9 +106,9 @@ _BULK_SUPPRESS_SQL = """
 INSERT INTO preferences_suppression AS s (tenant_id, channel, address_hash, address_encrypted, reason, source,
                                           detail, created_at, updated_at, expires_at, event_at)
 SELECT tenant_id, channel, address_hash, address_encrypted, reason, source, detail, %(now)s, %(now)s, NULL, event_at
-  FROM unnest(%(tenants)s::uuid[], %(channels)s::text[], %(hashes)s::text[], %(copies)s::text[],
-              %(reasons)s::text[], %(sources)s::text[], %(details)s::text[], %(event_ats)s::timestamptz[])
-       AS v(tenant_id, channel, address_hash, address_encrypted, reason, source, detail, event_at)
+  FROM json_to_recordset(%(rows)s::json)
+       AS v(tenant_id uuid, channel text, address_hash text, address_encrypted text, reason text, source text,
+            detail text, event_at timestamptz)
 ON CONFLICT (tenant_id, channel, address_hash) DO UPDATE SET
   reason = CASE WHEN {take} THEN EXCLUDED.reason ELSE s.reason END,
   source = CASE WHEN {take} THEN EXCLUDED.source ELSE s.source END,
@@ -145,12 +146,11 @@ def suppressions_add_bulk(*, entries: Iterable[dict[str, Any]]) -> int:
     take = (f"((s.expires_at IS NOT NULL AND s.expires_at <= %(now)s) "
             f"OR {_rank_sql('EXCLUDED.reason')} >= {_rank_sql('s.reason')})")
     with connection.cursor() as cursor:
-        cursor.execute(_BULK_SUPPRESS_SQL.format(take=take), {
-            "now": now, "tenants": [k[0] for k in keys], "channels": [k[1] for k in keys],
-            "hashes": [k[2] for k in keys],
-            "copies": [encrypt_json(canonical_address(r["channel"], r["address"])) for r in rows],
-            "reasons": [r["reason"] for r in rows], "sources": [r.get("source", "")[:64] for r in rows],
-            "details": [r.get("detail", "") for r in rows], "event_ats": [r.get("event_at") for r in rows]})
+        cursor.execute(_BULK_SUPPRESS_SQL.format(take=take), {"now": now, "rows": json.dumps([
+            {"tenant_id": k[0], "channel": k[1], "address_hash": k[2],
+             "address_encrypted": encrypt_json(canonical_address(r["channel"], r["address"])),
+             "reason": r["reason"], "source": r.get("source", "")[:64], "detail": r.get("detail", ""),
+             "event_at": r.get("event_at")} for k, r in zip(keys, rows)], default=str)})
     return len(rows)
 
 

@@ -15,6 +15,7 @@ stays as an 'orphan' for inspection.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -62,21 +63,23 @@ UPDATE webhooks_webhookevent w
    SET state = v.state, attempts = v.attempts, events_total = v.total, events_applied = v.applied,
        events_duplicate = v.duplicate, events_orphan = v.orphan, unknown = v.unknown, error = v.error,
        message_id = v.message_id, processed_at = v.processed_at, next_attempt_at = v.next_attempt_at
-  FROM unnest(%s::bigint[], %s::text[], %s::int[], %s::int[], %s::int[], %s::int[], %s::int[], %s::bool[],
-              %s::text[], %s::uuid[], %s::timestamptz[], %s::timestamptz[])
-       AS v(id, state, attempts, total, applied, duplicate, orphan, unknown, error, message_id, processed_at,
-            next_attempt_at)
+  FROM json_to_recordset(%s::json)
+       AS v(id bigint, state text, attempts int, total int, applied int, duplicate int, orphan int, unknown bool,
+            error text, message_id uuid, processed_at timestamptz, next_attempt_at timestamptz)
  WHERE w.id = v.id
 """
-_SAVED = ("pk", "state", "attempts", "events_total", "events_applied", "events_duplicate", "events_orphan",
-          "unknown", "error", "message_id", "processed_at", "next_attempt_at")
+_SAVED = {"id": "pk", "state": "state", "attempts": "attempts", "total": "events_total",
+          "applied": "events_applied", "duplicate": "events_duplicate", "orphan": "events_orphan",
+          "unknown": "unknown", "error": "error", "message_id": "message_id", "processed_at": "processed_at",
+          "next_attempt_at": "next_attempt_at"}
 
 
 def _save(rows: Sequence[WebhookEvent]) -> None:
     """Every processed row's bookkeeping in one statement."""
     if rows:
         with connection.cursor() as cursor:
-            cursor.execute(_SAVE_SQL, [[getattr(r, name) for r in rows] for name in _SAVED])
+            cursor.execute(_SAVE_SQL, [json.dumps([{k: getattr(r, a) for k, a in _SAVED.items()} for r in rows],
+                                                  default=str)])
 
 
 def _settle(row: WebhookEvent, applied: list[Applied], now: datetime) -> ProcessResult:

@@ -117,7 +117,7 @@ UPDATE delivery_message m
    SET status = %(status)s, updated_at = %(now)s,
        delivered_at = CASE WHEN %(status)s = 'delivered' THEN v.at ELSE m.delivered_at END,
        failed_at = CASE WHEN %(status)s IN ('failed', 'bounced') THEN v.at ELSE m.failed_at END
-  FROM unnest(%(ids)s::uuid[], %(ats)s::timestamptz[]) AS v(id, at)
+  FROM json_to_recordset(%(rows)s::json) AS v(id uuid, at timestamptz)
  WHERE m.id = v.id AND m.status = ANY(%(allowed)s)
 RETURNING m.id
 """
@@ -125,10 +125,9 @@ RETURNING m.id
 _BULK_LOG_SQL = """
 INSERT INTO delivery_deliverylog
        (message_id, event, at, attempt, provider, provider_event_id, status_code, detail, data)
-SELECT message_id, event, %(now)s, attempt, provider, event_id, code, detail, data::jsonb
-  FROM unnest(%(ids)s::uuid[], %(events)s::text[], %(attempts)s::smallint[], %(providers)s::text[],
-              %(event_ids)s::text[], %(codes)s::text[], %(details)s::text[], %(data)s::text[])
-       AS v(message_id, event, attempt, provider, event_id, code, detail, data)
+SELECT message_id, event, %(now)s, attempt, provider, event_id, code, detail, data
+  FROM json_to_recordset(%(rows)s::json) AS v(message_id uuid, event text, attempt smallint, provider text,
+                                               event_id text, code text, detail text, data jsonb)
 """
 
 
@@ -165,15 +164,13 @@ def messages_advance_bulk(*, steps: Sequence[StatusStep], now: datetime | None =
                     continue
                 cursor.execute(_BULK_ADVANCE_SQL, {
                     "status": status, "now": now, "allowed": list(FORWARD_FROM[status]),
-                    "ids": list(targets), "ats": [at for _, at in targets.values()]})
+                    "rows": json.dumps([{"id": pk, "at": at} for pk, (_, at) in targets.items()], default=str)})
                 for (pk,) in cursor.fetchall():
                     moved[targets[str(pk)][0]] = True
     if steps:
         with connection.cursor() as cursor:
-            cursor.execute(_BULK_LOG_SQL, {
-                "now": now, "ids": [str(s.message_id) for s in steps], "events": [s.log_event for s in steps],
-                "attempts": [s.attempt for s in steps], "providers": [s.provider for s in steps],
-                "event_ids": [s.provider_event_id[:255] for s in steps], "codes": [s.status_code[:32] for s in steps],
-                "details": [s.detail[:2000] for s in steps],
-                "data": [json.dumps({**dict(s.data), "status_changed": m}) for s, m in zip(steps, moved)]})
+            cursor.execute(_BULK_LOG_SQL, {"now": now, "rows": json.dumps([
+                {"message_id": s.message_id, "event": s.log_event, "attempt": s.attempt, "provider": s.provider,
+                 "event_id": s.provider_event_id[:255], "code": s.status_code[:32], "detail": s.detail[:2000],
+                 "data": {**dict(s.data), "status_changed": m}} for s, m in zip(steps, moved)], default=str)})
     return moved

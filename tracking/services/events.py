@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from comms.enums import LogEvent, Status
@@ -92,6 +91,9 @@ class Applied:
     message_id: Any = None  # the matched message of an applied event
 
 
+_MATCH_COLUMNS = tuple(Message._meta.get_field(name).column for name in MESSAGE_FIELDS)
+
+
 def messages_match(events: Sequence[NormalisedEvent]) -> list[Message | None]:
     """``message_match`` for many events in one query: our id when echoed, else the provider's id."""
     ids: set[uuid.UUID] = set()
@@ -107,8 +109,12 @@ def messages_match(events: Sequence[NormalisedEvent]) -> list[Message | None]:
             refs |= {event.provider_ref, bare, f"<{bare}>"}
     if not ids and not refs:
         return [None] * len(events)
-    found = Message.objects.only(*MESSAGE_FIELDS).filter(
-        Q(id__in=ids) | (Q(provider_ref__in=refs) & ~Q(provider_ref=""))).order_by("id")
+    # Two index scans (the primary key, the partial provider_ref index) with the ids as two array
+    # parameters: an ORM ``__in`` of a thousand values costs more CPU to build than the query takes.
+    found = Message.objects.raw(
+        f"SELECT {', '.join(_MATCH_COLUMNS)} FROM delivery_message WHERE id = ANY(%s::uuid[]) "
+        "OR (provider_ref = ANY(%s::text[]) AND provider_ref <> '') ORDER BY id",
+        [[str(i) for i in ids], sorted(refs)])
     by_id: dict[str, Message] = {}
     by_ref: dict[str, Message] = {}
     for message in found:
@@ -131,13 +137,11 @@ INSERT INTO tracking_messageevent
         timestamp, recorded_at, link_url, link_id, ip_address, user_agent, device_type, client, geo_country,
         geo_city, reason, data)
 SELECT tenant_id, message_id, event_type, bounce_type, provider, provider_event_id, webhook_id, recipient_address,
-       timestamp, %(now)s, link_url, link_id, ip_address, user_agent, device_type, client, '', '', reason, data::jsonb
-  FROM unnest(%(tenant)s::uuid[], %(message)s::uuid[], %(type)s::text[], %(bounce)s::text[], %(provider)s::text[],
-              %(peid)s::text[], %(webhook)s::bigint[], %(address)s::text[], %(ts)s::timestamptz[], %(url)s::text[],
-              %(link)s::text[], %(ip)s::inet[], %(ua)s::text[], %(device)s::text[], %(client)s::text[],
-              %(reason)s::text[], %(data)s::text[])
-       AS v(tenant_id, message_id, event_type, bounce_type, provider, provider_event_id, webhook_id,
-            recipient_address, timestamp, link_url, link_id, ip_address, user_agent, device_type, client, reason, data)
+       timestamp, %(now)s, link_url, link_id, ip_address, user_agent, device_type, client, '', '', reason, data
+  FROM json_to_recordset(%(rows)s::json)
+       AS v(tenant_id uuid, message_id uuid, event_type text, bounce_type text, provider text, provider_event_id text,
+            webhook_id bigint, recipient_address text, timestamp timestamptz, link_url text, link_id text,
+            ip_address inet, user_agent text, device_type text, client text, reason text, data jsonb)
 ON CONFLICT (provider, provider_event_id) WHERE NOT (provider_event_id = '') DO NOTHING
 RETURNING provider, provider_event_id, id
 """
@@ -146,26 +150,25 @@ RETURNING provider, provider_event_id, id
 def _insert_events(rows: list[tuple[NormalisedEvent, Message, int | None]], now: datetime) -> dict[tuple, int]:
     """One multi-row insert; the unique (provider, event id) index turns a redelivery into nothing.
     Returns {(provider, event id): row id} for the rows inserted (the rest were duplicates)."""
-    cols: dict[str, list] = {k: [] for k in ("tenant", "message", "type", "bounce", "provider", "peid", "webhook",
-                                             "address", "ts", "url", "link", "ip", "ua", "device", "client",
-                                             "reason", "data")}
+    records = []
     for event, message, webhook_id in rows:
         device, client, machine = useragent.classify(event.user_agent) if event.user_agent else ("", "", False)
         data = dict(event.data)
         if machine:
             data["machine"] = True
-        for key, value in (("tenant", str(message.tenant_id)), ("message", str(message.id)),
-                           ("type", event.event_type),
-                           ("bounce", event.bounce_type if event.event_type == EventType.BOUNCED else ""),
-                           ("provider", event.provider), ("peid", event.stable_id()), ("webhook", webhook_id),
-                           ("address", (event.recipient or message.recipient_address)[:512]),
-                           ("ts", event.timestamp or now), ("url", event.url[:2048]),
-                           ("link", str(data.get("link_index", ""))[:64]), ("ip", useragent.truncate_ip(event.ip)),
-                           ("ua", event.user_agent[:512]), ("device", device), ("client", client),
-                           ("reason", event.reason[:2000]), ("data", json.dumps(data))):
-            cols[key].append(value)
+        records.append({
+            "tenant_id": message.tenant_id, "message_id": message.id, "event_type": event.event_type,
+            "bounce_type": event.bounce_type if event.event_type == EventType.BOUNCED else "",
+            "provider": event.provider, "provider_event_id": event.stable_id(), "webhook_id": webhook_id,
+            "recipient_address": (event.recipient or message.recipient_address)[:512],
+            "timestamp": (event.timestamp or now).isoformat(), "link_url": event.url[:2048],
+            "link_id": str(data.get("link_index", ""))[:64], "ip_address": useragent.truncate_ip(event.ip),
+            "user_agent": event.user_agent[:512], "device_type": device, "client": client,
+            "reason": event.reason[:2000], "data": data})
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT_EVENTS, {"now": now, **cols})
+        # One JSON parameter for the whole set (json_to_recordset): quoting one string is cheap where
+        # quoting thousands of array elements client-side was most of the CPU.
+        cursor.execute(_INSERT_EVENTS, {"now": now, "rows": json.dumps(records, default=str)})
         return {(provider, peid): pk for provider, peid, pk in cursor.fetchall()}
 
 

@@ -8,6 +8,7 @@ counters and a recount from MessageEvent rows always agree. ``sent`` comes from 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from functools import lru_cache
 
@@ -92,8 +93,7 @@ def count_event(*, message: Message, event_type: str, bounce_type: str, at: date
 _BULK_UPSERT = """
 INSERT INTO tracking_campaignmetrics (tenant_id, scope, key, campaign_name, channel, {cols}, started_at, last_updated)
 SELECT tenant_id, scope, key, '', channel, {cols}, %(now)s, %(now)s
-  FROM unnest(%(tenants)s::uuid[], %(scopes)s::text[], %(keys)s::text[], %(channels)s::text[], {arrays})
-       AS v(tenant_id, scope, key, channel, {cols})
+  FROM json_to_recordset(%(rows)s::json) AS v(tenant_id uuid, scope text, key text, channel text, {types})
 ON CONFLICT (tenant_id, scope, key) DO UPDATE SET {sets}, last_updated = EXCLUDED.last_updated
 """
 
@@ -113,9 +113,9 @@ def count_events_bulk(*, events: list[tuple[Message, str, str, datetime]]) -> No
     keys = sorted(firsts)  # one lock order for every batch
     with connection.cursor() as cursor:
         cursor.execute("INSERT INTO tracking_firstevent (message_id, event_type, at) "
-                       "SELECT * FROM unnest(%s::uuid[], %s::text[], %s::timestamptz[]) "
+                       "SELECT * FROM json_to_recordset(%s::json) AS v(m uuid, k text, at timestamptz) "
                        "ON CONFLICT (message_id, event_type) DO NOTHING RETURNING message_id, event_type",
-                       [[k[0] for k in keys], [k[1] for k in keys], [firsts[k][1] for k in keys]])
+                       [json.dumps([{"m": k[0], "k": k[1], "at": firsts[k][1]} for k in keys], default=str)])
         won = [(str(m), kind) for m, kind in cursor.fetchall()]
     column_of = {kind: column for pairs in _COUNTERS.values() for kind, column in pairs}
     column_of["hard_bounced"] = "hard_bounced_count"
@@ -128,16 +128,12 @@ def count_events_bulk(*, events: list[tuple[Message, str, str, datetime]]) -> No
     if not totals:
         return
     rows = sorted(totals)
-    sql = _BULK_UPSERT.format(cols=", ".join(_ALL_COLS),
-                              arrays=", ".join(f"%({c})s::int[]" for c in _ALL_COLS),
+    sql = _BULK_UPSERT.format(cols=", ".join(_ALL_COLS), types=", ".join(f"{c} int" for c in _ALL_COLS),
                               sets=", ".join(f"{c} = tracking_campaignmetrics.{c} + EXCLUDED.{c}" for c in _ALL_COLS))
-    params: dict[str, object] = {"now": timezone.now(), "tenants": [r[0] for r in rows],
-                                 "scopes": [r[1] for r in rows], "keys": [r[2] for r in rows],
-                                 "channels": [totals[r][0] for r in rows]}
-    for column in _ALL_COLS:
-        params[column] = [totals[r][1].get(column, 0) for r in rows]
+    records = [{"tenant_id": r[0], "scope": r[1], "key": r[2], "channel": totals[r][0],
+                **{c: totals[r][1].get(c, 0) for c in _ALL_COLS}} for r in rows]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, {"now": timezone.now(), "rows": json.dumps(records)})
 
 
 def _message_filter(scope: str, key: str) -> Q:
