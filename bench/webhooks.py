@@ -49,7 +49,7 @@ def _processing(run) -> tuple[float, float, int]:
 
             prof = cProfile.Profile()
             prof.runcall(run)
-            pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+            pstats.Stats(prof).sort_stats(os.environ.get("BENCH_PROFILE_SORT", "cumulative")).print_stats(25)
         else:
             run()
     return time.perf_counter() - started, time.process_time() - cpu, statements
