@@ -55,7 +55,8 @@ def _claimable() -> QuerySet:
 
 
 def _due(now: datetime) -> Q:
-    return Q(state=State.RECEIVED) | Q(state=State.RETRYING, next_attempt_at__lte=now)
+    # A retry's task fires after its countdown, which can be a hair before next_attempt_at.
+    return Q(state=State.RECEIVED) | Q(state=State.RETRYING, next_attempt_at__lte=now + timedelta(seconds=1))
 
 
 _SAVE_SQL = """
@@ -149,7 +150,7 @@ def _apply(parsed: list[tuple[WebhookEvent, list[NormalisedEvent]]],
 def _process(rows: list[WebhookEvent], now: datetime) -> tuple[dict[int, ProcessResult], list[int]]:
     """Process claimed rows (inside the caller's transaction) until their events reach the batch size;
     returns the results and the ids of the rows left untouched for the next claim."""
-    budget = settings.COMMS_WEBHOOK_BATCH_SIZE
+    budget = max(1, settings.COMMS_WEBHOOK_BATCH_SIZE)
     results: dict[int, ProcessResult] = {}
     parsed: list[tuple[WebhookEvent, list[NormalisedEvent]]] = []
     done: list[WebhookEvent] = []
@@ -209,7 +210,7 @@ def webhooks_process_batch(*, ids: Sequence[int] = (), fill: bool = True) -> dic
     """The task's path: the rows `ids` if they are due, plus (`fill`) other received rows up to
     COMMS_WEBHOOK_BATCH_SIZE, oldest first, skipping rows another worker holds. Returns {id: result}
     for the rows processed here (a row another worker held is simply not in it)."""
-    size = settings.COMMS_WEBHOOK_BATCH_SIZE
+    size = max(1, settings.COMMS_WEBHOOK_BATCH_SIZE)
     wanted = list(ids)
 
     def claim(now: datetime) -> list[WebhookEvent]:
@@ -252,7 +253,7 @@ def webhooks_sweep(*, limit: int = 500) -> int:
     """Process rows whose time has come: lost tasks, orphans due for another look (beat runs this)."""
     def claim(now: datetime) -> list[WebhookEvent]:
         return list(_claimable().filter(state__in=[State.RECEIVED, State.RETRYING], next_attempt_at__lte=now)
-                    .order_by("next_attempt_at", "pk")[:min(limit, settings.COMMS_WEBHOOK_BATCH_SIZE)])
+                    .order_by("next_attempt_at", "pk")[:max(1, min(limit, settings.COMMS_WEBHOOK_BATCH_SIZE))])
 
     return len(_run(claim))
 
@@ -260,7 +261,7 @@ def webhooks_sweep(*, limit: int = 500) -> int:
 def webhooks_process_pending() -> int:
     """Everything received and not yet processed, now (tests and `manage.py` tools, like drain_all)."""
     def claim(now: datetime) -> list[WebhookEvent]:
-        return list(_claimable().filter(state=State.RECEIVED).order_by("pk")[:settings.COMMS_WEBHOOK_BATCH_SIZE])
+        return list(_claimable().filter(state=State.RECEIVED).order_by("pk")[:max(1, settings.COMMS_WEBHOOK_BATCH_SIZE)])
 
     done = 0
     while True:
