@@ -194,3 +194,18 @@ def test_worker_killed_mid_batch_loses_nothing(client, signer, sent_message, set
     assert sorted(Message.objects.values_list("status", flat=True).distinct()) == ["bounced", "delivered"]
     assert Suppression.objects.count() == 3
     assert CampaignMetrics.objects.count() == 0  # bare messages count towards no campaign
+
+
+@pytest.mark.django_db
+def test_one_task_applies_the_backlog_and_the_others_find_it_done(client, signer, sent_message):
+    from webhooks.tasks import process
+
+    sg = signer("sendgrid")
+    messages = [sent_message(address=f"t{i}@example.com") for i in range(5)]
+    for m in messages:
+        sg.sign(sg.events(ref=m.provider_ref, address=m.recipient_address, event="delivered")).send(client)
+    first, *others = WebhookEvent.objects.order_by("pk").values_list("pk", flat=True)
+    assert process(first) == "processed"  # its own row, and the four received meanwhile
+    assert [process(pk) for pk in others] == ["done elsewhere"] * 4
+    assert set(Message.objects.values_list("status", flat=True)) == {Status.DELIVERED}
+    assert MessageEvent.objects.count() == 5
