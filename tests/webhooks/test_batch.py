@@ -19,6 +19,7 @@ from tests.conftest import ROOT, worker_env
 from tracking.models import CampaignMetrics, FirstEvent, MessageEvent
 from webhooks.models import WebhookEvent
 from webhooks.services import webhook_process, webhooks_process_batch, webhooks_process_pending
+from webhooks.tasks import process
 
 T0 = int(time.time()) - 600
 # (event, seconds after T0) per message, in the order the provider posts them (one post each).
@@ -198,8 +199,6 @@ def test_worker_killed_mid_batch_loses_nothing(client, signer, sent_message, set
 
 @pytest.mark.django_db
 def test_one_task_applies_the_backlog_and_the_others_find_it_done(client, signer, sent_message):
-    from webhooks.tasks import process
-
     sg = signer("sendgrid")
     messages = [sent_message(address=f"t{i}@example.com") for i in range(5)]
     for m in messages:

@@ -23,7 +23,7 @@ from comms.enums import LogEvent, Status
 from delivery.models import Message
 from delivery.services import StatusStep, messages_advance_bulk
 from tracking import useragent
-from tracking.models import BounceType, EventType, MessageEvent
+from tracking.models import BounceType, EventType
 from tracking.normalised import NormalisedEvent
 from tracking.services import consequences, metrics
 
