@@ -499,6 +499,9 @@ COMMS_WEBHOOK_MAX_SKEW_SECONDS = env.int("COMMS_WEBHOOK_MAX_SKEW_SECONDS", defau
 # Events for messages not yet marked sent are retried this many times (delays in seconds), then kept as orphans.
 COMMS_WEBHOOK_ORPHAN_RETRIES = env.int("COMMS_WEBHOOK_ORPHAN_RETRIES", default=5)
 COMMS_WEBHOOK_SWEEP_GRACE_SECONDS = env.int("COMMS_WEBHOOK_SWEEP_GRACE_SECONDS", default=60)
+# Stored webhooks are applied in batches of up to this many events (rows are claimed until their events
+# reach it); one transaction per batch (issue 21).
+COMMS_WEBHOOK_BATCH_SIZE = env.int("COMMS_WEBHOOK_BATCH_SIZE", default=500)
 COMMS_WEBHOOK_ORPHAN_BACKOFF = env.list("COMMS_WEBHOOK_ORPHAN_BACKOFF", cast=int, default=[10, 30, 120, 600, 1800])
 # Behind a TLS-terminating proxy: trust X-Forwarded-Proto/-Host/-For from it (Twilio signs the public URL),
 # or name the public base URL outright.

@@ -7,16 +7,18 @@ same transaction (who, when, from which IP and user agent, with the exact text s
 from __future__ import annotations
 
 import datetime as dt
+import json
 import zoneinfo
 from typing import Any, Iterable
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from comms import errors
 from comms.audit import audit_record
+from comms.crypto import encrypt_json
 from comms.models import Recipient, Tenant
 from preferences import catalogue
 from preferences.decision import (  # noqa: F401  (re-exported: the decision API)
@@ -98,6 +100,58 @@ def suppression_add(*, tenant: Tenant, channel: str, address: str, reason: str, 
         row.updated_at = now
         row.save()
     return row
+
+
+_BULK_SUPPRESS_SQL = """
+INSERT INTO preferences_suppression AS s (tenant_id, channel, address_hash, address_encrypted, reason, source,
+                                          detail, created_at, updated_at, expires_at, event_at)
+SELECT tenant_id, channel, address_hash, address_encrypted, reason, source, detail, %(now)s, %(now)s, NULL, event_at
+  FROM json_to_recordset(%(rows)s::json)
+       AS v(tenant_id uuid, channel text, address_hash text, address_encrypted text, reason text, source text,
+            detail text, event_at timestamptz)
+ON CONFLICT (tenant_id, channel, address_hash) DO UPDATE SET
+  reason = CASE WHEN {take} THEN EXCLUDED.reason ELSE s.reason END,
+  source = CASE WHEN {take} THEN EXCLUDED.source ELSE s.source END,
+  detail = CASE WHEN {take} THEN COALESCE(NULLIF(EXCLUDED.detail, ''), s.detail) ELSE s.detail END,
+  event_at = CASE WHEN {take} THEN EXCLUDED.event_at ELSE s.event_at END,
+  expires_at = NULL, address_encrypted = EXCLUDED.address_encrypted, updated_at = EXCLUDED.updated_at
+"""
+
+
+def _rank_sql(column: str) -> str:
+    return "CASE " + column + " " + " ".join(f"WHEN '{r}' THEN {n}" for r, n in REASON_RANK.items()) + " ELSE 0 END"
+
+
+def suppressions_add_bulk(*, entries: Iterable[dict[str, Any]]) -> int:
+    """``suppression_add`` for many permanent entries in one statement (a webhook batch's hard bounces
+    and complaints). Each entry: tenant_id, channel, address, reason, source, detail, event_at.
+
+    The same merge as one by one, in the given order: the heavier reason stays (an expired entry is
+    replaced whatever its reason), and a permanent entry clears any expiry. Returns the rows written.
+    """
+    now = timezone.now()
+    folded: dict[tuple, dict[str, Any]] = {}
+    for entry in entries:
+        if entry["reason"] not in SuppressionReason.values:
+            raise errors.ValidationFailed(f"Unknown suppression reason '{entry['reason']}'.",
+                                          details={"allowed": SuppressionReason.values})
+        key = (str(entry["tenant_id"]), entry["channel"], address_hash(entry["channel"], entry["address"]))
+        before = folded.get(key)
+        if before is None or REASON_RANK[entry["reason"]] >= REASON_RANK[before["reason"]]:
+            folded[key] = {**entry, "detail": entry.get("detail") or (before or {}).get("detail", "")}
+    if not folded:
+        return 0
+    keys = sorted(folded)  # one lock order for every batch
+    rows = [folded[k] for k in keys]
+    take = (f"((s.expires_at IS NOT NULL AND s.expires_at <= %(now)s) "
+            f"OR {_rank_sql('EXCLUDED.reason')} >= {_rank_sql('s.reason')})")
+    with connection.cursor() as cursor:
+        cursor.execute(_BULK_SUPPRESS_SQL.format(take=take), {"now": now, "rows": json.dumps([
+            {"tenant_id": k[0], "channel": k[1], "address_hash": k[2],
+             "address_encrypted": encrypt_json(canonical_address(r["channel"], r["address"])),
+             "reason": r["reason"], "source": r.get("source", "")[:64], "detail": r.get("detail", ""),
+             "event_at": r.get("event_at")} for k, r in zip(keys, rows)], default=str)})
+    return len(rows)
 
 
 def is_suppressed(*, tenant: Tenant, channel: str, address: str, now: dt.datetime | None = None) -> bool:

@@ -13,7 +13,8 @@ split by a crash and the hot webhook path pays one round trip, not two.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -87,4 +88,89 @@ def message_advance(*, message: Message, status: str | None, log_event: str, at:
         moved = cursor.fetchone()[0] == 1
     if moved:
         message.status = status
+    return moved
+
+
+@dataclass
+class StatusStep:
+    """One provider event for ``messages_advance_bulk``: where it would move its message (None: nowhere,
+    the log line alone) and the log line it writes either way (the columns of ``message_advance``)."""
+
+    message_id: Any
+    status: str | None
+    log_event: str
+    at: datetime
+    attempt: int = 0
+    provider: str = ""
+    provider_event_id: str = ""
+    status_code: str = ""
+    detail: str = ""
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+# A message's path is sent → delivered → bounced|complained, or sent → failed: running the
+# targets' statements in this order lets one batch take a message through two steps.
+_STEP_ORDER = (Status.DELIVERED, Status.FAILED, Status.BOUNCED, Status.COMPLAINED)
+
+_BULK_ADVANCE_SQL = """
+UPDATE delivery_message m
+   SET status = %(status)s, updated_at = %(now)s,
+       delivered_at = CASE WHEN %(status)s = 'delivered' THEN v.at ELSE m.delivered_at END,
+       failed_at = CASE WHEN %(status)s IN ('failed', 'bounced') THEN v.at ELSE m.failed_at END
+  FROM json_to_recordset(%(rows)s::json) AS v(id uuid, at timestamptz)
+ WHERE m.id = v.id AND m.status = ANY(%(allowed)s)
+RETURNING m.id
+"""
+
+_BULK_LOG_SQL = """
+INSERT INTO delivery_deliverylog
+       (message_id, event, at, attempt, provider, provider_event_id, status_code, detail, data)
+SELECT message_id, event, %(now)s, attempt, provider, event_id, code, detail, data
+  FROM json_to_recordset(%(rows)s::json) AS v(message_id uuid, event text, attempt smallint, provider text,
+                                               event_id text, code text, detail text, data jsonb)
+"""
+
+
+def messages_advance_bulk(*, steps: Sequence[StatusStep], now: datetime | None = None) -> list[bool]:
+    """``message_advance`` for many events at once: one statement per target status plus one
+    multi-row insert for every log line, whatever the number of events (the webhook batch path).
+
+    `steps` are applied in the order given (callers order each message's events by the provider's
+    event time), with the same forward-only rule: the messages that may move are locked first, in id
+    order (so two batches cannot deadlock on them), their status is walked through the steps, and each
+    target's UPDATE still re-checks ``status = ANY(allowed)``. Returns, per step, whether it moved
+    its message (the log line's ``status_changed``).
+    """
+    for step in steps:
+        if step.status is not None and step.status not in FORWARD_FROM:
+            raise ValueError(f"messages_advance_bulk cannot move a message to {step.status!r}")
+    now = now or timezone.now()
+    moved = [False] * len(steps)
+    movers = sorted({str(s.message_id) for s in steps if s.status is not None})
+    if movers:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id, status FROM delivery_message WHERE id = ANY(%s::uuid[]) ORDER BY id "
+                           "FOR NO KEY UPDATE", [movers])
+            current = {str(pk): status for pk, status in cursor.fetchall()}
+            planned: dict[str, dict[str, tuple[str, datetime]]] = {}  # target → message → (step, at)
+            for i, step in enumerate(steps):
+                key = str(step.message_id)
+                if step.status is not None and current.get(key) in FORWARD_FROM[step.status]:
+                    current[key] = step.status
+                    planned.setdefault(step.status, {})[key] = (i, step.at)
+            for status in _STEP_ORDER:
+                targets = planned.get(status)
+                if not targets:
+                    continue
+                cursor.execute(_BULK_ADVANCE_SQL, {
+                    "status": status, "now": now, "allowed": list(FORWARD_FROM[status]),
+                    "rows": json.dumps([{"id": pk, "at": at} for pk, (_, at) in targets.items()], default=str)})
+                for (pk,) in cursor.fetchall():
+                    moved[targets[str(pk)][0]] = True
+    if steps:
+        with connection.cursor() as cursor:
+            cursor.execute(_BULK_LOG_SQL, {"now": now, "rows": json.dumps([
+                {"message_id": s.message_id, "event": s.log_event, "attempt": s.attempt, "provider": s.provider,
+                 "event_id": s.provider_event_id[:255], "code": s.status_code[:32], "detail": s.detail[:2000],
+                 "data": {**dict(s.data), "status_changed": m}} for s, m in zip(steps, moved)], default=str)})
     return moved

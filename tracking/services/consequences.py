@@ -79,3 +79,20 @@ def apply(*, message: Message, event: NormalisedEvent, at: datetime) -> None:
 def _ref(event: NormalisedEvent) -> str:
     """The ledger's key for a provider event: the same id the event itself is deduplicated on."""
     return f"event:{event.provider}:{event.stable_id()}"[:128]
+
+
+def apply_batch(*, items: list[tuple[Message, NormalisedEvent, datetime]]) -> None:
+    """``apply`` for a batch of applied events, in the given order: hard bounces and complaints become
+    permanent suppressions in one statement; soft bounces (they count earlier rows) and ESP
+    unsubscribes (preferences and the consent ledger) go one by one, as they are rare."""
+    permanent = []
+    for message, event, at in items:
+        hard = event.event_type == EventType.BOUNCED and event.bounce_type != BounceType.SOFT
+        if hard or event.event_type == EventType.COMPLAINED:
+            permanent.append({"tenant_id": message.tenant_id, "channel": message.channel,
+                              "address": message.recipient_address, "reason": "hard_bounce" if hard else "complaint",
+                              "source": _source(event), "detail": event.reason[:500], "event_at": at})
+        else:
+            apply(message=message, event=event, at=at)
+    if permanent:
+        preferences.suppressions_add_bulk(entries=permanent)

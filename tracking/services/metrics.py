@@ -8,6 +8,7 @@ counters and a recount from MessageEvent rows always agree. ``sent`` comes from 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from functools import lru_cache
 
@@ -87,6 +88,52 @@ def count_event(*, message: Message, event_type: str, bounce_type: str, at: date
         for scope, key in scopes:
             cursor.execute(sql, {"tenant": message.tenant_id, "scope": scope, "key": key, "channel": message.channel,
                                  "now": now})
+
+
+_BULK_UPSERT = """
+INSERT INTO tracking_campaignmetrics (tenant_id, scope, key, campaign_name, channel, {cols}, started_at, last_updated)
+SELECT tenant_id, scope, key, '', channel, {cols}, %(now)s, %(now)s
+  FROM json_to_recordset(%(rows)s::json) AS v(tenant_id uuid, scope text, key text, channel text, {types})
+ON CONFLICT (tenant_id, scope, key) DO UPDATE SET {sets}, last_updated = EXCLUDED.last_updated
+"""
+
+
+def count_events_bulk(*, events: list[tuple[Message, str, str, datetime]]) -> None:
+    """``count_event`` for many (message, event_type, bounce_type, at) at once, in the given order: one
+    multi-row FirstEvent insert decides which are firsts, one multi-row upsert adds them up per row."""
+    firsts: dict[tuple[str, str], tuple[Message, datetime]] = {}
+    for message, event_type, bounce_type, at in events:
+        pairs = list(_COUNTERS.get(event_type, []))
+        if event_type == EventType.BOUNCED and bounce_type == "hard":
+            pairs.append(("hard_bounced", "hard_bounced_count"))
+        for kind, _column in pairs:
+            firsts.setdefault((str(message.id), kind), (message, at))
+    if not firsts:
+        return
+    keys = sorted(firsts)  # one lock order for every batch
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO tracking_firstevent (message_id, event_type, at) "
+                       "SELECT * FROM json_to_recordset(%s::json) AS v(m uuid, k text, at timestamptz) "
+                       "ON CONFLICT (message_id, event_type) DO NOTHING RETURNING message_id, event_type",
+                       [json.dumps([{"m": k[0], "k": k[1], "at": firsts[k][1]} for k in keys], default=str)])
+        won = [(str(m), kind) for m, kind in cursor.fetchall()]
+    column_of = {kind: column for pairs in _COUNTERS.values() for kind, column in pairs}
+    column_of["hard_bounced"] = "hard_bounced_count"
+    totals: dict[tuple[str, str, str], tuple[str, dict[str, int]]] = {}
+    for key in won:
+        message = firsts[key][0]
+        for scope, scope_key in scopes_for(message):
+            row = totals.setdefault((str(message.tenant_id), scope, scope_key), (message.channel, {}))
+            row[1][column_of[key[1]]] = row[1].get(column_of[key[1]], 0) + 1
+    if not totals:
+        return
+    rows = sorted(totals)
+    sql = _BULK_UPSERT.format(cols=", ".join(_ALL_COLS), types=", ".join(f"{c} int" for c in _ALL_COLS),
+                              sets=", ".join(f"{c} = tracking_campaignmetrics.{c} + EXCLUDED.{c}" for c in _ALL_COLS))
+    records = [{"tenant_id": r[0], "scope": r[1], "key": r[2], "channel": totals[r][0],
+                **{c: totals[r][1].get(c, 0) for c in _ALL_COLS}} for r in rows]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"now": timezone.now(), "rows": json.dumps(records)})
 
 
 def _message_filter(scope: str, key: str) -> Q:

@@ -54,6 +54,9 @@ def check_skew(timestamp: Any, provider: str) -> None:
         raise SignatureInvalid(f"{provider}: signature timestamp outside the allowed window")
 
 
+_PARSERS: dict[tuple, Any] = {}
+
+
 class AnymailIntake(IntakeView):
     """An ESP whose signature check and parser anymail provides; ``event_types`` maps anymail's types."""
 
@@ -79,8 +82,21 @@ class AnymailIntake(IntakeView):
         return BounceType.HARD
 
     @classmethod
+    def parser(cls) -> Any:
+        """Anymail's view for parsing, made once per configuration: building one loads the provider's
+        key (SendGrid's ECDSA public key), which cost more than parsing a one-event post."""
+        kwargs = cls.view_kwargs()
+        key = (cls.anymail_class, repr(sorted(kwargs.items())))
+        view = _PARSERS.get(key)
+        if view is None:
+            if len(_PARSERS) > 32:  # keys rotated many times (tests): start over
+                _PARSERS.clear()
+            view = _PARSERS[key] = anymail_view(cls.anymail_class, **kwargs)
+        return view
+
+    @classmethod
     def parse(cls, webhook: WebhookEvent) -> list[NormalisedEvent]:
-        view = anymail_view(cls.anymail_class, **cls.view_kwargs())
+        view = cls.parser()
         request = rebuild_request(body=webhook.body.encode(), content_type=webhook.content_type,
                                   headers=webhook.headers)
         out = []
