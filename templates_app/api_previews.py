@@ -17,8 +17,7 @@ class TemplatePreviewImageApi(APIView):
     required_scopes = {"GET": "admin"}  # the images show unreleased content
 
     @extend_schema(operation_id="v1_template_preview_image",
-                   responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY), 400: OpenApiTypes.OBJECT,
-                              404: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT})
+                   responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY)})  # errors: the shared Error schema
     def get(self, request, key: str, number: int, locale: str, mode: str):
         template = Template.objects.filter(tenant=request.user.tenant, template_key=key).first()
         version = template.versions.select_related("template").filter(version=number).first() if template else None
