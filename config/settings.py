@@ -731,3 +731,12 @@ COMMS_ENGAGEMENT_SCORER = "tracking.selectors.engagement_scores"
 # chromium on PATH (or /usr/bin/chromium); none found means "previews unavailable", not an error.
 COMMS_PREVIEW_CHROMIUM = env.str("COMMS_PREVIEW_CHROMIUM", default="")
 COMMS_PREVIEW_TIMEOUT = env.int("COMMS_PREVIEW_TIMEOUT", default=20)  # seconds per launch and per page
+
+# Content assistants (issue 22 item 7): an OpenAI-compatible chat-completions endpoint (OpenAI, or a local
+# llama.cpp/Ollama/vLLM server). Empty base URL or model: the assistant is off (COMMS_ASSISTANT_OFF). Loopback
+# is allowed (the operator chose it); other private networks only with COMMS_LLM_ALLOW_PRIVATE.
+COMMS_LLM_BASE_URL = env.str("COMMS_LLM_BASE_URL", default="")
+COMMS_LLM_MODEL = env.str("COMMS_LLM_MODEL", default="")
+COMMS_LLM_API_KEY = env.str("COMMS_LLM_API_KEY", default="")
+COMMS_LLM_TIMEOUT = env.float("COMMS_LLM_TIMEOUT", default=20.0)
+COMMS_LLM_ALLOW_PRIVATE = env.bool("COMMS_LLM_ALLOW_PRIVATE", default=False)

@@ -1,0 +1,85 @@
+"""Variable warnings at authoring time (AI-COM-002): what the sources use against what the schema declares.
+
+Three kinds, each with where it was found (channel, locale, field) so the author can jump to it:
+``VAR_UNDECLARED`` a root variable a source reads that ``variables_schema`` does not list in ``properties``
+(it renders as empty, and a send never fails for it); ``VAR_UNUSED`` a declared property no source reads (a
+caller must send it for nothing, or it is misspelt on one side); ``SAMPLE_MISMATCH`` / ``SAMPLE_MISSING``
+``sample_variables`` that do not validate against the schema (previews then show something no real send
+would). Warnings, not errors: a draft may be half-written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from comms import errors
+from templates_app.models import TemplateVersion
+from templates_app.rendering import referenced_variables
+from templates_app.services import schema_validator, variable_errors
+
+FIELD_CHANNEL = {"subject": "email", "body_html": "email", "body_text": "email", "push_title": "push",
+                 "push_body": "push", "sms_text": "sms", "voice_text": "voice", "in_app_content": "in_app"}
+
+
+def _strings(value: Any, path: str):
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{path}[{index}]")
+
+
+def version_sources(version: TemplateVersion) -> list[tuple[dict, str]]:
+    """(location, source) for every part of every locale, and the experiment's variant subjects."""
+    sources = []
+    for row in version.locales.all().order_by("locale"):
+        for name, channel in FIELD_CHANNEL.items():
+            for path, text in _strings(getattr(row, name), name):
+                if "{{" in text:
+                    sources.append(({"channel": channel, "locale": row.locale, "field": path}, text))
+    for index, variant in enumerate((version.experiment or {}).get("variants") or []):
+        if isinstance(variant, dict):
+            for path, text in _strings({k: v for k, v in variant.items() if k != "key"}, f"experiment.variants[{index}]"):
+                if "{{" in text:
+                    sources.append(({"channel": "email", "locale": "*", "field": path}, text))
+    return sources
+
+
+def version_variable_warnings(version: TemplateVersion) -> dict:
+    """Warnings for a version (any status: an approver sees them too)."""
+    schema = version.variables_schema if isinstance(version.variables_schema, dict) else {}
+    declared = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    used: dict[str, list[dict]] = {}
+    for location, source in version_sources(version):
+        for name in sorted(referenced_variables(source)):
+            used.setdefault(name, []).append(location)
+    warnings: list[dict] = []
+    for name, locations in sorted(used.items()):
+        if name not in declared:
+            warnings.append({"code": "VAR_UNDECLARED", "variable": name, "locations": locations,
+                             "message": f"'{name}' is used but not declared in variables_schema.properties."})
+    for name in sorted(declared):
+        if name not in used:
+            warnings.append({"code": "VAR_UNUSED", "variable": name, "locations": [{"field": "variables_schema"}],
+                             "message": f"'{name}' is declared in variables_schema but no content uses it."})
+    sample = version.sample_variables
+    try:
+        validator = schema_validator(schema)
+    except errors.CommsError as exc:
+        warnings.append({"code": "SCHEMA_INVALID", "variable": "", "locations": [{"field": "variables_schema"}],
+                         "message": exc.message})
+        validator = None
+    if not isinstance(sample, dict):
+        warnings.append({"code": "SAMPLE_MISMATCH", "variable": "", "locations": [{"field": "sample_variables"}],
+                         "message": "sample_variables must be a JSON object."})
+    elif validator is not None:
+        for problem in variable_errors(validator, sample):
+            missing = isinstance(problem, errors.TemplateMissingVar)
+            warnings.append({"code": "SAMPLE_MISSING" if missing else "SAMPLE_MISMATCH",
+                             "variable": problem.details.get("variable", ""), "rule": problem.details.get("rule", "required"),
+                             "locations": [{"field": "sample_variables"}], "message": problem.message})
+    return {"version": version.version, "status": version.status, "used": sorted(used), "declared": sorted(declared),
+            "warnings": warnings}
