@@ -213,3 +213,24 @@ def test_link_local_and_private_endpoints_are_refused(admin_api, settings):
         settings.COMMS_LLM_BASE_URL = url
         answer = admin_api.post("/api/v1/templates/order_confirmation/assist/subjects", {}, format="json")
         assert answer.status_code == 502 and "refused address" in answer.json()["message"]
+
+
+def test_make_run_starts_the_stand_in_and_points_the_assistant_at_it(admin_api, settings):
+    import subprocess
+
+    from comms.devserver.up_standins import _llm_standin
+
+    env, lines = {}, []
+    spec = _llm_standin(env, lines)
+    assert env["COMMS_LLM_BASE_URL"].endswith("/v1") and "assistant" in lines[0]
+    assert _llm_standin({"COMMS_LLM_BASE_URL": "http://model.example:8080"}, []) == {}  # a real one wins
+    child = subprocess.Popen(spec["llm"]["cmd"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert "LLM stand-in on" in child.stdout.readline()
+        settings.COMMS_LLM_BASE_URL, settings.COMMS_LLM_MODEL = env["COMMS_LLM_BASE_URL"], env["COMMS_LLM_MODEL"]
+        admin_api.post("/api/v1/templates", order_template_data(), format="json")
+        answer = admin_api.post("/api/v1/templates/order_confirmation/assist/subjects", {}, format="json")
+        assert answer.status_code == 200 and len(answer.json()["suggestions"]) == 5
+    finally:
+        child.terminate()
+        child.wait(timeout=10)
