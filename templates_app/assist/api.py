@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiTypes, extend_schema
+from drf_spectacular.utils import OpenApiResponse, OpenApiTypes, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,14 +17,33 @@ class _VersionInput(serializers.Serializer):
     locale = serializers.CharField(required=False, allow_blank=True, max_length=35, default="")
 
 
+class AssistSmsInput(_VersionInput):
+    text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=10000)
+    max_segments = serializers.IntegerField(required=False, min_value=1, max_value=10, default=1)
+
+
+class AssistVariablesInput(_VersionInput):
+    pass
+
+
+class AssistSubjectsInput(_VersionInput):
+    count = serializers.IntegerField(required=False, min_value=1, max_value=services.MAX_SUBJECTS, default=5)
+
+
+class AssistTranslateInput(serializers.Serializer):
+    locales = serializers.ListField(child=serializers.CharField(max_length=35), min_length=1, max_length=20)
+    source_locale = serializers.CharField(required=False, allow_blank=True, max_length=35, default="")
+
+
+# The model endpoint failing is the one extra answer of the language-model operations.
+_MODEL_FAILED = OpenApiResponse(OpenApiTypes.OBJECT, description="COMMS_ASSISTANT_FAILED: the model endpoint failed")
+
+
 class SmsCompressApi(APIView):
     required_scopes = {"POST": "admin"}
+    InputSerializer = AssistSmsInput
 
-    class InputSerializer(_VersionInput):
-        text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=10000)
-        max_segments = serializers.IntegerField(required=False, min_value=1, max_value=10, default=1)
-
-    @extend_schema(operation_id="v1_templates_assist_sms_compress", request=InputSerializer,
+    @extend_schema(operation_id="v1_templates_assist_sms_compress", request=AssistSmsInput,
                    responses=OpenApiTypes.OBJECT)
     def post(self, request, key: str):
         data = self._valid(request)
@@ -40,9 +59,10 @@ class SmsCompressApi(APIView):
 
 
 class VariablesApi(SmsCompressApi):
-    InputSerializer = _VersionInput
+    InputSerializer = AssistVariablesInput
 
-    @extend_schema(operation_id="v1_templates_assist_variables", request=_VersionInput, responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="v1_templates_assist_variables", request=AssistVariablesInput,
+                   responses=OpenApiTypes.OBJECT)
     def post(self, request, key: str):
         data = self._valid(request)
         version = services.assist_version(_template(request, key), data.get("version"))
@@ -50,10 +70,10 @@ class VariablesApi(SmsCompressApi):
 
 
 class SubjectsApi(SmsCompressApi):
-    class InputSerializer(_VersionInput):
-        count = serializers.IntegerField(required=False, min_value=1, max_value=services.MAX_SUBJECTS, default=5)
+    InputSerializer = AssistSubjectsInput
 
-    @extend_schema(operation_id="v1_templates_assist_subjects", request=InputSerializer, responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="v1_templates_assist_subjects", request=AssistSubjectsInput,
+                   responses={200: OpenApiTypes.OBJECT, 502: _MODEL_FAILED})
     def post(self, request, key: str):
         data = self._valid(request)
         version = services.assist_version(_template(request, key), data.get("version"))
@@ -62,12 +82,10 @@ class SubjectsApi(SmsCompressApi):
 
 
 class TranslateApi(SmsCompressApi):
-    class InputSerializer(serializers.Serializer):
-        locales = serializers.ListField(child=serializers.CharField(max_length=35), min_length=1, max_length=20)
-        source_locale = serializers.CharField(required=False, allow_blank=True, max_length=35, default="")
+    InputSerializer = AssistTranslateInput
 
-    @extend_schema(operation_id="v1_templates_assist_translate", request=InputSerializer,
-                   responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(operation_id="v1_templates_assist_translate", request=AssistTranslateInput,
+                   responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT, 502: _MODEL_FAILED})
     def post(self, request, key: str):
         data = self._valid(request)
         result = services.assist_translate(template=_template(request, key), actor=request.user,

@@ -40,7 +40,9 @@ def version_sources(version: TemplateVersion) -> list[tuple[dict, str]]:
             for path, text in _strings(getattr(row, name), name):
                 if "{{" in text:
                     sources.append(({"channel": channel, "locale": row.locale, "field": path}, text))
-    for index, variant in enumerate((version.experiment or {}).get("variants") or []):
+    experiment = version.experiment if isinstance(version.experiment, dict) else {}
+    variants = experiment.get("variants") if isinstance(experiment.get("variants"), list) else []
+    for index, variant in enumerate(variants):
         if isinstance(variant, dict):
             for path, text in _strings({k: v for k, v in variant.items() if k != "key"}, f"experiment.variants[{index}]"):
                 if "{{" in text:

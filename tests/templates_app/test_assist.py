@@ -125,7 +125,8 @@ def llm(settings):
     stand_in.close()
 
 
-def test_subjects_through_the_stand_in(admin_api, llm):
+def test_subjects_through_the_stand_in(admin_api, llm, caplog):
+    caplog.set_level("DEBUG")
     admin_api.post("/api/v1/templates", order_template_data(), format="json")
     answer = admin_api.post("/api/v1/templates/order_confirmation/assist/subjects", {"count": 3}, format="json")
     assert answer.status_code == 200, answer.json()
@@ -137,6 +138,7 @@ def test_subjects_through_the_stand_in(admin_api, llm):
     assert template.versions.get().locales.get(locale="en-US").subject == "Order {{order.id}} confirmed, {{user.first_name}}"
     entry = AuditEntry.objects.get(action="template.assist.subjects")
     assert "sk-test-secret" not in str(entry.diff)
+    assert "llm call model=standin-1 status=200" in caplog.text and "sk-test-secret" not in caplog.text
 
 
 def test_translation_creates_a_draft_only(admin_api, llm, make_live, tenant):
