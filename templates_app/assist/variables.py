@@ -10,6 +10,7 @@ would). Warnings, not errors: a draft may be half-written.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from comms import errors
@@ -50,19 +51,69 @@ def version_sources(version: TemplateVersion) -> list[tuple[dict, str]]:
     return sources
 
 
+_DOTTED = re.compile(r"(?<![\w.@/])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)")
+_MUSTACHE_TOKEN = re.compile(r"\{\{\{?(.*?)\}?\}\}", re.S)
+
+
+def _undeclared_path(schema: dict, path: list[str]) -> str | None:
+    """The first prefix of `path` the schema does not declare (None when declared or open-ended)."""
+    node = schema
+    for depth, key in enumerate(path):
+        if not isinstance(node, dict):
+            return None
+        if node.get("type") == "array" and key == "length":
+            return None
+        props = node.get("properties")
+        if not isinstance(props, dict) or node.get("additionalProperties") not in (False, None) and key not in props:
+            return None  # no properties listed, or extra properties allowed: not ours to judge
+        if key not in props:
+            return ".".join(path[:depth + 1])
+        node = props[key]
+    return None
+
+
+def _nested_undeclared(schema: dict, roots: set[str], source: str) -> set[str]:
+    """Dotted paths under declared roots that the schema does not declare (``order.totl``). Words inside
+    ``{{#each}}`` blocks are item-relative and may collide with a root name: only root-level tokens count."""
+    found: set[str] = set()
+    depth = 0
+    for match in _MUSTACHE_TOKEN.finditer(source):
+        inner = match.group(1).strip()
+        if inner.startswith(("#each", "#with")):
+            depth += 1
+        elif inner.startswith(("/each", "/with")):
+            depth = max(0, depth - 1)
+        if depth and not inner.startswith(("#each", "#with")):
+            continue
+        for word in _DOTTED.findall(re.sub(r'"[^"]*"|\'[^\']*\'', "", inner)):
+            parts = word.split(".")
+            if parts[0] in roots:
+                missing = _undeclared_path(schema, parts)
+                if missing:
+                    found.add(missing)
+    return found
+
+
 def version_variable_warnings(version: TemplateVersion) -> dict:
     """Warnings for a version (any status: an approver sees them too)."""
     schema = version.variables_schema if isinstance(version.variables_schema, dict) else {}
     declared = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
     used: dict[str, list[dict]] = {}
+    nested: dict[str, list[dict]] = {}
     for location, source in version_sources(version):
-        for name in sorted(referenced_variables(source)):
+        roots = referenced_variables(source)
+        for name in sorted(roots):
             used.setdefault(name, []).append(location)
+        for path in sorted(_nested_undeclared(schema, roots & set(declared), source)):
+            nested.setdefault(path, []).append(location)
     warnings: list[dict] = []
     for name, locations in sorted(used.items()):
         if name not in declared:
             warnings.append({"code": "VAR_UNDECLARED", "variable": name, "locations": locations,
                              "message": f"'{name}' is used but not declared in variables_schema.properties."})
+    for path, locations in sorted(nested.items()):
+        warnings.append({"code": "VAR_UNDECLARED", "variable": path, "locations": locations,
+                         "message": f"'{path}' is used but the variables_schema does not declare it."})
     for name in sorted(declared):
         if name not in used:
             warnings.append({"code": "VAR_UNUSED", "variable": name, "locations": [{"field": "variables_schema"}],

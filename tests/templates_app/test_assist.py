@@ -92,13 +92,14 @@ def test_variable_warnings_name_undeclared_unused_and_sample_mismatches(admin_ap
     data = copy.deepcopy(order_template_data())  # the fixture's SCHEMA is shared: never mutate it
     data["variables_schema"]["properties"]["coupon"] = {"type": "string"}  # declared, never used
     data["sample_variables"]["order"]["total"] = "a lot"  # schema says number
-    data["locales"][0]["sms_text"] += " Code {{promo_code}}"  # used, not declared
+    data["locales"][0]["sms_text"] += " Code {{promo_code}} {{order.totl}}"  # used, not declared (a root, a typo)
     admin_api.post("/api/v1/templates", data, format="json")
     answer = admin_api.post("/api/v1/templates/order_confirmation/assist/variables", {}, format="json")
     assert answer.status_code == 200
     warnings = {(w["code"], w["variable"]): w for w in answer.json()["warnings"]}
     assert warnings[("VAR_UNDECLARED", "promo_code")]["locations"] == [
         {"channel": "sms", "locale": "en-US", "field": "sms_text"}]
+    assert warnings[("VAR_UNDECLARED", "order.totl")]["locations"][0]["field"] == "sms_text"
     assert ("VAR_UNUSED", "coupon") in warnings
     assert warnings[("SAMPLE_MISMATCH", "order.total")]["rule"] == "type"
     assert not any(code == "VAR_UNDECLARED" and name in ("order", "user", "items") for code, name in warnings)
