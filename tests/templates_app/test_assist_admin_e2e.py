@@ -22,12 +22,16 @@ SHOTS = "/tmp/shots-i22-assist"
 
 
 def _no_overflow(page, selector: str) -> None:
-    assert page.evaluate(f"document.querySelector('{selector}').getBoundingClientRect().right") <= 360
-    assert page.evaluate("document.documentElement.scrollWidth") <= page.evaluate("window.innerWidth") + 1 or True
+    """Every element of `selector` ends inside a 360 px screen (the admin's own wide fields may scroll)."""
+    widest = page.evaluate(f"Math.max(...[...document.querySelectorAll('{selector}')]"
+                           ".map(e => e.getBoundingClientRect().right))")
+    assert widest <= 360, (selector, widest)
 
 
-def test_assistant_panel_suggests_and_drafts_without_applying(live_server, tenant, settings):
+def test_assistant_panel_suggests_and_drafts_without_applying(live_server, tenant, settings, tmp_path):
     settings.COMMS_ASSET_CHECK = False
+    # The version page's preview screenshots are another feature's (and launch Chromium per image): off here.
+    settings.COMMS_PREVIEW_CHROMIUM = str(tmp_path / "no-chromium")
     stand_in = LlmStandIn(port=free_port())
     settings.COMMS_LLM_BASE_URL, settings.COMMS_LLM_MODEL, settings.COMMS_LLM_TIMEOUT = stand_in.url, "standin-1", 3.0
     edith = admin_staff("edith", "CommsEditor")
@@ -55,7 +59,7 @@ def test_assistant_panel_suggests_and_drafts_without_applying(live_server, tenan
             panel.screenshot(path=f"{SHOTS}/assistant-panel-1280.png")
             page.set_viewport_size({"width": 360, "height": 800})
             panel.scroll_into_view_if_needed()
-            _no_overflow(page, ".comms-assist pre")
+            _no_overflow(page, ".comms-assist pre, .comms-assist li, .comms-assist button")
             panel.screenshot(path=f"{SHOTS}/assistant-panel-360.png")
             page.set_viewport_size({"width": 1280, "height": 900})
 
@@ -65,7 +69,7 @@ def test_assistant_panel_suggests_and_drafts_without_applying(live_server, tenan
             assert items[1] == "Update: Order {{order.id}} confirmed, {{user.first_name}}"
             page.screenshot(path=f"{SHOTS}/subjects-1280.png", full_page=True)
             page.set_viewport_size({"width": 360, "height": 800})
-            _no_overflow(page, ".comms-assist-list")
+            _no_overflow(page, ".comms-assist-list li, .comms-assist-subjects a.button")
             page.screenshot(path=f"{SHOTS}/subjects-360.png", full_page=True)
             page.set_viewport_size({"width": 1280, "height": 900})
             page.click("a.button")
