@@ -804,3 +804,12 @@ CELERY_BEAT_SCHEDULE["templates-rollouts-tick"] = {
     "task": "templates_app.tasks.rollouts_tick", "schedule": COMMS_ROLLOUT_TICK_SECONDS,
     "options": {"queue": "p2", "expires": 120},
 }
+
+# Content assistants (issue 22 item 7): an OpenAI-compatible chat-completions endpoint (OpenAI, or a local
+# llama.cpp/Ollama/vLLM server). Empty base URL or model: the assistant is off (COMMS_ASSISTANT_OFF). Loopback
+# is allowed (the operator chose it); other private networks only with COMMS_LLM_ALLOW_PRIVATE.
+COMMS_LLM_BASE_URL = env.str("COMMS_LLM_BASE_URL", default="")
+COMMS_LLM_MODEL = env.str("COMMS_LLM_MODEL", default="")
+COMMS_LLM_API_KEY = env.str("COMMS_LLM_API_KEY", default="")
+COMMS_LLM_TIMEOUT = env.float("COMMS_LLM_TIMEOUT", default=20.0)
+COMMS_LLM_ALLOW_PRIVATE = env.bool("COMMS_LLM_ALLOW_PRIVATE", default=False)

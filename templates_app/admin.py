@@ -22,6 +22,7 @@ from comms.audit import client_ip
 from comms.forms import ChoiceArrayAdminMixin
 from comms.services import tenant_get_default
 from templates_app import rendering, services
+from templates_app.assist.admin import AssistantAdminMixin
 from templates_app.locale_admin import LocaleCoverageAdminMixin
 from templates_app.models import Template, TemplateLocale, TemplateReview, TemplateVersion
 from templates_app.previews_admin import PreviewImagesAdminMixin
@@ -223,14 +224,14 @@ def spam_verdict_html(spam: dict | None):
 
 
 @admin.register(TemplateVersion)
-class TemplateVersionAdmin(PreviewImagesAdminMixin, admin.ModelAdmin):  # + Chromium screenshots (previews_admin)
+class TemplateVersionAdmin(AssistantAdminMixin, PreviewImagesAdminMixin, admin.ModelAdmin):  # + Chromium screenshots (previews_admin)
     list_display = ("__str__", "status", "creator", "submitted_at", "approved_at", "activated_at")
     list_filter = ("status",)
     inlines = [TemplateLocaleInline, TemplateReviewInline]
     fields = ("template", "version", "status", "change_notes", "variables_schema", "sample_variables", "experiment",
-              "review_notes", "lint_report", "spam_at_submit", "preview", "rendered_previews")
+              "review_notes", "lint_report", "spam_at_submit", "preview", "rendered_previews", "assistant")
     readonly_fields = ("template", "version", "status", "review_notes", "lint_report", "spam_at_submit", "preview",
-                       "rendered_previews")
+                       "rendered_previews", "assistant")
     change_form_template = "admin/templates_app/templateversion/change_form.html"
 
     def has_add_permission(self, request):

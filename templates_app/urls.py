@@ -18,3 +18,14 @@ urlpatterns = [
     *[path(f"templates/<slug:key>/rollouts/{step}", rollout_api.RolloutActionApi.as_view(action=step),
            name=f"template-rollout-{step}") for step in ("advance", "rollback", "pause", "resume")],
 ]
+
+# Content assistants (issue 22 item 7).
+from templates_app.assist import api as assist_api  # noqa: E402
+
+urlpatterns += [
+    path("templates/assist/status", assist_api.AssistStatusApi.as_view(), name="template-assist-status"),
+    path("templates/<slug:key>/assist/sms-compress", assist_api.SmsCompressApi.as_view(), name="template-assist-sms"),
+    path("templates/<slug:key>/assist/variables", assist_api.VariablesApi.as_view(), name="template-assist-variables"),
+    path("templates/<slug:key>/assist/subjects", assist_api.SubjectsApi.as_view(), name="template-assist-subjects"),
+    path("templates/<slug:key>/assist/translate", assist_api.TranslateApi.as_view(), name="template-assist-translate"),
+]

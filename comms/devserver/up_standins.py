@@ -64,6 +64,7 @@ def standin_children(var: Path, env: dict[str, str]) -> tuple[dict[str, dict], l
         lines += apns_lines
     more_children, more_lines = _gateway_children(folder, env)
     children.update(more_children)
+    children.update(_llm_standin(env, more_lines))
     return children, lines + more_lines
 
 
@@ -204,3 +205,17 @@ def _service_account(path: Path, *, token_uri: str) -> None:
     info["token_uri"] = token_uri
     path.write_text(json.dumps(info))
     os.chmod(path, 0o600)
+
+
+def _llm_standin(env: dict[str, str], lines: list[str]) -> dict[str, dict]:
+    """The chat-completions stand-in for the content assistants (deterministic, no model), unless a real
+    endpoint is configured (COMMS_LLM_BASE_URL). It is on loopback, which the assistant's client allows."""
+    from comms.devserver.embedded import free_port
+
+    if env.get("COMMS_LLM_BASE_URL"):
+        return {}
+    port = int(env.get("COMMS_LLM_STANDIN_PORT") or free_port())
+    env.update({"COMMS_LLM_BASE_URL": f"http://127.0.0.1:{port}/v1", "COMMS_LLM_MODEL": "standin-1"})
+    lines.append(f"  assistant      chat-completions stand-in http://127.0.0.1:{port}/v1 (subject ideas and "
+                 "[locale]-marked draft translations; set COMMS_LLM_BASE_URL for a real model)")
+    return {"llm": {"cmd": [PY, "-m", "comms.devserver.standins.llm", "--port", str(port)]}}
