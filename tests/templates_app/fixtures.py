@@ -1,5 +1,7 @@
 """A realistic template used across the template tests and the render benchmark."""
 
+import copy
+
 ORDER_MJML = """<mjml>
   <mj-head><mj-style inline="inline">.total { font-weight: bold; color: #1a1a1a; }</mj-style></mj-head>
   <mj-body background-color="#f4f4f4">
@@ -48,7 +50,7 @@ def order_template_data(**extra) -> dict:
     return {
         "template_key": "order_confirmation", "name": "Order confirmation", "category": "transactional",
         "channels": ["email", "sms", "push", "in_app"], "default_locale": "en-US",
-        "variables_schema": SCHEMA, "sample_variables": variables(),
+        "variables_schema": copy.deepcopy(SCHEMA), "sample_variables": variables(),
         "locales": [
             {"locale": "en-US", "subject": "Order {{order.id}} confirmed, {{user.first_name}}",
              "body_html": ORDER_MJML,
