@@ -6,11 +6,11 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.utils import timezone
 
 from admin_console import stats, workers
+from admin_console.roles import roles_ensure
 from comms.models import Scope
 from tests.admin_console.seed import seed
 
@@ -34,7 +34,7 @@ def seeded(tenant, other_tenant):
 @pytest.fixture
 def staff_client(client):
     user = get_user_model().objects.create_user("ops", "ops@example.com", "pw", is_staff=True)
-    user.groups.add(Group.objects.get(name="CommsViewer"))
+    user.groups.add(roles_ensure()["CommsViewer"])
     client.force_login(user)
     return client
 

@@ -35,7 +35,7 @@ def test_worker_killed_mid_batch_loses_nothing_and_sends_once(tenant, celery_wor
         JourneyRun(tenant=tenant, journey=version.journey, version=version, recipient=p, step="hello",
                    next_due_at=now, entered_at=now, context={"entry": {}}) for p in people)
 
-    worker = celery_worker("p1", "victim", COMMS_JOURNEY_LEASE_SECONDS="30", COMMS_JOURNEY_TICK_SECONDS="300")
+    worker = celery_worker("p1", "victim", COMMS_JOURNEY_LEASE_SECONDS="600", COMMS_JOURNEY_TICK_SECONDS="300")
     current_app.send_task("comms.router.journeys_wake", args=[None], queue="p1")
     leased = JourneyRun.objects.filter(state="active").exclude(lease_owner="")
     # A batch commits as a whole: kill once one has committed and the next is claimed and in flight.
@@ -54,7 +54,7 @@ def test_worker_killed_mid_batch_loses_nothing_and_sends_once(tenant, celery_wor
     assert journeys_advance(now=timezone.now(), limit=N).claimed == N - done - len(held)
     assert set(JourneyRun.objects.filter(state="active").values_list("id", flat=True)) == held
 
-    later = timezone.now() + timedelta(seconds=31)
+    later = timezone.now() + timedelta(seconds=601)
     while journeys_advance(now=later, limit=1000).claimed:
         pass
     assert JourneyRun.objects.filter(state="waiting", step="rest").count() == N  # nothing lost
