@@ -4,8 +4,9 @@ images and staged rollouts existed gets their view permissions from migration 00
 import importlib
 
 import pytest
-from django.apps import apps
 from django.contrib.auth.models import Group, Permission
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +20,9 @@ def test_migration_0015_gives_every_role_the_new_models():
         Group.objects.get_or_create(name=name)[0].permissions.set(old)
     assert not Group.objects.filter(permissions__codename__in=NEW).exists()
 
-    migration.roles(apps, None)
+    # The migration runs on the historical models of its own state, as `migrate` gives it.
+    state = MigrationExecutor(connection).loader.project_state(("admin_console", "0015_roles_retention_rollouts"))
+    migration.roles(state.apps, None)
 
     for name in ("CommsViewer", "CommsEditor", "CommsApprover"):
         have = set(Group.objects.get(name=name).permissions.values_list("codename", flat=True))
