@@ -128,8 +128,15 @@ def analyse(arms: list[Arm], *, control: str | None = None, mde: float = 0.02, a
         raise KeyError(control)
     ctrl = next(a for a in arms if a.key == (control or keys[0]))
     best = prob_best_monte_carlo(arms, draws=draws, seed=seed)
-    baseline = ctrl.rate if ctrl.rate and 0 < ctrl.rate < 1 - mde else None
-    needed = sample_size_per_arm(baseline=baseline, mde=mde, alpha=alpha, power=power) if baseline else None
+    # The control's observed rate is the baseline, kept off 0 and 1 (a 0 % control would need no
+    # sample at all by the formula; 1 % is the conservative floor). No control data: nothing needed known.
+    needed = None
+    if ctrl.rate is not None:
+        try:
+            needed = sample_size_per_arm(baseline=min(max(ctrl.rate, 0.01), 0.99 - mde), mde=mde, alpha=alpha,
+                                         power=power)
+        except ValueError:
+            needed = None
     rows = []
     for arm in arms:
         test = two_proportion_z(ctrl, arm) if arm is not ctrl else ZTest(None, None, 0.0)

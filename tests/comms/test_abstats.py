@@ -60,3 +60,9 @@ def test_analyse_winner_and_tie():
         analyse([Arm("A", 1, 2)], control="Z")
     with pytest.raises(ValueError):
         analyse([Arm("A", 3, 2)])
+
+
+def test_a_zero_rate_control_still_has_a_sample_size():
+    # Control 0/30: the baseline floors at 1 %, so 1 % -> 41 % needs 16 per arm and a 0/30 vs 30/30 split wins.
+    result = analyse([Arm("A", 0, 30), Arm("B", 30, 30)], mde=0.4)
+    assert result["needed_per_variant"] == 16 and result["significant_winner"] == "B"
