@@ -253,10 +253,11 @@ class CampaignAdmin(admin.ModelAdmin):
         state = (f"winner {cfg['winner']} ({cfg.get('winner_reason', '')})" if cfg.get("winner")
                  else f"winner chosen at {timezone.localtime(due):%Y-%m-%d %H:%M}" if due else "not started")
         return format_html(
-            '<table id="campaign-ab"><caption>{} · control {} · needed per variant {}</caption><thead><tr>'
-            '<th scope="col">variant</th><th scope="col">sent</th><th scope="col">{} rate</th>'
-            '<th scope="col">P(best)</th><th scope="col">p vs control</th><th scope="col">sample reached</th>'
-            '</tr></thead><tbody>{}</tbody></table>', state, result["control"],
+            '<table id="campaign-ab"><caption>{} · control {} · needed per variant {} · rate = {}</caption>'
+            '<thead><tr><th scope="col">variant</th><th scope="col">sent</th><th scope="col">rate</th>'
+            '<th scope="col">P(best)</th><th scope="col" title="two-proportion test vs the control">p</th>'
+            '<th scope="col" title="sample size reached">n ok</th></tr></thead><tbody>{}</tbody></table>',
+            state, result["control"],
             result["needed_per_variant"] or "—", result["metric"], rows)
 
 
