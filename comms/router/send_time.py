@@ -131,13 +131,13 @@ def quiet_windows(*, recipient_ids: Iterable[object], channel: str, category: st
     recipient's zone on SMS and push, none elsewhere); a row's empty channel list means SMS and push.
     """
     ids = [str(r) for r in recipient_ids]
-    zones = dict(Recipient.objects.filter(pk__in=ids).values_list("id", "timezone"))
+    zones = {str(pk): zone for pk, zone in Recipient.objects.filter(pk__in=ids).values_list("id", "timezone")}
     rows: dict[str, QuietHours] = {}
     for row in QuietHours.objects.filter(recipient_id__in=ids, category__in=["", category]).order_by("category"):
         rows[str(row.recipient_id)] = row  # ordered so the category row (non-empty) wins
     out: dict[str, tuple[time, time, str] | None] = {}
     for rid in ids:
-        zone = str(zones.get(rid) or zones.get(int(rid) if rid.isdigit() else rid) or "UTC")
+        zone = zones.get(rid) or "UTC"
         row = rows.get(rid)
         if row is None:
             out[rid] = (time(21), time(8), zone) if channel in ("sms", "push") else None
