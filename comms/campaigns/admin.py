@@ -21,6 +21,7 @@ from comms import errors
 from comms.audit import client_ip
 from comms.campaigns.audience import ADDRESS_FIELD
 from comms.jsonlimits import BoundedJSONField
+from comms.campaigns.abtest import abtest_due_at, campaign_results
 from comms.campaigns.metrics import campaign_metrics
 from comms.campaigns.models import Campaign, Segment
 from comms.campaigns.segments import filter_validate, segment_delete, segment_save
@@ -158,7 +159,7 @@ _FORM_FIELDSETS = (
     ("Schedule and throttle", {"fields": ("schedule_kind", "send_at", "local_date", "local_time",
                                           "throttle_per_minute")}),
 )
-_STATUS = ("state", "audience_size", "audience_errors", "progress", "metrics", "start_at", "started_at",
+_STATUS = ("state", "audience_size", "audience_errors", "progress", "metrics", "ab_results", "start_at", "started_at",
            "finished_at", "paused_at", "created_by", "created_at")
 _READ_ONLY = ("tenant", "name", "channels", "template_key", "variables", "category", "priority", "audience_kind",
               "segment", "schedule_kind", "send_at", "local_date", "local_time", "throttle_per_minute")
@@ -235,6 +236,29 @@ class CampaignAdmin(admin.ModelAdmin):
         when = f"reconciled {timezone.localtime(reconciled):%Y-%m-%d %H:%M}" if reconciled else "live counters"
         return format_html('<span id="campaign-metrics">{}</span><br>{} <small>({})</small>', counts,
                            shown or "no rates yet", when)
+
+    @admin.display(description="A/B test")
+    def ab_results(self, obj):
+        """Per variant: sends, rate, P(best), p-value vs the control; then the decision or when it is due."""
+        if obj._state.adding or not obj.ab_test:
+            return "—"
+        result = campaign_results(campaign=obj)
+        pct = lambda v: "—" if v is None else f"{v:.1%}"  # noqa: E731
+        rows = format_html_join("", "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+                                "<td>{}</td></tr>", ((r["key"], r["trials"], pct(r["rate"]), pct(r["prob_best"]),
+                                                     "—" if r["p_value"] is None else f"{r['p_value']:.4f}",
+                                                     "yes" if r["sample_reached"] else "no")
+                                                    for r in result["variants"]))
+        cfg, due = obj.ab_test, abtest_due_at(obj)
+        state = (f"winner {cfg['winner']} ({cfg.get('winner_reason', '')})" if cfg.get("winner")
+                 else f"winner chosen at {timezone.localtime(due):%Y-%m-%d %H:%M}" if due else "not started")
+        return format_html(
+            '<table id="campaign-ab"><caption>{} · control {} · needed per variant {} · rate = {}</caption>'
+            '<thead><tr><th scope="col">variant</th><th scope="col">sent</th><th scope="col">rate</th>'
+            '<th scope="col">P(best)</th><th scope="col" title="two-proportion test vs the control">p</th>'
+            '<th scope="col" title="sample size reached">n ok</th></tr></thead><tbody>{}</tbody></table>',
+            state, result["control"],
+            result["needed_per_variant"] or "—", result["metric"], rows)
 
 
 class SegmentForm(forms.ModelForm):

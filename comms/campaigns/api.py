@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from comms import errors
 from comms.audit import client_ip
+from comms.campaigns import abtest
 from comms.campaigns.metrics import campaign_metrics
 from comms.campaigns.models import Campaign, Segment
 from comms.campaigns.serializers import CampaignSerializer, SegmentSerializer
@@ -18,6 +19,7 @@ from comms.campaigns.services import (
     campaign_update,
 )
 from comms.parsers import uuid_or_404
+from templates_app.models import TemplateVersion
 
 
 def _uuid(raw: str, what: str):
@@ -140,3 +142,37 @@ class SegmentDetailApi(APIView):
     def delete(self, request, name: str):
         segment_delete(tenant=request.user.tenant, name=name, actor=request.user, ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CampaignAbTestApi(APIView):
+    """GET /campaigns/{id}/abtest?metric=open|click|conversion&mde=0.02: per-variant statistics and the
+    sample-then-winner state (settings, due time, winner and why)."""
+
+    required_scopes = {"GET": "messages:read"}
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, campaign_id: str):
+        campaign = Campaign.objects.filter(tenant=request.user.tenant, pk=_uuid(campaign_id, "campaign")).first()
+        if campaign is None:
+            raise errors.NotFound("No such campaign.")
+        body = abtest.campaign_results(campaign=campaign, metric=request.query_params.get("metric"),
+                                       mde=request.query_params.get("mde"))
+        due = abtest.abtest_due_at(campaign)
+        return Response({**body, "decide_at": due})
+
+
+class ExperimentResultsApi(APIView):
+    """GET /experiments/{template_key}/versions/{n}/results?metric=&mde=&control=: a template
+    experiment's variants with P(best) and the two-proportion test against the control."""
+
+    required_scopes = {"GET": "messages:read"}
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, key: str, number: int):
+        version = TemplateVersion.objects.filter(template__tenant=request.user.tenant, template__template_key=key,
+                                                 version=number).first()
+        if version is None:
+            raise errors.NotFound("No such template version.")
+        q = request.query_params
+        return Response({"template": key, "version": number, **abtest.experiment_results(
+            version=version, metric=q.get("metric", "open"), mde=q.get("mde", 0.02), control=q.get("control"))})

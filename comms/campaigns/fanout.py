@@ -32,6 +32,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from comms import errors
+from comms.campaigns.abtest import ab_split
 from comms.campaigns.audience import reachable
 from comms.campaigns.models import Campaign, CampaignBatch
 from comms.campaigns.segments import iter_chunks
@@ -163,15 +164,21 @@ def campaign_fanout(*, campaign_id, now_fn=timezone.now, writers: int | None = N
                         else start)
                 offset = int(zone_sent.get(zone, 0) * 60 / throttle) if throttle else 0
                 zone_sent[zone] = zone_sent.get(zone, 0) + len(rows)
-                if (seq, channel) in done:
+                if (seq, channel) in done and not campaign.ab_test:
                     pool.skipped()
                     continue
                 send_at = base + timedelta(seconds=offset)
-                # `releasing` is read before the database: a chunk committing in between is counted
-                # twice (one release fewer), never missed (one release too many).
-                release = (campaign.state == State.RUNNING and send_at <= now
-                           and pool.releasing + _refresh_drained(_open_batches(campaign), now, mark=False) < WINDOW)
-                pool.submit((campaign, channel, seq, rows, send_at, offset, now, release), release)
+                # A/B sample-then-winner: the rest of each chunk is written held without a slot
+                # (send_at None) until the winner is chosen (abtest.campaign_abtest_decide).
+                for part_seq, part_rows, part_at in ab_split(campaign, seq, rows, send_at):
+                    if (part_seq, channel) in done or not part_rows:
+                        continue
+                    # `releasing` is read before the database: a chunk committing in between is counted
+                    # twice (one release fewer), never missed (one release too many).
+                    release = (part_at is not None and campaign.state == State.RUNNING and part_at <= now
+                               and pool.releasing + _refresh_drained(_open_batches(campaign), now, mark=False)
+                               < WINDOW)
+                    pool.submit((campaign, channel, part_seq, part_rows, part_at, offset, now, release), release)
     if stats.stopped:
         return stats
     with transaction.atomic():

@@ -80,6 +80,8 @@ class Campaign(models.Model):
     created_at = models.DateTimeField(default=dj_timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    ab_test = models.JSONField(default=dict, blank=True, help_text=(
+        "Sample-then-winner settings and state (comms/campaigns/abtest.py); empty: no A/B test."))
 
     class Meta:
         db_table = "comms_campaign"

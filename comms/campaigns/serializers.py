@@ -26,3 +26,5 @@ class CampaignSerializer(StrictSerializer):
     schedule = serializers.DictField(required=False, default=dict,
                                      help_text='{"at": iso} | {"local_date": "2026-12-01", "local_time": "09:00"}')
     throttle_per_minute = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=None)
+    ab_test = serializers.DictField(required=False, default=dict, help_text=(
+        '{"sample_percent": 10, "wait_hours": 4, "metric": "open", "min_sample": 100, "default_variant": "A"}'))

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from comms import errors
 from comms.audit import audit_record
+from comms.campaigns.abtest import abtest_config_clean, campaigns_abtest_tick
 from comms.campaigns.fanout import campaign_pump, fanned_out
 from comms.campaigns.models import Campaign
 from comms.campaigns.tasks import dispatch_cleanup, dispatch_fanout
@@ -89,6 +90,9 @@ def _fill(campaign: Campaign, data: dict, now: datetime) -> Campaign:
     if campaign.audience_kind != Campaign.AudienceKind.CSV:  # CSV rows add variables; checked per row
         templates.check_variables(version, campaign.variables)
     _schedule(campaign, data.get("schedule") or {}, now)
+    campaign.ab_test = (abtest_config_clean(data["ab_test"], variants=[
+        v.get("key") for v in (version.experiment or {}).get("variants", []) if v.get("key")])
+        if data.get("ab_test") else {})
     return campaign
 
 
@@ -194,6 +198,7 @@ def campaigns_tick(*, now: datetime | None = None) -> TickStats:
             campaign.save(update_fields=["state", "started_at"])
             dispatch_fanout(campaign)
             stats.started += 1
+    campaigns_abtest_tick(now=now)  # A/B campaigns whose wait is over: the winner's rest gets its slots
     for campaign_id in Campaign.objects.filter(state=State.RUNNING).values_list("pk", flat=True)[:200]:
         with transaction.atomic():
             campaign = Campaign.objects.select_for_update(skip_locked=True).filter(pk=campaign_id).first()

@@ -41,6 +41,7 @@ def content_for(message: Message, batches: dict) -> Content:
             timezone=message.recipient.timezone if message.recipient_id and message.recipient else "UTC",
             recipient_key=message.recipient.external_id if message.recipient_id and message.recipient
             else message.recipient_address,
+            variant=str((batch.metadata or {}).get("ab_variant") or ""),
         )
     except errors.CommsError as exc:
         raise Unrenderable(exc) from None

@@ -293,7 +293,7 @@ def active_version(*, tenant: Any, template_key: str) -> TemplateVersion:
 
 
 def render_for_send(*, version: TemplateVersion, channel: str, variables: dict, locale: str, timezone: str,
-                    recipient_key: str) -> SendRender:
+                    recipient_key: str, variant: str = "") -> SendRender:
     """Validate variables, pick locale and variant, render; raises a typed error when unsendable."""
     template = version.template
     if channel not in template.channels:
@@ -301,15 +301,17 @@ def render_for_send(*, version: TemplateVersion, channel: str, variables: dict, 
                                      details={"channels": template.channels})
     check_variables(version, variables)
     row = pick_locale(version, locale)
-    variant = pick_variant(version, recipient_key)
+    # A forced variant (an A/B campaign's winner, sent to the rest) wins over the sticky split, even at weight 0.
+    forced = [v for v in (version.experiment or {}).get("variants", []) if variant and v.get("key") == variant]
+    chosen = forced[0] if forced else pick_variant(version, recipient_key)
     try:
-        rendered = render_channel(RenderContext(version, row, variant, variables, timezone or "UTC"), channel)
+        rendered = render_channel(RenderContext(version, row, chosen, variables, timezone or "UTC"), channel)
     except rendering.TemplateSyntaxError as exc:
         raise errors.TemplateInvalid(str(exc)) from None
     problems = blocking_problems(rendered)
     if problems:
         raise errors.TemplateRenderFailed(problems[0], details={"problems": problems})
-    return SendRender(version=version, locale=row.locale, variant=(variant or {}).get("key", ""), content=rendered)
+    return SendRender(version=version, locale=row.locale, variant=(chosen or {}).get("key", ""), content=rendered)
 
 
 def artifact_store(*, tenant_id: Any, message_id: Any, render: SendRender, channel: str) -> str:

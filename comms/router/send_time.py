@@ -1,0 +1,148 @@
+"""Send-time optimisation: each recipient's best hour of the week, smoothed towards the tenant.
+
+A recipient's opens and clicks are counted by hour of week (0 = Monday 00:00 UTC … 167). Few
+people have enough history for their own counts to be trusted, so the estimate is additive
+(Dirichlet) smoothing towards the tenant's population profile:
+
+    score[h] = (own[h] + k · population_share[h]) / (own_total + k)
+
+With no history the population's peak wins; with a long history the recipient's own habit does.
+``k`` (prior strength, in events) is the knob; the bench (bench/send_time.py) measures it.
+
+Choosing a send time: among the whole hours from now to now + N hours, skip those inside the
+recipient's quiet hours and take the highest-scoring one (ties: the earliest). No allowed hour →
+send now and let the send path's quiet-hours deferral apply as it always does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from django.db.models import Count
+from django.db.models.functions import ExtractHour, ExtractIsoWeekDay
+
+from comms.models import Recipient
+from preferences.models import QuietHours
+from tracking.models import EventType, MessageEvent
+
+HOURS_OF_WEEK = 168
+MAX_WINDOW_HOURS = 7 * 24
+DEFAULT_PRIOR_EVENTS = 4.0
+
+
+def hour_of_week(at: datetime) -> int:
+    """0 … 167, Monday 00:00 UTC first."""
+    at = at.astimezone(timezone.utc)
+    return at.weekday() * 24 + at.hour
+
+
+def pooled_counts(own: Sequence[float], *, neighbour: float = 0.5) -> list[float]:
+    """Counts shared across the week's days and the adjacent hours.
+
+    A person who opens at 08:10 on Tuesday probably reads at 08:00 on Thursday too: with a handful
+    of events spread over 168 cells, pooling by hour of day (and half-weight to the hour either
+    side) is what makes their own history informative (bench/send_time.py measures the gain).
+    """
+    by_hour = [sum(own[d * 24 + h] for d in range(7)) for h in range(24)]
+    smoothed = [by_hour[h] + neighbour * (by_hour[h - 1] + by_hour[(h + 1) % 24]) for h in range(24)]
+    return [own[h] + smoothed[h % 24] for h in range(HOURS_OF_WEEK)]
+
+
+def smoothed_profile(own: Sequence[float], population: Sequence[float], *,
+                     prior_events: float = DEFAULT_PRIOR_EVENTS, pool: bool = True) -> list[float]:
+    """The recipient's engagement share per hour of week, shrunk towards the population's."""
+    own = pooled_counts(own) if pool else list(own)
+    pop_total = float(sum(population))
+    share = [p / pop_total for p in population] if pop_total > 0 else [1.0 / HOURS_OF_WEEK] * HOURS_OF_WEEK
+    own_total = float(sum(own))
+    denom = own_total + prior_events
+    if denom <= 0:
+        return share
+    return [(own[h] + prior_events * share[h]) / denom for h in range(HOURS_OF_WEEK)]
+
+
+def _in_quiet(at: datetime, quiet: tuple[time, time, str] | None) -> bool:
+    """Quiet hours as preferences stores them: (start, end, IANA zone); a window may wrap midnight."""
+    if not quiet:
+        return False
+    start, end, zone = quiet
+    try:
+        local = at.astimezone(ZoneInfo(zone or "UTC")).time()
+    except (KeyError, ValueError):
+        local = at.astimezone(timezone.utc).time()
+    if start == end:
+        return False
+    return start <= local < end if start < end else (local >= start or local < end)
+
+
+def best_send_time(profile: Sequence[float], *, now: datetime, within_hours: int,
+                   quiet: tuple[time, time, str] | None = None) -> datetime:
+    """The start of the best allowed whole hour in [now, now + within_hours]; now if none is allowed.
+
+    The current hour counts as "now" itself, so a recipient whose best hour is the current one is
+    not delayed by up to 59 minutes.
+    """
+    if not 0 <= within_hours <= MAX_WINDOW_HOURS:
+        raise ValueError(f"within_hours must be 0..{MAX_WINDOW_HOURS}")
+    best_at, best_score = None, -1.0
+    hour_start = now.replace(minute=0, second=0, microsecond=0)
+    for step in range(within_hours + 1):
+        candidate = now if step == 0 else hour_start + timedelta(hours=step)
+        if candidate > now + timedelta(hours=within_hours) or _in_quiet(candidate, quiet):
+            continue
+        score = profile[hour_of_week(candidate)]
+        if score > best_score:
+            best_at, best_score = candidate, score
+    return best_at or now
+
+
+# --- reading engagement from tracking --------------------------------------------------------------
+
+def engagement_profiles(*, tenant_id: int, recipient_ids: Iterable[object], days: int = 90
+                        ) -> tuple[list[int], dict[str, list[int]]]:
+    """(population counts, {recipient id: counts}) of opens and clicks by hour of week, last ``days``.
+
+    One grouped query per call over tracking's events joined to their messages (indexed by
+    recipient); the population is the tenant's whole engagement in the same period.
+    """
+    since = datetime.now(timezone.utc) - timedelta(days=days)
+    base = MessageEvent.objects.filter(message__tenant_id=tenant_id, timestamp__gte=since,
+                                       event_type__in=[EventType.OPENED, EventType.CLICKED])
+    base = base.annotate(dow=ExtractIsoWeekDay("timestamp"), hr=ExtractHour("timestamp"))
+    population = [0] * HOURS_OF_WEEK
+    for row in base.values("dow", "hr").annotate(n=Count("id")):
+        population[(row["dow"] - 1) * 24 + row["hr"]] += row["n"]
+    ids = [str(r) for r in recipient_ids]
+    own: dict[str, list[int]] = {rid: [0] * HOURS_OF_WEEK for rid in ids}
+    if ids:
+        rows = base.filter(message__recipient_id__in=ids).values("message__recipient_id", "dow", "hr")
+        for row in rows.annotate(n=Count("id")):
+            own[str(row["message__recipient_id"])][(row["dow"] - 1) * 24 + row["hr"]] += row["n"]
+    return population, own
+
+
+def quiet_windows(*, recipient_ids: Iterable[object], channel: str, category: str = ""
+                  ) -> dict[str, tuple[time, time, str] | None]:
+    """Each recipient's quiet window for this channel, as preferences keeps it.
+
+    A category row beats the general one; no row means preferences' default (21:00–08:00 in the
+    recipient's zone on SMS and push, none elsewhere); a row's empty channel list means SMS and push.
+    """
+    ids = [str(r) for r in recipient_ids]
+    zones = {str(pk): zone for pk, zone in Recipient.objects.filter(pk__in=ids).values_list("id", "timezone")}
+    rows: dict[str, QuietHours] = {}
+    for row in QuietHours.objects.filter(recipient_id__in=ids, category__in=["", category]).order_by("category"):
+        rows[str(row.recipient_id)] = row  # ordered so the category row (non-empty) wins
+    out: dict[str, tuple[time, time, str] | None] = {}
+    for rid in ids:
+        zone = zones.get(rid) or "UTC"
+        row = rows.get(rid)
+        if row is None:
+            out[rid] = (time(21), time(8), zone) if channel in ("sms", "push") else None
+        elif not row.enabled or channel not in (row.channels or ["sms", "push"]):
+            out[rid] = None
+        else:
+            out[rid] = (row.start, row.end, row.timezone or zone)
+    return out
