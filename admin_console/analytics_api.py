@@ -13,6 +13,7 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -91,6 +92,11 @@ def provider_response() -> list[dict]:
 class _ReportApi(APIView):
     required_scopes = {"GET": "messages:read"}
     kind = ""
+
+    def perform_content_negotiation(self, request, force=False):
+        """JSON for DRF; CSV is built here. DRF would 404 `?format=csv` and 406 `Accept: text/csv`
+        (it reads both as a request for a renderer it does not have)."""
+        return JSONRenderer(), JSONRenderer.media_type
 
     def get(self, request):
         csv_wanted = wants_csv(request)
