@@ -42,7 +42,9 @@ def _base(request: HttpRequest, title: str) -> dict:
     return {"title": title, "tenants": tenants, "tenant_id": tenant_id, "period": period, "error": error,
             "from": request.GET.get("from", period.start.isoformat() if period else ""),
             "to": request.GET.get("to", period.end.isoformat() if period else ""),
-            "query": request.GET.urlencode()}
+            "query": request.GET.urlencode(),
+            # the tenant filter is its own form: it carries the period along (_tenant_select.html)
+            "keep_params": [(k, request.GET[k]) for k in ("from", "to") if request.GET.get(k)]}
 
 
 @staff_member_required
