@@ -83,7 +83,7 @@ def _get(api, path: str, **params):
     return response.json()
 
 
-def test_delivery_by_channel_and_template_counts_real_events(api, traffic):
+def _delivery_by_channel_and_template_counts_real_events(api, traffic):
     template, _ = traffic
     body = _get(api, "/api/v1/analytics/delivery", group_by="channel,template")
     [row] = body["rows"]
@@ -100,7 +100,7 @@ def test_delivery_by_channel_and_template_counts_real_events(api, traffic):
     assert _get(api, "/api/v1/analytics/delivery", to=yesterday)["rows"] == []
 
 
-def test_engagement_totals_uniques_device_hour_weekday(api, traffic):
+def _engagement_totals_uniques_device_hour_weekday(api, traffic):
     body = _get(api, "/api/v1/analytics/engagement", group_by="day")
     [row] = body["rows"]
     assert (row["opens"], row["unique_opens"], row["clicks"], row["unique_clicks"]) == (8, 7, 3, 3)
@@ -112,7 +112,7 @@ def test_engagement_totals_uniques_device_hour_weekday(api, traffic):
     assert sum(w["clicks"] for w in body["by_weekday"]) == 3
 
 
-def test_performance_percentiles_by_priority_and_errors(api, traffic):
+def _performance_percentiles_by_priority_and_errors(api, traffic):
     body = _get(api, "/api/v1/analytics/performance", group_by="priority,channel")
     [row] = body["rows"]
     assert (row["messages"], row["sent"], row["failed"]) == (N, N, 0)
@@ -121,7 +121,7 @@ def test_performance_percentiles_by_priority_and_errors(api, traffic):
     assert {"provider_response"} <= set(body)
 
 
-def test_compliance_report_counts_every_source(api, tenant, traffic):
+def _compliance_report_counts_every_source(api, tenant, traffic):
     body = _get(api, "/api/v1/compliance/report")
     assert body["sms_keywords"] == {"stop": 2, "start": 1}
     assert body["unsubscribes"]["one_click"] == 1
@@ -143,7 +143,7 @@ def test_erasure_is_counted(api, tenant):
     assert _get(api, "/api/v1/compliance/report")["erasures"] == 1
 
 
-def test_csv_by_query_and_by_accept(api, traffic):
+def _csv_by_query_and_by_accept(api, traffic):
     response = api.get("/api/v1/analytics/delivery", {"group_by": "channel", "format": "csv"})
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     assert 'filename="delivery-' in response["Content-Disposition"]
@@ -156,11 +156,21 @@ def test_csv_by_query_and_by_accept(api, traffic):
     assert "unique_opens" in engagement.content.decode().splitlines()[0]
 
 
-def test_other_tenants_figures_stay_out(traffic, make_client, other_tenant):
+def _other_tenants_figures_stay_out(traffic, make_client, other_tenant):
     other = make_client(other_tenant, ["messages:read"])
     body = other.get("/api/v1/analytics/delivery").json()
     assert body["rows"] == []
     assert other.get("/api/v1/compliance/report").json()["sms_keywords"] == {"stop": 0, "start": 0}
+
+
+def test_reports_through_real_sends_and_webhooks(api, tenant, traffic, make_client, other_tenant):
+    """One traffic set (sends + webhooks take seconds) checked by every report, CSV and tenancy."""
+    _delivery_by_channel_and_template_counts_real_events(api, traffic)
+    _engagement_totals_uniques_device_hour_weekday(api, traffic)
+    _performance_percentiles_by_priority_and_errors(api, traffic)
+    _compliance_report_counts_every_source(api, tenant, traffic)
+    _csv_by_query_and_by_accept(api, traffic)
+    _other_tenants_figures_stay_out(traffic, make_client, other_tenant)
 
 
 @pytest.mark.parametrize("params, code", [
