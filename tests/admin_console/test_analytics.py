@@ -71,6 +71,12 @@ def traffic(api, tenant, client, settings, make_live, smtp_sink):
     token = re.search(r"/u/([^>\s]+)>", mails[str(messages[11].id)][0]["List-Unsubscribe"]).group(1)
     assert Client().post(f"/u/{token}", data="List-Unsubscribe=One-Click",
                          content_type="application/x-www-form-urlencoded").status_code == 200
+    # One permanent failure: the relay refuses the recipient (RFC 5321 550), for errors by code.
+    smtp_sink.script("gone@example.com", "550 5.1.1 no such user")
+    assert api.post("/api/v1/messages", {"channel": "email", "to": "gone@example.com", "subject": "s", "body": "b"},
+                    format="json").status_code == 202
+    drain_all()
+    assert Message.objects.get(recipient_address="gone@example.com").status == "failed"
     sms_keyword_handle(tenant=tenant, from_number="+14155550199", to_number="+15005550006", body="STOP")
     sms_keyword_handle(tenant=tenant, from_number="+14155550199", to_number="+15005550006", body="START")
     sms_keyword_handle(tenant=tenant, from_number="+14155550198", to_number="+15005550006", body="STOP")
@@ -86,7 +92,8 @@ def _get(api, path: str, **params):
 def _delivery_by_channel_and_template_counts_real_events(api, traffic):
     template, _ = traffic
     body = _get(api, "/api/v1/analytics/delivery", group_by="channel,template")
-    [row] = body["rows"]
+    failed, row = body["rows"]  # "" (the ad-hoc message) sorts first
+    assert (failed["template"], failed["failed"], failed["sent"]) == ("", 1, 0)
     assert (row["channel"], row["template"]) == ("email", template.template_key)
     assert (row["sent"], row["delivered"], row["bounced"], row["complained"]) == (N, 18, 2, 1)
     assert row["opened"] == 7 and row["clicked"] == 3  # unique: 6 SendGrid + 1 pixel, repeats once
@@ -113,11 +120,13 @@ def _engagement_totals_uniques_device_hour_weekday(api, traffic):
 
 
 def _performance_percentiles_by_priority_and_errors(api, traffic):
-    body = _get(api, "/api/v1/analytics/performance", group_by="priority,channel")
+    body = _get(api, "/api/v1/analytics/performance", group_by="channel")
     [row] = body["rows"]
-    assert (row["messages"], row["sent"], row["failed"]) == (N, N, 0)
+    assert (row["messages"], row["sent"], row["failed"]) == (N + 1, N, 1)
+    assert row["failure_pct"] == round(100 / (N + 1), 3)
     assert 0 <= row["wait_p50_ms"] <= row["wait_p90_ms"] <= row["wait_p99_ms"] < 120_000
-    assert body["errors_by_code"] == []
+    [error] = body["errors_by_code"]
+    assert (error["channel"], error["n"]) == ("email", 1) and error["code"] != "unknown"
     assert {"provider_response"} <= set(body)
 
 
