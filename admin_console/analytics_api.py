@@ -98,7 +98,7 @@ class _ReportApi(APIView):
         (it reads both as a request for a renderer it does not have)."""
         return JSONRenderer(), JSONRenderer.media_type
 
-    def get(self, request):
+    def report(self, request):
         csv_wanted = wants_csv(request)
         body, rows = run(request, self.kind, request.user.tenant.id)
         if csv_wanted:
@@ -116,25 +116,37 @@ class DeliveryAnalyticsApi(_ReportApi):
     """Sent/delivered/failed/bounced/complained/opened/clicked counts and rates per group."""
 
     kind = "delivery"
-    get = _schema(analytics.DELIVERY_DIMS)(_ReportApi.get)
+
+    @_schema(analytics.DELIVERY_DIMS)
+    def get(self, request):
+        return self.report(request)
 
 
 class EngagementAnalyticsApi(_ReportApi):
     """Opens and clicks (total and unique) per group, by device class, UTC hour and weekday."""
 
     kind = "engagement"
-    get = _schema(analytics.ENGAGEMENT_DIMS)(_ReportApi.get)
+
+    @_schema(analytics.ENGAGEMENT_DIMS)
+    def get(self, request):
+        return self.report(request)
 
 
 class PerformanceAnalyticsApi(_ReportApi):
     """Due-to-sent percentiles and failure rates per group, errors by code, provider response times."""
 
     kind = "performance"
-    get = _schema(analytics.PERFORMANCE_DIMS)(_ReportApi.get)
+
+    @_schema(analytics.PERFORMANCE_DIMS)
+    def get(self, request):
+        return self.report(request)
 
 
 class ComplianceReportApi(_ReportApi):
     """Consents, unsubscribes (and time to honour), STOP/START, suppressions, erasures, bounce/complaint."""
 
     kind = "compliance"
-    get = _schema(None)(_ReportApi.get)
+
+    @_schema(None)
+    def get(self, request):
+        return self.report(request)
