@@ -1,6 +1,6 @@
 from django.urls import path
 
-from admin_console import api, deliverability, pools_page, probes_views, views
+from admin_console import analytics_api, analytics_views, api, deliverability, pools_page, probes_views, views
 
 urlpatterns = [
     path("console/", views.console, name="console"),
@@ -12,4 +12,12 @@ urlpatterns = [
     path("api/v1/stats/templates", api.StatsTemplatesApi.as_view(), name="stats-templates"),
     path("metrics", api.metrics, name="metrics"),
     path("readyz", api.readyz, name="readyz"),
+    # issue 22: analytics and compliance reports
+    path("api/v1/analytics/delivery", analytics_api.DeliveryAnalyticsApi.as_view(), name="analytics-delivery"),
+    path("api/v1/analytics/engagement", analytics_api.EngagementAnalyticsApi.as_view(), name="analytics-engagement"),
+    path("api/v1/analytics/performance", analytics_api.PerformanceAnalyticsApi.as_view(),
+         name="analytics-performance"),
+    path("api/v1/compliance/report", analytics_api.ComplianceReportApi.as_view(), name="compliance-report"),
+    path("console/analytics/", analytics_views.analytics_page, name="console-analytics"),
+    path("console/compliance/", analytics_views.compliance_page, name="console-compliance"),
 ]

@@ -1,0 +1,235 @@
+"""Analytics over a period: delivery, engagement and performance figures (seed 004 /analytics/*).
+
+Every reader is one statement over an aggregate or an index range, never a scan of delivery_message:
+
+* delivery: the daily aggregate admin_console_eventday UNION ALL its pending deltas (stats.py);
+* engagement: tracking_messageevent through msgevent_type_time_idx (event_type, recorded_at);
+* performance: delivery_message through its primary key (uuid7, so an id range is a creation-time
+  range, RFC 9562 §5.7) or message_tenant_idx (tenant_id, id) for one tenant.
+
+A period is whole UTC days, `from` and `to` both included, at most COMMS_ANALYTICS_MAX_DAYS long.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from datetime import timezone as dt_timezone
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from admin_console import stats
+from comms.errors import error_class
+from comms.retention import uuid7_floor
+
+PeriodInvalid = error_class("COMMS_ANALYTICS_PERIOD_INVALID", 400, "from/to must be ISO dates with from <= to.")
+PeriodTooLong = error_class("COMMS_ANALYTICS_PERIOD_TOO_LONG", 400, "The period is longer than allowed.")
+UnknownDimension = error_class("COMMS_ANALYTICS_UNKNOWN_DIMENSION", 400, "Unknown group_by dimension.")
+
+DEFAULT_DAYS = 30
+
+
+def max_days() -> int:
+    return getattr(settings, "COMMS_ANALYTICS_MAX_DAYS", 400)
+
+
+@dataclass(frozen=True)
+class Period:
+    """Whole UTC days [start, end] (both included)."""
+
+    start: date
+    end: date
+
+    @property
+    def since(self) -> datetime:
+        return datetime.combine(self.start, time.min, tzinfo=dt_timezone.utc)
+
+    @property
+    def until(self) -> datetime:
+        """Exclusive upper bound: midnight after `end`."""
+        return datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=dt_timezone.utc)
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def as_dict(self) -> dict:
+        return {"from": self.start.isoformat(), "to": self.end.isoformat(), "days": self.days}
+
+
+def _date(raw: str, field: str) -> date:
+    try:
+        return date.fromisoformat(raw[:10]) if len(raw) >= 10 else date.fromisoformat(raw)
+    except ValueError:
+        raise PeriodInvalid(f"{field} must be an ISO date (YYYY-MM-DD).", details={"field": field}) from None
+
+
+def parse_period(raw_from: str | None, raw_to: str | None, *, today: date | None = None) -> Period:
+    """The period a request asks for; default the last 30 UTC days. Reversed or too long → typed error."""
+    today = today or timezone.now().astimezone(dt_timezone.utc).date()
+    end = _date(raw_to, "to") if raw_to else today
+    start = _date(raw_from, "from") if raw_from else end - timedelta(days=DEFAULT_DAYS - 1)
+    if start > end:
+        raise PeriodInvalid("from lies after to.", details={"from": start.isoformat(), "to": end.isoformat()})
+    period = Period(start, end)
+    if period.days > max_days():
+        raise PeriodTooLong(f"The period is {period.days} days; at most {max_days()} are allowed.",
+                            details={"days": period.days, "max_days": max_days()})
+    return period
+
+
+def parse_group_by(raw: str | None, allowed: dict[str, str], default: tuple[str, ...]) -> tuple[str, ...]:
+    """Comma-separated dimensions, each one of `allowed` (name → SQL expression)."""
+    if not raw:
+        return default
+    dims = tuple(d.strip() for d in raw.split(",") if d.strip())
+    unknown = [d for d in dims if d not in allowed]
+    if unknown or not dims or len(set(dims)) != len(dims):
+        raise UnknownDimension(f"Unknown or repeated group_by dimension(s): {', '.join(unknown) or raw}.",
+                               details={"unknown": unknown, "allowed": sorted(allowed)})
+    return dims
+
+
+def _tenant(tenant_id: Any, alias: str = "") -> tuple[str, list]:
+    return ("", []) if tenant_id is None else (f" AND {alias}tenant_id = %s", [str(tenant_id)])
+
+
+def _period_dims(column: str) -> dict[str, str]:
+    return {"day": f"{column}::date", "week": f"date_trunc('week', {column})::date",
+            "month": f"date_trunc('month', {column})::date"}
+
+
+def _cell(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, (date, datetime)) else value
+
+
+# --- Delivery ---------------------------------------------------------------------------------------
+
+DELIVERY_DIMS = {"channel": "channel", "provider": "provider", "template": "template_key",
+                 "category": "category", "tenant": "tenant_id::text", **_period_dims("day")}
+
+
+def delivery(*, period: Period, group_by: tuple[str, ...], tenant_id: Any = None) -> list[dict]:
+    """Counts and rates per group over the period, from the daily aggregate (exact: deltas included)."""
+    where, params = _tenant(tenant_id)
+    source = f"""
+        (SELECT day, tenant_id, channel, provider, template_key, category, event, n FROM admin_console_eventday
+          WHERE day >= %s AND day <= %s{where}
+         UNION ALL
+         SELECT (minute AT TIME ZONE 'UTC')::date, tenant_id, channel, provider, template_key, category, event, n
+           FROM admin_console_event_delta WHERE minute >= %s AND minute < %s{where}) e"""
+    exprs = [DELIVERY_DIMS[d] for d in group_by]
+    select = ", ".join(f"{x} AS d{i}" for i, x in enumerate(exprs))
+    groups = ", ".join(str(i + 1) for i in range(len(exprs)))
+    sql = (f"SELECT {select + ', ' if select else ''}event, sum(n)::bigint FROM {source} WHERE event = ANY(%s) "
+           f"GROUP BY {groups + ', ' if groups else ''}event")
+    rows = stats._rows(sql, [period.start, period.end, *params, period.since, period.until, *params,
+                             list(stats.COUNTED)])
+    out: dict[tuple, stats.Quality] = {}
+    for row in rows:
+        key, event, n = tuple(row[:len(exprs)]), row[-2], row[-1]
+        out.setdefault(key, stats.Quality(key)).counts[event] = int(n)
+    return [{**{d: _cell(v) for d, v in zip(group_by, key)}, **_flat(out[key].as_dict())}
+            for key in sorted(out, key=lambda k: tuple("" if v is None else str(v) for v in k))]
+
+
+def _flat(q: dict) -> dict:
+    return {**q["counts"], **{k: v for k, v in q.items() if k != "counts"}}
+
+
+# --- Engagement -------------------------------------------------------------------------------------
+
+ENGAGEMENT_DIMS = {"tenant": "tenant_id::text", "provider": "provider",
+                   "device": "coalesce(nullif(device_type, ''), 'unknown')",
+                   "hour": "extract(hour FROM timestamp AT TIME ZONE 'UTC')::int",
+                   "weekday": "extract(isodow FROM timestamp AT TIME ZONE 'UTC')::int",
+                   **_period_dims("(recorded_at AT TIME ZONE 'UTC')")}
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def engagement(*, period: Period, group_by: tuple[str, ...], tenant_id: Any = None) -> dict:
+    """Opens and clicks, total and unique (distinct messages), per group and by device/hour/weekday.
+
+    One pass over the period's opened/clicked events (index range on event_type, recorded_at) with
+    GROUPING SETS, so the fixed breakdowns cost no extra scan. Hours and weekdays are UTC.
+    """
+    where, params = _tenant(tenant_id)
+    fixed = {"device": ENGAGEMENT_DIMS["device"], "hour": ENGAGEMENT_DIMS["hour"],
+             "weekday": ENGAGEMENT_DIMS["weekday"]}
+    cols = {**{f"g_{d}": ENGAGEMENT_DIMS[d] for d in group_by}, **{f"f_{k}": v for k, v in fixed.items()}}
+    names = list(cols)
+    select = ", ".join(f"{expr} AS {name}" for name, expr in cols.items())
+    sets = [f"({', '.join([f'g_{d}' for d in group_by] + ['event_type'])})",
+            *(f"(f_{k}, event_type)" for k in fixed)]
+    flags = ", ".join(f"GROUPING({n})" for n in names)
+    sql = f"""
+      SELECT {flags}, {', '.join(names)}, event_type, count(*), count(DISTINCT message_id) FROM (
+        SELECT {select}, event_type, message_id FROM tracking_messageevent
+         WHERE event_type = ANY(%s) AND recorded_at >= %s AND recorded_at < %s{where}) ev
+       GROUP BY GROUPING SETS ({', '.join(sets)})"""
+    result: dict[str, dict[tuple, dict]] = {"rows": {}, "device": {}, "hour": {}, "weekday": {}}
+    for row in stats._rows(sql, [["opened", "clicked"], period.since, period.until, *params]):
+        flag, values = row[:len(names)], row[len(names):2 * len(names)]
+        event, total, unique = row[-3], row[-2], row[-1]
+        present = [n for n, f in zip(names, flag) if not f]
+        section = "rows" if all(n.startswith("g_") for n in present) else present[0][2:]
+        key = tuple(v for n, v in zip(names, values) if n in present)
+        bucket = result[section].setdefault(key, {"opens": 0, "unique_opens": 0, "clicks": 0, "unique_clicks": 0})
+        prefix = "opens" if event == "opened" else "clicks"
+        bucket[prefix], bucket[f"unique_{prefix}"] = int(total), int(unique)
+    rows = [{**{d: _cell(v) for d, v in zip(group_by, k)}, **result["rows"][k]}
+            for k in sorted(result["rows"], key=lambda k: tuple(str(v) for v in k))]
+    hours = [{"hour": h, **result["hour"].get((h,), _zero())} for h in range(24)]
+    weekdays = [{"weekday": WEEKDAYS[d - 1], **result["weekday"].get((d,), _zero())} for d in range(1, 8)]
+    devices = [{"device": k[0], **v} for k, v in sorted(result["device"].items())]
+    return {"rows": rows, "by_device": devices, "by_hour": hours, "by_weekday": weekdays}
+
+
+def _zero() -> dict:
+    return {"opens": 0, "unique_opens": 0, "clicks": 0, "unique_clicks": 0}
+
+
+# --- Performance ------------------------------------------------------------------------------------
+
+PERFORMANCE_DIMS = {"priority": "priority", "channel": "channel", "provider": "provider",
+                    "tenant": "tenant_id::text", **_period_dims("(created_at AT TIME ZONE 'UTC')")}
+
+
+def performance(*, period: Period, group_by: tuple[str, ...], tenant_id: Any = None) -> dict:
+    """Time from due to sent (p50/p90/p99, ms) per group, and failures by error code.
+
+    Reads the messages created in the period through the primary key (uuid7 ids sort by creation
+    time), or (tenant_id, id) for one tenant: the period's rows, never the whole table. "Due" is the
+    later of creation and scheduled time, so a scheduled send is not counted as waiting.
+    """
+    where, params = _tenant(tenant_id)
+    exprs = [PERFORMANCE_DIMS[d] for d in group_by]
+    select = ", ".join(f"{x} AS d{i}" for i, x in enumerate(exprs))
+    groups = ", ".join(str(i + 1) for i in range(len(exprs)))
+    bounds = [uuid7_floor(period.since), uuid7_floor(period.until)]
+    wait = "extract(epoch FROM sent_at - greatest(created_at, coalesce(scheduled_for, created_at))) * 1000"
+    sql = f"""
+      SELECT {select + ', ' if select else ''}count(*),
+             count(*) FILTER (WHERE sent_at IS NOT NULL),
+             count(*) FILTER (WHERE status IN ('failed', 'dead')),
+             percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY {wait})
+               FILTER (WHERE sent_at IS NOT NULL)
+        FROM delivery_message WHERE id >= %s AND id < %s{where}
+       {'GROUP BY ' + groups if groups else ''}"""
+    rows = []
+    for row in stats._rows(sql, [*bounds, *params]):
+        key, (total, sent, failed, pct) = row[:len(exprs)], row[len(exprs):]
+        p = [None if v is None else round(max(v, 0.0), 1) for v in (pct or [None, None, None])]
+        rows.append({**{d: _cell(v) for d, v in zip(group_by, key)}, "messages": total, "sent": sent,
+                     "failed": failed, "failure_pct": round(100.0 * failed / total, 3) if total else None,
+                     "wait_p50_ms": p[0], "wait_p90_ms": p[1], "wait_p99_ms": p[2]})
+    rows.sort(key=lambda r: tuple(str(r[d]) for d in group_by))
+    codes_sql = f"""
+      SELECT channel, provider, failure_code, count(*) FROM delivery_message
+       WHERE id >= %s AND id < %s{where} AND status IN ('failed', 'dead')
+       GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3"""
+    errors = [{"channel": c, "provider": p, "code": code or "unknown", "n": n}
+              for c, p, code, n in stats._rows(codes_sql, [*bounds, *params])]
+    return {"rows": rows, "errors_by_code": errors}
