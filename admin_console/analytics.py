@@ -32,7 +32,7 @@ DEFAULT_DAYS = 30
 
 
 def max_days() -> int:
-    return getattr(settings, "COMMS_ANALYTICS_MAX_DAYS", 400)
+    return settings.COMMS_ANALYTICS_MAX_DAYS
 
 
 @dataclass(frozen=True)

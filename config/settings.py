@@ -813,3 +813,5 @@ COMMS_LLM_MODEL = env.str("COMMS_LLM_MODEL", default="")
 COMMS_LLM_API_KEY = env.str("COMMS_LLM_API_KEY", default="")
 COMMS_LLM_TIMEOUT = env.float("COMMS_LLM_TIMEOUT", default=20.0)
 COMMS_LLM_ALLOW_PRIVATE = env.bool("COMMS_LLM_ALLOW_PRIVATE", default=False)
+# Analytics and compliance reports (issue 22, admin_console/analytics.py): the longest period a report covers.
+COMMS_ANALYTICS_MAX_DAYS = env.int("COMMS_ANALYTICS_MAX_DAYS", default=400)
