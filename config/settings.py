@@ -804,3 +804,19 @@ CELERY_BEAT_SCHEDULE["templates-rollouts-tick"] = {
     "task": "templates_app.tasks.rollouts_tick", "schedule": COMMS_ROLLOUT_TICK_SECONDS,
     "options": {"queue": "p2", "expires": 120},
 }
+
+# --- insight: anomaly detection, engagement scores, channel recommendation (issue 22, items 5-6) ----------
+# Beat judges the last finished hour of every watched series this often (each series once per hour).
+CELERY_BEAT_SCHEDULE["insight-anomaly-tick"] = {
+    "task": "admin_console.tasks.anomaly_tick",
+    "schedule": env.float("COMMS_ANOMALY_TICK_SECONDS", default=300.0),
+    "options": {"queue": "p4", "expires": 240},
+}
+# Engagement scores per recipient (tracking.scores): the history looked at, the recency half-life.
+COMMS_ENGAGEMENT_WINDOW_DAYS = env.int("COMMS_ENGAGEMENT_WINDOW_DAYS", default=180)
+COMMS_ENGAGEMENT_HALF_LIFE_DAYS = env.float("COMMS_ENGAGEMENT_HALF_LIFE_DAYS", default=30.0)
+CELERY_BEAT_SCHEDULE["insight-engagement-refresh"] = {
+    "task": "tracking.tasks.engagement_refresh",
+    "schedule": env.float("COMMS_ENGAGEMENT_REFRESH_SECONDS", default=86400.0),
+    "options": {"queue": "p4", "expires": 3600},
+}
