@@ -93,7 +93,7 @@ def _noise_floor(expected: float, volume: float, params: Params) -> float:
 
 
 def observe(state: State, *, value: float, volume: float, slot: int, params: Params) -> Verdict:
-    """Judge one hourly point against the baseline, then (unless it was out) learn from it."""
+    """Judge one hourly point against the baseline, then learn from it (little if it was out)."""
     season = state.season[slot] if state.n else 1.0
     expected = state.level * season if state.n else value
     sigma = max(math.sqrt(state.var), _noise_floor(expected, volume, params))
@@ -110,7 +110,9 @@ def observe(state: State, *, value: float, volume: float, slot: int, params: Par
         state.alerting = False
     # Out points teach at a quarter of the weight: an incident does not become the new normal within
     # its hours, but a lasting change of traffic (a new customer) is learnt within days.
-    _learn(state, value=value, slot=slot, params=params, weight=0.25 if out else 1.0)
+    # A rate measured on a thin hour (5 of 10 failed) teaches nothing either: it would inflate sigma.
+    if enough or not params.is_rate or state.n == 0:
+        _learn(state, value=value, slot=slot, params=params, weight=0.25 if out else 1.0)
     return Verdict(observed=value, expected=expected, sigma=sigma, z=z, volume=volume, out=out, fire=fire,
                    recover=recover)
 
