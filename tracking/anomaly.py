@@ -138,7 +138,8 @@ def _learn(state: State, *, value: float, slot: int, params: Params, weight: flo
         return
     deseasoned = value / season if season > 1e-6 else value
     state.level += weight * params.alpha * (deseasoned - state.level)
-    if state.level > 1e-9 and not params.is_rate:
+    if state.level > 1e-9 and not params.is_rate and weight == 1.0:
+        # An out point never moves its slot's factor: it would come back as a false alarm a week later.
         # Rates carry no weekly shape worth a factor (a failure rate is a rate at any hour); counts do.
         state.season[slot] += weight * params.gamma * (value / state.level - state.season[slot])
         state.season[slot] = min(max(state.season[slot], 0.0), 20.0)
