@@ -131,6 +131,13 @@ def best_channels(*, tenant_id: Any, recipient_ids: list[Any]) -> dict[Any, str]
     return {str(r): c for r, c in rows}
 
 
+def recipient_scores(*, recipient_id: Any) -> dict[str, float]:
+    """{"engagement_score", "reengagement_score"} of one recipient (0 without a row): journeys' branch
+    conditions read them as recipient.engagement_score."""
+    row = RecipientEngagement.objects.filter(recipient_id=recipient_id).values_list("score", "reengagement").first()
+    return {"engagement_score": row[0] if row else 0.0, "reengagement_score": row[1] if row else 0.0}
+
+
 _SCORE_OPS = {"lt": "lt", "lte": "lte", "gt": "gt", "gte": "gte", "eq": "exact", "ne": "exact"}
 
 

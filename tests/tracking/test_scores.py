@@ -10,10 +10,12 @@ from django.utils import timezone
 
 from comms import errors
 from comms.campaigns.segments import filter_validate, segment_queryset
+from comms.router.journeys import journey_save
 from delivery.models import InAppNotification, Message
 from delivery.services import drain_all
 from tracking.models import EventType, MessageEvent, RecipientEngagement
 from tracking.scores import engagement_refresh
+from tests.comms.journey_fixtures import advance, ingest, run_of
 from tests.comms.router_fixtures import booking_templates, person, rule
 
 pytestmark = pytest.mark.django_db
@@ -117,3 +119,16 @@ def test_best_channel_first_puts_the_engaged_channel_first(api, tenant, history)
                                               "definition": {"steps": [{**step, "channel_order": "random"}]}},
                    format="json")
     assert bad.status_code == 400 and bad.json()["code"].startswith("COMMS_")
+
+
+def test_journey_branch_reads_the_engagement_score(tenant, history):
+    journey_save(tenant=tenant, key="triage", definition={
+        "entry": {"event": "check.in"}, "start": "b",
+        "steps": {"b": {"type": "branch", "cases": [{"when": "recipient.engagement_score > 0.5", "next": "hot"}],
+                        "default": "cold"},
+                  "hot": {"type": "exit", "name": "engaged"}, "cold": {"type": "exit", "name": "not engaged"}}})
+    now = timezone.now()
+    ingest(tenant, "check.in", ["active", "cold"], {}, now)
+    advance(now)
+    assert run_of(tenant.recipients.get(external_id="active")).step == "hot"
+    assert run_of(tenant.recipients.get(external_id="cold")).step == "cold"
