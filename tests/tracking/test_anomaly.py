@@ -12,7 +12,10 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from admin_console.anomaly_feed import anomaly_tick
+from django.utils import timezone as dj_timezone
+
+from admin_console.anomaly_feed import anomaly_tick, hour_points
+from delivery.services import drain_all
 from tracking.anomaly import Params, State, hour_of_week, observe
 from tracking.models import AnomalyAlert, AnomalySeries
 from tracking.services.anomaly import Point, anomaly_observe
@@ -134,3 +137,18 @@ def test_the_feed_reads_the_real_aggregates():
     assert anomaly_tick() == 0
     keys = set(AnomalySeries.objects.values_list("key", flat=True))
     assert {f"queue_age:p{p}" for p in range(5)} <= keys
+
+
+@pytest.mark.django_db
+def test_the_feed_counts_real_sends_of_the_hour(api, smtp_sink):
+    """Sends through the API and the worker land in the minute aggregate; the hour's points carry them."""
+    for i in range(3):
+        response = api.post("/api/v1/messages", {"channel": "email", "to": f"u{i}@example.com", "subject": "Hi",
+                                                 "body": "Hello"}, format="json")
+        assert response.status_code == 202, response.json()
+    drain_all()
+    now = dj_timezone.now()
+    points = {p.key: p for p in hour_points(hour=now.replace(minute=0, second=0, microsecond=0), now=now)}
+    assert points["send_rate:email"].value == 3
+    provider = next(k for k in points if k.startswith("failure_rate:"))
+    assert points[provider].value == 0 and points[provider].volume == 3
