@@ -815,3 +815,18 @@ COMMS_LLM_TIMEOUT = env.float("COMMS_LLM_TIMEOUT", default=20.0)
 COMMS_LLM_ALLOW_PRIVATE = env.bool("COMMS_LLM_ALLOW_PRIVATE", default=False)
 # Analytics and compliance reports (issue 22, admin_console/analytics.py): the longest period a report covers.
 COMMS_ANALYTICS_MAX_DAYS = env.int("COMMS_ANALYTICS_MAX_DAYS", default=400)
+# --- insight: anomaly detection, engagement scores, channel recommendation (issue 22, items 5-6) ----------
+# Beat judges the last finished hour of every watched series this often (each series once per hour).
+CELERY_BEAT_SCHEDULE["insight-anomaly-tick"] = {
+    "task": "admin_console.tasks.anomaly_tick",
+    "schedule": env.float("COMMS_ANOMALY_TICK_SECONDS", default=300.0),
+    "options": {"queue": "p4", "expires": 240},
+}
+# Engagement scores per recipient (tracking.scores): the history looked at, the recency half-life.
+COMMS_ENGAGEMENT_WINDOW_DAYS = env.int("COMMS_ENGAGEMENT_WINDOW_DAYS", default=180)
+COMMS_ENGAGEMENT_HALF_LIFE_DAYS = env.float("COMMS_ENGAGEMENT_HALF_LIFE_DAYS", default=30.0)
+CELERY_BEAT_SCHEDULE["insight-engagement-refresh"] = {
+    "task": "tracking.tasks.engagement_refresh",
+    "schedule": env.float("COMMS_ENGAGEMENT_REFRESH_SECONDS", default=86400.0),
+    "options": {"queue": "p4", "expires": 3600},
+}

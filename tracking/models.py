@@ -208,3 +208,56 @@ class TrackingMiss(models.Model):
 
     class Meta:
         verbose_name_plural = "tracking misses"
+
+
+class AnomalySeries(models.Model):
+    """One watched hourly series (e.g. 'failure_rate:twilio') and its baseline state (tracking.anomaly)."""
+
+    key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=32)
+    state = models.JSONField(default=dict)
+    last_hour = models.DateTimeField(null=True, blank=True, help_text="The last hour judged (UTC, start).")
+    recent = models.JSONField(default=list, help_text="The last 48 points [hour, observed, baseline].")
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class AnomalyAlert(models.Model):
+    """A series that left its baseline for `persistence` hours, with the evidence (AI-COM-007/011)."""
+
+    series = models.CharField(max_length=200)
+    kind = models.CharField(max_length=32)
+    hour = models.DateTimeField(help_text="The hour that raised it.")
+    observed = models.FloatField()
+    baseline = models.FloatField()
+    sigma = models.FloatField()
+    z = models.FloatField()
+    volume = models.FloatField(default=0)
+    evidence = models.JSONField(default=dict, help_text="Recent points of the series and the parameters.")
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["series"], condition=Q(resolved_at__isnull=True),
+                                               name="anomalyalert_one_open")]
+
+    def __str__(self) -> str:
+        return f"{self.series} {self.observed:g} vs {self.baseline:g}"
+
+
+class RecipientEngagement(models.Model):
+    """Engagement and re-engagement scores and the best channel of one recipient (tracking.scores)."""
+
+    tenant_id = models.UUIDField()
+    recipient_id = models.UUIDField()
+    score = models.FloatField(help_text="0..1: recent and frequent engagement.")
+    reengagement = models.FloatField(help_text="0..1: engaged before, lapsed since (win-back candidates).")
+    best_channel = models.CharField(max_length=16, blank=True)
+    channels = models.JSONField(default=dict, help_text="{channel: {sent, engaged, rate}}")
+    last_engaged_at = models.DateTimeField(null=True, blank=True)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["recipient_id"], name="engagement_one_per_recipient")]
+        indexes = [models.Index(fields=["tenant_id", "score"], name="engagement_tenant_score_idx")]

@@ -20,6 +20,7 @@ from comms.audit import audit_record
 from comms.addresses import normalise_address
 from comms.campaigns.models import Campaign, Segment
 from comms.models import Device, Recipient
+from tracking.scores import SCORE_FIELDS, score_q, score_validate
 
 _FIELDS = {"external_id", "email", "phone", "locale", "timezone"}
 _OPS = {"eq": "exact", "ne": "exact", "in": "in", "gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte",
@@ -46,8 +47,12 @@ def filter_validate(spec: Any) -> dict:
         path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first.absolute_path)
         raise errors.AudienceInvalid(f"segment filter {path}: {first.message}", details={"path": path})
     for cond in [*spec.get("all", []), *spec.get("any", [])]:
+        if cond["field"] in SCORE_FIELDS:  # stored scores (tracking.scores): a number 0..1, comparisons only
+            score_validate(field=cond["field"], op=cond["op"], value=cond.get("value"))
+            continue
         if not cond["field"].startswith("attributes.") and cond["field"] not in _FIELDS:
-            raise errors.AudienceInvalid(f"Unknown field '{cond['field']}'.", details={"allowed": sorted(_FIELDS)})
+            raise errors.AudienceInvalid(f"Unknown field '{cond['field']}'.",
+                                         details={"allowed": sorted(_FIELDS | set(SCORE_FIELDS))})
         if cond["op"] != "exists" and "value" not in cond:
             raise errors.AudienceInvalid(f"Condition on '{cond['field']}' needs a value.")
         if cond["op"] == "in" and not isinstance(cond.get("value"), list):
@@ -56,6 +61,8 @@ def filter_validate(spec: Any) -> dict:
 
 
 def _q(cond: dict) -> Q:
+    if cond["field"] in SCORE_FIELDS:
+        return score_q(field=cond["field"], op=cond["op"], value=cond["value"])
     field = cond["field"].replace(".", "__")
     op = cond["op"]
     if op == "exists":

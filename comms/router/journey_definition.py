@@ -53,6 +53,7 @@ JOURNEY_SCHEMA: dict = {
                   "propertyNames": _ID, "additionalProperties": {"oneOf": [
             _step("send", ["template", "channels"], template={"type": "string", "minLength": 1, "maxLength": 128},
                   channels=_CHANNELS, priority={"type": "integer", "minimum": 0, "maximum": 4},
+                  channel_order={"enum": ["as_listed", "best_first"]},
                   category={"enum": Category.values}, on_blocked={"enum": ["continue", "exit"]}),
             _step("wait", [], seconds={"type": "integer", "minimum": 1, "maximum": 366 * 86400},
                   until={"type": "object", "additionalProperties": False, "required": ["at"],

@@ -30,6 +30,7 @@ from comms.router.models import JourneyRun, JourneyStep
 from comms.router.rules import condition_eval
 from comms.services import recipient_attributes_update
 from preferences.services import preferences_update
+from tracking.scores import recipient_scores
 from tracking.selectors import message_outcomes
 
 State = JourneyRun.State
@@ -263,7 +264,10 @@ class _Walker:
         target, why = None, "default"
         for index, case in enumerate(step.get("cases", [])):
             if "when" in case:
-                if condition_eval(case["when"], condition_context(run, self.recipient)).passed:
+                context = condition_context(run, self.recipient)
+                if "engagement_score" in case["when"]:  # one read, only for conditions that name a score
+                    context["recipient"].update(recipient_scores(recipient_id=self.recipient.pk))
+                if condition_eval(case["when"], context).passed:
                     target, why = case["next"], f"case {index}: {case['when']}"
             elif case["message"]["is"] in self._outcomes(case["message"]["step"]):
                 target, why = case["next"], f"case {index}: {case['message']['step']} {case['message']['is']}"

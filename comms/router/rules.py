@@ -48,6 +48,8 @@ RULE_SCHEMA: dict = {
                     "name": {"type": "string", "maxLength": 64},
                     "template": {"type": "string", "minLength": 1, "maxLength": 128},
                     "channels": _CHANNELS,
+                    # "best_first": the channel the recipient engages on goes first (tracking.scores).
+                    "channel_order": {"enum": ["as_listed", "best_first"]},
                     "when": {"type": "string", "minLength": 1, "maxLength": 500},
                     "to": {"enum": ["recipients", "actor"]},
                     "delay_seconds": {"type": "integer", "minimum": 0, "maximum": 30 * 86400},

@@ -29,6 +29,7 @@ from delivery import routing
 from delivery.services import SendSpec, message_bulk_enqueue, message_enqueue
 from delivery.services.enqueue import recipient_address_for
 from templates_app import services as templates
+from tracking.scores import best_channels
 
 log = logging.getLogger(__name__)
 MAX_RECIPIENTS = 1000
@@ -141,7 +142,7 @@ class _Router:
         notes: list[str] = []
         digest_cadence = ""
         until = None
-        for channel in step["channels"]:
+        for channel in _channel_order(self.tenant.id, step, recipient):
             try:
                 address = recipient_address_for(channel, recipient)
             except errors.CommsError:
@@ -291,6 +292,16 @@ class _Router:
                 idempotency_key=f"evt:{self.record.id}:s{index}:c{seq}",
                 recipients=[{"recipient_id": ext, "variables": self.event.payload} for _, ext, _ in chunk])
             plan.message_id = plan.message_id or f"batch:{result.batch.id}"
+
+
+def _channel_order(tenant_id: Any, step: dict, recipient: Recipient) -> list[str]:
+    """The step's channels in the order they are tried: as listed, or with ``channel_order:
+    "best_first"`` the channel the recipient engages on first (tracking.scores), the rest as listed."""
+    channels = list(step["channels"])
+    if step.get("channel_order") != "best_first":
+        return channels
+    best = best_channels(tenant_id=tenant_id, recipient_ids=[recipient.pk]).get(str(recipient.pk))
+    return [best, *[c for c in channels if c != best]] if best in channels else channels
 
 
 def step_send(*, tenant, recipient: Recipient, step: dict, variables: dict, idempotency: str, metadata: dict,
