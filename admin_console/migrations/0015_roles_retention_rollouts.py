@@ -21,6 +21,6 @@ def roles(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("admin_console", "0014_roles_conversations"), ("comms", "0012_tenant_required_locales"),
-        ("templates_app", "0008_template_rollout"),
+        ("templates_app", "0008_template_rollout"), ("tracking", "0003_anomaly_and_engagement"),
     ]
     operations = [migrations.RunPython(roles, migrations.RunPython.noop)]
