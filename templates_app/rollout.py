@@ -270,8 +270,9 @@ def rollout_pick(*, version: TemplateVersion, recipient_key: str) -> TemplateVer
     return version
 
 
-def _render_error_key(rollout_id: int, version_id: int) -> str:
-    return f"comms:rollout:{rollout_id}:render_errors:{version_id}"
+def _render_error_key(rollout_id: int, version_id: int, *, row: bool = False) -> str:
+    # ``row``: a bulk row that could not render is also a message row (already in the volume).
+    return f"comms:rollout:{rollout_id}:{'row_' if row else ''}render_errors:{version_id}"
 
 
 def render_for_recipient(*, version: TemplateVersion, channel: str, variables: dict, locale: str, timezone: str,
@@ -290,10 +291,11 @@ def render_for_recipient(*, version: TemplateVersion, channel: str, variables: d
         raise
 
 
-def rollout_count_render_error(*, rollout_id: int, version_id: int) -> None:
-    """One refusal to render a version during a rollout (the render-error guardrail's numerator)."""
+def rollout_count_render_error(*, rollout_id: int, version_id: int, row: bool = False) -> None:
+    """One refusal to render a version during a rollout (the render-error guardrail's numerator);
+    ``row`` for a bulk row, which (unlike a refused single send) is a message row counted as accepted."""
     try:  # Redis down loses the count, never the send's own error
-        redis_client().incr(_render_error_key(rollout_id, version_id))
+        redis_client().incr(_render_error_key(rollout_id, version_id, row=row))
     except Exception:  # noqa: BLE001
         log.warning("rollout %s: could not count a render error", rollout_id, exc_info=True)
 

@@ -60,7 +60,7 @@ def content_for(message: Message, batches: dict, splits: dict | None = None) -> 
         )
     except errors.CommsError as exc:
         if split is not None and split.finished_at is None:
-            rollout.rollout_count_render_error(rollout_id=split.rollout_id, version_id=version.pk)
+            rollout.rollout_count_render_error(rollout_id=split.rollout_id, version_id=version.pk, row=True)
         raise Unrenderable(exc) from None
     message.variant = render.variant
     message.artifact = templates.artifact_store(tenant_id=message.tenant_id, message_id=message.id, render=render,

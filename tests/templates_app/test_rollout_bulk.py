@@ -17,8 +17,9 @@ from comms.models import Recipient
 from delivery.models import Message
 from delivery.services import drain_all
 from templates_app import rollout as service
-from templates_app.rollout_guard import rollout_figures
-from tests.templates_app.fixtures import variables
+from templates_app import services
+from templates_app.rollout_guard import rollout_figures, rollouts_tick
+from tests.templates_app.fixtures import SCHEMA, variables
 from tests.templates_app.test_rollout import two_versions  # noqa: F401 — the shared fixture
 
 pytestmark = pytest.mark.django_db
@@ -114,3 +115,32 @@ def test_campaign_during_a_rollout_splits_then_a_rollback_sends_the_rest_with_th
     assert len(smtp_sink.messages) == 40
     assert not any(m["Subject"].startswith("v2:") for m in smtp_sink.messages if m["To"] in to_after)
     assert Message.objects.filter(template_version=v2).count() == sum(v == v2.pk for v in first.values())
+
+
+def test_bulk_rows_that_cannot_render_the_new_version_roll_it_back(two_versions, approver, editor, api, smtp_sink):
+    """A new version needing a variable the bulk caller does not send: its rows fail (recorded under v3),
+    are counted once each, and the beat rolls back at a 100 % render-error rate."""
+    template, v1, _ = two_versions
+    draft = services.template_edit(template=template, actor=editor, user=editor, data={
+        "variables_schema": {**SCHEMA, "required": [*SCHEMA["required"], "coupon"],
+                             "properties": {**SCHEMA["properties"], "coupon": {"type": "string"}}},
+        "sample_variables": variables(coupon="X"), "locales": [{"locale": "en-US", "subject": "{{coupon}}",
+                                                          "body_html": "<p>{{coupon}}</p>", "sms_text": "{{coupon}}",
+                                                          "push_title": "c", "push_body": "{{coupon}}",
+                                                          "in_app_content": {"title": "c", "body": "{{coupon}}"}}]})
+    services.version_submit(version=draft, actor=editor, user=editor)
+    services.version_approve(version=draft, user=approver, activate=False)
+    rollout = service.rollout_start(template=template, version=draft, percent=50, actor=approver, min_volume=5)
+    addresses = [f"coupon{i}@example.com" for i in range(30)]
+    predicted = _predicted(v1, addresses)
+    _bulk(api, template.template_key, addresses)  # validated against v1's schema: accepted
+    drain_all()
+    failed = dict(Message.objects.filter(status="failed").values_list("recipient_address", "template_version_id"))
+    assert failed == {a: v for a, v in predicted.items() if v == draft.pk} and len(failed) >= 5
+    assert set(Message.objects.filter(status="failed").values_list("failure_code", flat=True)) == {
+        "COMMS_TEMPLATE_MISSING_VAR"}
+    assert Message.objects.filter(status="sent", template_version=v1).count() == 30 - len(failed)
+    rollouts_tick()
+    rollout.refresh_from_db()
+    assert rollout.state == "rolled_back" and rollout.rollback_reason["metric"] == "render_error"
+    assert rollout.rollback_reason["new_rate"] == 100.0 and rollout.rollback_reason["new_volume"] == len(failed)
