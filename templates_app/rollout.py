@@ -9,9 +9,11 @@ active one and ends the rollout. The beat also compares the new version's rates 
 over the rollout window and rolls back on a breached guardrail (alert + audit row + the reason kept
 on the rollout for the admin and the API).
 
-Single sends (``delivery.services.message_enqueue``: the API, events, journeys) take part. Bulk batches
-and campaigns pin one version for the whole batch at enqueue: they keep the active version (the old
-one) until the rollout completes.
+Single sends (``delivery.services.message_enqueue``: the API, events, journeys) are split when accepted.
+Bulk batches and campaigns pin the active version on the batch and their rows are rendered by the
+worker, so they are split there (``rollout_splits``, one query per claimed batch): at send time, by the
+same sticky point, against the rollout's state *then* — a campaign written an hour ago follows a step,
+a completion or a rollback that happened since, and each row records the version it was sent with.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Iterable
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from comms import errors
@@ -266,8 +270,9 @@ def rollout_pick(*, version: TemplateVersion, recipient_key: str) -> TemplateVer
     return version
 
 
-def _render_error_key(rollout_id: int, version_id: int) -> str:
-    return f"comms:rollout:{rollout_id}:render_errors:{version_id}"
+def _render_error_key(rollout_id: int, version_id: int, *, row: bool = False) -> str:
+    # ``row``: a bulk row that could not render is also a message row (already in the volume).
+    return f"comms:rollout:{rollout_id}:{'row_' if row else ''}render_errors:{version_id}"
 
 
 def render_for_recipient(*, version: TemplateVersion, channel: str, variables: dict, locale: str, timezone: str,
@@ -282,11 +287,73 @@ def render_for_recipient(*, version: TemplateVersion, channel: str, variables: d
     except errors.CommsError:
         rollout = _open_rollout(version)
         if rollout is not None:
-            try:  # Redis down loses the count, never the send's own error
-                redis_client().incr(_render_error_key(rollout.pk, chosen.pk))
-            except Exception:  # noqa: BLE001
-                log.warning("rollout %s: could not count a render error", rollout.pk, exc_info=True)
+            rollout_count_render_error(rollout_id=rollout.pk, version_id=chosen.pk)
         raise
+
+
+def rollout_count_render_error(*, rollout_id: int, version_id: int, row: bool = False) -> None:
+    """One refusal to render a version during a rollout (the render-error guardrail's numerator);
+    ``row`` for a bulk row, which (unlike a refused single send) is a message row counted as accepted."""
+    try:  # Redis down loses the count, never the send's own error
+        redis_client().incr(_render_error_key(rollout_id, version_id, row=row))
+    except Exception:  # noqa: BLE001
+        log.warning("rollout %s: could not count a render error", rollout_id, exc_info=True)
+
+
+# --- the bulk send path (rows rendered by the worker from their batch's pinned version) -----------------
+
+@dataclass(frozen=True)
+class BatchSplit:
+    """What a rollout says about the rows of batches pinned to its previous version, at send time."""
+    rollout_id: int
+    salt: str
+    percent: float  # 0 once rolled back, 100 once completed
+    new: TemplateVersion
+    finished_at: datetime | None
+
+    def pick(self, *, pinned: TemplateVersion, pinned_at: datetime, recipient_key: str,
+             current_id: int | None) -> TemplateVersion:
+        """The version a row of a batch pinned to ``pinned`` at ``pinned_at`` is sent with now.
+
+        A row already given the new version (an earlier attempt rendered and archived it) keeps it,
+        so a retry sends what the archive says. A rollout that finished before the batch was pinned
+        says nothing about it (the batch pinned the version that was live after it)."""
+        if current_id == self.new.pk:
+            return self._new(pinned)
+        if self.finished_at is not None and self.finished_at < pinned_at:
+            return pinned
+        if self.percent >= 100 or (self.percent > 0 and recipient_key
+                                   and sticky_point(self.salt, "rollout", recipient_key) * 100 < self.percent):
+            return self._new(pinned)
+        return pinned
+
+    def _new(self, pinned: TemplateVersion) -> TemplateVersion:
+        self.new.template = pinned.template  # the caller's template row (channels, trusted, locale default)
+        return self.new
+
+
+def rollout_splits(*, pinned: Iterable[tuple[int, datetime]]) -> dict[int, BatchSplit]:
+    """Per pinned version id: the split its batches' rows follow now. ``pinned`` is (version id, the
+    batch's created_at) per batch. One query, whatever the number of rows; none without a version.
+
+    The open rollout from that version if there is one, else the latest that finished (completed: the
+    rows follow it to 100 %; rolled back: to 0 %) after the earliest of those batches was pinned."""
+    since: dict[int, datetime] = {}
+    for version_id, at in pinned:
+        if version_id:
+            since[version_id] = min(at, since.get(version_id, at))
+    if not since:
+        return {}
+    earliest = min(since.values())
+    candidates = TemplateRollout.objects.filter(previous_id__in=since).filter(
+        Q(state__in=OPEN) | Q(finished_at__gte=earliest)).select_related("version").order_by("started_at", "pk")
+    out: dict[int, BatchSplit] = {}
+    for r in candidates:  # oldest first: an open rollout, or the latest finished one, wins
+        if r.open or out.get(r.previous_id) is None or out[r.previous_id].finished_at is not None:
+            percent = 100.0 if r.state == State.COMPLETED else 0.0 if r.state == State.ROLLED_BACK else r.percent
+            out[r.previous_id] = BatchSplit(rollout_id=r.pk, salt=r.salt, percent=percent, new=r.version,
+                                            finished_at=None if r.open else r.finished_at)
+    return out
 
 
 @transaction.atomic

@@ -6,7 +6,8 @@ Every ``COMMS_ROLLOUT_TICK_SECONDS`` each open rollout is judged, then (if runni
   ``version_rates``: the same hard-bounce and complaint counts the experiment guardrails use, plus
   unsubscribes), and render errors from the per-version counter the send path keeps.
 * Rates: bounce (hard), complaint and unsubscribe per *sent* message of that version; render errors
-  per attempted send (messages accepted + refusals to render).
+  per attempted send (messages accepted + refused single sends; a bulk row that cannot render is a
+  message already, recorded under the version the split gave it).
 * Nothing is judged until the new version has ``min_volume`` sends. A metric breaches when the new
   rate passes its ``max_pct`` (absolute), or, when the old version also has ``min_volume`` sends, when it
   passes ``max_ratio`` × the old rate and is ``min_delta_pct`` points above it (relative: a new version
@@ -40,13 +41,15 @@ from templates_app.rollout import (
 log = logging.getLogger(__name__)
 
 
-def _render_errors(rollout: TemplateRollout, version_ids: list[int]) -> dict[int, int]:
+def _render_errors(rollout: TemplateRollout, version_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """Per version: (refused single sends, bulk rows that could not render)."""
+    keys = [_render_error_key(rollout.pk, v, row=row) for v in version_ids for row in (False, True)]
     try:
-        values = redis_client().mget([_render_error_key(rollout.pk, v) for v in version_ids])
+        values = redis_client().mget(keys)
     except Exception:  # noqa: BLE001 — Redis down: judge the other metrics, count none here
         log.warning("rollout %s: render error counts unavailable", rollout.pk, exc_info=True)
-        values = [None] * len(version_ids)
-    return {v: int(n or 0) for v, n in zip(version_ids, values)}
+        values = [None] * len(keys)
+    return {v: (int(values[2 * i] or 0), int(values[2 * i + 1] or 0)) for i, v in enumerate(version_ids)}
 
 
 def _pct(count: int, of: int) -> float:
@@ -65,8 +68,9 @@ def rollout_figures(rollout: TemplateRollout, *, now: datetime | None = None) ->
         rates, volumes = {}, {}
         for role, vid in (("new", new), ("old", old)):
             if metric == "render_error":
-                volumes[role] = counts[vid]["accepted"] + render_errors[vid]
-                rates[role] = _pct(render_errors[vid], volumes[role])
+                refused, rows = render_errors[vid]  # a failed bulk row is already an accepted message
+                volumes[role] = counts[vid]["accepted"] + refused
+                rates[role] = _pct(refused + rows, volumes[role])
             else:
                 volumes[role] = counts[vid]["sent"]
                 rates[role] = _pct(counts[vid][metric], volumes[role])

@@ -31,7 +31,7 @@ from delivery.deliverability import pools, spam, warmup
 from delivery.models import Message, MessageBatch
 from delivery.providers.base import Content, Provider, SendResult
 from delivery.services import inflight, quota_gate, screening
-from delivery.services.content import Unrenderable, content_for
+from delivery.services.content import Unrenderable, batch_splits, content_for
 from delivery.services.enqueue import message_shares_enqueue
 from delivery.services.outcomes import (  # noqa: F401  (re-exported: the engine's public names)
     Clock, DrainStats, Outcome, _record, claim_batch, defer, deferral, leases_extend, max_attempts, next_retry_at,
@@ -196,8 +196,10 @@ class _Delivery:
         batch_ids = {m.batch_id for m in messages if m.batch_id}
         batches = (MessageBatch.objects.select_related("template_version__template").in_bulk(batch_ids)
                    if batch_ids else {})
+        splits = {}
         if any(b.template_version_id for b in batches.values()):
             prefetch_related_objects(messages, "recipient")  # locale/timezone/bucketing, in one query
+            splits = batch_splits(batches)  # staged rollouts of the pinned versions: one query per claim
         self.pending.update(m.id for m in messages)
         held = screening.screen(messages, now=self.clock())  # preferences, consent, suppression, quiet hours
         # Warm-up ladders: rows over today's cap of their pool and mailbox provider wait for tomorrow.
@@ -225,7 +227,7 @@ class _Delivery:
                 continue
             try:
                 # The channel's policy (e.g. the SMS STOP footer) once, before any vendor of the chain.
-                content = channels.prepare_content(m, tracker.apply(m, content_for(m, batches)))
+                content = channels.prepare_content(m, tracker.apply(m, content_for(m, batches, splits)))
             except Unrenderable as exc:
                 self.finish(m, SendResult.permanent(exc.error.code, exc.error.message), "")
                 continue

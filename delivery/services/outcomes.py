@@ -63,6 +63,7 @@ WITH {async_cte}u AS (
          sent_at = COALESCE(%(sent_at)s, sent_at), failed_at = COALESCE(%(failed_at)s, failed_at),
          provider = %(provider)s, provider_ref = COALESCE(NULLIF(%(ref)s, ''), provider_ref),
          variant = COALESCE(NULLIF(%(variant)s, ''), variant), artifact = COALESCE(NULLIF(%(artifact)s, ''), artifact),
+         template_version_id = COALESCE(%(version)s, template_version_id),
          failure_code = %(fcode)s, failure_reason = %(freason)s,
          attempt_count = attempt_count + %(attempt_delta)s,
          lease_owner = NULL, lease_expires_at = NULL, updated_at = %(now)s
@@ -78,7 +79,7 @@ _OUTCOMES_SQL = """
 WITH {async_cte}v AS (
   SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS x(
     id uuid, status text, next_at timestamptz, sent_at timestamptz, failed_at timestamptz, provider text,
-    ref text, variant text, artifact text, fcode text, freason text, attempt_delta int, now timestamptz,
+    ref text, variant text, artifact text, version bigint, fcode text, freason text, attempt_delta int, now timestamptz,
     event text, code text, detail text, data jsonb)
 ), u AS (
   UPDATE delivery_message AS m
@@ -86,6 +87,7 @@ WITH {async_cte}v AS (
          sent_at = COALESCE(v.sent_at, m.sent_at), failed_at = COALESCE(v.failed_at, m.failed_at),
          provider = v.provider, provider_ref = COALESCE(NULLIF(v.ref, ''), m.provider_ref),
          variant = COALESCE(NULLIF(v.variant, ''), m.variant), artifact = COALESCE(NULLIF(v.artifact, ''), m.artifact),
+         template_version_id = COALESCE(v.version, m.template_version_id),
          failure_code = v.fcode, failure_reason = v.freason, attempt_count = m.attempt_count + v.attempt_delta,
          lease_owner = NULL, lease_expires_at = NULL, updated_at = v.now
     FROM v
@@ -200,6 +202,7 @@ class Outcome:
             "fcode": "" if result.ok else result.code, "freason": "" if result.ok else result.detail[:2000],
             "now": now, "event": self.event, "code": result.code,
             "variant": self.message.variant, "artifact": self.message.artifact, "attempt_delta": self.attempt_delta,
+            "version": self.message.template_version_id,  # a staged rollout's split of a bulk row (content.py)
             "detail": result.detail[:2000],
             "data": {**result.data, **({"error_class": result.error_class} if not result.ok else {})},
         }
