@@ -21,6 +21,7 @@ from comms.netsafe import resolve_safe
 from comms.enums import CANCELLABLE, Channel, LogEvent, Status
 from comms.models import Recipient, Tenant
 from delivery import routing, wakeup
+from delivery.costs.services import sms_category_check
 from delivery.deliverability import pools
 from delivery.models import DeliveryLog, Message
 from delivery.services import screening
@@ -253,6 +254,7 @@ def message_enqueue(*, tenant: Tenant, spec: SendSpec, idempotency_key: str | No
     known = recipient
     spec = _first_reachable(tenant, spec, known)
     check_sendable(tenant=tenant, spec=spec, now=now)
+    sms_category_check(tenant_id=tenant.id, channel=spec.channel, category=spec.category)  # delivery.costs
     recipient, address = _resolve(tenant, spec, known)
     if not spec.fallback and not screened:  # early answer; with a fallback chain the worker blocks and falls back instead
         screening.refuse_if_blocked(tenant=tenant, recipient=recipient, channel=spec.channel,
