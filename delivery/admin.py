@@ -354,7 +354,8 @@ class PriceEntryAdmin(admin.ModelAdmin):
 class _EnvelopeForm(_forms.ModelForm):
     class Meta:
         model = CostEnvelope
-        fields = ["tenant", "channel", "monthly_budget", "currency", "alert_pct", "allowed_categories"]
+        fields = ["tenant", "channel", "monthly_budget", "currency", "alert_pct", "allowed_categories",
+                  "failover_price_cap"]
 
     def clean(self):
         data = super().clean()
@@ -378,7 +379,7 @@ class CostEnvelopeAdmin(ChoiceArrayAdminMixin, admin.ModelAdmin):
         saved = cost_services.envelope_set(tenant=d["tenant"], channel=d["channel"],
                                            monthly_budget=d["monthly_budget"], currency=d["currency"],
                                            alert_pct=d["alert_pct"], allowed_categories=d["allowed_categories"],
-                                           actor=request.user)
+                                           failover_price_cap=d["failover_price_cap"], actor=request.user)
         obj.pk = saved.pk
 
 

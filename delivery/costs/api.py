@@ -32,6 +32,7 @@ class EnvelopeSerializer(StrictSerializer):
     alert_pct = serializers.IntegerField(required=False, default=80)
     allowed_categories = serializers.ListField(child=serializers.CharField(max_length=32), required=False,
                                                default=list, max_length=50)
+    failover_price_cap = serializers.CharField(max_length=40, required=False, allow_null=True, default=None)
 
 
 def price_representation(p: PriceEntry) -> dict:
@@ -44,6 +45,7 @@ def envelope_representation(e: CostEnvelope) -> dict:
     used = envelopes.spent(tenant_id=e.tenant_id, channel=e.channel, now=now)
     return {"channel": e.channel, "monthly_budget": None if e.monthly_budget is None else str(e.monthly_budget),
             "currency": e.currency, "alert_pct": e.alert_pct, "allowed_categories": e.allowed_categories,
+            "failover_price_cap": None if e.failover_price_cap is None else str(e.failover_price_cap),
             "spent_this_month": str(used),
             "percent_used": (round(float(used / e.monthly_budget * 100), 1) if e.monthly_budget else None)}
 

@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db.models import Sum
 from django.utils.module_loading import import_string
 
+from delivery.costs import prices
 from delivery.costs.errors import BUDGET_EXHAUSTED
 from delivery.costs.models import CostDaily, CostEnvelope
 from preferences.decision import DEFER, Decision
@@ -113,3 +114,15 @@ def gate(messages: list, *, now: datetime) -> dict:
                                       reason=f"monthly {m.channel} cost envelope spent ({used} of "
                                              f"{envelope.monthly_budget} {envelope.currency})")
     return held
+
+
+def failover_too_dear(message: Any, provider: str) -> bool:
+    """True when a *failover* provider's unit price for this destination is above the tenant's cap for
+    the channel (seed 001: the Twilio fallback is "gated by cost"). Unpriced providers are not skipped."""
+    envelope = envelopes().get((str(message.tenant_id), message.channel))
+    if envelope is None or envelope.failover_price_cap is None:
+        return False
+    country = prices.country_of(message.recipient_address) if message.channel in ("sms", "voice") else ""
+    found = prices.entry(tenant_id=message.tenant_id, provider=provider.split("@")[0], channel=message.channel,
+                         country=country)
+    return found is not None and found.price > envelope.failover_price_cap

@@ -53,6 +53,9 @@ class CostEnvelope(models.Model):
     alert_pct = models.PositiveSmallIntegerField(default=80)
     allowed_categories = ArrayField(models.CharField(max_length=32, choices=Category.choices), default=list, blank=True,
                                     help_text="SMS only: the categories that may use it (empty = all).")
+    failover_price_cap = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True,
+        help_text="Per unit: a failover provider whose price for the destination is above it is skipped.")
     alerted_month = models.CharField(max_length=7, blank=True, default="", help_text="YYYY-MM of the last alert.")
     exhausted_month = models.CharField(max_length=7, blank=True, default="")
     updated_at = models.DateTimeField(auto_now=True)

@@ -58,12 +58,15 @@ def price_set(*, tenant: Any, provider: str, channel: str, price: Any, country: 
 
 @transaction.atomic
 def envelope_set(*, tenant: Any, channel: str, monthly_budget: Any = None, currency: str = "USD",
-                 alert_pct: int = 80, allowed_categories: list[str] | None = None, actor: Any) -> CostEnvelope:
+                 alert_pct: int = 80, allowed_categories: list[str] | None = None, failover_price_cap: Any = None,
+                 actor: Any) -> CostEnvelope:
     """Set a tenant's monthly budget for a channel. A budget below this month's spend is refused
     (COMMS_ENVELOPE_BELOW_SPENT); a budget raised above it releases the rows the envelope held."""
     channel = _channel(channel)
     budget = None if monthly_budget in (None, "") else _decimal(monthly_budget, field="monthly_budget",
                                                                    error=EnvelopeBelowSpent)
+    cap = None if failover_price_cap in (None, "") else _decimal(failover_price_cap, field="failover_price_cap",
+                                                                  error=PriceInvalid)
     now = timezone.now()
     used = envelopes.spent(tenant_id=tenant.id, channel=channel, now=now)
     if budget is not None and budget < used:
@@ -74,7 +77,7 @@ def envelope_set(*, tenant: Any, channel: str, monthly_budget: Any = None, curre
     envelope, _ = CostEnvelope.objects.update_or_create(
         tenant=tenant, channel=channel,
         defaults={"monthly_budget": budget, "currency": currency.upper()[:3], "alert_pct": int(alert_pct),
-                  "allowed_categories": list(allowed_categories or [])})
+                  "allowed_categories": list(allowed_categories or []), "failover_price_cap": cap})
     released = 0
     if budget is None or budget > used:
         released = Message.objects.filter(tenant=tenant, channel=channel, status=Status.DEFERRED,

@@ -170,3 +170,36 @@ def test_sms_is_refused_for_categories_the_tenant_does_not_allow(api, twilio, te
     assert api.post("/api/v1/messages", {"channel": "sms", "to": "+14155550100", "body": "code 1234",
                                          "category": "security"}, format="json").status_code == 202
     assert Message.objects.count() == 1
+
+
+def _dead_primary_sms():
+    """A Twilio provider row whose endpoint refuses connections: a transient failure that never reached it."""
+    from comms.devserver.embedded import free_port
+    from tests.delivery.conftest import SID, TOKEN
+
+    row = ChannelProvider(channel="sms", name="down", provider_class="delivery.providers.twilio.TwilioProvider",
+                          is_primary=True, order=0, options={"from_number": "+15005550006",
+                                                             "base_url": f"http://127.0.0.1:{free_port()}"})
+    row.credentials = {"account_sid": SID, "auth_token": TOKEN}
+    row.save()
+    ChannelProvider.objects.filter(name="twilio").update(is_primary=False, order=2)
+
+
+@pytest.mark.parametrize("cap,sent", [("0.05", 0), ("0.10", 1)])
+def test_a_failover_provider_priced_above_the_cap_is_skipped(tenant, twilio, cap, sent):
+    _dead_primary_sms()
+    price_set(tenant=None, provider="twilio", channel="sms", country="GB", unit="segment", price="0.08", actor=None)
+    envelope_set(tenant=tenant, channel="sms", failover_price_cap=cap, actor=None)
+    m = message_enqueue(tenant=tenant, spec=SendSpec(channel="sms", to="+447400123456", body="hi"))[0]
+    stats = drain_all()
+    assert len(twilio.messages) == stats.sent == sent
+    m.refresh_from_db()
+    if sent:
+        assert (m.status, m.provider) == (Status.SENT, "twilio")
+    else:  # the primary's transient failure stands: retried later, the dear fallback never used
+        assert m.status == Status.QUEUED and m.provider == "down" and m.attempt_count == 1
+
+
+def test_a_negative_failover_cap_is_a_typed_error(admin_api):
+    bad = admin_api.put("/api/v1/cost-envelopes", {"channel": "sms", "failover_price_cap": "-1"}, format="json")
+    assert bad.status_code == 422 and bad.json()["code"] == "COMMS_PRICE_INVALID"
