@@ -804,3 +804,9 @@ CELERY_BEAT_SCHEDULE["templates-rollouts-tick"] = {
     "task": "templates_app.tasks.rollouts_tick", "schedule": COMMS_ROLLOUT_TICK_SECONDS,
     "options": {"queue": "p2", "expires": 120},
 }
+# Cost tracking (issue 22): the SMS spend anomaly check (delivery.costs.anomaly), how often.
+COMMS_SMS_ANOMALY_SECONDS = env.float("COMMS_SMS_ANOMALY_SECONDS", default=900.0)
+CELERY_BEAT_SCHEDULE["cost-sms-anomaly"] = {
+    "task": "delivery.tasks.sms_spend_check", "schedule": COMMS_SMS_ANOMALY_SECONDS,
+    "options": {"queue": "p3", "expires": 600},
+}
