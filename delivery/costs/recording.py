@@ -8,14 +8,17 @@ written by the same statement as its status, so every sent message carries its o
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from comms.enums import Status
 from delivery.costs import prices
+
+log = logging.getLogger(__name__)
 
 _UPSERT = """
 INSERT INTO delivery_costdaily (day, tenant_id, channel, provider, campaign, template_key, country, currency,
@@ -31,7 +34,19 @@ ON CONFLICT ON CONSTRAINT delivery_costdaily_unique DO UPDATE
 
 
 def price_outcomes(outcomes: list[Any]) -> None:
-    """Set ``cost`` on every sent outcome whose provider has a price (a cached lookup, no query)."""
+    """Set ``cost`` on every sent outcome whose provider has a price (a cached lookup, no query).
+
+    The outcome matters more than its price: a database blip while the price table is (re)read leaves
+    these rows unpriced (logged) and lets the outcome write ride it out (outcomes._write_outcome)."""
+    try:
+        _price(outcomes)
+    except DatabaseError:
+        log.warning("price table unreadable; %d outcomes recorded without a cost", len(outcomes), exc_info=True)
+        if connection.in_atomic_block:
+            raise
+
+
+def _price(outcomes: list[Any]) -> None:
     for o in outcomes:
         if o.status != Status.SENT or not o.provider:
             continue
@@ -65,5 +80,10 @@ def rollup(outcomes: list[Any]) -> None:
     params = {name: list(col) for name, col in zip(
         ("day", "tenant", "channel", "provider", "campaign", "template", "country", "currency"), cols)}
     params.update(messages=list(vals[0]), units=list(vals[1]), amount=list(vals[2]))
-    with connection.cursor() as cursor:
-        cursor.execute(_UPSERT, params)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_UPSERT, params)
+    except DatabaseError:  # the outcomes are written (each log row keeps its cost); only the roll-up misses them
+        log.warning("cost roll-up of %d groups not written", len(groups), exc_info=True)
+        if connection.in_atomic_block:
+            raise

@@ -8,7 +8,6 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from comms.models import Tenant
 from delivery.costs import envelopes
 from delivery.costs.models import CostDaily
 from delivery.costs.services import envelope_set
