@@ -115,6 +115,7 @@ def check_sendable(*, tenant: Tenant, spec: SendSpec, now: datetime) -> None:
     """Checks shared by single and bulk sends: channel served, template known, content, schedule."""
     if spec.channel not in Channel.values:
         raise errors.UnknownChannel(f"Unknown channel '{spec.channel}'.", details={"allowed": Channel.values})
+    sms_category_check(tenant_id=tenant.id, channel=spec.channel, category=spec.category)  # delivery.costs
     if not routing.channel_available(tenant_id=tenant.id, channel=spec.channel, category=spec.category):
         raise errors.ChannelUnavailable(f"No provider is configured for channel '{spec.channel}'.",
                                         details={"channel": spec.channel})
@@ -254,7 +255,6 @@ def message_enqueue(*, tenant: Tenant, spec: SendSpec, idempotency_key: str | No
     known = recipient
     spec = _first_reachable(tenant, spec, known)
     check_sendable(tenant=tenant, spec=spec, now=now)
-    sms_category_check(tenant_id=tenant.id, channel=spec.channel, category=spec.category)  # delivery.costs
     recipient, address = _resolve(tenant, spec, known)
     if not spec.fallback and not screened:  # early answer; with a fallback chain the worker blocks and falls back instead
         screening.refuse_if_blocked(tenant=tenant, recipient=recipient, channel=spec.channel,

@@ -223,3 +223,12 @@ def test_sms_spend_over_three_times_the_7_day_median_alerts_once_with_evidence(t
     assert len(found["history"]) == 7
     assert [a["kind"] for a in ALERTS] == ["cost.sms_spend_anomaly"]
     assert len(sms_spend_check()) == 1 and len(ALERTS) == 1  # still anomalous, alerted once today
+
+
+def test_a_bulk_sms_in_a_category_the_tenant_does_not_allow_is_refused_whole(api, twilio, tenant):
+    envelope_set(tenant=tenant, channel="sms", allowed_categories=["transactional"], actor=None)
+    refused = api.post("/api/v1/messages/bulk", {"channel": "sms", "body": "sale", "category": "marketing",
+                                                 "recipients": [{"to": "+14155550100"}, {"to": "+14155550101"}]},
+                       format="json")
+    assert refused.status_code == 422 and refused.json()["code"] == "COMMS_SMS_CATEGORY_NOT_ALLOWED"
+    assert Message.objects.count() == 0
