@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from admin_console import charts, dashboard, quota_usage
+from admin_console import charts, cost_usage, dashboard, quota_usage
 from admin_console.dashboard import messages_url, since_param
 from comms.enums import Status
 from comms.models import Tenant
@@ -121,5 +121,6 @@ def console(request: HttpRequest) -> HttpResponse:
     context = {**_context(snap, tenant_id, now), "now": now, "tenants": tenants, "tenant_id": tenant_id,
                "refresh": settings.COMMS_DASHBOARD_REFRESH_SECONDS, "title": "Operations"}
     context["quota_rows"] = quota_usage.quota_rows(tenants, tenant_id=tenant_id, now=now)
+    context["cost_rows"] = cost_usage.cost_rows(tenants, tenant_id=tenant_id, now=now)
     context["elapsed_ms"] = round((time.perf_counter() - started) * 1000)
     return render(request, "admin_console/dashboard.html", context)

@@ -314,3 +314,78 @@ class WarmupLadderAdmin(admin.ModelAdmin):
     @admin.action(description="Resume")
     def resume_selected(self, request, queryset):
         self._state(request, queryset, WarmupLadder.State.ACTIVE)
+
+
+# -- Cost tracking (issue 22): prices and envelopes, written through delivery.costs.services -------------------
+from django import forms as _forms  # noqa: E402
+from django.utils import timezone as _tz  # noqa: E402
+
+from delivery.costs import envelopes as cost_envelopes, services as cost_services  # noqa: E402
+from delivery.costs.models import CostDaily, CostEnvelope, PriceEntry  # noqa: E402
+
+
+class _PriceForm(_forms.ModelForm):
+    class Meta:
+        model = PriceEntry
+        fields = ["tenant", "provider", "channel", "country", "unit", "price", "currency"]
+
+    def clean_price(self):
+        price = self.cleaned_data["price"]
+        if price is not None and price < 0:
+            raise _forms.ValidationError("A price must be zero or more (COMMS_PRICE_INVALID).")
+        return price
+
+
+@admin.register(PriceEntry)
+class PriceEntryAdmin(admin.ModelAdmin):
+    form = _PriceForm
+    list_display = ("provider", "channel", "country", "unit", "price", "currency", "tenant", "updated_at")
+    list_filter = ("channel", "provider", "currency")
+    search_fields = ("provider", "country")
+
+    def save_model(self, request, obj, form, change):
+        d = form.cleaned_data
+        saved = cost_services.price_set(tenant=d["tenant"], provider=d["provider"], channel=d["channel"],
+                                        price=d["price"], country=d["country"], unit=d["unit"],
+                                        currency=d["currency"], actor=request.user)
+        obj.pk = saved.pk
+
+
+class _EnvelopeForm(_forms.ModelForm):
+    class Meta:
+        model = CostEnvelope
+        fields = ["tenant", "channel", "monthly_budget", "currency", "alert_pct", "allowed_categories",
+                  "failover_price_cap"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("tenant") and data.get("monthly_budget") is not None:
+            used = cost_envelopes.spent(tenant_id=data["tenant"].id, channel=data.get("channel", ""), now=_tz.now())
+            if data["monthly_budget"] < used:
+                raise _forms.ValidationError(f"This month has already spent {used}: the budget cannot be below it "
+                                             "(COMMS_ENVELOPE_BELOW_SPENT).")
+        return data
+
+
+@admin.register(CostEnvelope)
+class CostEnvelopeAdmin(ChoiceArrayAdminMixin, admin.ModelAdmin):
+    form = _EnvelopeForm
+    list_display = ("tenant", "channel", "monthly_budget", "currency", "alert_pct", "alerted_month",
+                    "exhausted_month")
+    list_filter = ("channel",)
+
+    def save_model(self, request, obj, form, change):
+        d = form.cleaned_data
+        saved = cost_services.envelope_set(tenant=d["tenant"], channel=d["channel"],
+                                           monthly_budget=d["monthly_budget"], currency=d["currency"],
+                                           alert_pct=d["alert_pct"], allowed_categories=d["allowed_categories"],
+                                           failover_price_cap=d["failover_price_cap"], actor=request.user)
+        obj.pk = saved.pk
+
+
+@admin.register(CostDaily)
+class CostDailyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("day", "tenant_id", "channel", "provider", "campaign", "template_key", "country", "messages",
+                    "units", "amount", "currency")
+    list_filter = ("channel", "provider", "currency")
+    date_hierarchy = "day"

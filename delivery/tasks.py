@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from delivery.costs import anomaly
 from delivery.deliverability import probes
 from delivery.deliverability.suppression_sync import suppression_sync_all
 from delivery.deliverability.monitor import sending_domains_check_all
@@ -37,3 +38,9 @@ def probes_tick() -> dict:
 def sending_domains_check() -> dict:
     """Beat (COMMS_DNS_CHECK_SECONDS): the DNS checks of every sending domain (delivery.deliverability)."""
     return sending_domains_check_all()
+
+
+@shared_task(name="delivery.tasks.sms_spend_check", acks_late=False, ignore_result=True)
+def sms_spend_check() -> int:
+    """Beat (COMMS_SMS_ANOMALY_SECONDS): today's SMS spend per tenant against its 7-day median (delivery.costs)."""
+    return len(anomaly.sms_spend_check())

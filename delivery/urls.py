@@ -37,3 +37,12 @@ urlpatterns += [
     path("sending-domains/<str:domain_id>/check", deliverability_api.SendingDomainCheckApi.as_view(),
          name="sending-domain-check"),
 ]
+
+# Cost tracking and envelopes (issue 22).
+from delivery.costs import api as costs_api  # noqa: E402
+
+urlpatterns += [
+    path("costs", costs_api.CostsApi.as_view(), name="costs"),
+    path("prices", costs_api.PricesApi.as_view(), name="prices"),
+    path("cost-envelopes", costs_api.EnvelopesApi.as_view(), name="cost-envelopes"),
+]

@@ -22,5 +22,6 @@ class Migration(migrations.Migration):
     dependencies = [
         ("admin_console", "0014_roles_conversations"), ("comms", "0012_tenant_required_locales"),
         ("templates_app", "0008_template_rollout"), ("tracking", "0003_anomaly_and_engagement"),
+        ("delivery", "0018_cost_tracking"),
     ]
     operations = [migrations.RunPython(roles, migrations.RunPython.noop)]

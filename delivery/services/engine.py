@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from delivery import channels, health, ratelimit, routing, wakeup
+from delivery.costs import envelopes
 from delivery.deliverability import pools, spam, warmup
 from delivery.models import Message, MessageBatch
 from delivery.providers.base import Content, Provider, SendResult
@@ -124,6 +125,9 @@ class _Delivery:
                 self.parked.setdefault(spec.name, deque()).append(a)
                 return
             if not health.allow(spec.name):
+                a.index += 1
+                continue
+            if a.index and envelopes.failover_too_dear(m, spec.name):  # delivery.costs: a capped fallback
                 a.index += 1
                 continue
             decision = ratelimit.acquire(ratelimit.limits_for(provider_name=spec.name, provider_rate=spec.rate,

@@ -21,6 +21,7 @@ from comms.netsafe import resolve_safe
 from comms.enums import CANCELLABLE, Channel, LogEvent, Status
 from comms.models import Recipient, Tenant
 from delivery import routing, wakeup
+from delivery.costs.services import sms_category_check
 from delivery.deliverability import pools
 from delivery.models import DeliveryLog, Message
 from delivery.services import screening
@@ -114,6 +115,7 @@ def check_sendable(*, tenant: Tenant, spec: SendSpec, now: datetime) -> None:
     """Checks shared by single and bulk sends: channel served, template known, content, schedule."""
     if spec.channel not in Channel.values:
         raise errors.UnknownChannel(f"Unknown channel '{spec.channel}'.", details={"allowed": Channel.values})
+    sms_category_check(tenant_id=tenant.id, channel=spec.channel, category=spec.category)  # delivery.costs
     if not routing.channel_available(tenant_id=tenant.id, channel=spec.channel, category=spec.category):
         raise errors.ChannelUnavailable(f"No provider is configured for channel '{spec.channel}'.",
                                         details={"channel": spec.channel})

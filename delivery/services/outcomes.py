@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
@@ -28,6 +29,7 @@ from django.utils import timezone
 
 from comms import quotas
 from comms.enums import LogEvent, Status
+from delivery.costs import recording as cost_recording
 from delivery.models import Message
 from delivery.providers.base import SendResult
 from delivery.services import fairness
@@ -191,6 +193,7 @@ class Outcome:
     attempt_delta: int = 0
     counter: str = ""  # the DrainStats counter a written outcome adds to
     counts_lost: bool = True  # a lost lease is counted in DrainStats.lost_lease
+    cost: Any = None  # delivery.costs.prices.Cost of a sent row whose provider has a price
 
     def params(self) -> dict:
         result, now = self.result, self.now
@@ -204,7 +207,8 @@ class Outcome:
             "variant": self.message.variant, "artifact": self.message.artifact, "attempt_delta": self.attempt_delta,
             "version": self.message.template_version_id,  # a staged rollout's split of a bulk row (content.py)
             "detail": result.detail[:2000],
-            "data": {**result.data, **({"error_class": result.error_class} if not result.ok else {})},
+            "data": {**result.data, **({"error_class": result.error_class} if not result.ok else {}),
+                     **cost_recording.cost_data(self.cost)},
         }
 
 
@@ -239,6 +243,7 @@ def record_many(outcomes: list[Outcome], *, owner: str, stats: DrainStats) -> No
     fallback or follow-up."""
     if not outcomes:
         return
+    cost_recording.price_outcomes(outcomes)  # the price of each sent row, from a cached table
     rows = [o.params() for o in outcomes]
     sync = bool(settings.COMMS_OUTCOME_SYNC_COMMIT)
     if len(rows) == 1:
@@ -247,6 +252,9 @@ def record_many(outcomes: list[Outcome], *, owner: str, stats: DrainStats) -> No
     else:
         written = set(_write_outcome(_OUTCOMES_SQLS[sync], {"rows": json.dumps(rows, default=_json), "owner": owner},
                                      f"{len(rows)} messages"))
+    priced = [o for o in outcomes if o.cost is not None and str(o.message.id) in written]
+    if priced:
+        cost_recording.rollup(priced)
     for o in outcomes:
         ok = str(o.message.id) in written
         if not ok:

@@ -14,6 +14,7 @@ from collections import defaultdict
 from datetime import datetime
 
 from comms import quotas
+from delivery.costs import envelopes
 from delivery.models import Message
 from preferences.decision import DEFER, Decision
 
@@ -37,4 +38,6 @@ def gate(messages: list[Message], *, now: datetime) -> dict:
         for m in over:
             held[m.id] = Decision(DEFER, code=CODE, until=until,
                                   reason=f"tenant daily {channel} budget spent; waits for the next UTC day")
+    # Monthly cost envelopes (delivery.costs.envelopes): the same shape, a deferral to next month.
+    held.update(envelopes.gate([m for m in messages if m.id not in held], now=now))
     return held
