@@ -89,18 +89,29 @@ def test_layout_table_without_role_warns_and_data_table_passes(lint):
 
 
 # --- A11Y_HTML_LANG_DIR -------------------------------------------------------------------------
-def test_root_without_lang_warns(lint):
-    hit = [f for f in lint(mjml(GOOD_BODY, lang="")) if f["rule"] == "A11Y_HTML_LANG_DIR"]
+def test_root_without_lang_warns():
+    # The render path now always names the language (templates_app/bidi.py), so an HTML without it can only
+    # reach the lint from elsewhere: lint the page directly.
+    page = '<html{}><body><p style="color:#1a1a1a;background-color:#ffffff">Hello</p></body></html>'
+    hit = [f for f in lint_email(subject="Hi", html=page.format(""), text="Hello", locale="en")
+           if f["rule"] == "A11Y_HTML_LANG_DIR"]
     assert len(hit) == 1 and hit[0]["element"] == "html" and 'lang="en"' in hit[0]["message"]
-    assert "A11Y_HTML_LANG_DIR" not in rules(lint(mjml(GOOD_BODY, lang="en")))
+    assert "A11Y_HTML_LANG_DIR" not in rules(lint_email(subject="Hi", html=page.format(' lang="en"'), text="Hello",
+                                                        locale="en"))
+
+
+def test_rendered_email_always_names_its_language(lint):
+    assert "A11Y_HTML_LANG_DIR" not in rules(lint(mjml(GOOD_BODY, lang="")))
 
 
 def test_right_to_left_locale_needs_dir_rtl(lint):
     page = ('<html lang="ar"{}><body style="background-color:#fafafa"><p style="color:#1a1a1a">مرحبا {{{{name}}}}'
             '</p><a href="{{{{url}}}}" style="color:#1f4f99">تتبع طلبك</a></body></html>')
-    bad = lint(page.format(""), locale="ar")
+    # The author's own dir wins over the locale's (bidi.py), so an Arabic email the author forced to ltr is caught.
+    bad = lint(page.format(' dir="ltr"'), locale="ar")
     assert any(f["rule"] == "A11Y_HTML_LANG_DIR" and "dir=\"rtl\"" in f["message"] for f in bad)
     assert "A11Y_HTML_LANG_DIR" not in rules(lint(page.format(' dir="rtl"'), locale="ar"))
+    assert "A11Y_HTML_LANG_DIR" not in rules(lint(page.format(""), locale="ar"))  # the render adds dir="rtl"
 
 
 # --- A11Y_LINK_TEXT -----------------------------------------------------------------------------
