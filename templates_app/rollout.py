@@ -175,15 +175,21 @@ def _complete(rollout: TemplateRollout, actor: Any, now: datetime) -> None:
                  diff={"version": rollout.version.version})
 
 
+def _locked_open(rollout: TemplateRollout) -> TemplateRollout:
+    """The rollout, locked; a finished one cannot be advanced, paused or rolled back again."""
+    rollout = _locked(rollout)
+    if not rollout.open:
+        raise RolloutFinished(f"The rollout is {rollout.get_state_display().lower()}.",
+                              details={"state": rollout.state})
+    return rollout
+
+
 @transaction.atomic
 def rollout_advance(*, rollout: TemplateRollout, actor: Any, percent: Any = None,
                     now: datetime | None = None) -> TemplateRollout:
     """Raise the share: to ``percent``, else the next scheduled step, else 100 % (which completes it)."""
     now = now or timezone.now()
-    rollout = _locked(rollout)
-    if not rollout.open:
-        raise RolloutFinished(f"The rollout is {rollout.get_state_display().lower()}.",
-                              details={"state": rollout.state})
+    rollout = _locked_open(rollout)
     if percent is None:
         target = rollout.schedule[0] if rollout.schedule else 100.0
     else:
@@ -208,10 +214,7 @@ def rollout_pause(*, rollout: TemplateRollout, actor: Any, resume: bool = False,
                   now: datetime | None = None) -> TemplateRollout:
     """Hold the split where it is (the schedule stops; guardrails keep watching), or resume it."""
     now = now or timezone.now()
-    rollout = _locked(rollout)
-    if not rollout.open:
-        raise RolloutFinished(f"The rollout is {rollout.get_state_display().lower()}.",
-                              details={"state": rollout.state})
+    rollout = _locked_open(rollout)
     rollout.state = State.RUNNING if resume else State.PAUSED
     rollout.next_step_at = now + timedelta(seconds=rollout.step_seconds) \
         if resume and rollout.schedule and rollout.step_seconds else None
@@ -226,10 +229,7 @@ def rollout_rollback(*, rollout: TemplateRollout, actor: Any, reason: str = "", 
                      now: datetime | None = None) -> TemplateRollout:
     """Send everyone the previous version again; ``details`` says why (a breached guardrail's figures)."""
     now = now or timezone.now()
-    rollout = _locked(rollout)
-    if not rollout.open:
-        raise RolloutFinished(f"The rollout is {rollout.get_state_display().lower()}.",
-                              details={"state": rollout.state})
+    rollout = _locked_open(rollout)
     if rollout.previous.status == TemplateVersion.Status.ARCHIVED:
         raise RolloutPreviousArchived(f"v{rollout.previous.version} was archived; there is nothing to roll back to.",
                                       details={"previous": rollout.previous.version})
