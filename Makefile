@@ -20,12 +20,12 @@ run: $(STAMP)
 	$(BIN)/python manage.py comms_up
 
 ## Whole test suite against real PostgreSQL, Redis and loopback provider stand-ins, in TEST_WORKERS
-## processes (pytest-xdist; each worker starts its own PostgreSQL and Redis; a test file stays on one
-## worker so its module fixtures start once). Most tests wait on servers and workers, so 3 processes
-## keep 2 cores busy; TEST_WORKERS=0 runs in one process.
+## processes (pytest-xdist; each worker starts its own PostgreSQL and Redis; an idle worker steals
+## tests from a busy one, so one long file does not leave the others waiting at the end). Most tests
+## wait on servers and workers, so 3 processes keep 2 cores busy; TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 3
 test: $(STAMP) browser spamd pgbouncer
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 ## Debian's Chromium for the end-to-end page tests (Playwright drives it; it never downloads one).
 browser:

@@ -27,7 +27,7 @@ _HELP = "padding-left: 0; margin: 4px 0"
 def _sms_html(version: TemplateVersion):
     rows = services.assist_sms_compress(version=version, text=None)["suggestions"]
     if not rows:
-        return format_html("<p>No SMS text.</p>")
+        return format_html("<p>{}</p>", "No SMS text.")
     items = []
     for s in rows:
         b, a = s["before"], s["after"]
@@ -49,7 +49,8 @@ def _sms_html(version: TemplateVersion):
 def _variables_html(version: TemplateVersion):
     warnings = services.assist_variables(version=version)["warnings"]
     if not warnings:
-        return format_html('<p class="comms-assist-vars-ok" style="margin: 0">Variables: the schema and the content agree.</p>')
+        return format_html('<p class="comms-assist-vars-ok" style="margin: 0">{}</p>',
+                           "Variables: the schema and the content agree.")
     items = format_html_join("", '<li data-code="{}">{} <small>({})</small></li>', (
         (w["code"], w["message"], ", ".join("/".join(str(v) for v in loc.values()) for loc in w["locations"]))
         for w in warnings))
