@@ -167,6 +167,34 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, message: 
     raise AssertionError(f"timed out waiting for {message}")
 
 
+def claim_in_threads(workers: int = 4, limit: int = 25) -> dict[str, list]:
+    """Claim everything due from ``workers`` threads started together; {owner: claimed ids}. Each
+    thread has its own database connection, as separate worker processes would."""
+    import threading
+
+    from django.db import connections
+
+    from delivery.services import claim_batch
+
+    claimed: dict[str, list] = {}
+    start = threading.Barrier(workers)
+
+    def worker(name: str) -> None:
+        mine = []
+        start.wait()
+        while batch := claim_batch(max_priority=4, limit=limit, owner=name):
+            mine.extend(m.id for m in batch)
+        claimed[name] = mine
+        connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return claimed
+
+
 @contextlib.contextmanager
 def serving(args, name: str, *, extra_env: dict[str, str] | None = None, log=None):
     """Run a real server process on the test database until it answers /healthz; yields its URL.

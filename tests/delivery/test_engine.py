@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.db import connection, connections
+from django.db import connection
 from django.utils import timezone
 
 from comms.enums import Priority, Status
@@ -15,6 +14,7 @@ from delivery.models import ChannelProvider, Message
 from delivery.providers.base import SendResult
 from delivery.services import SendSpec, claim_batch, drain_all, leases_reap, message_bulk_enqueue, message_enqueue
 from delivery.services.engine import DrainStats, next_retry_at, record_outcome
+from tests.conftest import claim_in_threads
 
 
 def _spec(priority=2, **kw):
@@ -29,22 +29,7 @@ def _bulk(tenant, n, priority=2, prefix="u"):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_claimers_never_share_a_row(tenant):
     _bulk(tenant, 600)
-    claimed: dict[str, list] = {}
-    start = threading.Barrier(4)
-
-    def worker(name):
-        mine = []
-        start.wait()
-        while batch := claim_batch(max_priority=4, limit=25, owner=name):
-            mine.extend(m.id for m in batch)
-        claimed[name] = mine
-        connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    claimed = claim_in_threads()
     everything = [i for ids in claimed.values() for i in ids]
     assert len(everything) == 600 and len(set(everything)) == 600
     assert sum(1 for ids in claimed.values() if ids) >= 2  # the work really was shared

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import random
-import threading
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from comms.enums import Priority, Status
@@ -14,6 +12,7 @@ from comms.models import Tenant, TenantQuota
 from delivery.models import Message
 from delivery.services import SendSpec, claim_batch, message_bulk_enqueue
 from delivery.services.fairness import due_tenants, shares
+from tests.conftest import claim_in_threads
 
 
 def _bulk(tenant, n, priority=Priority.P2, prefix="u"):
@@ -110,22 +109,7 @@ def test_concurrent_fair_claimers_never_share_a_row(tenant):
     b = _tenant("b")
     _bulk(tenant, 300, prefix="a")
     _bulk(b, 300, prefix="b")
-    claimed: dict[str, list] = {}
-    start = threading.Barrier(4)
-
-    def worker(name):
-        mine = []
-        start.wait()
-        while batch := claim_batch(max_priority=4, limit=25, owner=name):
-            mine.extend(m.id for m in batch)
-        claimed[name] = mine
-        connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    claimed = claim_in_threads()
     everything = [i for ids in claimed.values() for i in ids]
     assert len(everything) == 600 and len(set(everything)) == 600
     assert Message.objects.filter(status=Status.SENDING).count() == 600
