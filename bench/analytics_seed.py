@@ -58,7 +58,7 @@ SELECT bench_uuid7(c), CASE WHEN i %% 4 = 0 THEN %(t2)s::uuid ELSE %(t1)s::uuid 
                CASE WHEN i %% 10 = 3 THEN c + make_interval(secs => 60 * (i %% 120)) END AS sched,
                -- exponential queue wait, mean 50 ms (P0) … 20 s (P4)
                -ln(1 - random()) * (ARRAY[50, 200, 1000, 5000, 20000])[1 + prio] AS wait_ms
-          FROM (SELECT i, now() - make_interval(secs => %(start)s + (i * 7919 %% %(span)s)) AS c,
+          FROM (SELECT i, now() - make_interval(secs => %(start)s + (i::bigint * 7919 %% %(span)s)) AS c,
                        (ARRAY[0,1,2,2,2,3,3,4])[1 + i %% 8] AS prio,
                        (ARRAY['email','email','email','sms','push'])[1 + (i / 8) %% 5] AS ch,
                        (ARRAY['sent','delivered','delivered','delivered','delivered','delivered','bounced',
@@ -98,7 +98,7 @@ INSERT INTO preferences_consentrecord (tenant_id, recipient_id, subject_hash, ad
   at, source, ip, user_agent, consent_text, legal_basis, erased_at, source_ref)
 SELECT CASE WHEN i %% 4 = 0 THEN %(t2)s::uuid ELSE %(t1)s::uuid END, NULL, md5('s' || i), '', 'email', 'marketing',
        CASE WHEN i %% 3 = 0 THEN 'withdrawn' ELSE 'granted' END,
-       now() - make_interval(secs => i * 7919 %% (%(days)s * 86400)),
+       now() - make_interval(secs => i::bigint * 7919 %% (%(days)s * 86400)),
        (ARRAY['api','preference_center','one_click','sms_keyword','import'])[1 + i %% 5], NULL, '', '', 'consent',
        CASE WHEN i %% 97 = 0 THEN now() - make_interval(secs => i %% 86400) END, ''
   FROM generate_series(1, %(n)s) AS i
@@ -109,7 +109,7 @@ INSERT INTO preferences_suppression (tenant_id, channel, address_hash, address_e
   created_at, updated_at, expires_at, event_at)
 SELECT CASE WHEN i %% 4 = 0 THEN %(t2)s::uuid ELSE %(t1)s::uuid END, 'email', md5('a' || i), '',
        (ARRAY['hard_bounce','complaint','unsubscribe','manual'])[1 + i %% 4], 'bench', '',
-       now() - make_interval(secs => i * 7919 %% (%(days)s * 86400)), now(), NULL, NULL
+       now() - make_interval(secs => i::bigint * 7919 %% (%(days)s * 86400)), now(), NULL, NULL
   FROM generate_series(1, %(n)s) AS i
 """
 
