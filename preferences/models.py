@@ -186,6 +186,8 @@ class Suppression(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "channel", "address_hash"],
                                                name="suppression_unique_address")]
+        # The compliance report reads suppressions by creation time, for one tenant or all of them.
+        indexes = [models.Index(fields=["created_at"], name="suppression_created_idx")]
 
     def __str__(self) -> str:
         return f"{self.channel}:{self.address_hash[:12]}… ({self.reason})"
@@ -253,6 +255,9 @@ class ConsentRecord(models.Model):
             models.Index(fields=["tenant", "address_hash", "id"], condition=~Q(address_hash=""),
                          name="consent_address_idx"),
             models.Index(fields=["tenant", "subject_hash"], name="consent_subject_idx"),
+            # The compliance report reads the ledger by time (grants/withdrawals) and by erasure time.
+            models.Index(fields=["at"], name="consent_at_idx"),
+            models.Index(fields=["erased_at"], condition=Q(erased_at__isnull=False), name="consent_erased_idx"),
         ]
 
     def __str__(self) -> str:

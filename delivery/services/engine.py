@@ -60,6 +60,7 @@ class _Attempt:
     index: int = 0
     result: SendResult | None = None
     used: str = ""
+    latency_ms: float | None = None  # of the provider call that gave `result`
     quota_waits: list[float] = field(default_factory=list)
 
 
@@ -104,8 +105,10 @@ class _Delivery:
         self.outbox.append(deferral(a.message, now=self.clock(), seconds=seconds, reason=reason))
         self.pending.discard(a.message.id)
 
-    def finish(self, m: Message, result: SendResult, used: str) -> None:
-        self.outbox.append(outcome_of(m, result, provider=used, now=self.clock()))
+    def finish(self, m: Message, result: SendResult, used: str, latency_ms: float | None = None) -> None:
+        outcome = outcome_of(m, result, provider=used, now=self.clock())
+        outcome.provider_ms = latency_ms  # for the call-time histogram (delivery.latency)
+        self.outbox.append(outcome)
         self.pending.discard(m.id)
 
     def flush(self) -> None:
@@ -153,7 +156,7 @@ class _Delivery:
                 self.answered(a, spec, provider, prepared, *inflight.call(provider, m, a.content, prepared))
             return
         if a.result is not None:
-            self.finish(m, a.result, a.used)
+            self.finish(m, a.result, a.used, a.latency_ms)
         elif a.quota_waits:
             self.defer(a, min(a.quota_waits), "daily quota of every available provider spent")
         else:
@@ -175,9 +178,9 @@ class _Delivery:
         healthy = not _provider_fault(result)
         health.record(spec.name, healthy=healthy, latency_ms=latency_ms, code=result.code)
         self.flight.mark(provider, healthy=healthy)
-        a.result, a.used = result, spec.name
+        a.result, a.used, a.latency_ms = result, spec.name, latency_ms
         if result.ok or result.error_class == "permanent" or result.maybe_accepted:
-            self.finish(a.message, result, spec.name)
+            self.finish(a.message, result, spec.name, latency_ms)
         else:
             a.index += 1
             self.advance(a)

@@ -30,6 +30,7 @@ from django.utils import timezone
 from comms import quotas
 from comms.enums import LogEvent, Status
 from delivery.costs import recording as cost_recording
+from delivery.latency import recording as latency_recording
 from delivery.models import Message
 from delivery.providers.base import SendResult
 from delivery.services import fairness
@@ -194,6 +195,7 @@ class Outcome:
     counter: str = ""  # the DrainStats counter a written outcome adds to
     counts_lost: bool = True  # a lost lease is counted in DrainStats.lost_lease
     cost: Any = None  # delivery.costs.prices.Cost of a sent row whose provider has a price
+    provider_ms: float | None = None  # the provider call that decided it, when the engine timed one
 
     def params(self) -> dict:
         result, now = self.result, self.now
@@ -255,6 +257,7 @@ def record_many(outcomes: list[Outcome], *, owner: str, stats: DrainStats) -> No
     priced = [o for o in outcomes if o.cost is not None and str(o.message.id) in written]
     if priced:
         cost_recording.rollup(priced)
+    latency_recording.rollup([o for o in outcomes if str(o.message.id) in written])  # delivery.latency
     for o in outcomes:
         ok = str(o.message.id) in written
         if not ok:

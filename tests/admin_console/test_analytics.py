@@ -6,13 +6,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from delivery.latency import buckets
 from delivery.models import Message, MessageBatch
 from delivery.services import drain_all
 from comms.models import Recipient
@@ -119,15 +123,39 @@ def _engagement_totals_uniques_device_hour_weekday(api, traffic):
     assert sum(w["clicks"] for w in body["by_weekday"]) == 3
 
 
+def _nearest_rank(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
 def _performance_percentiles_by_priority_and_errors(api, traffic):
-    body = _get(api, "/api/v1/analytics/performance", group_by="channel")
+    with CaptureQueriesContext(connection) as queries:
+        body = _get(api, "/api/v1/analytics/performance", group_by="channel")
+    # From the outcome aggregate only: not one statement reads the message table (issue 22).
+    assert not [q["sql"] for q in queries if "delivery_message" in q["sql"]]
+    assert any("delivery_outcomehour" in q["sql"] for q in queries)
     [row] = body["rows"]
     assert (row["messages"], row["sent"], row["failed"]) == (N + 1, N, 1)
     assert row["failure_pct"] == round(100 / (N + 1), 3)
-    assert 0 <= row["wait_p50_ms"] <= row["wait_p90_ms"] <= row["wait_p99_ms"] < 120_000
+    # The histogram's percentiles bracket the true ones (nearest rank over the sent rows' due → sent).
+    sent = Message.objects.filter(status__in=["sent", "delivered", "bounced", "complained"])
+    waits = [(m.sent_at - max(m.created_at, m.scheduled_for or m.created_at)).total_seconds() * 1000 for m in sent]
+    assert len(waits) == N and _nearest_rank(waits, 0.5) > 1.0  # real waits, not all inside bucket 0
+    for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99)):
+        true, shown = _nearest_rank(waits, q), row[f"wait_{name}_ms"]
+        assert abs(shown - true) <= max(1.0, true * (buckets.RATIO - 1)) + 0.05, (name, shown, true)
+    assert body["percentile_resolution"]["bucket_ratio"] == round(buckets.RATIO, 4)
+    # Provider call time: every real SMTP call that decided an outcome (20 sent + 1 refused).
+    [calls] = body["provider_calls"]
+    assert (calls["channel"], calls["calls"]) == ("email", N + 1)
+    assert 0 < calls["call_p50_ms"] <= calls["call_p90_ms"] <= calls["call_p99_ms"] < 30_000
+    assert row["call_p50_ms"] == calls["call_p50_ms"]
     [error] = body["errors_by_code"]
-    assert (error["channel"], error["n"]) == ("email", 1) and error["code"] != "unknown"
+    assert (error["channel"], error["provider"], error["code"], error["n"]) == ("email", calls["provider"], "550", 1)
+    assert error["rate_pct"] == round(100 / (N + 1), 3)
     assert {"provider_response"} <= set(body)
+    rows = list(csv.DictReader(io.StringIO(api.get("/api/v1/analytics/performance?format=csv").content.decode())))
+    assert [(r["priority"], r["messages"]) for r in rows] == [(str(m.priority), str(N + 1)) for m in sent[:1]]
 
 
 def _compliance_report_counts_every_source(api, tenant, traffic):

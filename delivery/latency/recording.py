@@ -1,0 +1,87 @@
+"""Adding written outcomes to OutcomeHour (one upsert per flush), and pruning old hours.
+
+Called from the outcome path (delivery.services.outcomes.record_many) after the fenced write, with
+the outcomes that were written, as the cost roll-up is (delivery.costs.recording): outcomes are
+grouped in Python and merged with one ``INSERT … ON CONFLICT DO UPDATE``, so the engine pays one
+statement per flush, never one per message. Rows go in key order, so two workers upserting the same
+keys lock them in the same order (a function scan returns the array in order) and cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.db import DatabaseError, connection
+
+from comms.enums import LogEvent
+from delivery.latency.buckets import BUCKETS, bucket_of
+
+log = logging.getLogger(__name__)
+
+# The outcomes counted: the ones that end an attempt with a provider's (or the engine's) answer.
+COUNTED = (LogEvent.SENT, LogEvent.FAILED, LogEvent.DEAD, LogEvent.RETRYING)
+
+_UPSERT = """
+INSERT INTO delivery_outcomehour AS t (hour, tenant_id, channel, provider, priority, outcome, code, n, wait_hist,
+                                       call_hist)
+SELECT hour, tenant_id, channel, provider, priority, outcome, code, n, wait_hist, call_hist
+  FROM jsonb_to_recordset(%(rows)s::jsonb) AS x(hour timestamptz, tenant_id uuid, channel text, provider text,
+       priority smallint, outcome text, code text, n bigint, wait_hist bigint[], call_hist bigint[])
+ON CONFLICT ON CONSTRAINT delivery_outcomehour_unique DO UPDATE
+   SET n = t.n + EXCLUDED.n, wait_hist = delivery_hist_add(t.wait_hist, EXCLUDED.wait_hist),
+       call_hist = delivery_hist_add(t.call_hist, EXCLUDED.call_hist)
+"""
+
+
+def queue_wait_ms(outcome: Any) -> float:
+    """Due → sent: from the later of creation and the scheduled time to the outcome's clock."""
+    m = outcome.message
+    due = max(m.created_at, m.scheduled_for) if m.scheduled_for else m.created_at
+    return (outcome.now - due).total_seconds() * 1000
+
+
+def _groups(outcomes: list[Any]) -> dict[tuple, list]:
+    groups: dict[tuple, list] = {}
+    for o in outcomes:
+        if o.event not in COUNTED:
+            continue
+        m = o.message
+        hour = o.now.replace(minute=0, second=0, microsecond=0)
+        key = (hour, str(m.tenant_id), m.channel, (o.provider or "").split("@")[0][:64], int(m.priority),
+               str(o.event), "" if o.result.ok else (o.result.code or "")[:64])
+        g = groups.setdefault(key, [0, None, None])
+        g[0] += 1
+        if o.event == LogEvent.SENT:
+            g[1] = g[1] or [0] * BUCKETS
+            g[1][bucket_of(queue_wait_ms(o))] += 1
+        if getattr(o, "provider_ms", None) is not None:
+            g[2] = g[2] or [0] * BUCKETS
+            g[2][bucket_of(o.provider_ms)] += 1
+    return groups
+
+
+def rollup(outcomes: list[Any]) -> None:
+    """Add the written outcomes to OutcomeHour (one statement; nothing when none is counted)."""
+    groups = _groups(outcomes)
+    if not groups:
+        return
+    rows = [{"hour": k[0].isoformat(), "tenant_id": k[1], "channel": k[2], "provider": k[3], "priority": k[4],
+             "outcome": k[5], "code": k[6], "n": g[0], "wait_hist": g[1], "call_hist": g[2]}
+            for k, g in sorted(groups.items(), key=lambda kv: (kv[0][0], *map(str, kv[0][1:])))]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_UPSERT, {"rows": json.dumps(rows)})
+    except DatabaseError:  # the outcomes are written; only their statistics miss them
+        log.warning("outcome statistics of %d groups not written", len(groups), exc_info=True)
+        if connection.in_atomic_block:
+            raise
+
+
+def outcome_hours_prune(*, before: datetime) -> int:
+    """Drop the hours before `before` (an index range on the unique key, whose first column is hour)."""
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM delivery_outcomehour WHERE hour < %s", [before])
+        return cursor.rowcount
