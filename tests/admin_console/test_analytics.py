@@ -16,10 +16,12 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from admin_console import analytics, compliance
+from comms.models import Recipient
 from delivery.latency import buckets
 from delivery.models import Message, MessageBatch
 from delivery.services import drain_all
-from comms.models import Recipient
+from preferences.models import ConsentRecord, Suppression
 from preferences.services import recipient_erase, unsubscribe
 from preferences.sms import sms_keyword_handle
 from tests.templates_app.fixtures import variables
@@ -178,6 +180,38 @@ def test_erasure_is_counted(api, tenant):
     unsubscribe(recipient=person, category="marketing", source="api")
     recipient_erase(recipient=person)
     assert _get(api, "/api/v1/compliance/report")["erasures"] == 1
+
+
+@pytest.mark.parametrize("all_tenants", [False, True])
+def test_compliance_reads_the_ledger_and_suppressions_through_time_indexes(api, tenant, all_tenants):
+    """Each read of preferences_consentrecord / preferences_suppression is an index range on its time
+    column, for one tenant (the API) and for all (the console): with a ledger of older rows, the planner
+    reads the period's few rows through consent_at_idx / consent_erased_idx / suppression_created_idx
+    (without them: a Seq Scan, or the whole tenant through consent_subject_idx). At 10 M messages:
+    bench/analytics_10m.py."""
+    old = timezone.now() - timedelta(days=200)
+    ConsentRecord.objects.bulk_create(ConsentRecord(tenant=tenant, subject_hash=f"s{i}", action="granted", at=old,
+                                                    source="import") for i in range(3000))
+    Suppression.objects.bulk_create(Suppression(tenant=tenant, channel="email", address_hash=f"a{i}", reason="manual",
+                                                created_at=old) for i in range(3000))
+    person = Recipient.objects.create(tenant=tenant, external_id="ix", email="ix@example.com")
+    unsubscribe(recipient=person, category="marketing", source="api")
+    recipient_erase(recipient=person)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE preferences_consentrecord, preferences_suppression")
+    period = analytics.parse_period(None, None)
+    with CaptureQueriesContext(connection) as queries:
+        compliance.report(period=period, tenant_id=None if all_tenants else tenant.id)
+    reads = [q["sql"] for q in queries if "preferences_" in q["sql"]]
+    assert len(reads) == 3
+    plans = []
+    with connection.cursor() as cursor:
+        for sql in reads:
+            cursor.execute("EXPLAIN " + sql)
+            plans.append("\n".join(r[0] for r in cursor.fetchall()))
+    assert not [p for p in plans if "Seq Scan" in p], plans
+    for plan, index in zip(plans, ("consent_at_idx", "consent_erased_idx", "suppression_created_idx")):
+        assert f"using {index} " in plan, plan
 
 
 def _csv_by_query_and_by_accept(api, traffic):
