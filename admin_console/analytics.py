@@ -4,8 +4,8 @@ Every reader is one statement over an aggregate or an index range, never a scan 
 
 * delivery: the daily aggregate admin_console_eventday UNION ALL its pending deltas (stats.py);
 * engagement: tracking_messageevent through msgevent_type_time_idx (event_type, recorded_at);
-* performance: the hourly outcome aggregate delivery_outcomehour (latency histograms and counts per
-  error code, upserted by the outcome path), through the leading `hour` column of its unique key.
+* performance: the daily outcome aggregate delivery_outcomeday (latency histograms and counts per
+  error code, upserted by the outcome path), through the leading `day` column of its unique key.
 
 A period is whole UTC days, `from` and `to` both included, at most COMMS_ANALYTICS_MAX_DAYS long.
 """
@@ -194,7 +194,7 @@ def _zero() -> dict:
 # --- Performance ------------------------------------------------------------------------------------
 
 PERFORMANCE_DIMS = {"priority": "priority", "channel": "channel", "provider": "provider",
-                    "tenant": "tenant_id::text", **_period_dims("(hour AT TIME ZONE 'UTC')")}
+                    "tenant": "tenant_id::text", **_period_dims("day")}
 FAILED = ("failed", "dead")
 
 
@@ -215,8 +215,8 @@ def _pcts(counts: list[int], prefix: str) -> dict:
 def performance(*, period: Period, group_by: tuple[str, ...], tenant_id: Any = None) -> dict:
     """Queue wait (due → sent) and provider call time percentiles per group, failures by error code.
 
-    Reads the hourly outcome aggregate (delivery_outcomehour, written by the outcome path with each
-    flush) through its unique key's leading `hour` column: its cost grows with hours × active keys, never
+    Reads the daily outcome aggregate (delivery_outcomeday, written by the outcome path with each
+    flush) through its unique key's leading `day` column: its cost grows with days × active keys, never
     with messages. Percentiles come from fixed log-spaced histograms (delivery.latency.buckets: the
     true value lies within a factor 1.259 of the one shown). `messages` counts the outcomes that ended a
     message in the period (sent, failed, dead); `retried` the transient failures that were retried.
@@ -225,12 +225,12 @@ def performance(*, period: Period, group_by: tuple[str, ...], tenant_id: Any = N
     exprs = [PERFORMANCE_DIMS[d] for d in group_by]
     select = ", ".join(f"{x} AS d{i}" for i, x in enumerate(exprs))
     groups = ", ".join(str(i + 1) for i in range(len(exprs)))
-    span = [period.since, period.until]
+    span = [period.start, period.end]
     sql = f"""
       SELECT {select + ', ' if select else ''}
              coalesce(sum(n) FILTER (WHERE outcome = 'sent'), 0), coalesce(sum(n) FILTER (WHERE outcome = ANY(%s)), 0),
              coalesce(sum(n) FILTER (WHERE outcome = 'retrying'), 0), {_hist_sums('wait_hist')}, {_hist_sums('call_hist')}
-        FROM delivery_outcomehour WHERE hour >= %s AND hour < %s{where}
+        FROM delivery_outcomeday WHERE day >= %s AND day <= %s{where}
        {'GROUP BY ' + groups if groups else ''}"""
     rows = []
     for row in stats._rows(sql, [list(FAILED), *span, *params]):
@@ -244,8 +244,8 @@ def performance(*, period: Period, group_by: tuple[str, ...], tenant_id: Any = N
                      **_pcts(wait, "wait"), **_pcts(call, "call")})
     rows.sort(key=lambda r: tuple(str(r[d]) for d in group_by))
     codes_sql = f"""
-      SELECT channel, provider, outcome, code, sum(n)::bigint FROM delivery_outcomehour
-       WHERE hour >= %s AND hour < %s{where} GROUP BY 1, 2, 3, 4"""
+      SELECT channel, provider, outcome, code, sum(n)::bigint FROM delivery_outcomeday
+       WHERE day >= %s AND day <= %s{where} GROUP BY 1, 2, 3, 4"""
     attempts: dict[tuple, int] = {}
     failures: dict[tuple, int] = {}
     for channel, provider, outcome, code, n in stats._rows(codes_sql, [*span, *params]):
@@ -264,7 +264,7 @@ def provider_calls(*, period: Period, tenant_id: Any = None) -> list[dict]:
     """Each provider's call time (p50/p90/p99, ms) over the period: the calls that decided an outcome."""
     where, params = _tenant(tenant_id)
     sql = f"""
-      SELECT channel, provider, {_hist_sums('call_hist')} FROM delivery_outcomehour
-       WHERE hour >= %s AND hour < %s{where} AND call_hist IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2"""
+      SELECT channel, provider, {_hist_sums('call_hist')} FROM delivery_outcomeday
+       WHERE day >= %s AND day <= %s{where} AND call_hist IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2"""
     return [{"channel": c, "provider": p, "calls": sum(int(x) for x in hist), **_pcts(hist, "call")}
-            for c, p, hist in stats._rows(sql, [period.since, period.until, *params])]
+            for c, p, hist in stats._rows(sql, [period.start, period.end, *params])]

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from delivery.latency.recording import outcome_hours_prune
+from delivery.latency.recording import outcome_days_prune
 
 ROLLUP_LOCK = 7_700_001  # pg advisory lock id: one rollup at a time
 MINUTE_RETENTION = timedelta(hours=26)  # the minute table serves the last-24-hours figures only
@@ -59,7 +59,7 @@ def rollup(*, now: datetime | None = None) -> bool:
         cursor.execute("DELETE FROM admin_console_eventminute WHERE minute < %s", [now - MINUTE_RETENTION])
         cursor.execute("DELETE FROM admin_console_eventday WHERE day < %s",
                        [(now - timedelta(days=settings.COMMS_STATS_RETENTION_DAYS)).date()])
-    outcome_hours_prune(before=now - timedelta(days=settings.COMMS_OUTCOME_STATS_RETENTION_DAYS))
+    outcome_days_prune(before=(now - timedelta(days=settings.COMMS_OUTCOME_STATS_RETENTION_DAYS)).date())
     return True
 
 

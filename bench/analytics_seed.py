@@ -14,7 +14,7 @@ generate_series) with the secondary indexes and the stats triggers off, then ind
 * preferences_consentrecord / preferences_suppression: 2 % / 1 % of the messages' count;
 * the aggregates the triggers would have kept (admin_console_eventday) and the queue gauge.
 
-The outcome aggregate (delivery_outcomehour) is seeded by bench/analytics_10m.py from these rows, after
+The outcome aggregate (delivery_outcomeday) is seeded by bench/analytics_10m.py from these rows, after
 it has migrated the database (so this seed can start before that table's migration exists).
 """
 

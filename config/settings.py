@@ -815,7 +815,7 @@ COMMS_LLM_TIMEOUT = env.float("COMMS_LLM_TIMEOUT", default=20.0)
 COMMS_LLM_ALLOW_PRIVATE = env.bool("COMMS_LLM_ALLOW_PRIVATE", default=False)
 # Analytics and compliance reports (issue 22, admin_console/analytics.py): the longest period a report covers.
 COMMS_ANALYTICS_MAX_DAYS = env.int("COMMS_ANALYTICS_MAX_DAYS", default=400)
-# Hours of the outcome aggregate (delivery_outcomehour: latency histograms, failures by code) kept for the
+# Hours of the outcome aggregate (delivery_outcomeday: latency histograms, failures by code) kept for the
 # performance report; the stats rollup drops older ones. Default: as long as the longest report period.
 COMMS_OUTCOME_STATS_RETENTION_DAYS = env.int("COMMS_OUTCOME_STATS_RETENTION_DAYS", default=400)
 # --- insight: anomaly detection, engagement scores, channel recommendation (issue 22, items 5-6) ----------

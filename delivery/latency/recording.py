@@ -1,4 +1,4 @@
-"""Adding written outcomes to OutcomeHour (one upsert per flush), and pruning old hours.
+"""Adding written outcomes to OutcomeDay (one upsert per flush), and pruning old days.
 
 Called from the outcome path (delivery.services.outcomes.record_many) after the fenced write, with
 the outcomes that were written, as the cost roll-up is (delivery.costs.recording): outcomes are
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+from datetime import date
+from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.db import DatabaseError, connection
@@ -25,12 +26,12 @@ log = logging.getLogger(__name__)
 COUNTED = (LogEvent.SENT, LogEvent.FAILED, LogEvent.DEAD, LogEvent.RETRYING)
 
 _UPSERT = """
-INSERT INTO delivery_outcomehour AS t (hour, tenant_id, channel, provider, priority, outcome, code, n, wait_hist,
+INSERT INTO delivery_outcomeday AS t (day, tenant_id, channel, provider, priority, outcome, code, n, wait_hist,
                                        call_hist)
-SELECT hour, tenant_id, channel, provider, priority, outcome, code, n, wait_hist, call_hist
-  FROM jsonb_to_recordset(%(rows)s::jsonb) AS x(hour timestamptz, tenant_id uuid, channel text, provider text,
+SELECT day, tenant_id, channel, provider, priority, outcome, code, n, wait_hist, call_hist
+  FROM jsonb_to_recordset(%(rows)s::jsonb) AS x(day date, tenant_id uuid, channel text, provider text,
        priority smallint, outcome text, code text, n bigint, wait_hist bigint[], call_hist bigint[])
-ON CONFLICT ON CONSTRAINT delivery_outcomehour_unique DO UPDATE
+ON CONFLICT ON CONSTRAINT delivery_outcomeday_unique DO UPDATE
    SET n = t.n + EXCLUDED.n, wait_hist = delivery_hist_add(t.wait_hist, EXCLUDED.wait_hist),
        call_hist = delivery_hist_add(t.call_hist, EXCLUDED.call_hist)
 """
@@ -49,8 +50,7 @@ def _groups(outcomes: list[Any]) -> dict[tuple, list]:
         if o.event not in COUNTED:
             continue
         m = o.message
-        hour = o.now.replace(minute=0, second=0, microsecond=0)
-        key = (hour, str(m.tenant_id), m.channel, (o.provider or "").split("@")[0][:64], int(m.priority),
+        key = (o.now.astimezone(dt_timezone.utc).date(), str(m.tenant_id), m.channel, (o.provider or "").split("@")[0][:64], int(m.priority),
                str(o.event), "" if o.result.ok else (o.result.code or "")[:64])
         g = groups.setdefault(key, [0, None, None])
         g[0] += 1
@@ -64,11 +64,11 @@ def _groups(outcomes: list[Any]) -> dict[tuple, list]:
 
 
 def rollup(outcomes: list[Any]) -> None:
-    """Add the written outcomes to OutcomeHour (one statement; nothing when none is counted)."""
+    """Add the written outcomes to OutcomeDay (one statement; nothing when none is counted)."""
     groups = _groups(outcomes)
     if not groups:
         return
-    rows = [{"hour": k[0].isoformat(), "tenant_id": k[1], "channel": k[2], "provider": k[3], "priority": k[4],
+    rows = [{"day": k[0].isoformat(), "tenant_id": k[1], "channel": k[2], "provider": k[3], "priority": k[4],
              "outcome": k[5], "code": k[6], "n": g[0], "wait_hist": g[1], "call_hist": g[2]}
             for k, g in sorted(groups.items(), key=lambda kv: (kv[0][0], *map(str, kv[0][1:])))]
     try:
@@ -80,8 +80,8 @@ def rollup(outcomes: list[Any]) -> None:
             raise
 
 
-def outcome_hours_prune(*, before: datetime) -> int:
-    """Drop the hours before `before` (an index range on the unique key, whose first column is hour)."""
+def outcome_days_prune(*, before: date) -> int:
+    """Drop the days before `before` (an index range on the unique key, whose first column is day)."""
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM delivery_outcomehour WHERE hour < %s", [before])
+        cursor.execute("DELETE FROM delivery_outcomeday WHERE day < %s", [before])
         return cursor.rowcount

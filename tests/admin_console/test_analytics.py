@@ -135,7 +135,7 @@ def _performance_percentiles_by_priority_and_errors(api, traffic):
         body = _get(api, "/api/v1/analytics/performance", group_by="channel")
     # From the outcome aggregate only: not one statement reads the message table (issue 22).
     assert not [q["sql"] for q in queries if "delivery_message" in q["sql"]]
-    assert any("delivery_outcomehour" in q["sql"] for q in queries)
+    assert any("delivery_outcomeday" in q["sql"] for q in queries)
     [row] = body["rows"]
     assert (row["messages"], row["sent"], row["failed"]) == (N + 1, N, 1)
     assert row["failure_pct"] == round(100 / (N + 1), 3)

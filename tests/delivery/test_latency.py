@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from admin_console import stats
 from delivery.latency import buckets
-from delivery.latency.models import OutcomeHour
+from delivery.latency.models import OutcomeDay
 from delivery.models import ChannelProvider, Message
 from delivery.services import SendSpec, drain_all, message_enqueue
 
@@ -71,13 +71,12 @@ def test_outcomes_are_counted_per_priority_and_code_and_merge_across_flushes(ten
     assert Message.objects.get(recipient_address="busy@example.com").status == "queued"  # retried later
     _email(tenant, "p1-late@example.com", 1)
     drain_all()  # a second flush adds to the same row
-    rows = {(r.priority, r.outcome, r.code): r for r in OutcomeHour.objects.all()}
+    rows = {(r.priority, r.outcome, r.code): r for r in OutcomeDay.objects.all()}
     assert {k: r.n for k, r in rows.items()} == {(1, "sent", ""): 4, (3, "failed", "550"): 1,
                                                   (3, "retrying", "451"): 1}
     sent = rows[(1, "sent", "")]
     assert (sent.tenant_id, sent.channel, sent.provider) == (tenant.id, "email", "relay")
-    assert sent.hour == timezone.now().replace(minute=0, second=0, microsecond=0) or \
-        sent.hour == (timezone.now() - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    assert sent.day in (timezone.now().date(), (timezone.now() - timedelta(hours=1)).date())
     assert len(sent.wait_hist) == buckets.BUCKETS and sum(sent.wait_hist) == 4
     waits = [(m.sent_at - m.created_at).total_seconds() * 1000 for m in Message.objects.filter(status="sent")]
     assert sorted(k for k, c in enumerate(sent.wait_hist) for _ in range(c)) == sorted(map(buckets.bucket_of, waits))
@@ -87,11 +86,11 @@ def test_outcomes_are_counted_per_priority_and_code_and_merge_across_flushes(ten
 
 
 @pytest.mark.django_db
-def test_the_stats_rollup_drops_hours_past_their_retention(tenant, settings):
+def test_the_stats_rollup_drops_days_past_their_retention(tenant, settings):
     settings.COMMS_OUTCOME_STATS_RETENTION_DAYS = 30
-    now = timezone.now().replace(minute=0, second=0, microsecond=0)
-    for hour in (now - timedelta(days=31), now - timedelta(days=29)):
-        OutcomeHour.objects.create(hour=hour, tenant_id=tenant.id, channel="email", provider="relay", priority=2,
+    today = timezone.now().date()
+    for day in (today - timedelta(days=31), today - timedelta(days=29)):
+        OutcomeDay.objects.create(day=day, tenant_id=tenant.id, channel="email", provider="relay", priority=2,
                                    outcome="sent", n=1)
     assert stats.rollup()
-    assert [h.hour for h in OutcomeHour.objects.all()] == [now - timedelta(days=29)]
+    assert [d.day for d in OutcomeDay.objects.all()] == [today - timedelta(days=29)]

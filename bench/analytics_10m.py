@@ -1,0 +1,188 @@
+"""The four reports at 10 M messages: time each endpoint (JSON and CSV, 30 days and 1 day) and EXPLAIN it.
+
+    python bench/analytics_seed.py DIR 10000000      # once: the scratch database (see that file)
+    python bench/analytics_10m.py DIR [runs]         # figures (median and p95 of `runs`, default 10)
+
+Migrates DIR's database to this branch, seeds the outcome aggregate (delivery_outcomeday) from the
+seeded messages once, exactly as the outcome path would have written it (queue wait from the rows;
+provider call times drawn per provider, log-normal), then times every report through the Django
+test client after 3 warm-ups, and EXPLAINs every statement each report runs: no plan may read
+delivery_message. For comparison it runs the previous performance query (percentile_cont over the
+period's messages) once. Prints figures; asserts nothing. Recorded in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone as tz
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+HIST_AGG = """
+CREATE OR REPLACE FUNCTION bench_hist_put(s bigint[], b int, n bigint) RETURNS bigint[] LANGUAGE plpgsql AS $$
+BEGIN
+  IF b IS NULL THEN RETURN s; END IF;
+  IF s IS NULL THEN s := array_fill(0::bigint, ARRAY[%(buckets)s]); END IF;
+  s[b + 1] := s[b + 1] + n;
+  RETURN s;
+END $$;
+CREATE OR REPLACE AGGREGATE bench_hist(int, bigint) (sfunc = bench_hist_put, stype = bigint[]);
+"""
+BUCKET = "CASE WHEN {ms} <= 1 THEN 0 ELSE least({top}, ceil(10 * log({ms}) - 1e-9))::int END"
+# Every attempted message's final outcome, bucketed (wait: sent rows; call: every row), then one row per key.
+SEED_OUTCOMES = """
+WITH m AS (
+  SELECT (coalesce(sent_at, failed_at) AT TIME ZONE 'UTC')::date AS day, tenant_id, channel, provider, priority,
+         CASE WHEN status IN ('failed', 'dead') THEN status ELSE 'sent' END AS outcome,
+         CASE WHEN status IN ('failed', 'dead') THEN failure_code ELSE '' END AS code,
+         CASE WHEN sent_at IS NOT NULL THEN {wait} END AS wb, {call} AS cb
+    FROM (SELECT *, extract(epoch FROM sent_at - greatest(created_at, coalesce(scheduled_for, created_at))) * 1000
+                    AS wait_ms,
+                 exp(ln(CASE provider WHEN 'ses' THEN 80 WHEN 'smtp' THEN 15 WHEN 'twilio' THEN 250
+                                      WHEN 'vonage' THEN 300 WHEN 'fcm' THEN 60 ELSE 40 END)
+                     + 0.6 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())) AS call_ms
+            FROM delivery_message WHERE provider <> '' AND (sent_at IS NOT NULL OR failed_at IS NOT NULL)) x
+), kb AS (
+  SELECT day, tenant_id, channel, provider, priority, outcome, code, 'w' AS kind, wb AS b, count(*) AS n
+    FROM m WHERE wb IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 7, 9
+  UNION ALL
+  SELECT day, tenant_id, channel, provider, priority, outcome, code, 'c', cb, count(*) FROM m GROUP BY 1, 2, 3, 4, 5, 6, 7, 9
+)
+INSERT INTO delivery_outcomeday (day, tenant_id, channel, provider, priority, outcome, code, n, wait_hist, call_hist)
+SELECT day, tenant_id, channel, provider, priority, outcome, code, sum(n) FILTER (WHERE kind = 'c'),
+       bench_hist(b, n) FILTER (WHERE kind = 'w'), bench_hist(b, n) FILTER (WHERE kind = 'c')
+  FROM kb GROUP BY 1, 2, 3, 4, 5, 6, 7
+"""
+# The performance query before issue 22 item 1: percentiles over the period's messages (uuid7 id range).
+OLD_PERFORMANCE = """
+SELECT priority, count(*), count(*) FILTER (WHERE sent_at IS NOT NULL),
+       percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY
+         extract(epoch FROM sent_at - greatest(created_at, coalesce(scheduled_for, created_at))) * 1000)
+         FILTER (WHERE sent_at IS NOT NULL)
+  FROM delivery_message WHERE id >= %s AND id < %s AND tenant_id = %s GROUP BY 1
+"""
+
+
+def seed_outcomes() -> None:
+    from django.db import connection
+
+    from delivery.latency import buckets
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM delivery_outcomeday")
+        if cur.fetchone()[0]:
+            return
+        started = time.perf_counter()
+        cur.execute(HIST_AGG % {"buckets": buckets.BUCKETS})
+        top = buckets.BUCKETS - 1
+        cur.execute(SEED_OUTCOMES.format(wait=BUCKET.format(ms="wait_ms", top=top),
+                                         call=BUCKET.format(ms="call_ms", top=top)))
+        cur.execute("VACUUM ANALYZE delivery_outcomeday")
+        cur.execute("SELECT count(*), pg_size_pretty(pg_total_relation_size('delivery_outcomeday')), sum(n) "
+                    "FROM delivery_outcomeday")
+        rows, size, n = cur.fetchone()
+        print(f"seeded delivery_outcomeday from the messages in {time.perf_counter() - started:.0f} s: "
+              f"{rows:,} rows ({size}) for {n:,} outcomes", flush=True)
+
+
+def explain(sqls: list[str]) -> list[str]:
+    """The scan nodes of each statement's plan (what it reads, and how)."""
+    from django.db import connection
+
+    out = []
+    with connection.cursor() as cur:
+        for sql in sqls:
+            cur.execute("EXPLAIN " + sql)
+            plan = [r[0] for r in cur.fetchall()]
+            out += [re.sub(r"\s+\(cost=.*", "", line).strip() for line in plan
+                    if re.search(r"Scan|Index Cond", line)]
+    return out
+
+
+def main() -> None:
+    data = Path(sys.argv[1])
+    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+    from comms.devserver.embedded import start_postgres, start_redis
+
+    pg = start_postgres(data / "pg")
+    redis = start_redis(Path(tempfile.mkdtemp(prefix="bench-analytics-redis-")))
+    os.environ.update({"DATABASE_URL": pg.url, "REDIS_URL": redis.url, "DJANGO_SETTINGS_MODULE": "config.settings",
+                       "LOG_LEVEL": "WARNING"})
+    try:
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+        from django.db import connection
+        from django.test import Client
+        from django.test.utils import CaptureQueriesContext, setup_test_environment
+
+        from bench.dashboard import timed
+        from comms.retention import uuid7_floor
+        from comms.services import api_key_create, tenant_get_default
+
+        setup_test_environment()
+        started = time.perf_counter()
+        call_command("migrate", verbosity=0)
+        print(f"migrated in {time.perf_counter() - started:.0f} s", flush=True)
+        seed_outcomes()
+        with connection.cursor() as cur:
+            cur.execute("SELECT count(*), pg_size_pretty(pg_total_relation_size('delivery_message')) "
+                        "FROM delivery_message")
+            print("delivery_message: {:,} rows, {}".format(*cur.fetchone()))
+            for table in ("tracking_messageevent", "preferences_consentrecord", "preferences_suppression",
+                          "admin_console_eventday", "delivery_outcomeday"):
+                cur.execute(f"SELECT count(*) FROM {table}")
+                print(f"{table}: {cur.fetchone()[0]:,} rows")
+        tenant = tenant_get_default()
+        _, raw = api_key_create(tenant=tenant, name="bench", scopes=["messages:read"])
+        client, auth = Client(), {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+        day = (datetime.now(tz.utc) - timedelta(days=1)).date().isoformat()
+        periods = {"30 d": "", "1 d": f"from={day}&to={day}"}
+        reports = {"delivery": "/api/v1/analytics/delivery?group_by=channel,day",
+                   "engagement": "/api/v1/analytics/engagement?group_by=day",
+                   "performance": "/api/v1/analytics/performance?group_by=priority",
+                   "compliance": "/api/v1/compliance/report"}
+        print(f"\n{'report':12s} {'period':6s} {'format':6s} {'median ms':>10s} {'p95 ms':>8s}")
+        plans: dict[str, list[str]] = {}
+        for name, path in reports.items():
+            for label, query in periods.items():
+                for fmt in ("json", "csv"):
+                    url = f"{path}{'&' if '?' in path else '?'}format={fmt}" + (f"&{query}" if query else "")
+                    with CaptureQueriesContext(connection) as queries:
+                        assert client.get(url, **auth).status_code == 200, url
+                    if fmt == "json" and label == "30 d":
+                        plans[name] = explain([q["sql"] for q in queries if q["sql"].lstrip().upper().startswith(
+                            ("SELECT", "WITH", "(SELECT"))])
+                    median, p95 = timed(lambda: client.get(url, **auth), runs=runs)
+                    print(f"{name:12s} {label:6s} {fmt:6s} {median:10.1f} {p95:8.1f}", flush=True)
+        print("\nEXPLAIN, scan nodes of every statement (30 days, JSON):")
+        for name, lines in plans.items():
+            bad = [line for line in lines if "delivery_message" in line]
+            print(f"  {name}: {'READS delivery_message' if bad else 'no read of delivery_message'}")
+            for line in lines:
+                print(f"      {line}")
+        since = datetime.now(tz.utc) - timedelta(days=30)
+        samples = []
+        with connection.cursor() as cur:
+            for _ in range(2):
+                t0 = time.perf_counter()
+                cur.execute(OLD_PERFORMANCE, [uuid7_floor(since), uuid7_floor(datetime.now(tz.utc)), str(tenant.pk)])
+                cur.fetchall()
+                samples.append((time.perf_counter() - t0) * 1000)
+        print(f"\nfor comparison, the previous performance query (percentile_cont over the tenant's 30 days of "
+              f"messages): {statistics.median(samples):.0f} ms (median of 2)")
+    finally:
+        pg.stop()
+        redis.stop()
+
+
+if __name__ == "__main__":
+    main()
