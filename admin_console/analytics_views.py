@@ -81,6 +81,7 @@ def analytics_page(request: HttpRequest) -> HttpResponse:
                                   bars=[(f"P{r['priority']}", r["wait_p90_ms"] or 0, "") for r in perf["rows"]])
     ctx["priorities"] = perf["rows"]
     ctx["errors"] = perf["errors_by_code"][:20]
+    ctx["calls"], ctx["resolution"] = perf["provider_calls"], perf["percentile_resolution"]
     return render(request, "admin_console/analytics.html", ctx)
 
 

@@ -18,8 +18,7 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 pytestmark = pytest.mark.django_db(transaction=True)
 SHOTS = Path(os.environ.get("COMMS_SCREENSHOTS_ANALYTICS", "/tmp/shots-i22-analytics"))
 
-# The dashboard's seed with uuid7 ids (time prefix = created_at), as the API and bulk paths make them:
-# the performance reader finds a period's messages by id range.
+# The dashboard's seed with uuid7 ids (time prefix = created_at), as the API and bulk paths make them.
 UUID7 = ("(lpad(to_hex((extract(epoch FROM %(now)s - make_interval(secs => g %% 3600)) * 1000)::bigint), 12, '0')"
          " || substr(md5(g::text), 1, 20))::uuid")
 
@@ -41,6 +40,22 @@ SELECT tenant_id, id, (ARRAY['opened','opened','clicked'])[1 + abs(hashtext(id::
        %(now)s - make_interval(hours => abs(hashtext(id::text || 'h')) %% 150), '', '', '',
        (ARRAY['desktop','mobile','mobile','tablet'])[1 + abs(hashtext(id::text || 'd')) %% 4], '', '', '', '', '{}'
   FROM delivery_message WHERE status IN ('sent', 'delivered')
+"""
+
+
+# What the outcome path would have written for those messages (delivery.latency): per day and key, the
+# sent rows' queue waits in bucket 30 (~1 s, P0) … 34 (~2.5 s, P4), every call in bucket 20 (~100 ms).
+OUTCOMES_SQL = """
+INSERT INTO delivery_outcomeday (day, tenant_id, channel, provider, priority, outcome, code, n, wait_hist, call_hist)
+SELECT (updated_at AT TIME ZONE 'UTC')::date, tenant_id, channel, provider, priority, o, code, count(*),
+       CASE WHEN o = 'sent' THEN array_fill(0::bigint, ARRAY[30 + priority]) || count(*)
+                                 || array_fill(0::bigint, ARRAY[51 - priority]) END,
+       array_fill(0::bigint, ARRAY[20]) || count(*) || array_fill(0::bigint, ARRAY[61])
+  FROM (SELECT *, CASE WHEN status IN ('failed', 'dead') THEN status ELSE 'sent' END AS o,
+               CASE WHEN status IN ('failed', 'dead') THEN failure_code ELSE '' END AS code
+          FROM delivery_message
+         WHERE status IN ('sent', 'delivered', 'bounced', 'complained', 'failed', 'dead')) m
+ GROUP BY 1, 2, 3, 4, 5, 6, 7
 """
 
 
@@ -69,6 +84,7 @@ def test_analytics_and_compliance_pages(live_server, tenant, other_tenant, tmp_p
     seed(n=2_000, tenant=tenant, other_tenant=other_tenant, now=now)
     with connection.cursor() as cursor:
         cursor.execute(EVENTS_SQL, {"now": now})
+        cursor.execute(OUTCOMES_SQL)
     sms_keyword_handle(tenant=tenant, from_number="+14155550199", to_number="+15005550006", body="STOP")
     get_user_model().objects.create_superuser("ana", "ana@example.com", "ana-secret-pw")
     base = live_server.url
@@ -78,7 +94,9 @@ def test_analytics_and_compliance_pages(live_server, tenant, other_tenant, tmp_p
         assert page.locator("svg.chart").count() == 5
         assert "email" in page.locator("#channels").inner_text()
         assert "mobile" in page.locator("#devices").inner_text()
-        assert "P0" in page.locator("#priorities").inner_text()
+        priorities = page.locator("#priorities").inner_text()
+        assert "P0" in priorities and "891.3" in priorities  # P0 p50: the middle of bucket 30 (10^2.95 ms)
+        assert "smtp" in page.locator("#calls").inner_text() and "connect" in page.locator("#errors").inner_text()
         _no_inline_code(page)
         _shots(page, "analytics")
         # Tenant filter (console.js submits on change) keeps the period.
