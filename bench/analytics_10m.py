@@ -2,6 +2,7 @@
 
     python bench/analytics_seed.py DIR 10000000      # once: the scratch database (see that file)
     python bench/analytics_10m.py DIR [runs]         # figures (median and p95 of `runs`, default 10)
+    python bench/analytics_10m.py DIR --write        # what the outcome path pays: one flush of 100 outcomes
 
 Migrates DIR's database to this branch, seeds the outcome aggregate (delivery_outcomeday) from the
 seeded messages once, exactly as the outcome path would have written it (queue wait from the rows;
@@ -92,6 +93,40 @@ def seed_outcomes() -> None:
               f"{rows:,} rows ({size}) for {n:,} outcomes", flush=True)
 
 
+def write_cost(flushes: int = 300, size: int = 100) -> None:
+    """CPU to group a flush of `size` outcomes and wall time of its one upsert (into the seeded table)."""
+    import uuid
+    from types import SimpleNamespace
+
+    from django.utils import timezone
+
+    from delivery.latency import recording
+
+    rng, now = __import__("random").Random(1), timezone.now()
+    tenants = [uuid.uuid4() for _ in range(3)]
+    batches = [[SimpleNamespace(
+        message=SimpleNamespace(tenant_id=rng.choice(tenants), channel=rng.choice(["email", "sms"]),
+                                priority=rng.randrange(5), created_at=now - timedelta(seconds=rng.random() * 30),
+                                scheduled_for=None),
+        event="sent" if rng.random() < 0.95 else "failed", provider=rng.choice(["ses", "smtp"]), now=now,
+        result=SimpleNamespace(ok=True, code=""), provider_ms=rng.lognormvariate(4, 0.5))
+        for _ in range(size)] for _ in range(flushes)]
+    for batch in batches:
+        for o in batch:
+            o.result.ok = o.event == "sent"
+            o.result.code = "" if o.result.ok else "550"
+    cpu, wall = [], []
+    for batch in batches:
+        c0, w0 = time.process_time(), time.perf_counter()
+        groups = recording._groups(batch)
+        cpu.append((time.process_time() - c0) * 1e6 / size)
+        recording.rollup(batch)
+        wall.append((time.perf_counter() - w0) * 1000)
+    print(f"outcome flush of {size}: grouping {statistics.median(cpu):.1f} µs CPU per outcome (median), "
+          f"{len(groups)} groups; grouping + upsert {statistics.median(wall):.2f} ms per flush "
+          f"(median of {flushes}, p95 {sorted(wall)[int(0.95 * len(wall))]:.2f} ms)")
+
+
 def explain(sqls: list[str]) -> list[str]:
     """The scan nodes of each statement's plan (what it reads, and how)."""
     from django.db import connection
@@ -108,7 +143,7 @@ def explain(sqls: list[str]) -> list[str]:
 
 def main() -> None:
     data = Path(sys.argv[1])
-    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+    runs = int(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[2].isdigit() else 10
     from comms.devserver.embedded import start_postgres, start_redis
 
     pg = start_postgres(data / "pg")
@@ -132,6 +167,9 @@ def main() -> None:
         started = time.perf_counter()
         call_command("migrate", verbosity=0)
         print(f"migrated in {time.perf_counter() - started:.0f} s", flush=True)
+        if "--write" in sys.argv:
+            write_cost()
+            return
         seed_outcomes()
         with connection.cursor() as cur:
             cur.execute("SELECT count(*), pg_size_pretty(pg_total_relation_size('delivery_message')) "
