@@ -3,16 +3,6 @@
 import django.contrib.postgres.fields
 from django.db import migrations, models
 
-# Element-wise sum of two latency histograms (delivery.latency.buckets): the upsert's merge.
-HIST_ADD = """
-CREATE OR REPLACE FUNCTION delivery_hist_add(a bigint[], b bigint[]) RETURNS bigint[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE WHEN a IS NULL THEN b WHEN b IS NULL THEN a
-              ELSE ARRAY(SELECT coalesce(x, 0) + coalesce(y, 0) FROM unnest(a, b) WITH ORDINALITY AS u(x, y, i)
-                          ORDER BY i) END
-$$;
-"""
-
 
 class Migration(migrations.Migration):
 
@@ -21,7 +11,6 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunSQL(HIST_ADD, "DROP FUNCTION IF EXISTS delivery_hist_add(bigint[], bigint[])"),
         migrations.CreateModel(
             name='OutcomeDay',
             fields=[
