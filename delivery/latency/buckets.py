@@ -2,8 +2,8 @@
 
 Bucket 0 holds [0, 1] ms; bucket k (1 … 80) holds (10^((k-1)/10), 10^(k/10)] ms, ten per decade,
 so each bound is 1.259× the one below; bucket 81 holds everything above 10^8 ms (~28 h). Every
-histogram is a dense array of BUCKETS counts, so histograms add element-wise (the upsert and a read
-both work by subscript). A percentile read from it lies in the same bucket as the true value, hence
+histogram is a dense array of BUCKETS counts, so histograms add element-wise (the upsert merges them so;
+a read sums each subscript). A percentile read from it lies in the same bucket as the true value, hence
 within a factor RATIO (±26 %) of it between 1 ms and 28 h, and within 1 ms below 1 ms; inside a bucket
 it is interpolated log-linearly, which for smooth distributions lands much closer (docs/insight.md).
 """
