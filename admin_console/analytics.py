@@ -255,7 +255,8 @@ def performance(*, period: Period, group_by: tuple[str, ...], tenant_id: Any = N
     errors = [{"channel": c, "provider": p, "code": code, "n": n,
                "rate_pct": round(100.0 * n / attempts[(c, p)], 3)}
               for (c, p, code), n in sorted(failures.items(), key=lambda kv: (-kv[1], kv[0]))]
-    return {"rows": rows, "errors_by_code": errors, "provider_calls": provider_calls(period=period, tenant_id=tenant_id),
+    return {"rows": rows, "errors_by_code": errors,
+            "provider_calls": provider_calls(period=period, tenant_id=tenant_id),
             "percentile_resolution": {"bucket_ratio": round(buckets.RATIO, 4),
                                       "max_relative_error": round(buckets.RATIO - 1, 4)}}
 

@@ -66,7 +66,8 @@ def _groups(outcomes: list[Any]) -> dict[tuple, list]:
         if o.event not in COUNTED:
             continue
         m = o.message
-        key = (o.now.astimezone(dt_timezone.utc).date(), str(m.tenant_id), m.channel, (o.provider or "").split("@")[0][:64], int(m.priority),
+        provider = (o.provider or "").split("@")[0][:64]  # the vendor, as the cost roll-up names it
+        key = (o.now.astimezone(dt_timezone.utc).date(), str(m.tenant_id), m.channel, provider, int(m.priority),
                str(o.event), "" if o.result.ok else (o.result.code or "")[:64])
         g = groups.setdefault(key, [0, None, None])
         g[0] += 1
