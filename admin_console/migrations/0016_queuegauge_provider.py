@@ -52,9 +52,7 @@ BEGIN
 END $$;
 """
 
-SQL = r"""
-ALTER TABLE admin_console_queuegauge_delta ADD COLUMN provider varchar(64) NOT NULL DEFAULT '';
-""" + FUNCTIONS + r"""
+RECOUNT = r"""
 LOCK TABLE delivery_message IN SHARE MODE;
 DELETE FROM admin_console_queuegauge_delta WHERE status IN ('failed', 'dead');
 DELETE FROM admin_console_queuegauge WHERE status IN ('failed', 'dead');
@@ -63,6 +61,10 @@ SELECT tenant_id, priority, channel, status, comms_stats_reason(status, failure_
        comms_stats_provider(status, provider), count(*)
   FROM delivery_message WHERE status IN ('failed', 'dead') GROUP BY 1, 2, 3, 4, 5, 6;
 """
+
+SQL = r"""
+ALTER TABLE admin_console_queuegauge_delta ADD COLUMN provider varchar(64) NOT NULL DEFAULT '';
+""" + FUNCTIONS + RECOUNT
 
 # Back to 0011's functions; the gauge's provider keys fold into '' before the old unique key returns.
 REVERSE = r"""
