@@ -59,9 +59,9 @@ def _instant(raw: str | None, field: str, *, end: bool = False) -> datetime | No
     """An ISO date (a whole UTC day; `to` includes it) or an ISO date-time with an offset."""
     if raw is None or raw == "":
         return None
-    try:
-        at = parse_datetime(raw)
-        day = None if at else parse_date(raw)
+    try:  # a bare date first: parse_datetime reads "2026-01-07" as its midnight
+        day = parse_date(raw) if len(raw) == 10 else None
+        at = None if day else parse_datetime(raw)
     except ValueError:
         at = day = None
     if at is None and day is None:
