@@ -40,6 +40,12 @@ class Params:
                                 # (a count's sqrt(expected) would depend on the currency)
 
 
+# SMS spend per tenant and hour (value: the hour's spend; volume: its segments). 1.00 of spend is the
+# least an hour must reach to be judged, so a tenant's first few messages alarm nobody. Here (pure) so
+# bench/sms_spend_anomaly.py replays exactly what the service runs.
+SMS_SPEND = Params(direction="up", per_unit=True, min_volume=1.0)
+
+
 @dataclass
 class State:
     """What a series remembers between hours (stored as JSON by the service)."""

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from tracking.anomaly import Params, State, hour_of_week, observe
+from tracking.anomaly import SMS_SPEND, Params, State, hour_of_week, observe
 from tracking.models import AnomalyAlert, AnomalySeries
 
 # Per kind: counts or rates, which way is bad, how much volume a judgement needs.
@@ -26,9 +26,7 @@ KINDS: dict[str, Params] = {
     "bounce_rate": Params(is_rate=True, warmup=6, min_volume=100),
     "complaint_rate": Params(is_rate=True, warmup=6, min_volume=100),
     "queue_age": Params(direction="up", min_volume=60),
-    # SMS spend per tenant and hour (value: the hour's spend; volume: its segments). 1.00 of spend is
-    # the least an hour must reach to be judged, so a tenant's first few messages alarm nobody.
-    "sms_spend": Params(direction="up", per_unit=True, min_volume=1.0),
+    "sms_spend": SMS_SPEND,
 }
 # The ops alert kind per series kind (the SMS spend alert kept its seed-001 name).
 ALERT_KINDS = {"sms_spend": "cost.sms_spend_anomaly"}
