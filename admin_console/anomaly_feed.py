@@ -82,8 +82,9 @@ def sms_spend_points(*, hour: datetime) -> list[Point]:
                             tenant_id=tenant_id or None)
     for row in sms_spend_hour(hour=hour):
         key = f"sms_spend:{row['tenant_id']}:{row['currency']}"
-        points[key] = Point(key, "sms_spend", float(row["amount"]), float(row["units"]), tenant_id=str(row["tenant_id"]),
-                            labels={"tenant": str(row["tenant_id"]), "currency": row["currency"]})
+        tenant_id = str(row["tenant_id"])
+        points[key] = Point(key, "sms_spend", float(row["amount"]), float(row["units"]), tenant_id=tenant_id,
+                            labels={"tenant": tenant_id, "currency": row["currency"]})
     return list(points.values())
 
 

@@ -12,7 +12,7 @@ from datetime import datetime, time, timedelta
 from datetime import timezone as dt_timezone
 
 from django.utils.dateparse import parse_date, parse_datetime
-from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -100,7 +100,8 @@ class AnomalyListApi(APIView):
             raise AnomalyFilterInvalid("limit must be a whole number from 1 to 200.", details={"field": "limit"})
         kind = q.get("kind") or None
         if kind is not None and kind not in KINDS:
-            raise AnomalyFilterInvalid(f"Unknown kind '{kind[:32]}'.", details={"field": "kind", "allowed": sorted(KINDS)})
+            raise AnomalyFilterInvalid(f"Unknown kind '{kind[:32]}'.",
+                                       details={"field": "kind", "allowed": sorted(KINDS)})
         series = q.get("series") or None
         if series is not None and len(series) > 200:
             raise AnomalyFilterInvalid("series is longer than 200 characters.", details={"field": "series"})

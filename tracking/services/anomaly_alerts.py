@@ -46,7 +46,8 @@ def anomaly_alert_list(*, tenant_id: Any = None, state: str = "all", kind: str |
     tenant's own, never another tenant's. ``series`` ending in ``*`` matches a prefix
     (``failure_code:twilio:*``)."""
     if state not in STATES:
-        raise AnomalyFilterInvalid(f"Unknown status '{state[:32]}'.", details={"field": "status", "allowed": list(STATES)})
+        raise AnomalyFilterInvalid(f"Unknown status '{state[:32]}'.",
+                                   details={"field": "status", "allowed": list(STATES)})
     if since and until and since > until:
         raise AnomalyFilterInvalid("from lies after to.", details={"from": since.isoformat(), "to": until.isoformat()})
     if since and until and until - since > MAX_PERIOD:
