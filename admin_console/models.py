@@ -8,18 +8,20 @@ from django.db import models
 # few seconds) folds the deltas in. Readers add the pending deltas, so figures are always exact.
 
 class QueueGauge(models.Model):
-    """How many messages are in each (tenant, priority, channel, status, reason) right now."""
+    """How many messages are in each (tenant, priority, channel, status, reason, provider) right now."""
 
     tenant_id = models.UUIDField()
     priority = models.SmallIntegerField()
     channel = models.CharField(max_length=16)
     status = models.CharField(max_length=16)
     reason = models.CharField(max_length=64, blank=True, help_text="failure_code of blocked/deferred/failed/dead rows")
+    provider = models.CharField(max_length=64, blank=True, default="",
+                                help_text="The provider that failed (failed/dead rows only; '' otherwise).")
     n = models.BigIntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["tenant_id", "priority", "channel", "status", "reason"],
-                                               name="queuegauge_key")]
+        constraints = [models.UniqueConstraint(fields=["tenant_id", "priority", "channel", "status", "reason",
+                                                       "provider"], name="queuegauge_key_provider")]
 
 
 class EventMinute(models.Model):

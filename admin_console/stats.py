@@ -25,9 +25,10 @@ MINUTE_RETENTION = timedelta(hours=26)  # the minute table serves the last-24-ho
 
 _ROLLUP_GAUGE = """
 WITH d AS (DELETE FROM admin_console_queuegauge_delta RETURNING *)
-INSERT INTO admin_console_queuegauge (tenant_id, priority, channel, status, reason, n)
-SELECT tenant_id, priority, channel, status, reason, sum(n) FROM d GROUP BY 1, 2, 3, 4, 5
-ON CONFLICT (tenant_id, priority, channel, status, reason) DO UPDATE SET n = admin_console_queuegauge.n + EXCLUDED.n
+INSERT INTO admin_console_queuegauge (tenant_id, priority, channel, status, reason, provider, n)
+SELECT tenant_id, priority, channel, status, reason, provider, sum(n) FROM d GROUP BY 1, 2, 3, 4, 5, 6
+ON CONFLICT (tenant_id, priority, channel, status, reason, provider)
+DO UPDATE SET n = admin_console_queuegauge.n + EXCLUDED.n
 """
 _ROLLUP_EVENTS = """
 WITH d AS (DELETE FROM admin_console_event_delta RETURNING *),
@@ -69,9 +70,10 @@ def rebuild() -> None:
         cursor.execute("LOCK TABLE delivery_message IN SHARE MODE")
         cursor.execute("TRUNCATE admin_console_queuegauge")  # its trigger empties the gauge deltas
         cursor.execute("""
-            INSERT INTO admin_console_queuegauge (tenant_id, priority, channel, status, reason, n)
-            SELECT tenant_id, priority, channel, status, comms_stats_reason(status, failure_code), count(*)
-              FROM delivery_message GROUP BY 1, 2, 3, 4, 5""")
+            INSERT INTO admin_console_queuegauge (tenant_id, priority, channel, status, reason, provider, n)
+            SELECT tenant_id, priority, channel, status, comms_stats_reason(status, failure_code),
+                   comms_stats_provider(status, provider), count(*)
+              FROM delivery_message GROUP BY 1, 2, 3, 4, 5, 6""")
 
 
 def _tenant_clause(tenant_id: Any, alias: str = "") -> tuple[str, list]:

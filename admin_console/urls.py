@@ -1,7 +1,7 @@
 from django.urls import path
 
-from admin_console import (analytics_api, analytics_views, anomalies_page, api, deliverability, pools_page,
-                           probes_views, views)
+from admin_console import (analytics_api, analytics_views, anomalies_page, api, deliverability, engagement_page,
+                           pools_page, probes_views, views)
 
 urlpatterns = [
     path("console/", views.console, name="console"),
@@ -9,6 +9,8 @@ urlpatterns = [
     path("console/deliverability/", deliverability.deliverability, name="console-deliverability"),
     path("console/pools/", pools_page.pools_page, name="console-pools"),
     path("console/anomalies/", anomalies_page.anomalies, name="console-anomalies"),
+    path("console/anomalies/<int:alert_id>/acknowledge", anomalies_page.acknowledge, name="console-anomaly-ack"),
+    path("console/engagement/", engagement_page.engagement_page, name="console-engagement"),
     path("api/v1/stats/queue", api.StatsQueueApi.as_view(), name="stats-queue"),
     path("api/v1/stats/channels", api.StatsChannelsApi.as_view(), name="stats-channels"),
     path("api/v1/stats/templates", api.StatsTemplatesApi.as_view(), name="stats-templates"),

@@ -833,9 +833,5 @@ CELERY_BEAT_SCHEDULE["insight-engagement-refresh"] = {
     "schedule": env.float("COMMS_ENGAGEMENT_REFRESH_SECONDS", default=86400.0),
     "options": {"queue": "p4", "expires": 3600},
 }
-# Cost tracking (issue 22): the SMS spend anomaly check (delivery.costs.anomaly), how often.
-COMMS_SMS_ANOMALY_SECONDS = env.float("COMMS_SMS_ANOMALY_SECONDS", default=900.0)
-CELERY_BEAT_SCHEDULE["cost-sms-anomaly"] = {
-    "task": "delivery.tasks.sms_spend_check", "schedule": COMMS_SMS_ANOMALY_SECONDS,
-    "options": {"queue": "p3", "expires": 600},
-}
+# Cost tracking (issue 22): the SMS spend anomaly is judged per hour by the anomaly tick
+# (series sms_spend:<tenant>:<currency>, docs/insight.md); it has no beat entry of its own.

@@ -321,5 +321,5 @@ from delivery.deliverability.models import DkimKey, DomainCheck, SendingDomain  
 # Deliverability models live in their own package; imported here so Django registers them.
 from delivery.deliverability.models_pools import Pool, WarmupCounter, WarmupLadder  # noqa: E402,F401
 # Cost tracking (issue 22): prices, envelopes, the daily roll-up.
-from delivery.costs.models import CostDaily, CostEnvelope, PriceEntry  # noqa: E402,F401
+from delivery.costs.models import CostDaily, CostEnvelope, CostHourly, PriceEntry  # noqa: E402,F401
 from delivery.latency.models import OutcomeDay  # noqa: E402,F401  (outcome statistics, upserted by the engine)

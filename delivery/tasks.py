@@ -2,7 +2,6 @@
 
 from celery import shared_task
 
-from delivery.costs import anomaly
 from delivery.deliverability import probes
 from delivery.deliverability.suppression_sync import suppression_sync_all
 from delivery.deliverability.monitor import sending_domains_check_all
@@ -39,8 +38,3 @@ def sending_domains_check() -> dict:
     """Beat (COMMS_DNS_CHECK_SECONDS): the DNS checks of every sending domain (delivery.deliverability)."""
     return sending_domains_check_all()
 
-
-@shared_task(name="delivery.tasks.sms_spend_check", acks_late=False, ignore_result=True)
-def sms_spend_check() -> int:
-    """Beat (COMMS_SMS_ANOMALY_SECONDS): today's SMS spend per tenant against its 7-day median (delivery.costs)."""
-    return len(anomaly.sms_spend_check())

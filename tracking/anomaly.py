@@ -35,6 +35,15 @@ class Params:
     beta: float = 0.05          # residual variance EWMA weight
     direction: str = "up"       # "up", "down" or "both": which departures are incidents
     is_rate: bool = False       # value is a proportion of `volume` (binomial floor) else a count (Poisson)
+    per_unit: bool = False      # value is an amount over `volume` counted units (money over SMS segments):
+                                # the floor is the units' relative Poisson noise, expected / sqrt(units)
+                                # (a count's sqrt(expected) would depend on the currency)
+
+
+# SMS spend per tenant and hour (value: the hour's spend; volume: its segments). 1.00 of spend is the
+# least an hour must reach to be judged, so a tenant's first few messages alarm nobody. Here (pure) so
+# bench/sms_spend_anomaly.py replays exactly what the service runs.
+SMS_SPEND = Params(direction="up", per_unit=True, min_volume=1.0)
 
 
 @dataclass
@@ -89,6 +98,9 @@ def _noise_floor(expected: float, volume: float, params: Params) -> float:
     if params.is_rate:
         p = min(max(expected, 1e-3), 0.999)
         return math.sqrt(p * (1 - p) / max(volume, 1.0))
+    if params.per_unit:
+        # min_volume keeps a zero baseline (a dormant tenant) from having no spread at all
+        return max(expected, params.min_volume) / math.sqrt(max(volume, 1.0))
     return math.sqrt(max(expected, 1.0))
 
 

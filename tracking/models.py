@@ -237,10 +237,15 @@ class AnomalyAlert(models.Model):
     evidence = models.JSONField(default=dict, help_text="Recent points of the series and the parameters.")
     created_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    tenant_id = models.UUIDField(null=True, blank=True,
+                                 help_text="The tenant a series belongs to (SMS spend); empty for system-wide series.")
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.CharField(max_length=200, blank=True, help_text="Who acknowledged it (user or API key).")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["series"], condition=Q(resolved_at__isnull=True),
                                                name="anomalyalert_one_open")]
+        indexes = [models.Index(fields=["-hour", "-id"], name="anomalyalert_hour_idx")]
 
     def __str__(self) -> str:
         return f"{self.series} {self.observed:g} vs {self.baseline:g}"
@@ -260,4 +265,6 @@ class RecipientEngagement(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["recipient_id"], name="engagement_one_per_recipient")]
-        indexes = [models.Index(fields=["tenant_id", "score"], name="engagement_tenant_score_idx")]
+        indexes = [models.Index(fields=["tenant_id", "score"], name="engagement_tenant_score_idx"),
+                   # the console's win-back list: a tenant's highest re-engagement scores first
+                   models.Index(fields=["tenant_id", "-reengagement"], name="engagement_tenant_reeng_idx")]

@@ -27,10 +27,11 @@ from typing import Any, Iterable
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from comms import errors
+from comms.models import Recipient
 from delivery.models import InAppNotification, Message
 from tracking.models import MessageEvent, RecipientEngagement
 
@@ -166,3 +167,33 @@ def score_q(*, field: str, op: str, value: Any, pk: str = "pk") -> Q:
         q = ~q
         return q if zero_matches else q & Q(**{f"{pk}__in": scored})
     return q | ~Q(**{f"{pk}__in": scored}) if zero_matches else q
+
+
+HISTOGRAM_BINS = 10
+
+
+def engagement_overview(*, tenant_id: Any = None, candidates: int = 25, min_reengagement: float = 0.3) -> dict:
+    """The console's view of the stored scores: a histogram of engagement_score (10 bins of 0.1), the
+    best-channel mix, and the win-back candidates (highest reengagement_score first, at least
+    ``min_reengagement``) with their best channel. Reads RecipientEngagement only (its tenant indexes)."""
+    rows = RecipientEngagement.objects.all()
+    if tenant_id is not None:
+        rows = rows.filter(tenant_id=tenant_id)
+    table = RecipientEngagement._meta.db_table
+    where, params = ("WHERE tenant_id = %s", [str(tenant_id)]) if tenant_id is not None else ("", [])
+    with connection.cursor() as cursor:
+        # score 1.0 falls in the last bin, not an eleventh
+        cursor.execute(f"SELECT least(floor(score * {HISTOGRAM_BINS})::int, {HISTOGRAM_BINS - 1}), count(*) "
+                       f"FROM {table} {where} GROUP BY 1", params)
+        bins = dict(cursor.fetchall())
+    histogram = [{"from": round(i / HISTOGRAM_BINS, 1), "to": round((i + 1) / HISTOGRAM_BINS, 1),
+                  "recipients": bins.get(i, 0)} for i in range(HISTOGRAM_BINS)]
+    mix = {c or "": n for c, n in rows.values_list("best_channel").annotate(n=Count("id")).order_by()}
+    picked = list(rows.filter(reengagement__gte=min_reengagement).order_by("-reengagement", "recipient_id")
+                  [:candidates].values("recipient_id", "score", "reengagement", "best_channel", "last_engaged_at"))
+    names = dict(Recipient.objects.filter(pk__in=[p["recipient_id"] for p in picked]).values_list("pk", "external_id"))
+    for p in picked:
+        p["external_id"] = names.get(p["recipient_id"], str(p["recipient_id"]))
+    return {"recipients": sum(bins.values()), "histogram": histogram,
+            "channel_mix": sorted(mix.items(), key=lambda kv: (-kv[1], kv[0])), "candidates": picked,
+            "min_reengagement": min_reengagement}

@@ -89,3 +89,20 @@ class CostDaily(models.Model):
             fields=["day", "tenant_id", "channel", "provider", "campaign", "template_key", "country", "currency"],
             name="delivery_costdaily_unique")]
         indexes = [models.Index(fields=["tenant_id", "day"], name="delivery_costdaily_tenant_day")]
+
+
+class CostHourly(models.Model):
+    """SMS spend per UTC hour and tenant (issue 22: the SMS spend anomaly's hourly series). Upserted
+    by the same flush as CostDaily (delivery/costs/hourly.py); only SMS, so it stays small."""
+
+    hour = models.DateTimeField()
+    tenant_id = models.UUIDField()
+    currency = models.CharField(max_length=3)
+    messages = models.BigIntegerField(default=0)
+    units = models.BigIntegerField(default=0)
+    amount = models.DecimalField(max_digits=16, decimal_places=6, default=0)
+
+    class Meta:
+        app_label = "delivery"
+        constraints = [models.UniqueConstraint(fields=["hour", "tenant_id", "currency"],
+                                               name="delivery_costhourly_unique")]

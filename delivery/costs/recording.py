@@ -17,6 +17,7 @@ from django.db import DatabaseError, connection
 
 from comms.enums import Status
 from delivery.costs import prices
+from delivery.costs.hourly import hourly_rollup
 
 log = logging.getLogger(__name__)
 
@@ -87,3 +88,4 @@ def rollup(outcomes: list[Any]) -> None:
         log.warning("cost roll-up of %d groups not written", len(groups), exc_info=True)
         if connection.in_atomic_block:
             raise
+    hourly_rollup(outcomes)  # SMS spend per hour for the spend anomaly (one more statement, SMS flushes only)

@@ -13,6 +13,8 @@ from django.utils import timezone
 
 from tests.admin_console.test_layout_e2e import OVERFLOW_JS
 from tests.browser import SCREENSHOTS, browser_page
+from comms.models import AuditEntry
+from tracking.models import AnomalyAlert
 from tracking.services.anomaly import Point, anomaly_observe
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -46,6 +48,14 @@ def test_anomalies_page_lists_open_alerts_with_evidence(live_server):
         assert observed > 0.15 and baseline < 0.05
         assert page.locator("#anomalies-charts svg").count() == 1
         assert "queue_age:p2" in page.locator("#anomalies-resolved").inner_text()
+        # acknowledge from the page (a plain form POST): the row then says who, and the audit log has it
+        with page.expect_navigation():
+            page.click("#anomalies-open tbody tr button")
+        assert "ops" in page.locator("#anomalies-open tr.acknowledged").inner_text()
+        assert page.locator("#anomalies-open button").count() == 0
+        alert = AnomalyAlert.objects.get(series="failure_rate:twilio")
+        assert alert.acknowledged_by == "ops" and AuditEntry.objects.filter(action="anomaly.acknowledge",
+                                                                           target_id=str(alert.id)).exists()
         for width in (1280, 360):
             page.set_viewport_size({"width": width, "height": 900})
             page.reload()

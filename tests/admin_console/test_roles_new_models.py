@@ -27,3 +27,14 @@ def test_migration_0015_gives_every_role_the_new_models():
     for name in ("CommsViewer", "CommsEditor", "CommsApprover"):
         have = set(Group.objects.get(name=name).permissions.values_list("codename", flat=True))
         assert set(NEW) <= have, name
+
+
+def test_migration_0017_gives_every_role_the_hourly_sms_spend():
+    migration = importlib.import_module("admin_console.migrations.0017_roles_cost_hourly")
+    old = Permission.objects.exclude(codename="view_costhourly").filter(codename__startswith="view_")
+    for name in ("CommsViewer", "CommsEditor", "CommsApprover"):
+        Group.objects.get_or_create(name=name)[0].permissions.set(old)
+    state = MigrationExecutor(connection).loader.project_state(("admin_console", "0017_roles_cost_hourly"))
+    migration.roles(state.apps, None)
+    for name in ("CommsViewer", "CommsEditor", "CommsApprover"):
+        assert Group.objects.get(name=name).permissions.filter(codename="view_costhourly").exists(), name

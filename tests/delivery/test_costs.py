@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from comms.enums import Status
 from delivery.costs import envelopes, prices
-from delivery.costs.anomaly import sms_spend_check
 from delivery.costs.models import CostDaily, CostEnvelope
 from delivery.costs.services import envelope_set, price_set
 from delivery.models import ChannelProvider, DeliveryLog, Message
@@ -204,25 +203,6 @@ def test_a_failover_provider_priced_above_the_cap_is_skipped(tenant, twilio, cap
 def test_a_negative_failover_cap_is_a_typed_error(admin_api):
     bad = admin_api.put("/api/v1/cost-envelopes", {"channel": "sms", "failover_price_cap": "-1"}, format="json")
     assert bad.status_code == 422 and bad.json()["code"] == "COMMS_PRICE_INVALID"
-
-
-def test_sms_spend_over_three_times_the_7_day_median_alerts_once_with_evidence(tenant, twilio):
-    price_set(tenant=None, provider="twilio", channel="sms", unit="segment", price="1.00", actor=None)
-    today = timezone.now().date()
-    for back, amount in enumerate(["1", "1", "2", "1", "1", "0", "1"], start=1):  # median 1.00
-        CostDaily.objects.create(day=today - timedelta(days=back), tenant_id=tenant.id, channel="sms",
-                                 provider="twilio", currency="USD", messages=1, units=1, amount=Decimal(amount))
-    for i in range(3):
-        message_enqueue(tenant=tenant, spec=SendSpec(channel="sms", to=f"+1415555010{i}", body="hi"))
-    assert drain_all().sent == 3
-    assert sms_spend_check() == []  # 3.00 is not over 3 × 1.00
-    message_enqueue(tenant=tenant, spec=SendSpec(channel="sms", to="+14155550109", body="hi"))
-    assert drain_all().sent == 1
-    [found] = sms_spend_check()
-    assert [Decimal(found[k]) for k in ("today", "median", "threshold")] == [4, 1, 3]
-    assert len(found["history"]) == 7
-    assert [a["kind"] for a in ALERTS] == ["cost.sms_spend_anomaly"]
-    assert len(sms_spend_check()) == 1 and len(ALERTS) == 1  # still anomalous, alerted once today
 
 
 def test_a_bulk_sms_in_a_category_the_tenant_does_not_allow_is_refused_whole(api, twilio, tenant):

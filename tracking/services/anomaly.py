@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from tracking.anomaly import Params, State, hour_of_week, observe
+from tracking.anomaly import SMS_SPEND, Params, State, hour_of_week, observe
 from tracking.models import AnomalyAlert, AnomalySeries
 
 # Per kind: counts or rates, which way is bad, how much volume a judgement needs.
@@ -26,7 +26,10 @@ KINDS: dict[str, Params] = {
     "bounce_rate": Params(is_rate=True, warmup=6, min_volume=100),
     "complaint_rate": Params(is_rate=True, warmup=6, min_volume=100),
     "queue_age": Params(direction="up", min_volume=60),
+    "sms_spend": SMS_SPEND,
 }
+# The ops alert kind per series kind (the SMS spend alert kept its seed-001 name).
+ALERT_KINDS = {"sms_spend": "cost.sms_spend_anomaly"}
 RECENT = 48  # points kept for the console's evidence
 
 
@@ -40,6 +43,8 @@ class Point:
     value: float
     volume: float = 0.0
     cumulative: bool = False
+    labels: dict | None = None  # the series' dimensions, e.g. {"provider": "twilio", "code": "30003"}
+    tenant_id: str | None = None  # set for a tenant's own series (SMS spend)
 
 
 def _hour_value(series: AnomalySeries, point: Point) -> tuple[float, float] | None:
@@ -59,12 +64,14 @@ def _notify(alert: AnomalyAlert) -> None:
     path = settings.COMMS_OPS_ALERT
     if not path:
         return
-    import_string(path)(kind="anomaly.alert",
+    labels = alert.evidence.get("labels") or {}
+    import_string(path)(kind=ALERT_KINDS.get(alert.kind, "anomaly.alert"),
                         text=f"{alert.series}: {alert.observed:g} against a baseline of {alert.baseline:g} "
                              f"(sigma {alert.sigma:g}, z {alert.z:.1f})",
-                        data={"series": alert.series, "series_kind": alert.kind, "hour": alert.hour.isoformat(),
-                              "observed": alert.observed, "baseline": alert.baseline, "sigma": alert.sigma,
-                              "z": alert.z, "volume": alert.volume})
+                        data={"id": alert.pk, "series": alert.series, "series_kind": alert.kind,
+                              "hour": alert.hour.isoformat(), "observed": alert.observed, "baseline": alert.baseline,
+                              "sigma": alert.sigma, "z": alert.z, "volume": alert.volume, **labels,
+                              **({"tenant": str(alert.tenant_id)} if alert.tenant_id else {})})
 
 
 def anomaly_observe(*, hour: datetime, points: list[Point]) -> list[AnomalyAlert]:
@@ -93,9 +100,9 @@ def anomaly_observe(*, hour: datetime, points: list[Point]) -> list[AnomalyAlert
             if verdict.fire:
                 alert = AnomalyAlert.objects.create(
                     series=point.key, kind=point.kind, hour=hour, observed=value, baseline=verdict.expected,
-                    sigma=verdict.sigma, z=verdict.z, volume=volume,
+                    sigma=verdict.sigma, z=verdict.z, volume=volume, tenant_id=point.tenant_id,
                     evidence={"points": series.recent[-24:], "k": params.k, "persistence": params.persistence,
-                              "direction": params.direction})
+                              "direction": params.direction, "labels": point.labels or {}})
                 transaction.on_commit(lambda a=alert: _notify(a))
                 opened.append(alert)
             elif verdict.recover:
