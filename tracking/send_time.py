@@ -23,13 +23,33 @@ from zoneinfo import ZoneInfo
 from django.db.models import Count
 from django.db.models.functions import ExtractHour, ExtractIsoWeekDay
 
+from comms import errors
 from comms.models import Recipient
+from preferences import catalogue
 from preferences.models import QuietHours
 from tracking.models import EventType, MessageEvent
 
 HOURS_OF_WEEK = 168
 MAX_WINDOW_HOURS = 7 * 24
 DEFAULT_PRIOR_EVENTS = 4.0
+PROFILE_DAYS = 90
+
+SendTimeWindow = errors.error_class(
+    "COMMS_SEND_TIME_WINDOW", 400, f"The best-hour window is a whole number of hours in 1..{MAX_WINDOW_HOURS}.")
+Quiet = tuple[time, time, str] | None
+
+
+def within_hours_clean(value: object, *, path: str) -> int:
+    """The one rule for "best hour within N hours" (campaigns and journeys): an integer 1..168.
+
+    A week is the limit because the profile is an hour-of-week one: a longer window would only repeat
+    hours already offered. Booleans are refused although Python counts them as integers.
+    """
+    if value is None or isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WINDOW_HOURS:
+        raise SendTimeWindow(f"{path} is a whole number of hours in 1..{MAX_WINDOW_HOURS} (got {value!r}).",
+                             details={"path": path, "value": value if isinstance(value, (int, str)) else repr(value),
+                                      "min": 1, "max": MAX_WINDOW_HOURS})
+    return value
 
 
 def hour_of_week(at: datetime) -> int:
@@ -100,31 +120,50 @@ def best_send_time(profile: Sequence[float], *, now: datetime, within_hours: int
 
 # --- reading engagement from tracking --------------------------------------------------------------
 
-def engagement_profiles(*, tenant_id: int, recipient_ids: Iterable[object], days: int = 90
-                        ) -> tuple[list[int], dict[str, list[int]]]:
-    """(population counts, {recipient id: counts}) of opens and clicks by hour of week, last ``days``.
+def _engagement(tenant_id: int, days: int, until: datetime | None):
+    until = until or datetime.now(timezone.utc)
+    base = MessageEvent.objects.filter(message__tenant_id=tenant_id, timestamp__gte=until - timedelta(days=days),
+                                       timestamp__lt=until, event_type__in=[EventType.OPENED, EventType.CLICKED])
+    return base.annotate(dow=ExtractIsoWeekDay("timestamp"), hr=ExtractHour("timestamp"))
 
-    One grouped query per call over tracking's events joined to their messages (indexed by
-    recipient); the population is the tenant's whole engagement in the same period.
-    """
-    since = datetime.now(timezone.utc) - timedelta(days=days)
-    base = MessageEvent.objects.filter(message__tenant_id=tenant_id, timestamp__gte=since,
-                                       event_type__in=[EventType.OPENED, EventType.CLICKED])
-    base = base.annotate(dow=ExtractIsoWeekDay("timestamp"), hr=ExtractHour("timestamp"))
+
+def population_profile(*, tenant_id: int, days: int = PROFILE_DAYS, until: datetime | None = None) -> list[int]:
+    """The tenant's opens and clicks by hour of week over ``days`` before ``until`` (one grouped query)."""
     population = [0] * HOURS_OF_WEEK
-    for row in base.values("dow", "hr").annotate(n=Count("id")):
+    for row in _engagement(tenant_id, days, until).values("dow", "hr").annotate(n=Count("id")):
         population[(row["dow"] - 1) * 24 + row["hr"]] += row["n"]
+    return population
+
+
+def recipient_profiles(*, tenant_id: int, recipient_ids: Iterable[object], days: int = PROFILE_DAYS,
+                       until: datetime | None = None) -> dict[str, list[int]]:
+    """{recipient id: opens and clicks by hour of week}: one grouped query for all of them.
+
+    ``until`` bounds the history so a plan made for an instant is reproducible (a resumed campaign
+    fan-out chooses the same hours as the interrupted one).
+    """
     ids = [str(r) for r in recipient_ids]
     own: dict[str, list[int]] = {rid: [0] * HOURS_OF_WEEK for rid in ids}
     if ids:
-        rows = base.filter(message__recipient_id__in=ids).values("message__recipient_id", "dow", "hr")
-        for row in rows.annotate(n=Count("id")):
+        rows = _engagement(tenant_id, days, until).filter(message__recipient_id__in=ids)
+        for row in rows.values("message__recipient_id", "dow", "hr").annotate(n=Count("id")):
             own[str(row["message__recipient_id"])][(row["dow"] - 1) * 24 + row["hr"]] += row["n"]
-    return population, own
+    return own
+
+
+def engagement_profiles(*, tenant_id: int, recipient_ids: Iterable[object], days: int = PROFILE_DAYS,
+                        until: datetime | None = None) -> tuple[list[int], dict[str, list[int]]]:
+    """(population counts, {recipient id: counts}) of opens and clicks by hour of week, last ``days``.
+
+    Two grouped queries over tracking's events joined to their messages (indexed by recipient); the
+    population is the tenant's whole engagement in the same period.
+    """
+    return (population_profile(tenant_id=tenant_id, days=days, until=until),
+            recipient_profiles(tenant_id=tenant_id, recipient_ids=recipient_ids, days=days, until=until))
 
 
 def quiet_windows(*, recipient_ids: Iterable[object], channel: str, category: str = ""
-                  ) -> dict[str, tuple[time, time, str] | None]:
+                  ) -> dict[str, Quiet]:
     """Each recipient's quiet window for this channel, as preferences keeps it.
 
     A category row beats the general one; no row means preferences' default (21:00–08:00 in the
@@ -146,3 +185,48 @@ def quiet_windows(*, recipient_ids: Iterable[object], channel: str, category: st
         else:
             out[rid] = (row.start, row.end, row.timezone or zone)
     return out
+
+
+class BestHourPlanner:
+    """Best send times for many recipients at once: what campaigns and journeys call.
+
+    The population profile is read once per planner (one fan-out, one journey batch); each
+    ``plan`` call reads its recipients' history and quiet windows in a constant number of queries
+    (no query per recipient). Recipients without history share one profile, so their choice is
+    computed once per distinct quiet window: most of an audience costs a dictionary look-up.
+    Critical categories ignore quiet hours (as preferences' decision does).
+    """
+
+    def __init__(self, *, tenant_id: int, channel: str, category: str = "", until: datetime | None = None,
+                 prior_events: float = DEFAULT_PRIOR_EVENTS) -> None:
+        self.tenant_id, self.channel, self.category, self.until = tenant_id, channel, category, until
+        self.prior_events = prior_events
+        self.population = population_profile(tenant_id=tenant_id, until=until)
+        self.share = smoothed_profile([0] * HOURS_OF_WEEK, self.population, prior_events=prior_events)
+        self.critical = bool(category) and catalogue.category(tenant_id, category).critical
+        self._shared: dict[tuple, datetime] = {}
+
+    def load(self, recipient_ids: Sequence[object]) -> tuple[dict[str, list[int]], dict[str, Quiet]]:
+        """Their history and quiet windows: two queries for the lot (none for an empty list)."""
+        ids = [str(r) for r in recipient_ids]
+        if not ids:
+            return {}, {}
+        own = recipient_profiles(tenant_id=self.tenant_id, recipient_ids=ids, until=self.until)
+        quiet = {} if self.critical else quiet_windows(recipient_ids=ids, channel=self.channel, category=self.category)
+        return own, quiet
+
+    def choose(self, counts: Sequence[int] | None, window: Quiet, *, start: datetime, within_hours: int) -> datetime:
+        """One recipient's best allowed hour in [start, start + within_hours] (no history: the population's)."""
+        if counts is None or not any(counts):
+            key = (start, within_hours, window)
+            if key not in self._shared:
+                self._shared[key] = best_send_time(self.share, now=start, within_hours=within_hours, quiet=window)
+            return self._shared[key]
+        profile = smoothed_profile(counts, self.population, prior_events=self.prior_events)
+        return best_send_time(profile, now=start, within_hours=within_hours, quiet=window)
+
+    def plan(self, recipient_ids: Sequence[object], *, start: datetime, within_hours: int) -> dict[str, datetime]:
+        """{recipient id: the start of their best allowed hour in [start, start + within_hours]}."""
+        own, quiet = self.load(recipient_ids)
+        return {rid: self.choose(own.get(rid), quiet.get(rid), start=start, within_hours=within_hours)
+                for rid in map(str, recipient_ids)}
