@@ -59,7 +59,8 @@ class CampaignForm(forms.ModelForm):
     csv = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}),
                           help_text="CSV audience: a header with recipient_id or to; other columns are variables.")
     schedule_kind = forms.ChoiceField(choices=When.choices, label="Schedule", initial=When.NOW)
-    send_at = forms.DateTimeField(required=False, help_text="For 'at a time' (YYYY-MM-DD HH:MM, server time zone).")
+    send_at = forms.DateTimeField(required=False, help_text=(
+        "For 'at a time', or the start of 'best hour' (YYYY-MM-DD HH:MM, server time zone)."))
     local_date = forms.DateField(required=False, help_text="For 'local time': the day (YYYY-MM-DD) …")
     local_time = forms.TimeField(required=False, help_text="… and the wall-clock time (HH:MM) in each recipient's zone.")
     best_within_hours = forms.IntegerField(required=False, label="Best hour within (hours)", help_text=(

@@ -50,7 +50,7 @@ class Campaign(models.Model):
         NOW = "now", "As soon as scheduled"
         AT = "at", "At a time"
         LOCAL = "local", "At a local time in each recipient's timezone"
-        BEST = "best", "At each recipient's best hour within N hours"
+        BEST = "best", "Each recipient's best hour"
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     tenant = models.ForeignKey("comms.Tenant", on_delete=models.CASCADE, related_name="+")
