@@ -187,8 +187,9 @@ def campaign_fanout(*, campaign_id, now_fn=timezone.now, writers: int | None = N
                                < WINDOW)
                     pool.submit((campaign, channel, part_seq, part_rows, part_at, offset, now, None, release),
                                 release)
-            for part in best.finish() if best is not None and not pool.stopped else ():
-                _submit(pool, campaign, channel, part, done, now_fn())
+            if best is not None and not pool.stopped:  # the hours' buffers not yet full
+                for part in best.finish():
+                    _submit(pool, campaign, channel, part, done, now_fn())
     if stats.stopped:
         return stats
     with transaction.atomic():
@@ -203,7 +204,8 @@ def campaign_fanout(*, campaign_id, now_fn=timezone.now, writers: int | None = N
 def _submit(pool: "_Writers", campaign: Campaign, channel: str, part: Part, done: set, now: datetime) -> None:
     """Hand one best-hour chunk to the writers: released at once if its hour has come and the window
     has room (the same rule as every chunk), else held for the pump."""
-    if (part.seq, channel) in done or not part.rows:
+    if (part.seq, channel) in done:  # written before the fan-out was interrupted (the plan is reproducible)
+        pool.skipped()
         return
     release = (part.send_at is not None and campaign.state == State.RUNNING and part.send_at <= now
                and pool.releasing + _refresh_drained(_open_batches(campaign), now, mark=False) < WINDOW)

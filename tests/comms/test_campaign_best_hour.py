@@ -22,6 +22,8 @@ from preferences.models import QuietHours
 from templates_app.models import TemplateVersion
 from tests.comms.router_fixtures import live_template
 from tests.comms.send_time_fixtures import opened_at, weekly
+from tracking.normalised import NormalisedEvent
+from tracking.services.events import Outcome, event_ingest
 
 pytestmark = pytest.mark.django_db
 
@@ -202,3 +204,23 @@ def test_api_round_trip_and_start_from_a_given_time(admin_api, tenant, promo):
     assert again.status_code == 200, again.json()  # the returned shape is accepted back
     assert admin_api.post(f"/api/v1/campaigns/{cid}/schedule").status_code == 200
     assert Campaign.objects.get(pk=cid).start_at == at
+
+
+def test_a_resumed_fan_out_plans_the_same_hours_and_writes_nothing_twice(admin_api, tenant, promo, settings):
+    settings.COMMS_CAMPAIGN_CHUNK = 2
+    t0 = timezone.now().replace(minute=30, second=0, microsecond=0)
+    people = _people(tenant, *[f"p{i}" for i in range(6)])
+    opened_at(admin_api, {people[f"p{i}"]: weekly(_hour(t0, 2 + i % 3), 2) for i in range(6)})
+    campaign = _start(tenant, t0, list(people))
+    first = campaign_fanout(campaign_id=campaign.id, now_fn=lambda: t0, writers=1)
+    assert first.rows == 6 and campaign.batches.count() == 3  # three hours, two people each
+    # an open that arrives after the start does not move anybody: history is read up to the start
+    late = Message.objects.filter(recipient=people["p0"], sent_at__isnull=False).get()
+    for n in range(5):  # enough to move p0 to +6 h if it were read
+        assert event_ingest(event=NormalisedEvent(provider="mailgun", event_type="opened", event_id=f"late-{n}",
+                                                  message_id=str(late.id), timestamp=t0 + timedelta(minutes=n))
+                            ) == Outcome.APPLIED
+    Campaign.objects.filter(pk=campaign.pk).update(fanout_done=False)  # as if the task died before the end
+    again = campaign_fanout(campaign_id=campaign.id, now_fn=lambda: t0 + timedelta(minutes=20), writers=1)
+    assert (again.rows, again.skipped) == (0, 3) and campaign.batches.count() == 3
+    assert Message.objects.filter(batch_id__in=campaign.batches.values("batch_id")).count() == 6
