@@ -221,8 +221,9 @@ def _rest_release(campaign: Campaign, winner: str, now: datetime) -> int:
         batch.save(update_fields=["metadata"])
     # A best-hour rest chunk keeps the hour planned for it (besthour.py); PostgreSQL's GREATEST skips
     # the NULL best_at of every other chunk, which therefore goes from now.
+    start = Greatest(F("best_at"), Value(now), output_field=DateTimeField())
     campaign.batches.filter(pk__in=[c.pk for c in rest]).update(
-        send_at=Greatest(F("best_at"), Value(now), output_field=DateTimeField()) + (F("offset_seconds") * timedelta(seconds=1)))
+        send_at=start + (F("offset_seconds") * timedelta(seconds=1)))
     return len(rest)
 
 
