@@ -20,12 +20,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from django.db import connection
 from django.db.models import Count
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import ExtractHour, ExtractIsoWeekDay
 
 from comms import errors
 from comms.models import Recipient
+from delivery.models import Message
 from preferences import catalogue
 from preferences.models import QuietHours
 from tracking.models import EventType, MessageEvent
@@ -127,6 +129,22 @@ def _ids_in(ids: list[str]) -> RawSQL:
     return RawSQL("SELECT unnest(%s::uuid[])", (ids,))
 
 
+# Per recipient of the chunk (LATERAL: index probes through delivery_message's recipient index, then
+# tracking's message index), so a chunk's read costs its recipients' messages, not the tenant's tables:
+# a hash join chosen for 10,000 ids scanned every message and event of the tenant per chunk
+# (docs/benchmarks.md, "Best-hour campaigns"). Hours are UTC, as hour_of_week counts them.
+_PROFILES_SQL = f"""
+SELECT r.id, extract(isodow FROM x.ts AT TIME ZONE 'UTC'), extract(hour FROM x.ts AT TIME ZONE 'UTC'), count(*)
+  FROM unnest(%(ids)s::uuid[]) AS r(id)
+  JOIN LATERAL (
+    SELECT e.timestamp AS ts FROM {Message._meta.db_table} m
+      JOIN {MessageEvent._meta.db_table} e ON e.message_id = m.id
+     WHERE m.recipient_id = r.id AND m.tenant_id = %(tenant)s AND e.event_type = ANY(%(kinds)s)
+       AND e.timestamp >= %(since)s AND e.timestamp < %(until)s) x ON true
+ GROUP BY 1, 2, 3
+"""
+
+
 def _engagement(tenant_id: int, days: int, until: datetime | None):
     until = until or datetime.now(timezone.utc)
     base = MessageEvent.objects.filter(message__tenant_id=tenant_id, timestamp__gte=until - timedelta(days=days),
@@ -152,9 +170,12 @@ def recipient_profiles(*, tenant_id: int, recipient_ids: Iterable[object], days:
     ids = [str(r) for r in recipient_ids]
     own: dict[str, list[int]] = {rid: [0] * HOURS_OF_WEEK for rid in ids}
     if ids:
-        rows = _engagement(tenant_id, days, until).filter(message__recipient_id__in=_ids_in(ids))
-        for row in rows.values("message__recipient_id", "dow", "hr").annotate(n=Count("id")):
-            own[str(row["message__recipient_id"])][(row["dow"] - 1) * 24 + row["hr"]] += row["n"]
+        until = until or datetime.now(timezone.utc)
+        with connection.cursor() as cursor:
+            cursor.execute(_PROFILES_SQL, {"ids": ids, "tenant": tenant_id, "since": until - timedelta(days=days),
+                                           "until": until, "kinds": [EventType.OPENED, EventType.CLICKED]})
+            for rid, dow, hr, n in cursor.fetchall():
+                own[str(rid)][(int(dow) - 1) * 24 + int(hr)] += n
     return own
 
 
