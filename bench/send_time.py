@@ -7,7 +7,7 @@ at a personal hour (drawn from a population mix: 40 % mornings ~08:00, 30 % even
 20 % lunch ~12:30, 10 % anywhere), ±1.5 h wide, weaker at weekends for the morning type, on a
 small floor. Their history is m opens/clicks (m ~ geometric, mean 8, some with none) drawn from
 that curve. For a random "now" we pick each recipient's best hour within the window with
-comms.router.send_time (smoothing strength k) and score it against the truth:
+tracking.send_time (smoothing strength k) and score it against the truth:
 
 * hit: the chosen hour is the true best allowed hour in the window (exact), or within ±1 h;
 * lift: mean true engagement probability at the chosen hour over that of sending now
@@ -34,7 +34,7 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:1/0")
 import django  # noqa: E402
 
 django.setup()
-from comms.router.send_time import HOURS_OF_WEEK, best_send_time, hour_of_week, smoothed_profile  # noqa: E402
+from tracking.send_time import HOURS_OF_WEEK, best_send_time, hour_of_week, smoothed_profile  # noqa: E402
 
 
 def true_curve(rng: random.Random) -> list[float]:

@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import DateTimeField, F, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from comms import errors
@@ -218,8 +219,11 @@ def _rest_release(campaign: Campaign, winner: str, now: datetime) -> int:
         batch = MessageBatch.objects.select_for_update().get(pk=chunk.batch_id)
         batch.metadata = {**(batch.metadata or {}), "ab_variant": winner}
         batch.save(update_fields=["metadata"])
+    # A best-hour rest chunk keeps the hour planned for it (besthour.py); PostgreSQL's GREATEST skips
+    # the NULL best_at of every other chunk, which therefore goes from now.
+    start = Greatest(F("best_at"), Value(now), output_field=DateTimeField())
     campaign.batches.filter(pk__in=[c.pk for c in rest]).update(
-        send_at=now + (F("offset_seconds") * timedelta(seconds=1)))
+        send_at=start + (F("offset_seconds") * timedelta(seconds=1)))
     return len(rest)
 
 

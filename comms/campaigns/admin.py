@@ -59,9 +59,13 @@ class CampaignForm(forms.ModelForm):
     csv = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}),
                           help_text="CSV audience: a header with recipient_id or to; other columns are variables.")
     schedule_kind = forms.ChoiceField(choices=When.choices, label="Schedule", initial=When.NOW)
-    send_at = forms.DateTimeField(required=False, help_text="For 'at a time' (YYYY-MM-DD HH:MM, server time zone).")
+    send_at = forms.DateTimeField(required=False, help_text=(
+        "For 'at a time', or the start of 'best hour' (YYYY-MM-DD HH:MM, server time zone)."))
     local_date = forms.DateField(required=False, help_text="For 'local time': the day (YYYY-MM-DD) …")
     local_time = forms.TimeField(required=False, help_text="… and the wall-clock time (HH:MM) in each recipient's zone.")
+    best_within_hours = forms.IntegerField(required=False, label="Best hour within (hours)", help_text=(
+        "For 'best hour': each recipient gets their best hour (from their opens and clicks) within this many "
+        "hours (1–168) of the start, or of 'send at' if given; quiet hours are respected."))
     throttle_per_minute = forms.IntegerField(required=False, min_value=1)
 
     class Meta:
@@ -78,7 +82,8 @@ class CampaignForm(forms.ModelForm):
                 template=campaign.template_key, variables=campaign.variables, category=campaign.category,
                 priority=campaign.priority, audience_kind=campaign.audience_kind, segment=campaign.segment_id,
                 schedule_kind=campaign.schedule_kind, send_at=campaign.send_at, local_date=campaign.local_date,
-                local_time=campaign.local_time, throttle_per_minute=campaign.throttle_per_minute)
+                local_time=campaign.local_time, throttle_per_minute=campaign.throttle_per_minute,
+                best_within_hours=campaign.best_within_hours)
             if campaign.audience_kind == Kind.LIST:
                 self.initial["recipients"] = "\n".join(campaign.audience_list)
 
@@ -106,6 +111,11 @@ class CampaignForm(forms.ModelForm):
                 raise forms.ValidationError({"local_time": "Give the local time."})
             return {"local_time": data["local_time"].isoformat(timespec="minutes"),
                     **({"local_date": data["local_date"].isoformat()} if data.get("local_date") else {})}
+        if kind == When.BEST:
+            if data.get("best_within_hours") is None:
+                raise forms.ValidationError({"best_within_hours": "Give the window in hours (1–168)."})
+            return {"best_within_hours": data["best_within_hours"],
+                    **({"at": data["send_at"].isoformat()} if data.get("send_at") else {})}
         return {}
 
     def _post_clean(self):
@@ -157,12 +167,13 @@ _FORM_FIELDSETS = (
     (None, {"fields": ("tenant", "name", "channels", "template", "variables", "category", "priority")}),
     ("Audience", {"fields": ("audience_kind", "recipients", "segment", "csv")}),
     ("Schedule and throttle", {"fields": ("schedule_kind", "send_at", "local_date", "local_time",
-                                          "throttle_per_minute")}),
+                                          "best_within_hours", "throttle_per_minute")}),
 )
 _STATUS = ("state", "audience_size", "audience_errors", "progress", "metrics", "ab_results", "start_at", "started_at",
            "finished_at", "paused_at", "created_by", "created_at")
 _READ_ONLY = ("tenant", "name", "channels", "template_key", "variables", "category", "priority", "audience_kind",
-              "segment", "schedule_kind", "send_at", "local_date", "local_time", "throttle_per_minute")
+              "segment", "schedule_kind", "send_at", "local_date", "local_time", "best_within_hours",
+              "throttle_per_minute")
 
 
 @admin.register(Campaign)

@@ -34,7 +34,8 @@ def campaign_representation(campaign: Campaign, *, progress: bool = True) -> dic
                      "segment": campaign.segment.name if campaign.segment_id else None,
                      "refused_rows": campaign.audience_errors[:100], "refused": len(campaign.audience_errors)},
         "schedule": {"kind": campaign.schedule_kind, "at": campaign.send_at,
-                     "local_date": campaign.local_date, "local_time": campaign.local_time},
+                     "local_date": campaign.local_date, "local_time": campaign.local_time,
+                     "best_within_hours": campaign.best_within_hours},
         "throttle_per_minute": campaign.throttle_per_minute, "start_at": campaign.start_at,
         "started_at": campaign.started_at, "finished_at": campaign.finished_at, "created_at": campaign.created_at,
     }

@@ -34,6 +34,7 @@ from django.utils import timezone
 from comms import errors
 from comms.campaigns.abtest import ab_split
 from comms.campaigns.audience import reachable
+from comms.campaigns.besthour import BestHourSplit, Part
 from comms.campaigns.models import Campaign, CampaignBatch
 from comms.campaigns.segments import iter_chunks
 from delivery.services import (
@@ -156,10 +157,16 @@ def campaign_fanout(*, campaign_id, now_fn=timezone.now, writers: int | None = N
             if pool.stopped:  # cancelled, or a writer failed: no other channel's audience is read either
                 break
             zone_sent: dict[str, int] = {}
+            best = (BestHourSplit(campaign, channel, size=size, start=start)
+                    if campaign.schedule_kind == Campaign.ScheduleKind.BEST else None)
             for seq, (zone, rows) in enumerate(_chunks(campaign, channel, size)):
                 if pool.stopped:
                     break
                 now = now_fn()
+                if best is not None:  # rows regrouped by each recipient's best hour (besthour.py)
+                    for part in best.add(ab_split(campaign, seq, rows, start)):
+                        _submit(pool, campaign, channel, part, done, now)
+                    continue
                 base = (_local_due(campaign, zone, now) if campaign.schedule_kind == Campaign.ScheduleKind.LOCAL
                         else start)
                 offset = int(zone_sent.get(zone, 0) * 60 / throttle) if throttle else 0
@@ -178,7 +185,11 @@ def campaign_fanout(*, campaign_id, now_fn=timezone.now, writers: int | None = N
                     release = (part_at is not None and campaign.state == State.RUNNING and part_at <= now
                                and pool.releasing + _refresh_drained(_open_batches(campaign), now, mark=False)
                                < WINDOW)
-                    pool.submit((campaign, channel, part_seq, part_rows, part_at, offset, now, release), release)
+                    pool.submit((campaign, channel, part_seq, part_rows, part_at, offset, now, None, release),
+                                release)
+            if best is not None and not pool.stopped:  # the hours' buffers not yet full
+                for part in best.finish():
+                    _submit(pool, campaign, channel, part, done, now_fn())
     if stats.stopped:
         return stats
     with transaction.atomic():
@@ -188,6 +199,18 @@ def campaign_fanout(*, campaign_id, now_fn=timezone.now, writers: int | None = N
         campaign.save(update_fields=["fanout_done", "queued_count"])
         stats.released += campaign_pump(campaign, now=now_fn())
     return stats
+
+
+def _submit(pool: "_Writers", campaign: Campaign, channel: str, part: Part, done: set, now: datetime) -> None:
+    """Hand one best-hour chunk to the writers: released at once if its hour has come and the window
+    has room (the same rule as every chunk), else held for the pump."""
+    if (part.seq, channel) in done:  # written before the fan-out was interrupted (the plan is reproducible)
+        pool.skipped()
+        return
+    release = (part.send_at is not None and campaign.state == State.RUNNING and part.send_at <= now
+               and pool.releasing + _refresh_drained(_open_batches(campaign), now, mark=False) < WINDOW)
+    pool.submit((campaign, channel, part.seq, part.rows, part.send_at, part.offset, now, part.best_at, release),
+                release)
 
 
 class _Writers:
@@ -267,7 +290,7 @@ class _Writers:
 
 
 def _write_chunk(campaign: Campaign, channel: str, seq: int, rows: list, send_at: datetime, offset: int,
-                 now: datetime, release: bool) -> int | str:
+                 now: datetime, best_at: datetime | None, release: bool) -> int | str:
     """One chunk in one transaction: the rows written, "skipped", or "cancelled" (stop).
 
     ``release`` is the reader's window decision; it holds only if the campaign is still running.
@@ -296,7 +319,8 @@ def _write_chunk(campaign: Campaign, channel: str, seq: int, rows: list, send_at
         if not result.created:
             return "skipped"
         CampaignBatch.objects.create(campaign=campaign, seq=seq, channel=channel, batch_id=result.batch.id,
-                                     offset_seconds=offset, send_at=send_at, size=result.batch.accepted,
+                                     offset_seconds=offset, send_at=send_at, best_at=best_at,
+                                     size=result.batch.accepted,
                                      released_at=now if release else None)
     return result.batch.accepted
 

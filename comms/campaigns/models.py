@@ -50,6 +50,7 @@ class Campaign(models.Model):
         NOW = "now", "As soon as scheduled"
         AT = "at", "At a time"
         LOCAL = "local", "At a local time in each recipient's timezone"
+        BEST = "best", "Each recipient's best hour"
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     tenant = models.ForeignKey("comms.Tenant", on_delete=models.CASCADE, related_name="+")
@@ -68,6 +69,9 @@ class Campaign(models.Model):
     send_at = models.DateTimeField(null=True, blank=True, help_text="For 'at': the instant.")
     local_date = models.DateField(null=True, blank=True, help_text="For 'local': the day …")
     local_time = models.TimeField(null=True, blank=True, help_text="… and the wall-clock time in each recipient's zone.")
+    best_within_hours = models.PositiveSmallIntegerField(null=True, blank=True, help_text=(
+        "For 'best': each recipient gets their best hour (tracking/send_time.py) within this many hours "
+        "of the start (1..168)."))
     throttle_per_minute = models.PositiveIntegerField(null=True, blank=True)
     state = models.CharField(max_length=10, choices=State.choices, default=State.DRAFT)
     start_at = models.DateTimeField(null=True, blank=True, help_text="When the fan-out begins.")
@@ -107,6 +111,9 @@ class CampaignBatch(models.Model):
     size = models.PositiveIntegerField(default=0)
     released_at = models.DateTimeField(null=True, blank=True, help_text="When its held rows were queued.")
     drained_at = models.DateTimeField(null=True, blank=True, help_text="When no row of it was left to send.")
+    best_at = models.DateTimeField(null=True, blank=True, help_text=(
+        "Best-hour campaigns: the hour chosen for this chunk's recipients (its slot is this plus the throttle "
+        "offset); kept for an A/B rest chunk, which gets its slot only when the winner is chosen."))
 
     class Meta:
         db_table = "comms_campaignbatch"

@@ -24,7 +24,8 @@ class CampaignSerializer(StrictSerializer):
     priority = PriorityField(required=False, default=3)
     audience = serializers.DictField(help_text='{"recipients": [...]} | {"segment": "name"} | {"csv": "text"}')
     schedule = serializers.DictField(required=False, default=dict,
-                                     help_text='{"at": iso} | {"local_date": "2026-12-01", "local_time": "09:00"}')
+                                     help_text=('{"at": iso} | {"local_date": "2026-12-01", "local_time": "09:00"} | '
+                                                '{"best_within_hours": 24[, "at": iso]}'))
     throttle_per_minute = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=None)
     ab_test = serializers.DictField(required=False, default=dict, help_text=(
         '{"sample_percent": 10, "wait_hours": 4, "metric": "open", "min_sample": 100, "default_variant": "A"}'))

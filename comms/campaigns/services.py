@@ -30,6 +30,7 @@ from comms.campaigns.audience import (  # noqa: F401 (audience_queryset re-expor
 )
 from delivery.services import SendSpec, batches_cancel, batches_hold, batches_progress
 from delivery.services.enqueue import check_sendable
+from tracking.send_time import within_hours_clean
 from templates_app import services as templates
 
 log = logging.getLogger(__name__)
@@ -39,13 +40,34 @@ UTC = dt_timezone.utc
 
 # --- creation and draft edits ---------------------------------------------------------------------
 
+SCHEDULE_SHAPES = "schedule is {} (now), {at: iso}, {local_time, local_date} or {best_within_hours[, at]}."
+
+
 def _schedule(campaign: Campaign, schedule: dict, now: datetime) -> None:
-    campaign.send_at = campaign.local_date = campaign.local_time = None
+    campaign.send_at = campaign.local_date = campaign.local_time = campaign.best_within_hours = None
     if not schedule:
         campaign.schedule_kind = Campaign.ScheduleKind.NOW
         return
     if not isinstance(schedule, dict):
-        raise errors.ValidationFailed("schedule is {} (now), {at: iso} or {local_time, local_date}.")
+        raise errors.ValidationFailed(SCHEDULE_SHAPES)
+    best = schedule.get("kind", "best" if "best_within_hours" in schedule else None) == Campaign.ScheduleKind.BEST
+    if "kind" in schedule and schedule["kind"] not in Campaign.ScheduleKind.values:
+        raise errors.ValidationFailed(SCHEDULE_SHAPES, details={"field": "schedule.kind",
+                                                                "allowed": Campaign.ScheduleKind.values})
+    if best:  # "each recipient's best hour within N hours" from the start (now, or `at`)
+        hours = within_hours_clean(schedule.get("best_within_hours"), path="schedule.best_within_hours")
+        rest = {k: v for k, v in schedule.items() if k not in ("kind", "best_within_hours") and v is not None}
+        if set(rest) - {"at"}:
+            raise errors.ValidationFailed(SCHEDULE_SHAPES, details={"fields": sorted(set(rest) - {"at"})})
+        _schedule(campaign, rest, now)
+        campaign.schedule_kind, campaign.best_within_hours = Campaign.ScheduleKind.BEST, hours
+        return
+    if "kind" in schedule:  # the shape the API returns: the other keys say the rest
+        _schedule(campaign, {k: v for k, v in schedule.items() if k != "kind" and v is not None}, now)
+        if campaign.schedule_kind != schedule["kind"]:
+            raise errors.ValidationFailed(f"schedule.kind '{schedule['kind']}' does not match its other fields.",
+                                          details={"field": "schedule.kind"})
+        return
     if "at" in schedule:
         try:
             at = schedule["at"] if isinstance(schedule["at"], datetime) else datetime.fromisoformat(
@@ -70,7 +92,7 @@ def _schedule(campaign: Campaign, schedule: dict, now: datetime) -> None:
                                         details={"local_date": campaign.local_date.isoformat()})
         campaign.schedule_kind = Campaign.ScheduleKind.LOCAL
     else:
-        raise errors.ValidationFailed("schedule is {} (now), {at: iso} or {local_time, local_date}.")
+        raise errors.ValidationFailed(SCHEDULE_SHAPES)
 
 
 def _fill(campaign: Campaign, data: dict, now: datetime) -> Campaign:
@@ -160,7 +182,7 @@ def campaign_schedule(*, tenant, campaign_id, now: datetime | None = None, actor
     campaign = _locked(tenant, campaign_id)
     if campaign.state != State.DRAFT:
         _refuse(campaign, "scheduled")
-    if campaign.schedule_kind == Campaign.ScheduleKind.AT and campaign.send_at < now - timedelta(minutes=5):
+    if campaign.send_at is not None and campaign.send_at < now - timedelta(minutes=5):
         raise errors.ScheduleInPast("The campaign's send time has passed; edit the draft's schedule.",
                                     details={"scheduled_for": campaign.send_at.isoformat()})
     for channel in campaign.channels:  # refused now, not chunk by chunk in the background fan-out
@@ -172,7 +194,7 @@ def campaign_schedule(*, tenant, campaign_id, now: datetime | None = None, actor
         raise errors.AudienceEmpty("The campaign's audience has no recipients.", details={"campaign": str(campaign.id)})
     campaign.audience_size = size
     campaign.state = State.SCHEDULED
-    campaign.start_at = campaign.send_at if campaign.schedule_kind == Campaign.ScheduleKind.AT else now
+    campaign.start_at = campaign.send_at or now  # 'at', or 'best' from a given start
     campaign.save(update_fields=["audience_size", "state", "start_at"])
     audit(actor, "campaign.schedule", campaign, {"audience_size": size, "start_at": campaign.start_at.isoformat()}, ip)
     if campaign.start_at <= now:
@@ -229,12 +251,14 @@ def campaign_pause(*, tenant, campaign_id, now: datetime | None = None, actor=No
 @transaction.atomic
 def campaign_resume(*, tenant, campaign_id, now: datetime | None = None, actor=None,
                     ip: str | None = None) -> Campaign:
-    """Throttled chunks keep their spacing, shifted by the pause; local-time chunks keep their time."""
+    """Throttled chunks keep their spacing, shifted by the pause; local-time and best-hour chunks keep
+    their time (a chunk whose hour passed during the pause goes at once)."""
     now = now or timezone.now()
     campaign = _locked(tenant, campaign_id)
     if campaign.state != State.PAUSED:
         _refuse(campaign, "resumed")
-    if campaign.throttle_per_minute and campaign.schedule_kind != Campaign.ScheduleKind.LOCAL and campaign.paused_at:
+    if (campaign.throttle_per_minute and campaign.paused_at
+            and campaign.schedule_kind not in (Campaign.ScheduleKind.LOCAL, Campaign.ScheduleKind.BEST)):
         campaign.batches.filter(released_at__isnull=True).update(send_at=F("send_at") + (now - campaign.paused_at))
     campaign.state = State.RUNNING if campaign.started_at else State.SCHEDULED
     if campaign.state == State.SCHEDULED and campaign.start_at and campaign.start_at < now:

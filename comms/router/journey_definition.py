@@ -19,6 +19,7 @@ from comms.enums import Category, Channel
 from comms.router.models import Event, JourneyVersion, RoutingRule
 from comms.router.rules import condition_check
 from templates_app import services as templates
+from tracking.send_time import within_hours_clean
 
 _ID = {"type": "string", "pattern": r"^[A-Za-z0-9_.?-]{1,64}$"}
 _COND = {"type": "string", "minLength": 1, "maxLength": 500}
@@ -54,7 +55,8 @@ JOURNEY_SCHEMA: dict = {
             _step("send", ["template", "channels"], template={"type": "string", "minLength": 1, "maxLength": 128},
                   channels=_CHANNELS, priority={"type": "integer", "minimum": 0, "maximum": 4},
                   channel_order={"enum": ["as_listed", "best_first"]},
-                  category={"enum": Category.values}, on_blocked={"enum": ["continue", "exit"]}),
+                  category={"enum": Category.values}, on_blocked={"enum": ["continue", "exit"]},
+                  send_at={"type": "object"}),  # {"best_hour_within": N}: checked below with a typed error
             _step("wait", [], seconds={"type": "integer", "minimum": 1, "maximum": 366 * 86400},
                   until={"type": "object", "additionalProperties": False, "required": ["at"],
                          "properties": {"at": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"},
@@ -133,6 +135,15 @@ def _check_cycles(steps: dict) -> None:
                 stack.append((child, iter(graph[child])))
 
 
+def _check_send_at(base: str, send_at: dict) -> None:
+    """``send_at: {"best_hour_within": N}``: the message waits for the recipient's best hour (1..168 h)."""
+    unknown = sorted(set(send_at) - {"best_hour_within"})
+    if unknown or not send_at:
+        raise _invalid(f"{base}.send_at", "send_at takes best_hour_within (hours, 1..168) and nothing else"
+                       + (f"; unknown: {', '.join(unknown)}." if unknown else "."))
+    within_hours_clean(send_at["best_hour_within"], path=f"{base}.send_at.best_hour_within")
+
+
 def journey_validate(definition: Any, *, tenant=None) -> tuple[dict, list[dict]]:
     """Schema plus graph checks; returns (definition, warnings). With a tenant, templates must exist."""
     problems = sorted(_VALIDATOR.iter_errors(definition), key=lambda e: list(map(str, e.absolute_path)))
@@ -176,6 +187,8 @@ def journey_validate(definition: Any, *, tenant=None) -> tuple[dict, list[dict]]
                 ref = case.get("message", {}).get("step")
                 if ref is not None and steps.get(ref, {}).get("type") != "send":
                     raise _invalid(f"{base}.cases[{i}].message.step", f"'{ref}' is not a send step.")
+        if kind == "send" and "send_at" in step:
+            _check_send_at(base, step["send_at"])
         if kind == "update" and not (step.get("attributes") or step.get("preferences")):
             raise _invalid(base, "an update changes attributes or preferences.")
     for path, expression in conditions:

@@ -31,6 +31,7 @@ from comms.router.rules import condition_eval
 from comms.services import recipient_attributes_update
 from preferences.services import preferences_update
 from tracking.scores import recipient_scores
+from tracking.send_time import BestHourPlanner
 from tracking.selectors import message_outcomes
 
 State = JourneyRun.State
@@ -232,7 +233,8 @@ class _Walker:
             metadata={"journey": run.journey.key, "journey_version": run.version.version, "journey_run": str(run.id),
                       "journey_step": sid},
             category=step.get("category", Category.MARKETING), priority=int(step.get("priority", 3)), now=self.now,
-            dry_run=self.sim is not None, cache=self.batch.cache if self.batch is not None else None)
+            dry_run=self.sim is not None, cache=self.batch.cache if self.batch is not None else None,
+            not_before=self._best_hour(step))
         detail = {k: v for k, v in plan.as_dict().items() if k in ("channel", "fallback", "decision", "code",
                                                                      "reason", "template_version", "scheduled_for")}
         if plan.action in ("send", "duplicate", "digest"):
@@ -252,6 +254,21 @@ class _Walker:
         else:
             self.go(step.get("next"))
         return True
+
+    def _best_hour(self, step: dict) -> datetime | None:
+        """``send_at: {"best_hour_within": N}``: the recipient's best hour (tracking/send_time.py) in the next
+        N hours, for the step's first channel's quiet hours. The message's scheduled_for is the wait; the
+        run moves on at once, as after any send. One planner (the population read) per batch."""
+        window = (step.get("send_at") or {}).get("best_hour_within")
+        if not window:
+            return None
+        channel, category = step["channels"][0], step.get("category", Category.MARKETING)
+        cache = self.batch.cache if self.batch is not None else {}
+        planner = cache.get(("best_hour", channel, category))
+        if planner is None:
+            planner = cache[("best_hour", channel, category)] = BestHourPlanner(
+                tenant_id=self.run.journey.tenant_id, channel=channel, category=category, until=self.now)
+        return planner.plan([self.recipient.pk], start=self.now, within_hours=int(window))[str(self.recipient.pk)]
 
     def _outcomes(self, ref: str) -> set[str]:
         if self.sim is not None:

@@ -83,9 +83,9 @@ class _Router:
 
     def __init__(self, *, tenant, event: EventInput, version: RoutingRuleVersion, record: Event | None,
                  now: datetime, dry_run: bool, metadata: dict | None = None, idempotency: str = "",
-                 cache: dict | None = None, probe: bool = True):
+                 cache: dict | None = None, probe: bool = True, not_before: datetime | None = None):
         self.tenant, self.event, self.version, self.record = tenant, event, version, record
-        self.now, self.dry_run = now, dry_run
+        self.now, self.dry_run, self.not_before = now, dry_run, not_before
         self.metadata, self.idempotency, self.probe = metadata or {}, idempotency, probe
         self.cause = event.cause_ref or (str(record.id) if record is not None else "")
         self.plans: list[Plan] = []
@@ -212,6 +212,9 @@ class _Router:
             scheduled_for = self.now + timedelta(seconds=step["delay_seconds"])
         if until is not None and (scheduled_for is None or until > scheduled_for):
             scheduled_for = until
+        best = self.not_before  # a journey's best hour; quiet hours' end wins if later
+        if best is not None and best > self.now and (scheduled_for is None or best > scheduled_for):
+            scheduled_for = best
         plan.scheduled_for = scheduled_for.isoformat() if scheduled_for else None
         escalation = step.get("escalation")
         if escalation and plan.channel == "in_app":
@@ -305,16 +308,19 @@ def _channel_order(tenant_id: Any, step: dict, recipient: Recipient) -> list[str
 
 
 def step_send(*, tenant, recipient: Recipient, step: dict, variables: dict, idempotency: str, metadata: dict,
-              category: str, priority: int, now: datetime, dry_run: bool, cache: dict | None = None) -> Plan:
+              category: str, priority: int, now: datetime, dry_run: bool, cache: dict | None = None,
+              not_before: datetime | None = None) -> Plan:
     """Run one send step for one recipient with the rule step runner (channel fallback, the preference
     decision, quiet hours, digests, the one enqueue). Journeys' send steps come through here, so rules
     and journeys share one step engine; ``idempotency`` is the journey's run + step key; ``cache`` is
-    kept by the caller across one batch (template versions)."""
+    kept by the caller across one batch (template versions); ``not_before`` schedules the message no
+    earlier than that instant (a journey step's best hour)."""
     event = EventInput(name=str(metadata.get("journey", "")), recipients=(recipient.external_id,),
                        cause_ref=idempotency, category=category, priority=priority, payload=variables)
     router = _Router(tenant=tenant, event=event, version=RoutingRuleVersion(version=0, definition={"steps": [step]}),
                      record=None, now=now, dry_run=dry_run, metadata=metadata, idempotency=idempotency, cache=cache,
-                     probe=False)  # a run + step key is new: its step row commits in the same transaction
+                     probe=False,  # a run + step key is new: its step row commits in the same transaction
+                     not_before=not_before)
     router._recipient(0, step, recipient)
     return router.plans[0]
 

@@ -4,7 +4,7 @@ from datetime import datetime, time, timezone
 
 import pytest
 
-from comms.router.send_time import HOURS_OF_WEEK, best_send_time, hour_of_week, smoothed_profile
+from tracking.send_time import HOURS_OF_WEEK, best_send_time, hour_of_week, smoothed_profile
 
 MONDAY = datetime(2026, 12, 7, 6, 30, tzinfo=timezone.utc)  # a Monday
 

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from comms.models import Recipient
-from comms.router.send_time import engagement_profiles, hour_of_week, quiet_windows
+from tracking.send_time import engagement_profiles, hour_of_week, quiet_windows
 from delivery.models import Message
 from delivery.services import drain_all
 from preferences.models import QuietHours
