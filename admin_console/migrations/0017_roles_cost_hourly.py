@@ -10,7 +10,7 @@ roles = importlib.import_module("admin_console.migrations.0015_roles_retention_r
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("admin_console", "0016_queuegauge_provider"), ("delivery", "0019_cost_hourly"),
+        ("admin_console", "0016_queuegauge_provider"), ("delivery", "0020_cost_hourly"),
         ("tracking", "0004_anomaly_ack_tenant"),
     ]
     operations = [migrations.RunPython(roles, migrations.RunPython.noop)]
