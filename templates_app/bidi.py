@@ -27,7 +27,7 @@ from functools import lru_cache
 
 from babel import Locale, UnknownLocaleError
 
-from templates_app.rendering import sms_segments
+from templates_app.sms_encoding import sms_segments
 
 RLM = "\u200f"
 # Used when Babel does not know the tag (it knows all of these; kept for odd tags like "ar-XX-foo").

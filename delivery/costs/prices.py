@@ -3,7 +3,7 @@
 The outcome path prices every sent row, so the table is read once per ``_CACHE_SECONDS`` per process
 (all rows: price tables are small — providers × countries), never once per message. The destination
 country of an SMS/voice number comes from libphonenumber's metadata (``phonenumbers``); the segment
-count from GSM 03.38 rules (templates_app.rendering.sms_segments).
+count from GSM 03.38 rules (templates_app.sms_encoding.sms_segments).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import phonenumbers
 
 from comms.enums import Channel
 from delivery.costs.models import PriceEntry
-from templates_app.rendering import sms_segments
+from templates_app.sms_encoding import sms_segments
 
 _CACHE_SECONDS = 10.0
 _snapshot: tuple[float, dict[tuple, PriceEntry]] = (0.0, {})

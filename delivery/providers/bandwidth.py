@@ -25,7 +25,7 @@ from django.conf import settings
 
 from comms.enums import Channel
 from delivery.providers.base import Content, Provider, SendResult
-from templates_app.rendering import sms_segments
+from templates_app.sms_encoding import sms_segments
 
 DEFAULT_BASE_URL = "https://messaging.bandwidth.com"
 REQUIRED = ("account_id", "username", "password", "application_id", "from_number")

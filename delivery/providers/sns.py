@@ -26,7 +26,7 @@ from django.conf import settings
 
 from comms.enums import Category, Channel
 from delivery.providers.base import Content, Provider, SendResult
-from templates_app.rendering import sms_segments
+from templates_app.sms_encoding import sms_segments
 
 _TRANSIENT = {"Throttling", "ThrottlingException", "ThrottledException", "KMSThrottling", "InternalError",
               "InternalFailure", "ServiceUnavailable", "RequestTimeout", "TooManyRequestsException"}

@@ -19,7 +19,7 @@ from twilio.rest import Client
 
 from comms.enums import Channel
 from delivery.providers.base import Content, Provider, SendResult
-from templates_app.rendering import sms_segments
+from templates_app.sms_encoding import sms_segments
 
 class TwilioProvider(Provider):
     name = "twilio"

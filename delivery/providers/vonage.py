@@ -27,7 +27,7 @@ from django.conf import settings
 
 from comms.enums import Channel
 from delivery.providers.base import Content, Provider, SendResult
-from templates_app.rendering import sms_segments
+from templates_app.sms_encoding import sms_segments
 
 DEFAULT_BASE_URL = "https://rest.nexmo.com"
 METHODS = ("md5hash", "md5", "sha1", "sha256", "sha512")

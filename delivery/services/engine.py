@@ -33,7 +33,7 @@ from delivery.models import Message, MessageBatch
 from delivery.providers.base import Content, Provider, SendResult
 from delivery.services import inflight, quota_gate, screening
 from delivery.services.content import Unrenderable, batch_splits, content_for
-from delivery.services.enqueue import message_shares_enqueue
+from delivery.services.follow_ups import message_shares_enqueue
 from delivery.services.outcomes import (  # noqa: F401  (re-exported: the engine's public names)
     Clock, DrainStats, Outcome, _record, claim_batch, defer, deferral, leases_extend, max_attempts, next_retry_at,
     outcome_of, policy, record_many, record_outcome, worker_id,

@@ -34,7 +34,7 @@ from delivery.latency import recording as latency_recording
 from delivery.models import Message
 from delivery.providers.base import SendResult
 from delivery.services import fairness
-from delivery.services.enqueue import message_fallback, message_follow_up
+from delivery.services.follow_ups import message_fallback, message_follow_up
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]

@@ -51,7 +51,7 @@ def hold(message: Message, decision: Decision, *, owner: str, now: datetime, sta
     """Write the outcome of a row the gate stopped; False when the row should be sent after all
     (a digest frequency with no digest collector configured)."""
     from delivery.services.engine import _record
-    from delivery.services.enqueue import message_fallback
+    from delivery.services.follow_ups import message_fallback
 
     if decision.verdict == DIGEST:
         handler = settings.COMMS_DIGEST_HANDLER

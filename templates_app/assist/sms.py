@@ -15,7 +15,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from templates_app.rendering import GSM7_BASIC, GSM7_EXTENDED, sms_segments
+from templates_app.sms_encoding import GSM7_BASIC, GSM7_EXTENDED, sms_segments
 
 _PLACEHOLDER = re.compile(r"\{\{\{?.*?\}?\}\}", re.S)
 

@@ -18,7 +18,7 @@ from comms import errors
 from comms.addresses import content_limit_problems
 from comms.links import is_link_key, safe_link
 from comms.enums import Channel
-from templates_app import bidi, rendering
+from templates_app import bidi, rendering, sms_encoding
 from preferences.headers import link_variables
 from templates_app.models import Template, TemplateLocale, TemplateRollout, TemplateVersion
 
@@ -208,13 +208,13 @@ def render_channel(ctx: RenderContext, channel: str) -> rendering.Rendered:
     elif channel == Channel.SMS:
         out.body = text("sms_text", _override(ctx.row, ctx.variant, "sms_text")).strip()
         out.body = bidi.mark_sms(out.body, ctx.row.locale)  # RLM only where UCS-2 already (bidi.py)
-        out.sms = rendering.sms_segments(out.body)
+        out.sms = sms_encoding.sms_segments(out.body)
         cap = template.sms_segment_cap
         if out.sms.segments > cap:
             if template.sms_overflow == "truncate":
                 out.problems.append(f"warning: SMS truncated from {out.sms.segments} to {cap} segments")
-                out.body = rendering.truncate_sms(out.body, cap)
-                out.sms = rendering.sms_segments(out.body)
+                out.body = sms_encoding.truncate_sms(out.body, cap)
+                out.sms = sms_encoding.sms_segments(out.body)
                 out.data["truncated"] = True
             else:
                 out.problems.append(f"SMS needs {out.sms.segments} segments; the cap is {cap}")

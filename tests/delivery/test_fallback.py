@@ -33,7 +33,7 @@ def test_a_permanent_sms_failure_continues_by_email(admin_api, people, twilio, s
     assert smtp_sink.messages[0]["Subject"] == "Code"
     assert DeliveryLog.objects.get(message_id=original, event="fallback").detail.startswith("continued on email")
     # The outcome can never spawn a second fallback: the derived idempotency key holds.
-    from delivery.services.enqueue import message_fallback
+    from delivery.services.follow_ups import message_fallback
 
     assert message_fallback(message=failed).id == follow_up.id
     assert Message.objects.filter(fallback_of_id=original).count() == 1

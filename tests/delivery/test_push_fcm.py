@@ -156,7 +156,7 @@ def test_a_device_that_refused_for_now_gets_a_follow_up_the_others_do_not(api, a
     assert {t: len(m) for t, m in fcm.by_token().items()} == {PHONE: 1, BROWSER: 1, TABLET: 1}
     tablet = fcm.by_token()[TABLET][0]
     assert tablet["notification"]["title"] == "Order shipped" and tablet["apns"]["headers"]["apns-collapse-id"] == "order-42"
-    from delivery.services.enqueue import message_follow_up
+    from delivery.services.follow_ups import message_follow_up
 
     again = message_follow_up(message=message, addresses=(TABLET,), at=timezone.now())
     assert [m.id for m in again] == [follow_up.id]  # the same key: no second follow-up

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from comms import errors
-from templates_app import rendering
+from templates_app import rendering, sms_encoding
 
 EXAMPLES = int(os.environ.get("COMMS_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
@@ -84,9 +84,9 @@ def test_mjml_and_css_inlining_never_crash(source):
 @FUZZ
 @given(text=st.text(max_size=400))
 def test_sms_helpers_never_crash(text):
-    info = rendering.sms_segments(text)
+    info = sms_encoding.sms_segments(text)
     assert info.segments >= 0
-    assert isinstance(rendering.truncate_sms(text, 2), str)
+    assert isinstance(sms_encoding.truncate_sms(text, 2), str)
 
 
 # --- inbound webhook parsers -------------------------------------------------------------------------

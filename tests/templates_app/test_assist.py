@@ -13,7 +13,7 @@ from comms.devserver.standins.llm import LlmStandIn
 from templates_app import services
 from templates_app.assist.sms import sms_compress
 from templates_app.models import Template, TemplateVersion
-from templates_app.rendering import sms_segments
+from templates_app.sms_encoding import sms_segments
 from tests.templates_app.fixtures import order_template_data
 
 pytestmark = pytest.mark.django_db

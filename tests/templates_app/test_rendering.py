@@ -7,7 +7,7 @@ import re
 import pytest
 
 from comms import errors
-from templates_app import rendering, services
+from templates_app import rendering, services, sms_encoding
 from templates_app.services.render import RenderContext, locale_chain, pick_locale, pick_variant, render_channel
 from tests.templates_app.fixtures import order_template_data, variables
 
@@ -101,15 +101,15 @@ def test_malformed_handlebars_and_mjml_report_line_and_column(tenant, editor):
 
 
 def test_sms_segments_gsm7_and_ucs2():
-    assert rendering.sms_segments("a" * 160) == rendering.SmsInfo("GSM-7", 160, 1)
-    assert rendering.sms_segments("a" * 161).segments == 2
-    assert rendering.sms_segments("€" * 80).units == 160  # extension characters count twice
-    assert rendering.sms_segments("ü" * 70) == rendering.SmsInfo("GSM-7", 70, 1)  # ü is in GSM-7
-    assert rendering.sms_segments("ç" * 70).encoding == "UCS-2"  # ç is not (only Ç is)
-    assert rendering.sms_segments("😀" * 35) == rendering.SmsInfo("UCS-2", 70, 1)
-    assert rendering.sms_segments("中" * 71).segments == 2
-    truncated = rendering.truncate_sms("word " * 200, 2)
-    assert rendering.sms_segments(truncated).segments == 2 and truncated.endswith("…")
+    assert sms_encoding.sms_segments("a" * 160) == sms_encoding.SmsInfo("GSM-7", 160, 1)
+    assert sms_encoding.sms_segments("a" * 161).segments == 2
+    assert sms_encoding.sms_segments("€" * 80).units == 160  # extension characters count twice
+    assert sms_encoding.sms_segments("ü" * 70) == sms_encoding.SmsInfo("GSM-7", 70, 1)  # ü is in GSM-7
+    assert sms_encoding.sms_segments("ç" * 70).encoding == "UCS-2"  # ç is not (only Ç is)
+    assert sms_encoding.sms_segments("😀" * 35) == sms_encoding.SmsInfo("UCS-2", 70, 1)
+    assert sms_encoding.sms_segments("中" * 71).segments == 2
+    truncated = sms_encoding.truncate_sms("word " * 200, 2)
+    assert sms_encoding.sms_segments(truncated).segments == 2 and truncated.endswith("…")
 
 
 def test_sms_over_the_cap_is_refused_or_truncated(tenant, editor):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from templates_app import bidi, rendering, services
+from templates_app import bidi, rendering, services, sms_encoding
 from templates_app.services.render import RenderContext, pick_locale, render_channel
 from tests.browser import SCREENSHOTS, browser_page
 from tests.templates_app.rtl_fixtures import rtl_template_data
@@ -77,7 +77,7 @@ def test_sms_mark_counts_in_segments_and_never_turns_gsm7_into_ucs2(version):
     assert out.sms.encoding == "UCS-2" and out.sms.units == len(out.body)  # the mark is counted
     latin = "Acme: order A-1001 confirmed"
     assert bidi.mark_sms(latin, "ar-EG") == latin
-    assert rendering.sms_segments(latin).encoding == "GSM-7"
+    assert sms_encoding.sms_segments(latin).encoding == "GSM-7"
 
 
 @pytest.mark.django_db
