@@ -17,7 +17,8 @@ from tracking.services.events import Outcome, event_ingest
 
 
 def opened_at(admin_api, recipients: dict[Recipient, list[datetime]], *, template: str = "promo") -> None:
-    """Send each recipient one message and record an open at each of their instants."""
+    """Send each recipient one message and record an open at each of their instants (the test needs the
+    ``smtp_sink`` fixture: under xdist no other test may have started the sink on this worker)."""
     for recipient in recipients:
         response = admin_api.post("/api/v1/messages", {"channel": "email", "recipient_id": recipient.external_id,
                                                        "template": template, "variables": {"name": "x"}},

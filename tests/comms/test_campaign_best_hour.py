@@ -134,7 +134,7 @@ def test_profiles_are_read_per_chunk_not_per_recipient(admin_api, tenant, promo,
     assert len(history) == 1 + 3  # the population once, then one read per chunk of 20
 
 
-def test_ab_sample_and_winner_use_best_hours(tenant, promo, admin_api):
+def test_ab_sample_and_winner_use_best_hours(tenant, promo, admin_api, smtp_sink):
     TemplateVersion.objects.filter(template=promo).update(experiment={"name": "s", "variants": [
         {"key": "A", "weight": 50, "subject": "A"}, {"key": "B", "weight": 50, "subject": "B"}]})
     t0 = timezone.now().replace(minute=30, second=0, microsecond=0)
@@ -206,7 +206,7 @@ def test_api_round_trip_and_start_from_a_given_time(admin_api, tenant, promo):
     assert Campaign.objects.get(pk=cid).start_at == at
 
 
-def test_a_resumed_fan_out_plans_the_same_hours_and_writes_nothing_twice(admin_api, tenant, promo, settings):
+def test_a_resumed_fan_out_plans_the_same_hours_and_writes_nothing_twice(admin_api, tenant, promo, settings, smtp_sink):
     settings.COMMS_CAMPAIGN_CHUNK = 2
     t0 = timezone.now().replace(minute=30, second=0, microsecond=0)
     people = _people(tenant, *[f"p{i}" for i in range(6)])

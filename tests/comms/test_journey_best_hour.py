@@ -77,7 +77,7 @@ def person_of(tenant, external_id: str) -> Recipient:
     return Recipient.objects.get(tenant=tenant, external_id=external_id)
 
 
-def test_simulation_shows_the_best_hour(admin_api, tenant, promo):
+def test_simulation_shows_the_best_hour(admin_api, tenant, promo, smtp_sink):
     t0 = timezone.now().replace(minute=20, second=0, microsecond=0)
     kim = person(tenant, "kim")
     opened_at(admin_api, {kim: weekly(_hour(t0, 5) + timedelta(minutes=10), 3)})
