@@ -24,8 +24,10 @@ from comms.devserver.standins.smtp import ScriptedSink
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def _sink_server():
+    """Listening from the start on every worker: a test that sends email without asking for ``smtp_sink``
+    must not depend on an earlier test (on that xdist worker) having started it."""
     handler = ScriptedSink()
     controller = start_sink(handler, port=int(os.environ["EMAIL_PORT"]))
     yield handler
