@@ -3,6 +3,8 @@
     python bench/analytics_seed.py DIR 10000000      # once: the scratch database (see that file)
     python bench/analytics_10m.py DIR [runs]         # figures (median and p95 of `runs`, default 10)
     python bench/analytics_10m.py DIR --write        # what the outcome path pays: one flush of 100 outcomes
+    python bench/analytics_10m.py DIR --engagement   # the backfill's time (rolled back) and what one applied
+                                                     # event set pays for the engagement upsert (1 and 100 events)
 
 Migrates DIR's database to this branch (tracking's migration 0004 builds the engagement aggregate from the
 recorded events; a database whose tracking_engagementday is still empty gets the same backfill here, timed),
@@ -128,6 +130,55 @@ def seed_engagement() -> None:
               flush=True)
 
 
+def engagement_cost(sets: int = 300) -> None:
+    """Time the backfill from the seeded events (in a transaction rolled back), then the engagement upsert of
+    one applied set: a pixel open (1 event) and a webhook batch (100 opens/clicks), each timed inside its own
+    transaction (rolled back: the commit is the one the event insert pays anyway)."""
+    import uuid
+    from random import Random
+    from types import SimpleNamespace
+
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from tracking.normalised import NormalisedEvent
+    from tracking.services import engagement_days
+
+    with transaction.atomic():
+        with connection.cursor() as cur:
+            cur.execute("DELETE FROM tracking_engagementday")
+        t0 = time.perf_counter()
+        groups = engagement_days.engagement_days_backfill()
+        print(f"backfill from tracking_messageevent: {time.perf_counter() - t0:.1f} s, {groups:,} rows (rolled back)")
+        transaction.set_rollback(True)
+    rng, now = Random(1), timezone.now()
+    tenants = [uuid.uuid4() for _ in range(2)]
+    agents = ["", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
+              "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"]
+    for measured, size in ((False, 100), (True, 1), (True, 100)):  # a first pass, committed, makes them updates
+        wall, cpu = [], []
+        for _ in range(sets):
+            events = []
+            for _ in range(size):
+                m = SimpleNamespace(id=uuid.uuid4(), tenant_id=rng.choice(tenants))
+                e = NormalisedEvent(provider=rng.choice(["comms", "sendgrid"]), event_type=rng.choice(
+                    ["opened", "opened", "clicked"]), user_agent=rng.choice(agents))
+                events.append((m, e, now - timedelta(seconds=rng.random() * 3600)))
+            won = {(str(m.id), e.event_type) for m, e, _ in events}
+            with transaction.atomic():  # the caller's transaction: its commit is the event insert's too
+                w0, c0 = time.perf_counter(), time.process_time()
+                engagement_days.rollup(events=events, won=won, now=now)
+                wall.append((time.perf_counter() - w0) * 1000)
+                cpu.append((time.process_time() - c0) * 1e6 / size)
+                transaction.set_rollback(measured)
+        if not measured:
+            continue
+        print(f"engagement upsert, set of {size}: {statistics.median(wall):.2f} ms per set (median of {sets}, p95 "
+              f"{sorted(wall)[int(0.95 * len(wall))]:.2f} ms), {statistics.median(cpu):.0f} µs CPU per event")
+    with connection.cursor() as cur:  # the synthetic tenants' rows out again
+        cur.execute("DELETE FROM tracking_engagementday WHERE tenant_id = ANY(%s::uuid[])", [[str(t) for t in tenants]])
+
+
 def write_cost(flushes: int = 300, size: int = 100) -> None:
     """CPU to group a flush of `size` outcomes and wall time of its one upsert (into the seeded table)."""
     import uuid
@@ -204,6 +255,9 @@ def main() -> None:
         print(f"migrated in {time.perf_counter() - started:.0f} s", flush=True)
         if "--write" in sys.argv:
             write_cost()
+            return
+        if "--engagement" in sys.argv:
+            engagement_cost()
             return
         seed_outcomes()
         seed_engagement()
