@@ -61,7 +61,8 @@ def rollup(*, now: datetime | None = None) -> bool:
         cursor.execute("DELETE FROM admin_console_eventday WHERE day < %s",
                        [(now - timedelta(days=settings.COMMS_STATS_RETENTION_DAYS)).date()])
     outcome_days_prune(before=(now - timedelta(days=settings.COMMS_OUTCOME_STATS_RETENTION_DAYS)).date())
-    engagement_days_prune(before=(now - timedelta(days=settings.COMMS_ENGAGEMENT_STATS_RETENTION_DAYS)).date())
+    engagement_days_prune(
+        before=(now - timedelta(days=settings.COMMS_ENGAGEMENT_STATS_RETENTION_DAYS)).date())
     return True
 
 

@@ -119,19 +119,22 @@ def _engagement_totals_uniques_device_hour_weekday(api, traffic):
     with CaptureQueriesContext(connection) as queries:
         body = _get(api, "/api/v1/analytics/engagement", group_by="day")
     # From the engagement aggregate only: not one statement reads the events of the period (issue 22).
-    assert not [q["sql"] for q in queries if "tracking_messageevent" in q["sql"] or "delivery_message" in q["sql"]]
+    assert not [q["sql"] for q in queries
+                if "tracking_messageevent" in q["sql"] or "delivery_message" in q["sql"]]
     assert any("tracking_engagementday" in q["sql"] for q in queries)
     [row] = body["rows"]
     assert row["day"] == timezone.now().date().isoformat()
     assert (row["opens"], row["unique_opens"], row["clicks"], row["unique_clicks"]) == (9, 7, 3, 3)
     devices = {r["device"]: r for r in body["by_device"]}
     assert (devices["mobile"]["opens"], devices["mobile"]["unique_opens"]) == (7, 6)
-    assert (devices["desktop"]["opens"], devices["desktop"]["unique_opens"], devices["desktop"]["clicks"]) == (2, 1, 0)
+    desktop = devices["desktop"]
+    assert (desktop["opens"], desktop["unique_opens"], desktop["clicks"]) == (2, 1, 0)
     assert len(body["by_hour"]) == 24 and sum(h["opens"] for h in body["by_hour"]) == 9
     assert sum(h["unique_opens"] for h in body["by_hour"]) == 7
     assert [w["weekday"] for w in body["by_weekday"]] == ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
     assert sum(w["clicks"] for w in body["by_weekday"]) == 3
-    by_provider = {r["provider"]: r for r in _get(api, "/api/v1/analytics/engagement", group_by="provider")["rows"]}
+    providers = _get(api, "/api/v1/analytics/engagement", group_by="provider")["rows"]
+    by_provider = {r["provider"]: r for r in providers}
     assert (by_provider["comms"]["opens"], by_provider["comms"]["unique_opens"]) == (2, 1)
     assert (by_provider["sendgrid"]["opens"], by_provider["sendgrid"]["unique_opens"]) == (7, 6)
     # The rows add up to what was recorded (totals exact).

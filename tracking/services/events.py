@@ -237,8 +237,8 @@ def events_apply(*, items: Sequence[Item], now: datetime | None = None) -> list[
                items[i].event.bounce_type if items[i].event.event_type == EventType.BOUNCED else "",
                items[i].event.timestamp or now) for i, _ in applied]
     won = metrics.count_events_bulk(events=firsts)
-    engagement_days.rollup(events=[(messages[i], items[i].event, items[i].event.timestamp or now) for i, _ in applied],
-                           won=won, now=now)
+    engagement_days.rollup(events=[(messages[i], items[i].event, items[i].event.timestamp or now)
+                                   for i, _ in applied], won=won, now=now)
     consequences.apply_batch(items=[(messages[i], items[i].event, items[i].event.timestamp or now)
                                     for i, _ in applied])
     return [r or Applied(Outcome.UNKNOWN) for r in results]
