@@ -3,7 +3,8 @@
 Every reader is one statement over an aggregate or an index range, never a scan of delivery_message:
 
 * delivery: the daily aggregate admin_console_eventday UNION ALL its pending deltas (stats.py);
-* engagement: tracking_messageevent through msgevent_type_time_idx (event_type, recorded_at);
+* engagement: the daily engagement aggregate tracking_engagementday (opens and clicks, total and
+  unique, upserted by tracking's events_apply), through the leading `day` column of its unique key;
 * performance: the daily outcome aggregate delivery_outcomeday (latency histograms and counts per
   error code, upserted by the outcome path), through the leading `day` column of its unique key.
 
@@ -141,19 +142,19 @@ def _flat(q: dict) -> dict:
 
 # --- Engagement -------------------------------------------------------------------------------------
 
-ENGAGEMENT_DIMS = {"tenant": "tenant_id::text", "provider": "provider",
-                   "device": "coalesce(nullif(device_type, ''), 'unknown')",
-                   "hour": "extract(hour FROM timestamp AT TIME ZONE 'UTC')::int",
-                   "weekday": "extract(isodow FROM timestamp AT TIME ZONE 'UTC')::int",
-                   **_period_dims("(recorded_at AT TIME ZONE 'UTC')")}
+ENGAGEMENT_DIMS = {"tenant": "tenant_id::text", "provider": "provider", "device": "device", "hour": "hour",
+                   "weekday": "weekday", **_period_dims("day")}
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 def engagement(*, period: Period, group_by: tuple[str, ...], tenant_id: Any = None) -> dict:
-    """Opens and clicks, total and unique (distinct messages), per group and by device/hour/weekday.
+    """Opens and clicks, total and unique, per group and by device/hour/weekday.
 
-    One pass over the period's opened/clicked events (index range on event_type, recorded_at) with
-    GROUPING SETS, so the fixed breakdowns cost no extra scan. Hours and weekdays are UTC.
+    Reads the daily engagement aggregate (tracking_engagementday, upserted by tracking's events_apply
+    with every applied set) through the leading `day` column of its unique key, one pass with GROUPING
+    SETS for the rows and the fixed breakdowns: its cost grows with days × active keys, never with
+    events. Totals are exact; a message counts as unique once, in the group of its first event of
+    the type (FirstEvent). Hours and weekdays are the event's UTC time, days the day it was recorded.
     """
     where, params = _tenant(tenant_id)
     fixed = {"device": ENGAGEMENT_DIMS["device"], "hour": ENGAGEMENT_DIMS["hour"],
@@ -165,12 +166,12 @@ def engagement(*, period: Period, group_by: tuple[str, ...], tenant_id: Any = No
             *(f"(f_{k}, event_type)" for k in fixed)]
     flags = ", ".join(f"GROUPING({n})" for n in names)
     sql = f"""
-      SELECT {flags}, {', '.join(names)}, event_type, count(*), count(DISTINCT message_id) FROM (
-        SELECT {select}, event_type, message_id FROM tracking_messageevent
-         WHERE event_type = ANY(%s) AND recorded_at >= %s AND recorded_at < %s{where}) ev
+      SELECT {flags}, {', '.join(names)}, event_type, sum(total)::bigint, sum(uniques)::bigint FROM (
+        SELECT {select}, event_type, total, uniques FROM tracking_engagementday
+         WHERE day >= %s AND day <= %s AND event_type = ANY(%s){where}) ev
        GROUP BY GROUPING SETS ({', '.join(sets)})"""
     result: dict[str, dict[tuple, dict]] = {"rows": {}, "device": {}, "hour": {}, "weekday": {}}
-    for row in stats._rows(sql, [["opened", "clicked"], period.since, period.until, *params]):
+    for row in stats._rows(sql, [period.start, period.end, ["opened", "clicked"], *params]):
         flag, values = row[:len(names)], row[len(names):2 * len(names)]
         event, total, unique = row[-3], row[-2], row[-1]
         present = [n for n, f in zip(names, flag) if not f]

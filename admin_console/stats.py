@@ -19,6 +19,7 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from delivery.latency.recording import outcome_days_prune
+from tracking.services.engagement_days import engagement_days_prune
 
 ROLLUP_LOCK = 7_700_001  # pg advisory lock id: one rollup at a time
 MINUTE_RETENTION = timedelta(hours=26)  # the minute table serves the last-24-hours figures only
@@ -61,6 +62,8 @@ def rollup(*, now: datetime | None = None) -> bool:
         cursor.execute("DELETE FROM admin_console_eventday WHERE day < %s",
                        [(now - timedelta(days=settings.COMMS_STATS_RETENTION_DAYS)).date()])
     outcome_days_prune(before=(now - timedelta(days=settings.COMMS_OUTCOME_STATS_RETENTION_DAYS)).date())
+    engagement_days_prune(
+        before=(now - timedelta(days=settings.COMMS_ENGAGEMENT_STATS_RETENTION_DAYS)).date())
     return True
 
 

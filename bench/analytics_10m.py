@@ -3,13 +3,18 @@
     python bench/analytics_seed.py DIR 10000000      # once: the scratch database (see that file)
     python bench/analytics_10m.py DIR [runs]         # figures (median and p95 of `runs`, default 10)
     python bench/analytics_10m.py DIR --write        # what the outcome path pays: one flush of 100 outcomes
+    python bench/analytics_10m.py DIR --engagement   # the backfill's time (rolled back) and what one applied
+                                                     # event set pays for the engagement upsert (1 and 100 events)
 
-Migrates DIR's database to this branch, seeds the outcome aggregate (delivery_outcomeday) from the
+Migrates DIR's database to this branch (tracking's migration 0004 builds the engagement aggregate from the
+recorded events; a database whose tracking_engagementday is still empty gets the same backfill here, timed),
+seeds the outcome aggregate (delivery_outcomeday) from the
 seeded messages once, exactly as the outcome path would have written it (queue wait from the rows;
 provider call times drawn per provider, log-normal), then times every report through the Django
 test client after 3 warm-ups, and EXPLAINs every statement each report runs: no plan may read
 delivery_message. For comparison it runs the previous performance query (percentile_cont over the
-period's messages) once. Prints figures; asserts nothing. Recorded in docs/benchmarks.md.
+period's messages) and the previous engagement query (GROUPING SETS over the period's events) once.
+Prints figures; asserts nothing. Recorded in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -93,6 +98,87 @@ def seed_outcomes() -> None:
               f"{rows:,} rows ({size}) for {n:,} outcomes", flush=True)
 
 
+# The engagement query before the aggregate (group_by=day, one tenant): every open and click of the period.
+OLD_ENGAGEMENT = """
+SELECT GROUPING(g_day), GROUPING(f_device), GROUPING(f_hour), GROUPING(f_weekday), g_day, f_device, f_hour, f_weekday,
+       event_type, count(*), count(DISTINCT message_id) FROM (
+  SELECT (recorded_at AT TIME ZONE 'UTC')::date AS g_day, coalesce(nullif(device_type, ''), 'unknown') AS f_device,
+         extract(hour FROM timestamp AT TIME ZONE 'UTC')::int AS f_hour,
+         extract(isodow FROM timestamp AT TIME ZONE 'UTC')::int AS f_weekday, event_type, message_id
+    FROM tracking_messageevent WHERE event_type = ANY(%s) AND recorded_at >= %s AND recorded_at < %s
+     AND tenant_id = %s) ev
+ GROUP BY GROUPING SETS ((g_day, event_type), (f_device, event_type), (f_hour, event_type), (f_weekday, event_type))
+"""
+
+
+def seed_engagement() -> None:
+    """The engagement aggregate from the seeded events, once, if the migration found none to build from."""
+    from django.db import connection
+
+    from tracking.services.engagement_days import engagement_days_backfill
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM tracking_engagementday")
+        if not cur.fetchone()[0]:
+            started = time.perf_counter()
+            engagement_days_backfill()
+            print(f"built tracking_engagementday from the events in {time.perf_counter() - started:.1f} s", flush=True)
+        cur.execute("VACUUM ANALYZE tracking_engagementday")
+        cur.execute("SELECT count(*), pg_size_pretty(pg_total_relation_size('tracking_engagementday')), sum(total), "
+                    "sum(uniques) FROM tracking_engagementday")
+        print("tracking_engagementday: {:,} rows ({}) for {:,} opens/clicks, {:,} unique".format(*cur.fetchone()),
+              flush=True)
+
+
+def engagement_cost(sets: int = 300) -> None:
+    """Time the backfill from the seeded events (in a transaction rolled back), then the engagement upsert of
+    one applied set: a pixel open (1 event) and a webhook batch (100 opens/clicks), each timed inside its own
+    transaction (rolled back: the commit is the one the event insert pays anyway)."""
+    import uuid
+    from random import Random
+    from types import SimpleNamespace
+
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from tracking.normalised import NormalisedEvent
+    from tracking.services import engagement_days
+
+    with transaction.atomic():
+        with connection.cursor() as cur:
+            cur.execute("DELETE FROM tracking_engagementday")
+        t0 = time.perf_counter()
+        groups = engagement_days.engagement_days_backfill()
+        print(f"backfill from tracking_messageevent: {time.perf_counter() - t0:.1f} s, {groups:,} rows (rolled back)")
+        transaction.set_rollback(True)
+    rng, now = Random(1), timezone.now()
+    tenants = [uuid.uuid4() for _ in range(2)]
+    agents = ["", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
+              "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"]
+    for measured, size in ((False, 100), (True, 1), (True, 100)):  # a first pass, committed, makes them updates
+        wall, cpu = [], []
+        for _ in range(sets):
+            events = []
+            for _ in range(size):
+                m = SimpleNamespace(id=uuid.uuid4(), tenant_id=rng.choice(tenants))
+                e = NormalisedEvent(provider=rng.choice(["comms", "sendgrid"]), event_type=rng.choice(
+                    ["opened", "opened", "clicked"]), user_agent=rng.choice(agents))
+                events.append((m, e, now - timedelta(seconds=rng.random() * 3600)))
+            won = {(str(m.id), e.event_type) for m, e, _ in events}
+            with transaction.atomic():  # the caller's transaction: its commit is the event insert's too
+                w0, c0 = time.perf_counter(), time.process_time()
+                engagement_days.rollup(events=events, won=won, now=now)
+                wall.append((time.perf_counter() - w0) * 1000)
+                cpu.append((time.process_time() - c0) * 1e6 / size)
+                transaction.set_rollback(measured)
+        if not measured:
+            continue
+        print(f"engagement upsert, set of {size}: {statistics.median(wall):.2f} ms per set (median of {sets}, p95 "
+              f"{sorted(wall)[int(0.95 * len(wall))]:.2f} ms), {statistics.median(cpu):.0f} µs CPU per event")
+    with connection.cursor() as cur:  # the synthetic tenants' rows out again
+        cur.execute("DELETE FROM tracking_engagementday WHERE tenant_id = ANY(%s::uuid[])", [[str(t) for t in tenants]])
+
+
 def write_cost(flushes: int = 300, size: int = 100) -> None:
     """CPU to group a flush of `size` outcomes and wall time of its one upsert (into the seeded table)."""
     import uuid
@@ -170,7 +256,11 @@ def main() -> None:
         if "--write" in sys.argv:
             write_cost()
             return
+        if "--engagement" in sys.argv:
+            engagement_cost()
+            return
         seed_outcomes()
+        seed_engagement()
         with connection.cursor() as cur:
             cur.execute("SELECT count(*), pg_size_pretty(pg_total_relation_size('delivery_message')) "
                         "FROM delivery_message")
@@ -204,7 +294,10 @@ def main() -> None:
         print("\nEXPLAIN, scan nodes of every statement (JSON):")
         for name, lines in plans.items():
             bad = [line for line in lines if "delivery_message" in line]
-            print(f"  {name}: {'READS delivery_message' if bad else 'no read of delivery_message'}")
+            print(f"  {name}: {'READS delivery_message' if bad else 'no read of delivery_message'}"
+                  + ("" if not name.startswith("engagement") else ", " + (
+                      "READS tracking_messageevent" if any("tracking_messageevent" in x for x in lines)
+                      else "no read of tracking_messageevent")))
             for line in lines:
                 print(f"      {line}")
         since = datetime.now(tz.utc) - timedelta(days=30)
@@ -217,6 +310,15 @@ def main() -> None:
                 samples.append((time.perf_counter() - t0) * 1000)
         print(f"\nfor comparison, the previous performance query (percentile_cont over the tenant's 30 days of "
               f"messages): {statistics.median(samples):.0f} ms (median of 2)")
+        samples = []
+        with connection.cursor() as cur:
+            for _ in range(2):
+                t0 = time.perf_counter()
+                cur.execute(OLD_ENGAGEMENT, [["opened", "clicked"], since, datetime.now(tz.utc), str(tenant.pk)])
+                cur.fetchall()
+                samples.append((time.perf_counter() - t0) * 1000)
+        print(f"for comparison, the previous engagement query (GROUPING SETS over the tenant's 30 days of opens and "
+              f"clicks): {statistics.median(samples):.0f} ms (median of 2)")
     finally:
         pg.stop()
         redis.stop()

@@ -12,7 +12,9 @@ generate_series) with the secondary indexes and the stats triggers off, then ind
 * delivery_deliverylog: one row per attempted message;
 * tracking_messageevent: opens and clicks for ~25 % of sent email, some provider-reported unsubscribes;
 * preferences_consentrecord / preferences_suppression: 2 % / 1 % of the messages' count;
-* the aggregates the triggers would have kept (admin_console_eventday) and the queue gauge.
+* the aggregates the triggers would have kept (admin_console_eventday) and the queue gauge;
+* the engagement aggregate (tracking_engagementday) as events_apply would have kept it, built from
+  the seeded events (tracking.services.engagement_days.engagement_days_backfill).
 
 The outcome aggregate (delivery_outcomeday) is seeded by bench/analytics_10m.py from these rows, after
 it has migrated the database (so this seed can start before that table's migration exists).
@@ -131,7 +133,7 @@ SELECT (at AT TIME ZONE 'UTC')::date, tenant_id, channel, provider, template_key
 """
 
 TABLES = ("delivery_message", "delivery_deliverylog", "tracking_messageevent", "preferences_consentrecord",
-          "preferences_suppression")
+          "preferences_suppression", "tracking_engagementday")
 TRIGGERS = (("delivery_message", "message_stats_insert"), ("delivery_deliverylog", "deliverylog_stats_insert"))
 
 
@@ -196,6 +198,11 @@ def main() -> None:
         cur.execute("TRUNCATE admin_console_eventday")
         cur.execute(EVENTDAY_SQL)
         say("daily aggregate")
+        from tracking.services.engagement_days import engagement_days_backfill
+
+        cur.execute("TRUNCATE tracking_engagementday")
+        engagement_days_backfill()
+        say("engagement aggregate")
         for table in TABLES:
             cur.execute(f"VACUUM ANALYZE {table}")
         say("vacuum analyze")

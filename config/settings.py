@@ -818,6 +818,8 @@ COMMS_ANALYTICS_MAX_DAYS = env.int("COMMS_ANALYTICS_MAX_DAYS", default=400)
 # Hours of the outcome aggregate (delivery_outcomeday: latency histograms, failures by code) kept for the
 # performance report; the stats rollup drops older ones. Default: as long as the longest report period.
 COMMS_OUTCOME_STATS_RETENTION_DAYS = env.int("COMMS_OUTCOME_STATS_RETENTION_DAYS", default=400)
+# Days of the engagement aggregate (tracking_engagementday: opens/clicks per day) the engagement report reads.
+COMMS_ENGAGEMENT_STATS_RETENTION_DAYS = env.int("COMMS_ENGAGEMENT_STATS_RETENTION_DAYS", default=400)
 # --- insight: anomaly detection, engagement scores, channel recommendation (issue 22, items 5-6) ----------
 # Beat judges the last finished hour of every watched series this often (each series once per hour).
 CELERY_BEAT_SCHEDULE["insight-anomaly-tick"] = {

@@ -268,3 +268,32 @@ class RecipientEngagement(models.Model):
         indexes = [models.Index(fields=["tenant_id", "score"], name="engagement_tenant_score_idx"),
                    # the console's win-back list: a tenant's highest re-engagement scores first
                    models.Index(fields=["tenant_id", "-reengagement"], name="engagement_tenant_reeng_idx")]
+
+
+class EngagementDay(models.Model):
+    """Opens and clicks of one UTC day per tenant, provider, device and the event's UTC hour and weekday.
+
+    Written by ``events_apply`` (one upsert per applied set, tracking.services.engagement_days) so the
+    engagement report reads days × active keys, never events. `day` is the day the event was recorded
+    (as the report's period always was); `hour` (0–23) and `weekday` (ISO 1 = Monday) are the event's own
+    time. `total` counts events; `uniques` counts messages, each once, in the row of the event that won
+    its FirstEvent row (a message first opened on day X is a unique open of day X only).
+    """
+
+    day = models.DateField()
+    tenant_id = models.UUIDField()
+    provider = models.CharField(max_length=32)
+    device = models.CharField(max_length=8)
+    hour = models.SmallIntegerField()
+    weekday = models.SmallIntegerField()
+    event_type = models.CharField(max_length=16)
+    total = models.BigIntegerField(default=0)
+    uniques = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(
+            fields=["day", "tenant_id", "provider", "device", "hour", "weekday", "event_type"],
+            name="tracking_engagementday_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.provider} {self.device} {self.hour}h/{self.weekday} {self.event_type}"

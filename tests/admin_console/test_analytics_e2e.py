@@ -13,6 +13,7 @@ from django.utils import timezone
 from preferences.sms import sms_keyword_handle
 from tests.admin_console.seed import LOG_SQL, SEED_SQL
 from tests.browser import admin_login, browser_page
+from tracking.services.engagement_days import engagement_days_backfill
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -85,6 +86,7 @@ def test_analytics_and_compliance_pages(live_server, tenant, other_tenant, tmp_p
     with connection.cursor() as cursor:
         cursor.execute(EVENTS_SQL, {"now": now})
         cursor.execute(OUTCOMES_SQL)
+    engagement_days_backfill()  # what events_apply would have added up for those events
     sms_keyword_handle(tenant=tenant, from_number="+14155550199", to_number="+15005550006", body="STOP")
     get_user_model().objects.create_superuser("ana", "ana@example.com", "ana-secret-pw")
     base = live_server.url

@@ -25,7 +25,7 @@ from delivery.services import StatusStep, messages_advance_bulk
 from tracking import useragent
 from tracking.models import BounceType, EventType
 from tracking.normalised import NormalisedEvent
-from tracking.services import consequences, metrics
+from tracking.services import consequences, engagement_days, metrics
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,8 @@ def events_apply(*, items: Sequence[Item], now: datetime | None = None) -> list[
     duplicate, in this batch or from an earlier one, is skipped by the unique index); delivery moves
     statuses forward with one statement per target status and logs every event in one insert, each
     message's events taken in the provider's event-time order; metrics and suppressions are written
-    in bulk. Outcomes come back in the order of `items`.
+    in bulk, and opens/clicks added to the daily engagement aggregate with one upsert. Outcomes come
+    back in the order of `items`.
     """
     now = now or timezone.now()
     results: list[Applied | None] = [None] * len(items)
@@ -235,7 +236,9 @@ def events_apply(*, items: Sequence[Item], now: datetime | None = None) -> list[
     firsts = [(messages[i], items[i].event.event_type,
                items[i].event.bounce_type if items[i].event.event_type == EventType.BOUNCED else "",
                items[i].event.timestamp or now) for i, _ in applied]
-    metrics.count_events_bulk(events=firsts)
+    won = metrics.count_events_bulk(events=firsts)
+    engagement_days.rollup(events=[(messages[i], items[i].event, items[i].event.timestamp or now)
+                                   for i, _ in applied], won=won, now=now)
     consequences.apply_batch(items=[(messages[i], items[i].event, items[i].event.timestamp or now)
                                     for i, _ in applied])
     return [r or Applied(Outcome.UNKNOWN) for r in results]

@@ -98,9 +98,10 @@ ON CONFLICT (tenant_id, scope, key) DO UPDATE SET {sets}, last_updated = EXCLUDE
 """
 
 
-def count_events_bulk(*, events: list[tuple[Message, str, str, datetime]]) -> None:
+def count_events_bulk(*, events: list[tuple[Message, str, str, datetime]]) -> set[tuple[str, str]]:
     """``count_event`` for many (message, event_type, bounce_type, at) at once, in the given order: one
-    multi-row FirstEvent insert decides which are firsts, one multi-row upsert adds them up per row."""
+    multi-row FirstEvent insert decides which are firsts, one multi-row upsert adds them up per row.
+    Returns the (message id, kind) pairs this call made first (engagement_days counts them as uniques)."""
     firsts: dict[tuple[str, str], tuple[Message, datetime]] = {}
     for message, event_type, bounce_type, at in events:
         pairs = list(_COUNTERS.get(event_type, []))
@@ -109,7 +110,7 @@ def count_events_bulk(*, events: list[tuple[Message, str, str, datetime]]) -> No
         for kind, _column in pairs:
             firsts.setdefault((str(message.id), kind), (message, at))
     if not firsts:
-        return
+        return set()
     keys = sorted(firsts)  # one lock order for every batch
     with connection.cursor() as cursor:
         cursor.execute("INSERT INTO tracking_firstevent (message_id, event_type, at) "
@@ -126,7 +127,7 @@ def count_events_bulk(*, events: list[tuple[Message, str, str, datetime]]) -> No
             row = totals.setdefault((str(message.tenant_id), scope, scope_key), (message.channel, {}))
             row[1][column_of[key[1]]] = row[1].get(column_of[key[1]], 0) + 1
     if not totals:
-        return
+        return set(won)
     rows = sorted(totals)
     sql = _BULK_UPSERT.format(cols=", ".join(_ALL_COLS), types=", ".join(f"{c} int" for c in _ALL_COLS),
                               sets=", ".join(f"{c} = tracking_campaignmetrics.{c} + EXCLUDED.{c}" for c in _ALL_COLS))
@@ -134,6 +135,7 @@ def count_events_bulk(*, events: list[tuple[Message, str, str, datetime]]) -> No
                 **{c: totals[r][1].get(c, 0) for c in _ALL_COLS}} for r in rows]
     with connection.cursor() as cursor:
         cursor.execute(sql, {"now": timezone.now(), "rows": json.dumps(records)})
+    return set(won)
 
 
 def _message_filter(scope: str, key: str) -> Q:
