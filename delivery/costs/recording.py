@@ -16,7 +16,7 @@ from typing import Any
 from django.db import DatabaseError, connection
 
 from comms.enums import Status
-from delivery.costs import prices
+from delivery.costs import attribution, prices
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def rollup(outcomes: list[Any]) -> None:
     for o in outcomes:
         m, cost = o.message, o.cost
         key = (o.now.date(), str(m.tenant_id), m.channel, o.provider.split("@")[0],
-               str((m.metadata or {}).get("campaign_id", ""))[:64], (m.template_key or "")[:128], cost.country,
+               attribution.campaign_of(m), (m.template_key or "")[:128], cost.country,
                cost.currency)
         g = groups[key]
         g[0] += 1
