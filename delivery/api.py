@@ -19,6 +19,7 @@ from comms.audit import client_ip
 from comms.enums import Channel, Priority, Status
 from comms.parsers import uuid_or_404
 from delivery import health, routing, selectors
+from delivery.costs import selectors as cost_selectors
 from delivery.deliverability import pools
 from delivery.models import WebhookEndpoint
 from delivery.serializers import (
@@ -117,7 +118,8 @@ class MessageListCreateApi(APIView):
         )
         paginator = MessagePagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(MessageSerializer(page, many=True).data)
+        costs = cost_selectors.message_costs([m.id for m in page])  # the page's costs in one query
+        return paginator.get_paginated_response(MessageSerializer(page, many=True, context={"costs": costs}).data)
 
 
 class MessageDetailApi(APIView):

@@ -58,7 +58,8 @@ def _price(outcomes: list[Any]) -> None:
 def cost_data(cost: prices.Cost | None) -> dict:
     if cost is None:
         return {}
-    return {"cost": str(cost.amount), "currency": cost.currency, "cost_units": cost.units, "country": cost.country}
+    return {"cost": str(cost.amount), "currency": cost.currency, "cost_units": cost.units, "country": cost.country,
+            "cost_unit": cost.unit}
 
 
 def rollup(outcomes: list[Any]) -> None:
