@@ -51,8 +51,9 @@ def _price(outcomes: list[Any]) -> None:
         if o.status != Status.SENT or not o.provider:
             continue
         m = o.message
+        body = m.body if o.sent_body is None else o.sent_body  # bulk rows keep no body: priced on what went
         o.cost = prices.price_of(tenant_id=m.tenant_id, provider=o.provider.split("@")[0], channel=m.channel,
-                                 address=m.recipient_address, body=m.body)
+                                 address=m.recipient_address, body=body)
 
 
 def cost_data(cost: prices.Cost | None) -> dict:

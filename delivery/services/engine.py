@@ -104,8 +104,10 @@ class _Delivery:
         self.outbox.append(deferral(a.message, now=self.clock(), seconds=seconds, reason=reason))
         self.pending.discard(a.message.id)
 
-    def finish(self, m: Message, result: SendResult, used: str) -> None:
-        self.outbox.append(outcome_of(m, result, provider=used, now=self.clock()))
+    def finish(self, m: Message, result: SendResult, used: str, sent_body: str | None = None) -> None:
+        outcome = outcome_of(m, result, provider=used, now=self.clock())
+        outcome.sent_body = sent_body  # what an SMS is priced on (delivery.costs.recording)
+        self.outbox.append(outcome)
         self.pending.discard(m.id)
 
     def flush(self) -> None:
@@ -177,7 +179,7 @@ class _Delivery:
         self.flight.mark(provider, healthy=healthy)
         a.result, a.used = result, spec.name
         if result.ok or result.error_class == "permanent" or result.maybe_accepted:
-            self.finish(a.message, result, spec.name)
+            self.finish(a.message, result, spec.name, a.content.body)
         else:
             a.index += 1
             self.advance(a)

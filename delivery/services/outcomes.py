@@ -194,6 +194,7 @@ class Outcome:
     counter: str = ""  # the DrainStats counter a written outcome adds to
     counts_lost: bool = True  # a lost lease is counted in DrainStats.lost_lease
     cost: Any = None  # delivery.costs.prices.Cost of a sent row whose provider has a price
+    sent_body: str | None = None  # the text the provider got (a bulk row's render, SMS footer): priced
 
     def params(self) -> dict:
         result, now = self.result, self.now

@@ -72,3 +72,19 @@ def test_a_journey_send_is_attributed_to_its_journey(api, tenant, twilio):
     assert drain_all().sent == 1
     [row] = api.get("/api/v1/costs?group_by=campaign").json()["results"]
     assert (row["campaign"], Decimal(row["amount"])) == ("journey:welcome", Decimal("0.01"))
+
+
+def test_a_bulk_sms_is_priced_on_the_text_it_sent(api, tenant, twilio):
+    """Bulk rows keep no body of their own (the batch holds it, templates render at send): the price
+    counts the segments of what the provider was given, not of the row's empty body."""
+    price_set(tenant=None, provider="twilio", channel="sms", unit="segment", price="0.01", actor=None)
+    body = "y" * 200  # GSM-7, two segments of 153 (GSM 03.38)
+    response = api.post("/api/v1/messages/bulk", {"channel": "sms", "body": body, "metadata": {"campaign_id": "c-7"},
+                                                  "recipients": [{"to": "+14155550130"}, {"to": "+14155550131"}]},
+                        format="json")
+    assert response.status_code == 202, response.content
+    assert drain_all().sent == 2
+    assert [m["Body"] for m in twilio.messages] == [body, body]
+    assert {log.data["cost_units"] for log in DeliveryLog.objects.filter(event="sent")} == {2}
+    [row] = api.get("/api/v1/costs?group_by=campaign").json()["results"]
+    assert (row["campaign"], row["units"], Decimal(row["amount"])) == ("c-7", 4, Decimal("0.04"))
