@@ -208,8 +208,9 @@ class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
         c = cost_selectors.message_costs([obj.id]).get(str(obj.id))
         if c is None:
             return "not priced"
-        text = format_html("{} {} · {} {}{}", c["amount"], c["currency"], c["units"], c["unit"] or "unit(s)",
-                           f" · {c['country']}" if c["country"] else "")
+        unit = c["unit"] or "unit"
+        text = format_html("{} {} · {} {}{}", c["amount"], c["currency"], c["units"],
+                           unit if c["units"] == 1 else f"{unit}s", f" · {c['country']}" if c["country"] else "")
         if c["adjustment"] is not None:
             text = format_html("{} (priced {} at send, adjusted by {})", text, c["at_send"], c["adjustment"])
         return text

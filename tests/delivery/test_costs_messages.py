@@ -75,7 +75,7 @@ def test_the_cost_rollup_is_also_csv(api, priced):
 
 def test_the_admin_message_page_and_export_show_the_cost(admin_client, priced):
     page = admin_client.get(f"/admin/delivery/message/{priced['+14155550101']}/change/").content.decode()
-    assert "0.015800 USD · 2 segment · US" in page
+    assert "0.015800 USD · 2 segments · US" in page
     assert "not priced" in admin_client.get(f"/admin/delivery/message/{priced['mail']}/change/").content.decode()
     response = admin_client.post("/admin/delivery/message/", {
         "action": "export_selected", "_selected_action": [str(m.id) for m in Message.objects.all()]})
