@@ -70,7 +70,7 @@ def calls_settle(*, calls: Sequence[tuple[Any, str, Any]]) -> dict[str, dict]:
     for log in logs:
         if "cost_adjustment" in log.data:
             adjusted.add(str(log.message_id))
-        elif log.event == "sent":
+        elif log.event == "sent" and log.data.get("cost_unit", "minute") == "minute":  # per-call prices stand
             sent[str(log.message_id)] = log  # the last attempt that was sent and priced
     todo = [pk for pk in sent if pk not in adjusted]
     if not todo:
