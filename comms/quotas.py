@@ -38,6 +38,7 @@ from comms.redis import rate_window, redis_client
 log = logging.getLogger(__name__)
 
 DAY = 86400
+_UNCAPPED = 2**62  # the "limit" a P0 emergency is counted against: counted, never refused
 _EVENTS = "comms:tq:events"  # hash "tenant|kind|channel" → count since Redis started (Prometheus counters)
 
 # Take up to ARGV[1] from a budget of ARGV[2] (all or nothing when ARGV[3] == 1): {taken, used after}.
@@ -168,16 +169,17 @@ class Admission:
 
 
 def admit(*, tenant_id: Any, channel: str, count: int, now: datetime,
-          replay: Callable[[], bool] | None = None) -> Admission:
+          replay: Callable[[], bool] | None = None, always: bool = False) -> Admission:
     """Count ``count`` new messages against today's budget for ``channel``, all or nothing; past it,
     429 COMMS_TENANT_QUOTA with Retry-After until the next UTC day, unless ``replay()`` says the request
-    repeats an accepted one (its idempotency key exists: the first answer is returned, nothing new)."""
+    repeats an accepted one (its idempotency key exists: the first answer is returned, nothing new).
+    ``always`` (a P0 emergency) counts the messages but is never refused: a budget never holds an emergency."""
     cap = limits(tenant_id).daily_messages.get(channel)
     if cap is None or count <= 0:
         return Admission(tenant_id, channel, 0)
     key = _key(tenant_id, channel, "accepted", now)
     try:
-        taken, used = _take(key, count, cap, whole=True)
+        taken, used = _take(key, count, _UNCAPPED if always else cap, whole=True)
     except Exception:
         log.warning("tenant quota counter unavailable; accepting without it", exc_info=True)
         return Admission(tenant_id, channel, 0)
@@ -196,10 +198,10 @@ def admit(*, tenant_id: Any, channel: str, count: int, now: datetime,
 
 @contextmanager
 def admitted(*, tenant_id: Any, channel: str, count: int, now: datetime,
-             replay: Callable[[], bool] | None = None) -> Iterator[Admission]:
+             replay: Callable[[], bool] | None = None, always: bool = False) -> Iterator[Admission]:
     """``admit`` for the block's work; everything is given back if the block raises (nothing was
     accepted), and the block refunds what it did not create (an idempotent replay, skipped rows)."""
-    admission = admit(tenant_id=tenant_id, channel=channel, count=count, now=now, replay=replay)
+    admission = admit(tenant_id=tenant_id, channel=channel, count=count, now=now, replay=replay, always=always)
     try:
         yield admission
     except BaseException:
@@ -232,13 +234,14 @@ class TenantQuotaThrottle(throttling.BaseThrottle):
 
 
 # --- the engine -------------------------------------------------------------------------------------
-def take_sends(*, tenant_id: Any, channel: str, count: int, now: datetime) -> int:
-    """How many of ``count`` claimed rows may be sent today (the rest wait for the next window)."""
+def take_sends(*, tenant_id: Any, channel: str, count: int, now: datetime, always: bool = False) -> int:
+    """How many of ``count`` claimed rows may be sent today (the rest wait for the next window).
+    ``always`` (P0 rows) counts them against the day without holding any."""
     cap = limits(tenant_id).daily_messages.get(channel)
     if cap is None:
         return count
     try:
-        return _take(_key(tenant_id, channel, "sent", now), count, cap, whole=False)[0]
+        return _take(_key(tenant_id, channel, "sent", now), count, _UNCAPPED if always else cap, whole=False)[0]
     except Exception:
         log.warning("tenant quota counter unavailable; sending without it", exc_info=True)
         return count

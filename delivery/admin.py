@@ -12,14 +12,18 @@ from django.contrib import admin, messages
 from django.core.files.storage import storages
 from django.db.models import Q
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from comms import admin_cells, errors
 from comms.addresses import normalise_email
+from comms.admin_export import csv_response
 from comms.admin_mixins import ReadOnlyMixin
 from comms.audit import audit_record, client_ip
 from comms.forms import ChoiceArrayAdminMixin
 from comms.models import Recipient
+from delivery.costs import export as cost_export
+from delivery.costs import selectors as cost_selectors
 from delivery.deliverability import pools, warmup
 from delivery.models import ChannelProvider, DeliveryLog, Message, MessageBatch, Pool, WarmupLadder
 from delivery.provider_forms import ChannelProviderForm, configuration_problems
@@ -94,7 +98,7 @@ class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ("=id",)  # replaced by get_search_results (index-friendly exact matches)
     search_help_text = ("Message or batch id, exact address (email or E.164), recipient id, template key, "
                         "provider reference or idempotency key.")
-    readonly_fields = [*(f.name for f in Message._meta.fields), "rendered", "timeline"]
+    readonly_fields = [*(f.name for f in Message._meta.fields), "rendered", "timeline", "cost"]
     fieldsets = [
         (None, {"fields": ["id", "status", "channel", "priority", "category", "tenant", "batch"]}),
         ("Recipient", {"fields": ["recipient", "recipient_address"]}),
@@ -102,7 +106,7 @@ class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
         ("Timeline: delivery log, provider events, webhooks", {"fields": ["timeline"]}),
         ("Content", {"fields": ["template_key", "subject", "body", "body_html", "variables", "metadata"]}),
         ("Delivery", {"fields": ["provider", "provider_ref", "sent_at", "delivered_at", "failed_at", "failure_code",
-                                 "failure_reason"]}),
+                                 "failure_reason", "cost"]}),
         ("Queue", {"classes": ["collapse"], "fields": [
             "attempt_count", "next_attempt_at", "scheduled_for", "lease_owner", "lease_expires_at",
             "idempotency_key", "request_hash", "created_at", "updated_at"]}),
@@ -110,7 +114,7 @@ class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
     inlines = [DeliveryLogInline]
     show_full_result_count = False  # COUNT(*) over millions of rows on every page is not free
     list_select_related = ["tenant"]
-    actions = ["cancel_selected", "requeue_selected"]
+    actions = ["cancel_selected", "requeue_selected", "export_selected"]
 
     @admin.display(description="id", ordering="id")
     def message_id(self, obj: Message):
@@ -198,7 +202,26 @@ class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
                            '<th>provider</th><th>detail</th><th>webhook</th></tr></thead><tbody>{}</tbody></table>',
                            body)
 
+    @admin.display(description="Cost")
+    def cost(self, obj: Message):
+        """What it cost (delivery.costs): the price at send and any later adjustment (a call's length)."""
+        c = cost_selectors.message_costs([obj.id]).get(str(obj.id))
+        if c is None:
+            return "not priced"
+        unit = c["unit"] or "unit"
+        text = format_html("{} {} · {} {}{}", c["amount"], c["currency"], c["units"],
+                           unit if c["units"] == 1 else f"{unit}s", f" · {c['country']}" if c["country"] else "")
+        if c["adjustment"] is not None:
+            text = format_html("{} (priced {} at send, adjusted by {})", text, c["at_send"], c["adjustment"])
+        return text
+
     # -- bulk actions -------------------------------------------------------------------------------
+    @admin.action(description="Export selected messages as CSV (with their cost)")
+    def export_selected(self, request: HttpRequest, queryset):
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        return csv_response(filename=f"messages-{stamp}.csv", header=cost_export.HEADER,
+                            rows=cost_export.message_rows(queryset.order_by("id")))
+
     def has_operate_permission(self, request: HttpRequest) -> bool:
         """Cancel and requeue change the queue: 'Can change message' (superusers, or granted to ops)."""
         return request.user.has_perm("delivery.change_message")

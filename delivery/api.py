@@ -16,9 +16,10 @@ from rest_framework.views import APIView
 
 from comms import errors, quotas
 from comms.audit import client_ip
-from comms.enums import Channel, Status
+from comms.enums import Channel, Priority, Status
 from comms.parsers import uuid_or_404
 from delivery import health, routing, selectors
+from delivery.costs import selectors as cost_selectors
 from delivery.deliverability import pools
 from delivery.models import WebhookEndpoint
 from delivery.serializers import (
@@ -77,6 +78,7 @@ class MessageListCreateApi(APIView):
                      pool=pool)
         tenant = request.user.tenant
         with quotas.admitted(tenant_id=tenant.id, channel=spec.channel, count=1, now=timezone.now(),
+                             always=spec.priority == Priority.P0,  # an emergency is counted, never refused
                              replay=lambda: selectors.idempotency_key_used(tenant_id=tenant.id, key=key)) as admission:
             message, created = message_enqueue(tenant=tenant, spec=spec, idempotency_key=key)
             if not created:
@@ -116,7 +118,8 @@ class MessageListCreateApi(APIView):
         )
         paginator = MessagePagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(MessageSerializer(page, many=True).data)
+        costs = cost_selectors.message_costs([m.id for m in page])  # the page's costs in one query
+        return paginator.get_paginated_response(MessageSerializer(page, many=True, context={"costs": costs}).data)
 
 
 class MessageDetailApi(APIView):
@@ -174,7 +177,8 @@ class MessageBulkApi(APIView):
         # today's channel budget → 429 and no row accepted; rows skipped as invalid are given back.
         tenant = request.user.tenant
         with quotas.admitted(tenant_id=tenant.id, channel=data["channel"], count=len(data["recipients"]),
-                             now=timezone.now(), replay=lambda: selectors.idempotency_key_used(
+                             now=timezone.now(), always=data["priority"] == Priority.P0,
+                             replay=lambda: selectors.idempotency_key_used(
                                  tenant_id=tenant.id, key=key, bulk=True)) as admission:
             result = message_bulk_enqueue(
                 tenant=tenant, spec=_spec(data), recipients=data["recipients"],

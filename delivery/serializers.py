@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from comms.enums import Category, Channel
 from comms.serializers import PriorityField, StrictSerializer
+from delivery.costs import selectors as cost_selectors
 
 MAX_METADATA_BYTES = 16 * 1024
 
@@ -124,9 +125,21 @@ class MessageSerializer(serializers.Serializer):
     pool = serializers.CharField(help_text="The pool (stream) the message was routed by; empty: none.")
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+    cost = serializers.DictField(allow_null=True, help_text=(
+        "What sending it cost when its provider has a price: amount, currency, units and unit (SMS segments, "
+        "voice minutes, messages), destination country, the price at send and any later adjustment (a "
+        "call's real length). Null when unpriced or not sent."))
 
     def get_recipient_id(self, obj) -> str | None:
         return obj.recipient.external_id if obj.recipient_id else None
+
+    def cost_of(self, obj) -> dict | None:
+        """From the page's costs when the view read them in one query (``context["costs"]``); else one
+        query, only for a message that was sent (a new message, the hot path, costs nothing)."""
+        costs = self.context.get("costs")
+        if costs is not None:
+            return costs.get(str(obj.id))
+        return cost_selectors.message_costs([obj.id]).get(str(obj.id)) if obj.sent_at else None
 
     def to_representation(self, obj) -> dict:
         # Hand-rolled on the hot path: building DRF's bound fields deep-copies every declared field
@@ -142,7 +155,7 @@ class MessageSerializer(serializers.Serializer):
             "scheduled_for": iso(obj.scheduled_for), "provider": obj.provider, "provider_ref": obj.provider_ref,
             "sent_at": iso(obj.sent_at), "delivered_at": iso(obj.delivered_at), "failed_at": iso(obj.failed_at),
             "failure_code": obj.failure_code, "failure_reason": obj.failure_reason, "pool": obj.pool,
-            "created_at": iso(obj.created_at), "updated_at": iso(obj.updated_at),
+            "created_at": iso(obj.created_at), "updated_at": iso(obj.updated_at), "cost": self.cost_of(obj),
         }
 
 
@@ -150,6 +163,9 @@ class MessageDetailSerializer(MessageSerializer):
     body = serializers.CharField()
     body_html = serializers.CharField()
     delivery_log = DeliveryLogSerializer(source="logs.all", many=True)
+
+    def cost_of(self, obj) -> dict | None:
+        return cost_selectors.cost_of(log.data for log in obj.logs.all())  # the prefetched log: no query
 
     def to_representation(self, obj) -> dict:
         data = super().to_representation(obj)

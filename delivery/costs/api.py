@@ -6,11 +6,14 @@ Thin views: parse, check the scope, call one service or selector, serialise.
 from __future__ import annotations
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiTypes, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from comms.admin_export import csv_response
+from comms.errors import ValidationFailed
 from comms.serializers import StrictSerializer
 from delivery.costs import envelopes, selectors, services
 from delivery.costs.models import CostEnvelope, PriceEntry
@@ -50,17 +53,38 @@ def envelope_representation(e: CostEnvelope) -> dict:
             "percent_used": (round(float(used / e.monthly_budget * 100), 1) if e.monthly_budget else None)}
 
 
+def _wants_csv(request) -> bool:
+    """``?format=csv`` (or ``json``; anything else is a typed 400), else ``Accept: text/csv``."""
+    fmt = request.GET.get("format")
+    if fmt is not None:
+        if fmt not in ("json", "csv"):
+            raise ValidationFailed("format must be json or csv.", details={"format": fmt[:32],
+                                                                           "allowed": ["json", "csv"]})
+        return fmt == "csv"
+    return "text/csv" in request.META.get("HTTP_ACCEPT", "")
+
+
 class CostsApi(APIView):
-    """GET ?from=YYYY-MM-DD&to=YYYY-MM-DD&group_by=channel,provider,campaign,template,day,country"""
+    """GET ?from=YYYY-MM-DD&to=YYYY-MM-DD&group_by=channel,provider,campaign,template,day,country&format=json|csv"""
 
     required_scopes = {"GET": "messages:read"}
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def perform_content_negotiation(self, request, force=False):
+        """JSON for DRF; the CSV is built here (DRF would 404 ``?format=csv``: it has no such renderer)."""
+        return JSONRenderer(), JSONRenderer.media_type
+
+    @extend_schema(responses=OpenApiTypes.OBJECT, parameters=[
+        OpenApiParameter("format", {"type": "string", "enum": ["json", "csv"]}, description="Or Accept: text/csv.")])
     def get(self, request):
+        csv_wanted = _wants_csv(request)
         first, last = selectors.parse_period(request.query_params.get("from"), request.query_params.get("to"),
                                              today=timezone.now().date())
         group_by = selectors.parse_group_by(request.query_params.get("group_by"))
         rows = selectors.cost_rollup(tenant_id=request.user.tenant.id, first=first, last=last, group_by=group_by)
+        if csv_wanted:
+            header = [*group_by, "currency", "messages", "units", "amount"]
+            return csv_response(filename=f"costs-{first.isoformat()}-{last.isoformat()}.csv", header=header,
+                                rows=([r[c] for c in header] for r in rows))
         return Response({"from": first.isoformat(), "to": last.isoformat(), "group_by": group_by, "results": rows})
 
 

@@ -7,7 +7,7 @@ For each (tenant, channel) of a claimed batch that has an envelope with a budget
   (a conditional UPDATE of ``alerted_month`` decides who sends it when many workers see it together);
 * at 100 % the non-critical rows are deferred to the first second of next UTC month without spending an
   attempt (status 'deferred', code COMMS_BUDGET_EXHAUSTED); security and legal rows
-  (templates_app.models.CRITICAL_CATEGORIES) always pass. Raising the budget (envelope_set) puts the
+  (templates_app.models.CRITICAL_CATEGORIES) and P0 (emergency) rows of any category always pass. Raising the budget (envelope_set) puts the
   held rows back in the queue at once.
 
 The spend is read per claimed batch, so the budget can be overshot by what one batch sends after the
@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db.models import Sum
 from django.utils.module_loading import import_string
 
+from comms.enums import Priority
 from delivery.costs import prices
 from delivery.costs.errors import BUDGET_EXHAUSTED
 from delivery.costs.models import CostDaily, CostEnvelope
@@ -109,7 +110,7 @@ def gate(messages: list, *, now: datetime) -> dict:
         _alert(envelope, level="exhausted", used=used, now=now)
         until = next_month(now)
         for m in rows:
-            if m.category not in CRITICAL_CATEGORIES:
+            if m.category not in CRITICAL_CATEGORIES and m.priority != Priority.P0:
                 held[m.id] = Decision(DEFER, code=BUDGET_EXHAUSTED, until=until,
                                       reason=f"monthly {m.channel} cost envelope spent ({used} of "
                                              f"{envelope.monthly_budget} {envelope.currency})")

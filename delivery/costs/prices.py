@@ -33,6 +33,7 @@ class Cost:
     units: int
     currency: str
     country: str
+    unit: str = "message"  # PriceEntry.Unit: what `units` counts (SMS segments, voice minutes, messages)
 
 
 def clear_cache() -> None:
@@ -88,5 +89,5 @@ def price_of(*, tenant_id: Any, provider: str, channel: str, address: str, body:
     if found is None:
         return None
     units = units_of(channel, body, found.unit)
-    return Cost(found.price * units, units, found.currency, country)
+    return Cost(found.price * units, units, found.currency, country, found.unit)
 

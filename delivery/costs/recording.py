@@ -16,7 +16,7 @@ from typing import Any
 from django.db import DatabaseError, connection
 
 from comms.enums import Status
-from delivery.costs import prices
+from delivery.costs import attribution, prices
 from delivery.costs.hourly import hourly_rollup
 
 log = logging.getLogger(__name__)
@@ -52,14 +52,16 @@ def _price(outcomes: list[Any]) -> None:
         if o.status != Status.SENT or not o.provider:
             continue
         m = o.message
+        body = m.body if o.sent_body is None else o.sent_body  # bulk rows keep no body: priced on what went
         o.cost = prices.price_of(tenant_id=m.tenant_id, provider=o.provider.split("@")[0], channel=m.channel,
-                                 address=m.recipient_address, body=m.body)
+                                 address=m.recipient_address, body=body)
 
 
 def cost_data(cost: prices.Cost | None) -> dict:
     if cost is None:
         return {}
-    return {"cost": str(cost.amount), "currency": cost.currency, "cost_units": cost.units, "country": cost.country}
+    return {"cost": str(cost.amount), "currency": cost.currency, "cost_units": cost.units, "country": cost.country,
+            "cost_unit": cost.unit}
 
 
 def rollup(outcomes: list[Any]) -> None:
@@ -68,7 +70,7 @@ def rollup(outcomes: list[Any]) -> None:
     for o in outcomes:
         m, cost = o.message, o.cost
         key = (o.now.date(), str(m.tenant_id), m.channel, o.provider.split("@")[0],
-               str((m.metadata or {}).get("campaign_id", ""))[:64], (m.template_key or "")[:128], cost.country,
+               attribution.campaign_of(m), (m.template_key or "")[:128], cost.country,
                cost.currency)
         g = groups[key]
         g[0] += 1

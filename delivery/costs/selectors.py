@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
@@ -9,6 +11,7 @@ from django.db.models import Sum
 
 from delivery.costs.errors import PeriodInvalid, UnknownDimension
 from delivery.costs.models import CostDaily
+from delivery.models import DeliveryLog
 
 DIMENSIONS = {"day": "day", "channel": "channel", "provider": "provider", "campaign": "campaign",
               "template": "template_key", "country": "country"}
@@ -58,3 +61,31 @@ def month_summary(*, tenant_ids: list | None, today: date) -> list[dict]:
         rows = rows.filter(tenant_id__in=tenant_ids)
     return list(rows.values("tenant_id", "channel", "provider", "currency")
                 .annotate(messages=Sum("messages"), amount=Sum("amount")).order_by("tenant_id", "channel", "provider"))
+
+
+def cost_of(log_data: Iterable[dict]) -> dict | None:
+    """A message's cost from its log rows' data, oldest first: the last row with a ``cost`` is what it
+    costs now (the sent row's price, or a later correction such as a finished call's real length,
+    delivery.costs.voice); the first is what it was priced at when sent. None when never priced."""
+    first = last = None
+    for data in log_data:
+        if isinstance(data, dict) and "cost" in data:
+            first, last = first or data, data
+    if last is None:
+        return None
+    return {"amount": str(last["cost"]), "currency": last.get("currency", ""), "units": last.get("cost_units"),
+            "unit": last.get("cost_unit", ""), "country": last.get("country", ""),
+            "at_send": str(last.get("cost_at_send", first["cost"])),
+            "adjustment": str(last["cost_adjustment"]) if "cost_adjustment" in last else None}
+
+
+def message_costs(message_ids: list) -> dict[str, dict]:
+    """{message id: cost_of(...)} for a page of messages, in one indexed query (deliverylog_message_idx)."""
+    if not message_ids:
+        return {}
+    datas: dict[str, list[dict]] = defaultdict(list)
+    rows = (DeliveryLog.objects.filter(message_id__in=list(message_ids), data__has_key="cost")
+            .order_by("message_id", "id").values_list("message_id", "data"))
+    for message_id, data in rows:
+        datas[str(message_id)].append(data)
+    return {pk: cost for pk, items in datas.items() if (cost := cost_of(items)) is not None}

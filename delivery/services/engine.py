@@ -105,9 +105,11 @@ class _Delivery:
         self.outbox.append(deferral(a.message, now=self.clock(), seconds=seconds, reason=reason))
         self.pending.discard(a.message.id)
 
-    def finish(self, m: Message, result: SendResult, used: str, latency_ms: float | None = None) -> None:
+    def finish(self, m: Message, result: SendResult, used: str, latency_ms: float | None = None,
+               sent_body: str | None = None) -> None:
         outcome = outcome_of(m, result, provider=used, now=self.clock())
         outcome.provider_ms = latency_ms  # for the call-time histogram (delivery.latency)
+        outcome.sent_body = sent_body  # what an SMS is priced on (delivery.costs.recording)
         self.outbox.append(outcome)
         self.pending.discard(m.id)
 
@@ -180,7 +182,7 @@ class _Delivery:
         self.flight.mark(provider, healthy=healthy)
         a.result, a.used, a.latency_ms = result, spec.name, latency_ms
         if result.ok or result.error_class == "permanent" or result.maybe_accepted:
-            self.finish(a.message, result, spec.name, latency_ms)
+            self.finish(a.message, result, spec.name, latency_ms, a.content.body)
         else:
             a.index += 1
             self.advance(a)

@@ -196,6 +196,7 @@ class Outcome:
     counts_lost: bool = True  # a lost lease is counted in DrainStats.lost_lease
     cost: Any = None  # delivery.costs.prices.Cost of a sent row whose provider has a price
     provider_ms: float | None = None  # the provider call that decided it, when the engine timed one
+    sent_body: str | None = None  # the text the provider got (a bulk row's render, SMS footer): priced
 
     def params(self) -> dict:
         result, now = self.result, self.now

@@ -47,3 +47,28 @@ def test_the_dashboard_shows_spend_against_the_envelope(live_server, tenant, oth
         page.locator("#costs").scroll_into_view_if_needed()
         page.screenshot(path=str(SCREENSHOTS / "costs-console-360.png"))
         assert page.evaluate(OVERFLOW_JS) == 0 and page.evaluate(TABLES_JS) == []
+
+
+def test_the_message_page_shows_what_it_cost(live_server, tenant, smtp_sink):
+    """A real send through the SMTP sink, priced; its admin page in Chromium at 1280 and 360 px."""
+    from delivery.costs import prices
+    from delivery.costs.services import price_set
+    from delivery.services import SendSpec, drain_all, message_enqueue
+
+    prices.clear_cache()
+    price_set(tenant=None, provider="smtp", channel="email", price="0.00085", actor=None)
+    message, _ = message_enqueue(tenant=tenant, spec=SendSpec(channel="email", to="ada@example.com", subject="s",
+                                                              body="b"))
+    assert drain_all().sent == 1
+    prices.clear_cache()
+    admin_staff("cora", "CommsViewer")
+    with browser_page() as page:
+        admin_login(page, live_server.url, "cora")
+        for width in (1280, 360):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.goto(f"{live_server.url}/admin/delivery/message/{message.id}/change/")
+            cost = page.locator(".field-cost .readonly")
+            assert cost.inner_text() == "0.000850 USD · 1 message"
+            cost.scroll_into_view_if_needed()
+            page.screenshot(path=str(SCREENSHOTS / f"message-cost-{width}.png"))
+            assert page.evaluate(OVERFLOW_JS) == 0

@@ -19,7 +19,8 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from comms.enums import LogEvent, Status
+from comms.enums import Channel, LogEvent, Status
+from delivery.costs import voice as voice_costs
 from delivery.models import Message
 from delivery.services import StatusStep, messages_advance_bulk
 from tracking import useragent
@@ -217,6 +218,10 @@ def events_apply(*, items: Sequence[Item], now: datetime | None = None) -> list[
             results[i] = Applied(Outcome.DUPLICATE)
     # Each message's events in the provider's order of events (ties: arrival), whatever order they came in.
     applied.sort(key=lambda p: (items[p[0]].event.timestamp or now, p[0]))
+    # A finished call's real length re-prices it (delivery.costs.voice): once, as its event is new here.
+    costs = voice_costs.calls_settle(calls=[
+        (messages[i].id, items[i].event.data.get("call_status", ""), items[i].event.data.get("duration_seconds"))
+        for i, _ in applied if messages[i].channel == Channel.VOICE and items[i].event.data.get("call_status")])
     steps, stepped = [], []
     for i, row_id in applied:
         event, message = items[i].event, messages[i]
@@ -228,7 +233,7 @@ def events_apply(*, items: Sequence[Item], now: datetime | None = None) -> list[
             message_id=message.id, status=_TARGET.get(key), log_event=_LOG_EVENT[event.event_type],
             at=event.timestamp or now, attempt=message.attempt_count, provider=event.provider,
             provider_event_id=event.stable_id(), status_code=event.bounce_type or event.raw_type, detail=event.reason,
-            data={"event": row_id, **({"url": event.url} if event.url else {})}))
+            data={"event": row_id, **({"url": event.url} if event.url else {}), **costs.get(str(message.id), {})}))
         stepped.append(message)
     for step, message, moved in zip(steps, stepped, messages_advance_bulk(steps=steps, now=now)):
         if moved:
