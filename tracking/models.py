@@ -25,6 +25,8 @@ class EventType(models.TextChoices):
     SENT = "sent"
     # A voice call's <Gather>: the recipient pressed a key (the digit is in the event's data).
     GATHERED = "gathered"
+    # A caller reported that the recipient did what the message asked (POST /messages/{id}/conversions).
+    CONVERTED = "converted"
     UNKNOWN = "unknown"
 
 
