@@ -51,6 +51,9 @@ def test_experiment_results_page(live_server, client, api, ab_template, smtp_sin
         page.screenshot(path=f"{SHOTS}/experiment-results-1280.png", full_page=True)
         page.set_viewport_size({"width": 360, "height": 800})
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        box = page.locator("#experiment-results").bounding_box()  # cards, not a table to scroll sideways
+        assert box is not None and box["x"] + box["width"] <= 360
+        assert page.locator("#experiment-results tr[data-variant=B] td[data-label=p]").is_visible()
         page.screenshot(path=f"{SHOTS}/experiment-results-360.png", full_page=True)
         page.set_viewport_size({"width": 1280, "height": 900})
 
