@@ -23,7 +23,6 @@ urlpatterns = [
     path("api/v1/", include("comms.campaigns.urls")),
     path("api/v1/", include("comms.conversations.urls")),
     path("api/v1/", include("templates_app.urls")),
-    path("api/v1/", include("tracking.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
     path("healthz", healthz),

@@ -51,6 +51,7 @@ _CURRENCIES = frozenset(list_currencies())
 @dataclass
 class Conversion:
     event: MessageEvent
+    message: Message
     created: bool  # False: a retry with the same idempotency key (the first conversion is returned)
     first: bool  # the message's first conversion (the one the unique counters count)
 
@@ -135,7 +136,7 @@ def conversion_record(*, tenant: Any, message_id: Any, value: Any = None, curren
             raise errors.Internal("The conversion was not recorded; retry.")
         return replay
     row = MessageEvent.objects.get(provider=PROVIDER, provider_event_id=event.stable_id())
-    return Conversion(event=row, created=True, first=first_ever)
+    return Conversion(event=row, message=message, created=True, first=first_ever)
 
 
 def _replay(event_id: str, data: dict, message: Message) -> Conversion | None:
@@ -146,4 +147,4 @@ def _replay(event_id: str, data: dict, message: Message) -> Conversion | None:
     if {k: row.data.get(k) for k in ("value", "currency") if k in row.data} != data:
         raise errors.IdempotencyConflict(details={"first": {k: row.data.get(k) for k in ("value", "currency")}})
     first = FirstEvent.objects.filter(message_id=message.pk, event_type="converted").values_list("at", flat=True).first()
-    return Conversion(event=row, created=False, first=first == row.timestamp)
+    return Conversion(event=row, message=message, created=False, first=first == row.timestamp)
