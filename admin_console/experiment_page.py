@@ -33,8 +33,8 @@ def version_results(request: HttpRequest, pk: int) -> HttpResponse:
     except errors.CommsError as exc:
         problem = f"{exc.code}: {exc.message}"
     pct = lambda v: "—" if v is None else f"{v:.1%}"  # noqa: E731
-    rows = [{**r, "weight": weights.get(r["key"], "—"), "rate_pct": pct(r["rate"]), "best_pct": pct(r["prob_best"])}
-            for r in (result or {}).get("variants", [])]
+    rows = [{**r, "weight": weights.get(r["key"], "—"), "rate_pct": pct(r["rate"]),
+             "best_pct": pct(r["prob_best"])} for r in (result or {}).get("variants", [])]
     context = {**admin.site.each_context(request), "title": f"Experiment results: {version}", "version": version,
                "opts": TemplateVersion._meta, "result": result, "rows": rows, "problem": problem,
                "metrics": list(METRICS), "metric": metric, "mde": mde, "control": control or "",

@@ -79,6 +79,7 @@ class ConsoleAdminSite(admin.AdminSite):
                  name="templates_app_templateversion_test_send"),
             path(f"{version}/weights/", self.admin_view(require_POST(version_weights)),
                  name="templates_app_templateversion_weights"),
-            path(f"{version}/results/", self.admin_view(version_results), name="templates_app_templateversion_results"),
+            path(f"{version}/results/", self.admin_view(version_results),
+                 name="templates_app_templateversion_results"),
         ]
         return own + super().get_urls()

@@ -189,6 +189,8 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         campaign = Campaign.objects.filter(pk=object_id).first() if is_uuid(object_id) else None
+        if not request.user.has_perm("campaigns.change_campaign"):
+            campaign = None  # the button is offered to those the view would let decide
         return super().change_view(request, object_id, form_url, {**ab_decide_context(campaign),
                                                                    **(extra_context or {})})
 

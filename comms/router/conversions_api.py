@@ -70,7 +70,8 @@ class MessageConversionApi(APIView):
 def _route(tenant, conversion, name: str):
     """The conversion as event ``name`` for the message's recipient (a replay returns the first event)."""
     recipient_id = conversion.message.recipient_id
-    external = Recipient.objects.filter(pk=recipient_id, tenant=tenant).values_list("external_id", flat=True).first()
+    external = (Recipient.objects.filter(pk=recipient_id, tenant=tenant)
+                .values_list("external_id", flat=True).first())
     if not external:
         raise NoRecipient(details={"message_id": str(conversion.message.pk)})
     row = conversion.event

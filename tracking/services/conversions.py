@@ -146,5 +146,6 @@ def _replay(event_id: str, data: dict, message: Message) -> Conversion | None:
         return None
     if {k: row.data.get(k) for k in ("value", "currency") if k in row.data} != data:
         raise errors.IdempotencyConflict(details={"first": {k: row.data.get(k) for k in ("value", "currency")}})
-    first = FirstEvent.objects.filter(message_id=message.pk, event_type="converted").values_list("at", flat=True).first()
+    first = (FirstEvent.objects.filter(message_id=message.pk, event_type="converted")
+             .values_list("at", flat=True).first())
     return Conversion(event=row, message=message, created=False, first=first == row.timestamp)
