@@ -161,6 +161,11 @@ class CampaignMetrics(models.Model):
     def complaint_rate(self) -> float | None:
         return self._rate(self.complained_count, self.sent_count)
 
+    @property
+    def conversion_rate(self) -> float | None:
+        """Messages that converted per message sent (a conversion need not follow a tracked open)."""
+        return self._rate(self.converted_count, self.sent_count)
+
 
 class DeliverabilityAlert(models.Model):
     """A rolling 7-day rate that crossed its threshold (seed 001: hard bounce 0.3 %, complaint 0.1 %)."""

@@ -78,6 +78,10 @@ def test_force_a_variant_with_a_reason_against_conversions(api, admin_api, ab_te
             assert made.status_code in (200, 201)
     stats = admin_api.get(f"/api/v1/campaigns/{campaign.pk}/abtest").json()
     assert stats["metric"] == "conversion"
+    metrics = admin_api.get(f"/api/v1/campaigns/{campaign.pk}").json()["metrics"]
+    sample = Message.objects.filter(sent_at__isnull=False).count()
+    assert metrics["converted"] == len(converted)
+    assert metrics["rates"]["conversion_rate"] == round(len(converted) * 100.0 / sample, 2)
     assert {v["key"]: v["successes"] for v in stats["variants"]} == {"A": len(converted), "B": 0}
 
     unreasoned = _decide(admin_api, campaign, {"variant": "B"})
