@@ -148,7 +148,7 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 def engagement(*, period: Period, group_by: tuple[str, ...], tenant_id: Any = None) -> dict:
-    """Opens and clicks, total and unique, per group and by device/hour/weekday.
+    """Opens, clicks and conversions, total and unique, per group and by device/hour/weekday.
 
     Reads the daily engagement aggregate (tracking_engagementday, upserted by tracking's events_apply
     with every applied set) through the leading `day` column of its unique key, one pass with GROUPING
@@ -171,14 +171,14 @@ def engagement(*, period: Period, group_by: tuple[str, ...], tenant_id: Any = No
          WHERE day >= %s AND day <= %s AND event_type = ANY(%s){where}) ev
        GROUP BY GROUPING SETS ({', '.join(sets)})"""
     result: dict[str, dict[tuple, dict]] = {"rows": {}, "device": {}, "hour": {}, "weekday": {}}
-    for row in stats._rows(sql, [period.start, period.end, ["opened", "clicked"], *params]):
+    for row in stats._rows(sql, [period.start, period.end, list(_PREFIX), *params]):
         flag, values = row[:len(names)], row[len(names):2 * len(names)]
         event, total, unique = row[-3], row[-2], row[-1]
         present = [n for n, f in zip(names, flag) if not f]
         section = "rows" if all(n.startswith("g_") for n in present) else present[0][2:]
         key = tuple(v for n, v in zip(names, values) if n in present)
-        bucket = result[section].setdefault(key, {"opens": 0, "unique_opens": 0, "clicks": 0, "unique_clicks": 0})
-        prefix = "opens" if event == "opened" else "clicks"
+        bucket = result[section].setdefault(key, _zero())
+        prefix = _PREFIX[event]
         bucket[prefix], bucket[f"unique_{prefix}"] = int(total), int(unique)
     rows = [{**{d: _cell(v) for d, v in zip(group_by, k)}, **result["rows"][k]}
             for k in sorted(result["rows"], key=lambda k: tuple(str(v) for v in k))]
@@ -188,8 +188,13 @@ def engagement(*, period: Period, group_by: tuple[str, ...], tenant_id: Any = No
     return {"rows": rows, "by_device": devices, "by_hour": hours, "by_weekday": weekdays}
 
 
+# Conversions (POST /messages/{id}/conversions) are engagement too: "unique" = messages that converted.
+_PREFIX = {"opened": "opens", "clicked": "clicks", "converted": "conversions"}
+
+
 def _zero() -> dict:
-    return {"opens": 0, "unique_opens": 0, "clicks": 0, "unique_clicks": 0}
+    return {"opens": 0, "unique_opens": 0, "clicks": 0, "unique_clicks": 0, "conversions": 0,
+            "unique_conversions": 0}
 
 
 # --- Performance ------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from admin_console.experiment_page import version_results
 from comms import errors
 from comms.audit import client_ip
 from delivery.services.editor_send import template_test_send
@@ -78,5 +79,7 @@ class ConsoleAdminSite(admin.AdminSite):
                  name="templates_app_templateversion_test_send"),
             path(f"{version}/weights/", self.admin_view(require_POST(version_weights)),
                  name="templates_app_templateversion_weights"),
+            path(f"{version}/results/", self.admin_view(version_results),
+                 name="templates_app_templateversion_results"),
         ]
         return own + super().get_urls()

@@ -25,6 +25,8 @@ class EventType(models.TextChoices):
     SENT = "sent"
     # A voice call's <Gather>: the recipient pressed a key (the digit is in the event's data).
     GATHERED = "gathered"
+    # A caller reported that the recipient did what the message asked (POST /messages/{id}/conversions).
+    CONVERTED = "converted"
     UNKNOWN = "unknown"
 
 
@@ -158,6 +160,11 @@ class CampaignMetrics(models.Model):
     @property
     def complaint_rate(self) -> float | None:
         return self._rate(self.complained_count, self.sent_count)
+
+    @property
+    def conversion_rate(self) -> float | None:
+        """Messages that converted per message sent (a conversion need not follow a tracked open)."""
+        return self._rate(self.converted_count, self.sent_count)
 
 
 class DeliverabilityAlert(models.Model):

@@ -34,6 +34,8 @@ BadSample = errors.error_class("COMMS_AB_BAD_SAMPLE", 400, "The sample percentag
 WaitTooLong = errors.error_class("COMMS_AB_WAIT_TOO_LONG", 400, "The wait before choosing a winner is too long.")
 BadMetric = errors.error_class("COMMS_AB_BAD_METRIC", 400, "Unknown metric; use open, click or conversion.")
 NotReady = errors.error_class("COMMS_AB_NOT_READY", 409, "The test sample is still waiting for results.")
+NoTest = errors.error_class("COMMS_AB_NO_TEST", 409, "This campaign has no A/B test.")
+Decided = errors.error_class("COMMS_AB_DECIDED", 409, "The winner of this A/B test was already chosen.")
 
 METRICS = {"open": "opened", "click": "clicked", "conversion": "converted"}
 MAX_WAIT_HOURS = 7 * 24
@@ -161,7 +163,7 @@ def campaign_abtest_decide(*, campaign_id: Any, now: datetime | None = None, act
         campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
         cfg = campaign_abtest_config(campaign)
         if not cfg:
-            raise errors.ValidationFailed("This campaign has no A/B test.")
+            raise NoTest()
         if cfg.get("winner"):
             return cfg
         due = abtest_due_at(campaign)
@@ -171,14 +173,72 @@ def campaign_abtest_decide(*, campaign_id: Any, now: datetime | None = None, act
             raise NotReady(details={"due": due.isoformat()})
         analysis = campaign_results(campaign=campaign)
         winner, why = winner_pick(analysis, min_sample=int(cfg["min_sample"]), default_variant=cfg["default_variant"])
-        cfg.update(winner=winner, winner_reason=why, decided_at=now.isoformat())
-        campaign.ab_test = cfg
-        campaign.save(update_fields=["ab_test"])
-        released = _rest_release(campaign, winner, now)
-        audit_record(actor=actor, action="campaign.abtest_winner", target=campaign, tenant=campaign.tenant,
-                     reason=why, diff={"winner": winner, "rest_chunks": released, "variants": [
-                         {k: r[k] for k in ("key", "trials", "successes", "prob_best", "p_value")}
-                         for r in analysis["variants"]]})
+        return _winner_set(campaign, cfg, winner, why, analysis, now=now, actor=actor)
+
+
+def campaign_abtest_decide_now(*, tenant: Any, campaign_id: Any, variant: str | None = None, reason: str = "",
+                               actor: Any = None, now: datetime | None = None, ip: str | None = None
+                               ) -> dict[str, Any]:
+    """Decide before the wait ends: by the same rules, or force ``variant`` (a reason is required).
+
+    Refused while the sample is not all sent (the evidence would be partial by construction), once a
+    winner is chosen, and for a campaign without an A/B test or no longer running. The rest is then
+    released exactly as after the automatic decision; the audit row names the actor and the evidence.
+    """
+    now = now or timezone.now()
+    reason = (reason or "").strip()
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().filter(tenant=tenant, pk=campaign_id).first()
+        if campaign is None:
+            raise errors.NotFound("No such campaign.")
+        cfg = campaign_abtest_config(campaign)
+        if not cfg:
+            raise NoTest()
+        if cfg.get("winner"):
+            raise Decided(details={"winner": cfg["winner"], "decided_at": cfg.get("decided_at")})
+        if campaign.state in (Campaign.State.COMPLETED, Campaign.State.CANCELLED):
+            raise errors.CampaignState(f"A {campaign.state} campaign's A/B test cannot be decided.",
+                                       details={"state": campaign.state})
+        pending = _sample_pending(campaign)
+        if campaign.state in (Campaign.State.DRAFT, Campaign.State.SCHEDULED) or not campaign.fanout_done or pending:
+            raise NotReady("The test sample has not all been sent yet.",
+                           details={"fanout_done": campaign.fanout_done, "sample_unsent": pending})
+        if variant is not None and variant not in cfg["variants"]:
+            raise UnknownVariant(details={"variant": variant, "variants": cfg["variants"]})
+        if variant is not None and not reason:
+            raise errors.ValidationFailed("Say why this variant is forced (a reason is required).",
+                                          details={"field": "reason"})
+        analysis = campaign_results(campaign=campaign)
+        if variant is None:
+            winner, why = winner_pick(analysis, min_sample=int(cfg["min_sample"]),
+                                      default_variant=cfg["default_variant"])
+            why = f"decided early: {why}" + (f" ({reason})" if reason else "")
+        else:
+            winner, why = variant, f"forced: {reason}"
+        return _winner_set(campaign, cfg, winner, why, analysis, now=now, actor=actor, ip=ip, manual=True)
+
+
+def _sample_pending(campaign: Campaign) -> int:
+    """Rows of the sample chunks not sent yet (scheduled, queued, sending or deferred)."""
+    batch_ids = list(campaign.batches.filter(seq__lt=SEQ_REST).values_list("batch_id", flat=True))
+    return Message.objects.filter(batch_id__in=batch_ids, sent_at__isnull=True,
+                                  status__in=["scheduled", "queued", "sending", "deferred"]).count()
+
+
+def _winner_set(campaign: Campaign, cfg: dict[str, Any], winner: str, why: str, analysis: dict[str, Any], *,
+                now: datetime, actor: Any, ip: str | None = None, manual: bool = False) -> dict[str, Any]:
+    """Store the decision, give the held rest the winner and its slots, audit with the evidence."""
+    cfg.update(winner=winner, winner_reason=why, decided_at=now.isoformat(),
+               decided_by="manual" if manual else "automatic")
+    campaign.ab_test = cfg
+    campaign.save(update_fields=["ab_test"])
+    released = _rest_release(campaign, winner, now)
+    audit_record(actor=actor, action="campaign.abtest_winner", target=campaign, tenant=campaign.tenant, ip=ip,
+                 reason=why, diff={"winner": winner, "rest_chunks": released, "manual": manual,
+                                   "metric": analysis["metric"], "significant_winner": analysis["significant_winner"],
+                                   "needed_per_variant": analysis["needed_per_variant"], "variants": [
+                                       {k: r[k] for k in ("key", "trials", "successes", "prob_best", "p_value")}
+                                       for r in analysis["variants"]]})
     return cfg
 
 

@@ -15,13 +15,18 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
+from django.urls import path
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
 
 from comms import errors
 from comms.audit import client_ip
 from comms.campaigns.audience import ADDRESS_FIELD
 from comms.jsonlimits import BoundedJSONField
 from comms.campaigns.abtest import abtest_due_at, campaign_results
+from comms.campaigns.abtest_admin import (
+    AB_FIELDSET, AbTestFields, ab_decide_context, ab_form_error, abtest_decide_view, is_uuid,
+)
 from comms.campaigns.metrics import campaign_metrics
 from comms.campaigns.models import Campaign, Segment
 from comms.campaigns.segments import filter_validate, segment_delete, segment_save
@@ -41,7 +46,7 @@ def _form_error(exc: errors.CommsError) -> forms.ValidationError:
     return forms.ValidationError(f"{exc.code}: {exc.message}")
 
 
-class CampaignForm(forms.ModelForm):
+class CampaignForm(AbTestFields, forms.ModelForm):
     """The API's campaign body as a form; nothing is written to the model directly."""
 
     tenant = forms.ModelChoiceField(Tenant.objects.all())
@@ -86,6 +91,7 @@ class CampaignForm(forms.ModelForm):
                 best_within_hours=campaign.best_within_hours)
             if campaign.audience_kind == Kind.LIST:
                 self.initial["recipients"] = "\n".join(campaign.audience_list)
+            self.ab_initial(campaign.ab_test)
 
     def _audience(self, data: dict) -> dict:
         kind = data.get("audience_kind")
@@ -128,7 +134,7 @@ class CampaignForm(forms.ModelForm):
         body = {"name": data["name"], "channels": data["channels"], "template": data["template"],
                 "variables": data.get("variables") or {}, "category": data["category"],
                 "priority": data["priority"], "audience": self._audience(data), "schedule": self._schedule(data),
-                "throttle_per_minute": data.get("throttle_per_minute")}
+                "throttle_per_minute": data.get("throttle_per_minute"), "ab_test": self.ab_body(data)}
         serializer = CampaignSerializer(data=body)  # the API's shape checks, then the service's
         if not serializer.is_valid():
             raise forms.ValidationError(json.dumps(serializer.errors))
@@ -140,7 +146,7 @@ class CampaignForm(forms.ModelForm):
                 raise errors.CampaignState(f"A {self.instance.state} campaign cannot be edited.")
             self.checked = campaign_validate(tenant=tenant, data=self.body)
         except errors.CommsError as exc:
-            raise _form_error(exc) from None
+            raise (ab_form_error(exc) or _form_error(exc)) from None
         return data
 
 
@@ -168,6 +174,7 @@ _FORM_FIELDSETS = (
     ("Audience", {"fields": ("audience_kind", "recipients", "segment", "csv")}),
     ("Schedule and throttle", {"fields": ("schedule_kind", "send_at", "local_date", "local_time",
                                           "best_within_hours", "throttle_per_minute")}),
+    AB_FIELDSET,
 )
 _STATUS = ("state", "audience_size", "audience_errors", "progress", "metrics", "ab_results", "start_at", "started_at",
            "finished_at", "paused_at", "created_by", "created_at")
@@ -184,6 +191,19 @@ class CampaignAdmin(admin.ModelAdmin):
     search_fields = ("name",)
     actions = [_campaign_action(campaign_schedule, "scheduled"), _campaign_action(campaign_pause, "paused"),
                _campaign_action(campaign_resume, "resumed"), _campaign_action(campaign_cancel, "cancelled")]
+    change_form_template = "admin/campaigns/campaign/change_form.html"  # + the A/B "decide now" button
+
+    def get_urls(self):
+        own = [path("<path:object_id>/abtest-decide/", self.admin_site.admin_view(require_POST(abtest_decide_view)),
+                    name="campaigns_campaign_abtest_decide")]
+        return own + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        campaign = Campaign.objects.filter(pk=object_id).first() if is_uuid(object_id) else None
+        if not request.user.has_perm("campaigns.change_campaign"):
+            campaign = None  # the button is offered to those the view would let decide
+        return super().change_view(request, object_id, form_url, {**ab_decide_context(campaign),
+                                                                   **(extra_context or {})})
 
     def _editable(self, obj) -> bool:
         return obj is None or obj.state == Campaign.State.DRAFT
@@ -263,6 +283,8 @@ class CampaignAdmin(admin.ModelAdmin):
         cfg, due = obj.ab_test, abtest_due_at(obj)
         state = (f"winner {cfg['winner']} ({cfg.get('winner_reason', '')})" if cfg.get("winner")
                  else f"winner chosen at {timezone.localtime(due):%Y-%m-%d %H:%M}" if due else "not started")
+        state += (f" · sample {cfg.get('sample_percent', 0):g} % per variant, wait {cfg.get('wait_hours', 0):g} h, "
+                  f"min {cfg.get('min_sample')}, default {cfg.get('default_variant')}, mde {cfg.get('mde')}")
         return format_html(
             '<table id="campaign-ab"><caption>{} · control {} · needed per variant {} · rate = {}</caption>'
             '<thead><tr><th scope="col">variant</th><th scope="col">sent</th><th scope="col">rate</th>'

@@ -12,7 +12,7 @@ from comms.audit import client_ip
 from comms.campaigns import abtest
 from comms.campaigns.metrics import campaign_metrics
 from comms.campaigns.models import Campaign, Segment
-from comms.campaigns.serializers import CampaignSerializer, SegmentSerializer
+from comms.campaigns.serializers import AbDecideSerializer, CampaignSerializer, SegmentSerializer
 from comms.campaigns.segments import segment_delete, segment_queryset, segment_save
 from comms.campaigns.services import (
     campaign_cancel, campaign_create, campaign_pause, campaign_progress, campaign_resume, campaign_schedule,
@@ -160,6 +160,24 @@ class CampaignAbTestApi(APIView):
                                        mde=request.query_params.get("mde"))
         due = abtest.abtest_due_at(campaign)
         return Response({**body, "decide_at": due})
+
+
+class CampaignAbTestDecideApi(APIView):
+    """POST /campaigns/{id}/abtest/decide: choose the winner now, by the rules or ``{"variant", "reason"}``."""
+
+    required_scopes = {"POST": "admin"}
+
+    @extend_schema(request=AbDecideSerializer, responses=OpenApiTypes.OBJECT)
+    def post(self, request, campaign_id: str):
+        serializer = AbDecideSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        cfg = abtest.campaign_abtest_decide_now(
+            tenant=request.user.tenant, campaign_id=_uuid(campaign_id, "campaign"), variant=data.get("variant"),
+            reason=data["reason"], actor=request.user, ip=client_ip(request))
+        campaign = Campaign.objects.get(pk=campaign_id)
+        return Response({**abtest.campaign_results(campaign=campaign), "ab_test": cfg,
+                         "campaign": campaign_representation(campaign)})
 
 
 class ExperimentResultsApi(APIView):

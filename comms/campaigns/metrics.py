@@ -15,7 +15,7 @@ from comms.campaigns.models import Campaign
 from delivery.models import Message
 from tracking.models import CampaignMetrics
 
-RATES = ("delivery_rate", "open_rate", "click_rate", "bounce_rate", "complaint_rate")
+RATES = ("delivery_rate", "open_rate", "click_rate", "bounce_rate", "complaint_rate", "conversion_rate")
 
 
 def campaign_metrics_row(campaign: Campaign) -> CampaignMetrics:

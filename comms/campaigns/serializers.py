@@ -29,3 +29,8 @@ class CampaignSerializer(StrictSerializer):
     throttle_per_minute = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=None)
     ab_test = serializers.DictField(required=False, default=dict, help_text=(
         '{"sample_percent": 10, "wait_hours": 4, "metric": "open", "min_sample": 100, "default_variant": "A"}'))
+
+
+class AbDecideSerializer(StrictSerializer):
+    variant = serializers.CharField(required=False, max_length=64, help_text="Force this variant (needs a reason).")
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)

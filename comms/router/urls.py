@@ -1,12 +1,15 @@
 from django.urls import path
 
-from comms.router import api, journey_api
+from comms.router import api, conversions_api, journey_api
 
 urlpatterns = [
     path("events", api.EventsApi.as_view(), name="events"),
     path("events/batch", api.EventBatchApi.as_view(), name="events-batch"),
     path("events/dry-run", api.DryRunApi.as_view(), name="events-dry-run"),
     path("events/<str:event_id>", api.EventDetailApi.as_view(), name="event"),
+    # A conversion (tracking's) that may also be routed as an event: served here (conversions_api.py).
+    path("messages/<str:message_id>/conversions", conversions_api.MessageConversionApi.as_view(),
+         name="message-conversions"),
     path("rules", api.RuleListApi.as_view(), name="rules"),
     path("rules/<str:event_name>", api.RuleDetailApi.as_view(), name="rule"),
     path("rules/<str:event_name>/activate", api.RuleActivateApi.as_view(), name="rule-activate"),

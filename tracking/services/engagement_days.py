@@ -20,7 +20,7 @@ from django.db import connection
 from tracking import useragent
 from tracking.models import EventType
 
-COUNTED = (EventType.OPENED, EventType.CLICKED)
+COUNTED = (EventType.OPENED, EventType.CLICKED, EventType.CONVERTED)  # conversions: POST /messages/{id}/conversions
 
 _UPSERT = """
 INSERT INTO tracking_engagementday AS t (day, tenant_id, provider, device, hour, weekday, event_type, total, uniques)

@@ -29,6 +29,7 @@ _COUNTERS = {
     EventType.COMPLAINED: [("complained", "complained_count")],
     EventType.FAILED: [("failed", "failed_count")],
     EventType.REJECTED: [("failed", "failed_count")],
+    EventType.CONVERTED: [("converted", "converted_count")],
 }
 
 _UPSERT = """
@@ -170,8 +171,9 @@ def recount(*, tenant_id, scope: str, key: str) -> dict[str, int]:
         unsubscribed=Count("message_id", filter=Q(event_type=EventType.UNSUBSCRIBED), distinct=True),
         complained=Count("message_id", filter=Q(event_type=EventType.COMPLAINED), distinct=True),
         failed=Count("message_id", filter=Q(event_type__in=[EventType.FAILED, EventType.REJECTED]), distinct=True),
+        converted=Count("message_id", filter=Q(event_type=EventType.CONVERTED), distinct=True),
     )
-    return {"sent": sent, "converted": 0, **agg}
+    return {"sent": sent, **agg}
 
 
 @transaction.atomic
@@ -182,8 +184,7 @@ def metrics_reconcile(*, tenant_id, scope: str, key: str) -> CampaignMetrics:
     row, _ = CampaignMetrics.objects.select_for_update().get_or_create(
         tenant_id=tenant_id, scope=scope, key=key, defaults={"started_at": now})
     for name in CampaignMetrics.COUNTERS:
-        if name != "converted":
-            setattr(row, f"{name}_count", counts[name])
+        setattr(row, f"{name}_count", counts[name])
     if scope == CampaignMetrics.Scope.BATCH and not row.campaign_name:
         batch = MessageBatch.objects.filter(pk=key).only("template_key", "channel", "created_at").first()
         if batch is not None:
