@@ -8,7 +8,7 @@ the key every third of its lifetime; the others only wait and ask again. A holde
 renewing; another takes over within ``COMMS_BEAT_LOCK_SECONDS``. A holder that cannot renew (Redis
 unreachable, key taken after a long pause) steps down before sending anything more.
 
-Configured with ``CELERY_BEAT_SCHEDULER = "comms.beat:LeaderScheduler"`` (config/settings.py).
+Configured with ``CELERY_BEAT_SCHEDULER = "comms.beat:LeaderScheduler"`` (config/settings/operations.py).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Thin Celery wrapper for the router's periodic work (schedules, digests, escalations, campaigns).
 
 The task name keeps the ``comms.tasks.router_tick`` form it had before the router became an app of its
-own, so the beat schedule (config/settings.py) and tasks already queued keep working.
+own, so the beat schedule (config/settings/) and tasks already queued keep working.
 """
 
 from __future__ import annotations

@@ -125,10 +125,10 @@ print(json.dumps({"depth": depth, "replica_options": settings.DATABASES["replica
 
 
 def _settings(monkeypatch, **env: str) -> dict:
-    """config/settings.py evaluated afresh under `env` (its module globals)."""
+    """config/settings/base.py (the data stores) evaluated afresh under `env` (its module globals)."""
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    return runpy.run_path(str(ROOT / "config" / "settings.py"))
+    return runpy.run_path(str(ROOT / "config" / "settings" / "base.py"))
 
 
 def test_pooler_settings_turn_off_what_needs_a_session(monkeypatch):
