@@ -283,3 +283,21 @@ def spamd(_spamd_server, settings):
     settings.COMMS_SPAMD_HOST, settings.COMMS_SPAMD_PORT = "127.0.0.1", _spamd_server.port
     settings.COMMS_SPAMD_TIMEOUT = 30.0  # the first scan of a session warms spamd's rules
     return _spamd_server
+
+
+# The Twilio Messages API stand-in as the SMS provider: the real twilio SDK talks to it on loopback.
+TWILIO_SID, TWILIO_TOKEN = "AC" + "1" * 32, "secret-token"
+
+
+@pytest.fixture
+def twilio():
+    from comms.devserver.standins.twilio import TwilioStandIn
+    from delivery.models import ChannelProvider
+
+    stand_in = TwilioStandIn(TWILIO_SID, TWILIO_TOKEN)
+    provider = ChannelProvider(channel="sms", name="twilio", provider_class="delivery.providers.twilio.TwilioProvider",
+                               is_primary=True, options={"from_number": "+15005550006", "base_url": stand_in.url})
+    provider.credentials = {"account_sid": TWILIO_SID, "auth_token": TWILIO_TOKEN}
+    provider.save()
+    yield stand_in
+    stand_in.close()

@@ -14,17 +14,15 @@ from django.utils import timezone
 
 from admin_console import stats
 from admin_console.anomaly_feed import hour_points
-from comms.devserver.standins.twilio import TwilioStandIn
 from delivery.costs import prices
 from delivery.costs.models import CostHourly
 from delivery.costs.services import price_set
-from delivery.models import ChannelProvider, Message
+from delivery.models import Message
 from delivery.services import SendSpec, drain_all, message_enqueue
 from tracking.models import AnomalyAlert
 from tracking.services.anomaly import Point, anomaly_observe
 
 pytestmark = pytest.mark.django_db
-SID, TOKEN = "AC" + "2" * 32, "secret-token"
 ALERTS: list[dict] = []
 
 
@@ -40,17 +38,6 @@ def _hook(settings):
     settings.COMMS_OPS_ALERT = f"{__name__}.record_alert"
     yield
     prices.clear_cache()
-
-
-@pytest.fixture
-def twilio():
-    stand_in = TwilioStandIn(SID, TOKEN)
-    provider = ChannelProvider(channel="sms", name="twilio", provider_class="delivery.providers.twilio.TwilioProvider",
-                               is_primary=True, options={"from_number": "+15005550006", "base_url": stand_in.url})
-    provider.credentials = {"account_sid": SID, "auth_token": TOKEN}
-    provider.save()
-    yield stand_in
-    stand_in.close()
 
 
 def _hour():

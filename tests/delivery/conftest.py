@@ -3,22 +3,9 @@
 import pytest
 
 from delivery.models import ChannelProvider
-from comms.devserver.standins.twilio import TwilioStandIn
 
-SID, TOKEN = "AC" + "1" * 32, "secret-token"
-
-
-@pytest.fixture
-def twilio():
-    stand_in = TwilioStandIn(SID, TOKEN)
-    provider = ChannelProvider(channel="sms", name="twilio", provider_class="delivery.providers.twilio.TwilioProvider",
-                               is_primary=True, options={"from_number": "+15005550006", "base_url": stand_in.url})
-    provider.credentials = {"account_sid": SID, "auth_token": TOKEN}
-    provider.save()
-    yield stand_in
-    stand_in.close()
-
-
+from tests.conftest import TWILIO_SID as SID, TWILIO_TOKEN as TOKEN  # noqa: F401
+# (the `twilio` fixture itself lives in tests/conftest.py)
 
 
 @pytest.fixture

@@ -37,16 +37,6 @@ def night_ny():
 
 
 @pytest.fixture
-def twilio_sms():
-    """The Twilio Messages API stand-in as the SMS provider (as in tests/delivery)."""
-    from delivery.models import ChannelProvider
-    from tests.delivery.conftest import SID, TOKEN
-    from comms.devserver.standins.twilio import TwilioStandIn
-
-    stand_in = TwilioStandIn(SID, TOKEN)
-    provider = ChannelProvider(channel="sms", name="twilio", provider_class="delivery.providers.twilio.TwilioProvider",
-                               is_primary=True, options={"from_number": "+15005550006", "base_url": stand_in.url})
-    provider.credentials = {"account_sid": SID, "auth_token": TOKEN}
-    provider.save()
-    yield stand_in
-    stand_in.close()
+def twilio_sms(twilio):
+    """The Twilio Messages API stand-in as the SMS provider (tests/conftest.py's `twilio`)."""
+    return twilio
