@@ -86,9 +86,9 @@ class CallbackSender:
     def run(self, steps: Callable[[], None]) -> None:
         """Run a message's or call's callbacks in order on their own thread (after `delay` each)."""
         thread = threading.Thread(target=steps, daemon=True)
-        with self._lock:
+        with self._lock:  # started before it is listed: wait() joins only started threads
+            thread.start()
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        thread.start()
 
     def pause(self) -> None:
         if self.delay:
