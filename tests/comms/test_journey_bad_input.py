@@ -19,7 +19,6 @@ from preferences.services import recipient_erase, unsubscribe
 from tests.comms.journey_fixtures import (
     CART, WELCOME, advance, definition, hours, ingest, journey_templates, run_of, shopper,
 )
-from tests.delivery.conftest import twilio  # noqa: F401 (the SMS stand-in fixture)
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,6 @@ from delivery.services import drain_all
 from tests.comms.journey_fixtures import (
     CART, WELCOME, advance, hours, ingest, journey_templates, run_of, shopper,
 )
-from tests.delivery.conftest import twilio  # noqa: F401 (the SMS stand-in fixture)
 from tracking.links import open_token
 
 pytestmark = pytest.mark.django_db

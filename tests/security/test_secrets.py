@@ -16,7 +16,7 @@ from comms.services import api_key_create
 from delivery.models import ChannelProvider, DeliveryLog, Message, WebhookEndpoint
 from delivery.services import SendSpec, drain_all, message_enqueue
 from delivery.services.webhooks import endpoint_create
-from tests.delivery.conftest import TOKEN, twilio  # noqa: F401  (fixture)
+from tests.delivery.conftest import TOKEN
 from comms.devserver.standins.http_receiver import Receiver
 
 pytestmark = pytest.mark.django_db
