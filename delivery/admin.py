@@ -23,7 +23,6 @@ from comms.audit import audit_record, client_ip
 from comms.forms import ChoiceArrayAdminMixin
 from comms.models import Recipient
 from delivery.costs import export as cost_export
-from delivery.costs import selectors as cost_selectors
 from delivery.deliverability import pools, warmup
 from delivery.models import ChannelProvider, DeliveryLog, Message, MessageBatch, Pool, WarmupLadder
 from delivery.provider_forms import ChannelProviderForm, configuration_problems
@@ -205,15 +204,7 @@ class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.display(description="Cost")
     def cost(self, obj: Message):
         """What it cost (delivery.costs): the price at send and any later adjustment (a call's length)."""
-        c = cost_selectors.message_costs([obj.id]).get(str(obj.id))
-        if c is None:
-            return "not priced"
-        unit = c["unit"] or "unit"
-        text = format_html("{} {} · {} {}{}", c["amount"], c["currency"], c["units"],
-                           unit if c["units"] == 1 else f"{unit}s", f" · {c['country']}" if c["country"] else "")
-        if c["adjustment"] is not None:
-            text = format_html("{} (priced {} at send, adjusted by {})", text, c["at_send"], c["adjustment"])
-        return text
+        return cost_export.message_cost_label(obj.id)
 
     # -- bulk actions -------------------------------------------------------------------------------
     @admin.action(description="Export selected messages as CSV (with their cost)")
